@@ -1,0 +1,220 @@
+//! The type-erased handler through which stores process any registered entity by name.
+//!
+//! One generic implementation, instantiated per entity by the registry, validates every
+//! incoming change: the rules of versions and payloads are written once, not per entity.
+
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use serde_json::{Map, Value as Json};
+
+use super::column::{Column, Value};
+use super::{DecodeError, Syncable};
+use crate::change::{Change, Operation};
+use crate::outcome::{Reason, Rejection};
+use crate::version::Version;
+
+/// The server's clock as a change arrives: fills missing versions and clamps future ones.
+#[derive(Debug, Clone, Copy)]
+pub struct Arrival {
+    /// The arrival time.
+    pub now: Version,
+    /// How far in the future a version may be before it is clamped to `now`.
+    pub max_clock_skew: Duration,
+}
+
+/// A validated change, ready for the last-write-wins decision.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prepared {
+    /// The change's version.
+    pub version: Version,
+    /// Whether the version was clamped to the arrival time.
+    pub clamped: bool,
+    /// What to write if the change wins.
+    pub write: Write,
+}
+
+/// The write a winning change makes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Write {
+    /// Store this row (in [`Handler::columns`] order), whose JSON is `data`.
+    Upsert {
+        /// The encoded row.
+        row: Vec<Value>,
+        /// The entity's JSON as stored, with its version.
+        data: Json,
+    },
+    /// Mark the entity deleted.
+    Delete,
+}
+
+/// One registered entity, type-erased: what the stores and the engine call.
+pub trait Handler: Send + Sync + 'static {
+    /// The wire name.
+    fn entity(&self) -> &'static str;
+    /// The collection name.
+    fn collection(&self) -> &'static str;
+    /// The SQL table.
+    fn table(&self) -> &'static str;
+    /// The stored columns.
+    fn columns(&self) -> &'static [Column];
+    /// The JSON key of `updated_at`.
+    fn updated_at_key(&self) -> &'static str;
+    /// Validates `change` and encodes what it would write.
+    fn prepare(&self, change: &Change, arrival: Arrival) -> Result<Prepared, Rejection>;
+    /// The JSON of a stored row.
+    fn row_to_json(&self, row: Vec<Value>) -> Result<Json, DecodeError>;
+
+    /// The JSON of a tombstone: its id and version.
+    fn tombstone_json(&self, entity_id: &str, version: Version) -> Json {
+        let mut object = Map::new();
+        object.insert("id".to_owned(), Json::String(entity_id.to_owned()));
+        object.insert(self.updated_at_key().to_owned(), Json::String(version.to_string()));
+        Json::Object(object)
+    }
+
+    /// The index of the column with `role` in [`columns`](Self::columns).
+    fn position(&self, role: super::Role) -> usize {
+        self.columns()
+            .iter()
+            .position(|column| column.role == role)
+            .expect("the registry checks that every entity has an id and an updated_at")
+    }
+}
+
+/// The one implementation of [`Handler`], for any [`Syncable`] type.
+pub(crate) struct Typed<T>(PhantomData<fn() -> T>);
+
+impl<T> Typed<T> {
+    pub(crate) fn new() -> Typed<T> {
+        Typed(PhantomData)
+    }
+}
+
+/// The longest entity id accepted, in bytes.
+pub const MAX_ENTITY_ID_LEN: usize = 255;
+
+impl<T: Syncable> Handler for Typed<T> {
+    fn entity(&self) -> &'static str {
+        T::ENTITY
+    }
+
+    fn collection(&self) -> &'static str {
+        T::COLLECTION
+    }
+
+    fn table(&self) -> &'static str {
+        T::TABLE
+    }
+
+    fn columns(&self) -> &'static [Column] {
+        T::COLUMNS
+    }
+
+    fn updated_at_key(&self) -> &'static str {
+        T::UPDATED_AT_KEY
+    }
+
+    fn prepare(&self, change: &Change, arrival: Arrival) -> Result<Prepared, Rejection> {
+        check_entity_id(&change.entity_id)?;
+        let mut object = match (&change.payload, change.operation) {
+            (Some(Json::Object(object)), _) => object.clone(),
+            (None | Some(Json::Null), Operation::Delete) => Map::new(),
+            (None | Some(Json::Null), _) => {
+                return Err(validation(format!(
+                    "payload: a {} needs the entity's JSON object",
+                    change.operation
+                )));
+            }
+            (Some(other), _) => {
+                return Err(validation(format!(
+                    "payload: expected a JSON object, found {}",
+                    json_kind(other)
+                )));
+            }
+        };
+        let (version, clamped) = resolve_version(object.get(T::UPDATED_AT_KEY), arrival)?;
+
+        if change.operation == Operation::Delete {
+            if let Some(id) = object.get("id").filter(|id| !id.is_null()) {
+                if id.as_str() != Some(change.entity_id.as_str()) {
+                    return Err(mismatch(id, &change.entity_id));
+                }
+            }
+            return Ok(Prepared { version, clamped, write: Write::Delete });
+        }
+
+        object.insert(T::UPDATED_AT_KEY.to_owned(), Json::String(version.to_string()));
+        let entity: T = serde_json::from_value(Json::Object(object))
+            .map_err(|error| validation(error.to_string()))?;
+        let id = entity.id();
+        if id != change.entity_id {
+            return Err(mismatch(&Json::String(id), &change.entity_id));
+        }
+        let data = serde_json::to_value(&entity).map_err(|error| validation(error.to_string()))?;
+        Ok(Prepared {
+            version,
+            clamped,
+            write: Write::Upsert { row: entity.to_row(), data },
+        })
+    }
+
+    fn row_to_json(&self, row: Vec<Value>) -> Result<Json, DecodeError> {
+        let entity = T::from_row(row)?;
+        serde_json::to_value(&entity).map_err(|error| DecodeError::new("*", error.to_string()))
+    }
+}
+
+fn validation(detail: String) -> Rejection {
+    Rejection::new(Reason::ValidationError, detail)
+}
+
+fn mismatch(payload_id: &Json, entity_id: &str) -> Rejection {
+    Rejection::new(
+        Reason::PayloadMismatch,
+        format!("payload id {payload_id} does not match entityId {entity_id:?}"),
+    )
+}
+
+fn check_entity_id(entity_id: &str) -> Result<(), Rejection> {
+    if entity_id.is_empty() {
+        Err(validation("entityId: must not be empty".to_owned()))
+    } else if entity_id.len() > MAX_ENTITY_ID_LEN {
+        Err(validation(format!("entityId: longer than {MAX_ENTITY_ID_LEN} bytes")))
+    } else {
+        Ok(())
+    }
+}
+
+/// The change's version: its `updated_at` normalised, the arrival time when it has none,
+/// and the arrival time again when it lies further in the future than the allowed skew.
+fn resolve_version(field: Option<&Json>, arrival: Arrival) -> Result<(Version, bool), Rejection> {
+    let version = match field {
+        None | Some(Json::Null) => return Ok((arrival.now, false)),
+        Some(Json::String(text)) => Version::parse(text)
+            .map_err(|error| validation(format!("updated_at: {error}")))?,
+        Some(other) => {
+            return Err(validation(format!(
+                "updated_at: expected an RFC 3339 string, found {}",
+                json_kind(other)
+            )));
+        }
+    };
+    let skew = i64::try_from(arrival.max_clock_skew.as_millis()).unwrap_or(i64::MAX);
+    if version > arrival.now.add_millis(skew) {
+        Ok((arrival.now, true))
+    } else {
+        Ok((version, false))
+    }
+}
+
+fn json_kind(json: &Json) -> &'static str {
+    match json {
+        Json::Null => "null",
+        Json::Bool(_) => "a boolean",
+        Json::Number(_) => "a number",
+        Json::String(_) => "a string",
+        Json::Array(_) => "an array",
+        Json::Object(_) => "an object",
+    }
+}

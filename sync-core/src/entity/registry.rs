@@ -1,0 +1,131 @@
+//! The registry: every entity an app syncs, by wire name and by collection.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::handler::{Handler, Typed};
+use super::{Role, Syncable};
+use crate::error::{Error, Result};
+
+/// The registered entities. Cheap to clone; shared by stores, engine and client.
+#[derive(Clone, Default)]
+pub struct Registry {
+    handlers: Vec<Arc<dyn Handler>>,
+    by_name: HashMap<String, usize>,
+    by_collection: HashMap<&'static str, usize>,
+}
+
+/// Collects entities for a [`Registry`]; [`build`](Self::build) checks them.
+#[derive(Default)]
+pub struct RegistryBuilder {
+    handlers: Vec<Arc<dyn Handler>>,
+}
+
+impl Registry {
+    /// Starts a registry.
+    pub fn builder() -> RegistryBuilder {
+        RegistryBuilder::default()
+    }
+
+    /// The handler of the entity named `entity_type`, ignoring ASCII case.
+    pub fn get(&self, entity_type: &str) -> Option<&dyn Handler> {
+        self.by_name
+            .get(&entity_type.to_ascii_lowercase())
+            .map(|&index| &*self.handlers[index])
+    }
+
+    /// The handler of the entity whose collection is `collection`.
+    pub fn by_collection(&self, collection: &str) -> Option<&dyn Handler> {
+        self.by_collection.get(collection).map(|&index| &*self.handlers[index])
+    }
+
+    /// Every handler, in registration order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &dyn Handler> {
+        self.handlers.iter().map(|handler| &**handler)
+    }
+
+    /// How many entities are registered.
+    pub fn len(&self) -> usize {
+        self.handlers.len()
+    }
+
+    /// Whether no entity is registered.
+    pub fn is_empty(&self) -> bool {
+        self.handlers.is_empty()
+    }
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter().map(|handler| handler.entity())).finish()
+    }
+}
+
+impl RegistryBuilder {
+    /// Registers `T`.
+    pub fn entity<T: Syncable>(mut self) -> RegistryBuilder {
+        self.handlers.push(Arc::new(Typed::<T>::new()));
+        self
+    }
+
+    /// Checks the entities: unique names, collections and tables, valid SQL names, and one
+    /// id and one `updated_at` column each.
+    pub fn build(self) -> Result<Registry> {
+        let mut registry = Registry::default();
+        let mut tables = HashMap::new();
+        for (index, handler) in self.handlers.into_iter().enumerate() {
+            check_entity(&*handler)?;
+            let duplicate = |what: &'static str, name: &str| Error::DuplicateEntity {
+                what,
+                name: name.to_owned(),
+            };
+            if registry.by_name.insert(handler.entity().to_ascii_lowercase(), index).is_some() {
+                return Err(duplicate("entity name", handler.entity()));
+            }
+            if registry.by_collection.insert(handler.collection(), index).is_some() {
+                return Err(duplicate("collection", handler.collection()));
+            }
+            if tables.insert(handler.table(), index).is_some() {
+                return Err(duplicate("table", handler.table()));
+            }
+            registry.handlers.push(handler);
+        }
+        Ok(registry)
+    }
+}
+
+fn check_entity(handler: &dyn Handler) -> Result<()> {
+    let invalid = |what: String, name: &str| Error::InvalidIdentifier { what, name: name.to_owned() };
+    if handler.entity().is_empty() {
+        return Err(invalid("entity name".to_owned(), handler.entity()));
+    }
+    if !is_identifier(handler.table()) {
+        return Err(invalid(format!("table of {}", handler.entity()), handler.table()));
+    }
+    let mut seen = HashMap::new();
+    for column in handler.columns() {
+        if !is_identifier(column.name) || seen.insert(column.name, ()).is_some() {
+            return Err(invalid(format!("column of {}", handler.entity()), column.name));
+        }
+    }
+    for role in [Role::Id, Role::UpdatedAt] {
+        let count = handler.columns().iter().filter(|column| column.role == role).count();
+        if count != 1 {
+            return Err(invalid(
+                format!("{role:?} column of {} ({count} found, 1 needed)", handler.entity()),
+                handler.table(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A name safe to quote in SQL: a letter or `_` then letters, digits and `_`, at most 63
+/// bytes (PostgreSQL's limit), not in the `_sync` namespace the stores reserve.
+pub(crate) fn is_identifier(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && name.len() <= 63
+        && !name.to_ascii_lowercase().starts_with("_sync")
+}

@@ -1,0 +1,109 @@
+//! Stores: where a tenant's entities, tombstones and change feed live.
+//!
+//! A [`Store`] applies batches of [`Change`]s under last-write-wins, keeps tombstones,
+//! numbers every committed change in a per-tenant sequence, and serves that sequence as a
+//! change feed. [`sqlite::SqliteStore`] is the embedded implementation; the contract below
+//! is what every implementation keeps and what the shared test-suite checks.
+//!
+//! Contract:
+//! - `apply` commits every winning change of a batch in one transaction, or none of them,
+//!   and returns one [`Outcome`](crate::outcome::Outcome) per change, in order. A rejected
+//!   change writes nothing and does not abort the others.
+//! - The ids of processed changes are recorded in the same transaction; a retry gets
+//!   [`Outcome::Duplicate`](crate::outcome::Outcome::Duplicate) with the original result.
+//! - Every committed change, tombstones included, takes the tenant's next sequence number,
+//!   in commit order, so a cursor never skips a committed change.
+//! - Every query is bound to one tenant; no call returns another tenant's data.
+
+// SQLITE-MODULE-PENDING
+
+mod typed;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+
+use crate::change::Change;
+use crate::entity::Registry;
+use crate::error::Result;
+use crate::outcome::{BatchOutcome, Effect};
+use crate::tenant::TenantId;
+use crate::version::Version;
+
+pub use typed::StoreExt;
+
+/// A tenant-partitioned store of syncable entities. See the [module docs](self) for the
+/// contract.
+pub trait Store: Send + Sync + 'static {
+    /// The entities this store holds.
+    fn registry(&self) -> &Registry;
+
+    /// Applies `changes` in one transaction; see the module docs.
+    fn apply(
+        &self,
+        tenant: &TenantId,
+        changes: &[Change],
+    ) -> impl Future<Output = Result<BatchOutcome>> + Send;
+
+    /// Up to `limit` committed changes with a sequence number above `cursor`, in sequence
+    /// order: rows as they are now, and tombstones.
+    fn changes_since(
+        &self,
+        tenant: &TenantId,
+        cursor: u64,
+        limit: usize,
+    ) -> impl Future<Output = Result<ChangePage>> + Send;
+
+    /// Every live row of every collection, never truncated, with the cursor it reflects.
+    fn snapshot(&self, tenant: &TenantId) -> impl Future<Output = Result<Snapshot>> + Send;
+
+    /// The stored state of one entity, live or tombstone.
+    fn get_state(
+        &self,
+        tenant: &TenantId,
+        entity_type: &str,
+        entity_id: &str,
+    ) -> impl Future<Output = Result<Option<Effect>>> + Send;
+
+    /// The tenant's current sequence number: the cursor of its latest change.
+    fn cursor(&self, tenant: &TenantId) -> impl Future<Output = Result<u64>> + Send;
+
+    /// Forgets tombstones whose version is older than `horizon`. Feed cursors below the
+    /// newest forgotten tombstone then get [`ChangePage::reset`].
+    fn purge_tombstones(
+        &self,
+        tenant: &TenantId,
+        horizon: Version,
+    ) -> impl Future<Output = Result<Purge>> + Send;
+}
+
+/// One page of a tenant's change feed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangePage {
+    /// The changes, in sequence order; each carries its own `seq`.
+    pub changes: Vec<Effect>,
+    /// The cursor to ask from next: the last change's `seq`, or the request's cursor.
+    pub cursor: u64,
+    /// Whether more changes follow this page.
+    pub has_more: bool,
+    /// The requested cursor is unusable (older than the tombstone horizon, or ahead of
+    /// the tenant): discard the replica and reload from cursor 0.
+    pub reset: bool,
+}
+
+/// Every live row of a tenant.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Snapshot {
+    /// Collection name to its rows' JSON, for every registered entity, even when empty.
+    pub collections: BTreeMap<&'static str, Vec<serde_json::Value>>,
+    /// The tenant sequence number this snapshot reflects.
+    pub cursor: u64,
+}
+
+/// What a tombstone purge did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Purge {
+    /// How many tombstones were removed.
+    pub removed: u64,
+    /// Cursors below this sequence number now get a reset.
+    pub horizon_seq: u64,
+}
