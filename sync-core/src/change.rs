@@ -15,6 +15,9 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::entity::Syncable;
 
+/// The longest change id accepted, in bytes.
+pub const MAX_CHANGE_ID_LEN: usize = 128;
+
 /// What a change does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -15,7 +15,10 @@
 //!   in commit order, so a cursor never skips a committed change.
 //! - Every query is bound to one tenant; no call returns another tenant's data.
 
-// SQLITE-MODULE-PENDING
+pub mod ddl;
+mod schema;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
 
 mod typed;
 

@@ -1,0 +1,55 @@
+//! Values to SQLite and back: the one place that knows how each [`SqlType`] is stored.
+//!
+//! Text forms are canonical so that equal values compare equal in SQL: UUIDs hyphenated
+//! lowercase, timestamps as RFC 3339 with milliseconds and `Z` (whose text order is their
+//! time order), dates as `YYYY-MM-DD`, JSON compact.
+
+use sqlx::query::Query;
+use sqlx::sqlite::{Sqlite, SqliteArguments, SqliteRow};
+use sqlx::Row;
+
+use crate::entity::{Column, SqlType, Value};
+
+pub(super) type SqliteQuery<'q> = Query<'q, Sqlite, SqliteArguments<'q>>;
+
+/// Binds `value` as the next parameter of `query`.
+pub(super) fn bind_value<'q>(query: SqliteQuery<'q>, value: &Value) -> SqliteQuery<'q> {
+    match value {
+        Value::Null => query.bind(None::<String>),
+        Value::Bool(flag) => query.bind(*flag),
+        Value::Int(number) => query.bind(*number),
+        Value::Real(number) => query.bind(*number),
+        Value::Text(text) => query.bind(text.clone()),
+        Value::Uuid(uuid) => query.bind(uuid.hyphenated().to_string()),
+        Value::Timestamp(at) => query.bind(timestamp_text(*at)),
+        Value::Date(date) => query.bind(date.format("%Y-%m-%d").to_string()),
+        Value::Json(json) => query.bind(json.to_string()),
+    }
+}
+
+/// The canonical text of a timestamp column.
+pub(super) fn timestamp_text(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
+/// Reads the column at `index` of `row` as a [`Value`] of the column's type.
+pub(super) fn read_value(row: &SqliteRow, index: usize, column: &Column) -> sqlx::Result<Value> {
+    let value = match column.sql_type {
+        SqlType::Bool | SqlType::SmallInt | SqlType::Int | SqlType::BigInt => {
+            row.try_get::<Option<i64>, _>(index)?.map(Value::Int)
+        }
+        SqlType::Real | SqlType::Double => row.try_get::<Option<f64>, _>(index)?.map(Value::Real),
+        SqlType::Text
+        | SqlType::Uuid
+        | SqlType::Timestamp
+        | SqlType::Date
+        | SqlType::Json => row.try_get::<Option<String>, _>(index)?.map(Value::Text),
+        // `SqlType` is non-exhaustive to users, not to this crate.
+    };
+    Ok(value.unwrap_or(Value::Null))
+}
+
+/// `"name"`: a quoted identifier. Names are checked by the registry, so quoting suffices.
+pub(super) fn quoted(name: &str) -> String {
+    format!("\"{name}\"")
+}

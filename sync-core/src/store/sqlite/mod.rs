@@ -1,0 +1,269 @@
+//! The embedded store: one SQLite database per tenant, `<data_dir>/<tenant>.db`.
+//!
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! use std::time::Duration;
+//! use sync_core::store::sqlite::{SqliteStore, Synchronous};
+//! use sync_core::Registry;
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let store = SqliteStore::builder(dir.path(), Registry::default())
+//!     .synchronous(Synchronous::Full)
+//!     .max_open_tenants(256)
+//!     .idle_timeout(Duration::from_secs(300))
+//!     .open()
+//!     .await
+//!     .unwrap();
+//! assert_eq!(store.open_tenants(), 0, "tenants open on first use");
+//! # });
+//! ```
+//!
+//! A tenant's database is created on first use with every registered table, in WAL mode,
+//! and its schema is evolved to the registered entities (the rules are in
+//! `docs/architecture.md`). Writes to one tenant go through one connection, so its
+//! sequence numbers follow commit order; reads use a small pool of read-only connections.
+//! Open databases are cached up to [`Builder::max_open_tenants`]; the least recently used
+//! idle one is closed beyond that, and any one idle for [`Builder::idle_timeout`] is closed
+//! by a background sweep.
+
+mod apply;
+mod bind;
+mod feed;
+mod schema;
+mod sql;
+mod tenants;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::sqlite::SqliteSynchronous;
+
+use self::sql::TableSql;
+use self::tenants::{TenantDb, Tenants};
+use super::{ChangePage, Purge, Snapshot, Store};
+use crate::change::Change;
+use crate::entity::{Arrival, Registry};
+use crate::error::{Error, Result};
+use crate::outcome::{BatchOutcome, Effect};
+use crate::tenant::TenantId;
+use crate::version::Version;
+
+/// SQLite's `synchronous` level: what an acknowledged commit survives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Synchronous {
+    /// No fsync: fastest; a power loss may lose recent commits or corrupt the database.
+    Off,
+    /// fsync at checkpoints: a power loss may lose the latest commits, never corrupts.
+    Normal,
+    /// fsync on every commit: an acknowledged change survives a power loss. The default.
+    #[default]
+    Full,
+    /// Like `Full`, and also syncs the directory after deleting the rollback journal.
+    Extra,
+}
+
+impl From<Synchronous> for SqliteSynchronous {
+    fn from(level: Synchronous) -> SqliteSynchronous {
+        match level {
+            Synchronous::Off => SqliteSynchronous::Off,
+            Synchronous::Normal => SqliteSynchronous::Normal,
+            Synchronous::Full => SqliteSynchronous::Full,
+            Synchronous::Extra => SqliteSynchronous::Extra,
+        }
+    }
+}
+
+/// The default bound on open tenant databases.
+pub const DEFAULT_MAX_OPEN_TENANTS: usize = 1024;
+/// The default time after which an unused tenant database is closed.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+/// The default tolerance for versions in the future, beyond which they are clamped.
+pub const DEFAULT_MAX_CLOCK_SKEW: Duration = Duration::from_secs(300);
+/// The most changes one [`Store::changes_since`] page returns, whatever the caller asks.
+pub const MAX_PAGE: usize = 10_000;
+
+/// Configures a [`SqliteStore`].
+#[derive(Debug, Clone)]
+pub struct Builder {
+    config: Config,
+    registry: Registry,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    data_dir: PathBuf,
+    synchronous: Synchronous,
+    max_open_tenants: usize,
+    idle_timeout: Duration,
+    max_clock_skew: Duration,
+    max_readers: u32,
+}
+
+impl Builder {
+    /// The `synchronous` level of every tenant database. Default [`Synchronous::Full`].
+    pub fn synchronous(mut self, level: Synchronous) -> Builder {
+        self.config.synchronous = level;
+        self
+    }
+
+    /// How many tenant databases stay open at once. Default 1024. The bound yields only
+    /// while every open tenant is in use.
+    pub fn max_open_tenants(mut self, count: usize) -> Builder {
+        self.config.max_open_tenants = count.max(1);
+        self
+    }
+
+    /// After how long unused a tenant database is closed. Default 5 minutes.
+    pub fn idle_timeout(mut self, timeout: Duration) -> Builder {
+        self.config.idle_timeout = timeout;
+        self
+    }
+
+    /// How far in the future a version may lie before it is clamped to the server's time.
+    /// Default 5 minutes.
+    pub fn max_clock_skew(mut self, skew: Duration) -> Builder {
+        self.config.max_clock_skew = skew;
+        self
+    }
+
+    /// How many read-only connections each tenant database may use. Default 4.
+    pub fn max_readers(mut self, count: u32) -> Builder {
+        self.config.max_readers = count.max(1);
+        self
+    }
+
+    /// Creates the data directory if needed and starts the idle sweep. Tenant databases
+    /// open on first use.
+    pub async fn open(self) -> Result<SqliteStore> {
+        let data_dir = &self.config.data_dir;
+        tokio::fs::create_dir_all(data_dir)
+            .await
+            .map_err(|source| Error::Io { path: data_dir.clone(), source })?;
+        let tables = self
+            .registry
+            .iter()
+            .map(|handler| (handler.table(), TableSql::new(handler)))
+            .collect();
+        let inner = Arc::new(Inner {
+            tenants: Tenants::new(self.config.max_open_tenants),
+            config: self.config,
+            registry: self.registry,
+            tables,
+        });
+        tenants::spawn_idle_sweep(Arc::downgrade(&inner));
+        Ok(SqliteStore { inner })
+    }
+}
+
+/// The embedded store. Cheap to clone; clones share the open databases.
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    config: Config,
+    registry: Registry,
+    tables: HashMap<&'static str, TableSql>,
+    tenants: Tenants,
+}
+
+impl Inner {
+    fn table_sql(&self, table: &str) -> &TableSql {
+        &self.tables[table]
+    }
+}
+
+impl SqliteStore {
+    /// Starts configuring a store of `registry`'s entities under `data_dir`.
+    pub fn builder(data_dir: impl AsRef<Path>, registry: Registry) -> Builder {
+        Builder {
+            config: Config {
+                data_dir: data_dir.as_ref().to_path_buf(),
+                synchronous: Synchronous::default(),
+                max_open_tenants: DEFAULT_MAX_OPEN_TENANTS,
+                idle_timeout: DEFAULT_IDLE_TIMEOUT,
+                max_clock_skew: DEFAULT_MAX_CLOCK_SKEW,
+                max_readers: 4,
+            },
+            registry,
+        }
+    }
+
+    /// The path of `tenant`'s database.
+    pub fn database_path(&self, tenant: &TenantId) -> PathBuf {
+        self.inner.config.data_dir.join(format!("{tenant}.db"))
+    }
+
+    /// How many tenant databases are open now.
+    pub fn open_tenants(&self) -> usize {
+        self.inner.tenants.len()
+    }
+
+    /// Closes every tenant database that has been unused for the idle timeout.
+    pub fn close_idle(&self) {
+        self.inner.tenants.close_idle(self.inner.config.idle_timeout);
+    }
+
+    async fn tenant(&self, tenant: &TenantId) -> Result<Arc<TenantDb>> {
+        self.inner
+            .tenants
+            .get_or_open(tenant, || {
+                TenantDb::open(self.database_path(tenant), &self.inner.config, &self.inner.registry)
+            })
+            .await
+    }
+
+    fn arrival(&self) -> Arrival {
+        Arrival { now: Version::now(), max_clock_skew: self.inner.config.max_clock_skew }
+    }
+}
+
+impl Store for SqliteStore {
+    fn registry(&self) -> &Registry {
+        &self.inner.registry
+    }
+
+    async fn apply(&self, tenant: &TenantId, changes: &[Change]) -> Result<BatchOutcome> {
+        let db = self.tenant(tenant).await?;
+        apply::apply(&db, &self.inner, changes, self.arrival()).await
+    }
+
+    async fn changes_since(&self, tenant: &TenantId, cursor: u64, limit: usize) -> Result<ChangePage> {
+        let db = self.tenant(tenant).await?;
+        feed::changes_since(&db, &self.inner, cursor, limit.clamp(1, MAX_PAGE)).await
+    }
+
+    async fn snapshot(&self, tenant: &TenantId) -> Result<Snapshot> {
+        let db = self.tenant(tenant).await?;
+        feed::snapshot(&db, &self.inner).await
+    }
+
+    async fn get_state(
+        &self,
+        tenant: &TenantId,
+        entity_type: &str,
+        entity_id: &str,
+    ) -> Result<Option<Effect>> {
+        let Some(handler) = self.inner.registry.get(entity_type) else {
+            return Ok(None);
+        };
+        let db = self.tenant(tenant).await?;
+        let mut reader = db.readers.acquire().await?;
+        feed::load_state(&mut reader, &self.inner, handler, entity_id).await
+    }
+
+    async fn cursor(&self, tenant: &TenantId) -> Result<u64> {
+        let db = self.tenant(tenant).await?;
+        let mut reader = db.readers.acquire().await?;
+        feed::read_meta(&mut reader, feed::SEQ_KEY).await
+    }
+
+    async fn purge_tombstones(&self, tenant: &TenantId, horizon: Version) -> Result<Purge> {
+        let db = self.tenant(tenant).await?;
+        feed::purge(&db, &self.inner, horizon).await
+    }
+}

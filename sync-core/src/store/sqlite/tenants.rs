@@ -1,0 +1,166 @@
+//! The cache of open tenant databases: opened once on first use, closed when idle or when
+//! the bound on open databases needs room.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::{ConnectOptions, SqliteConnection};
+use tokio::sync::OnceCell;
+
+use super::{Config, Inner};
+use crate::entity::Registry;
+use crate::error::Result;
+use crate::tenant::TenantId;
+
+/// One open tenant database: a single writer, so sequence numbers follow commit order, and
+/// a pool of read-only connections.
+pub(super) struct TenantDb {
+    pub(super) writer: tokio::sync::Mutex<SqliteConnection>,
+    pub(super) readers: SqlitePool,
+}
+
+impl TenantDb {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to the
+    /// registered entities.
+    pub(super) async fn open(path: PathBuf, config: &Config, registry: &Registry) -> Result<TenantDb> {
+        let options = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(config.synchronous.into())
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(false);
+        let mut writer = options.connect().await?;
+        super::schema::prepare(&mut writer, registry).await?;
+        let readers = SqlitePoolOptions::new()
+            .max_connections(config.max_readers)
+            .min_connections(0)
+            .idle_timeout(Some(Duration::from_secs(60)))
+            .connect_lazy_with(options.read_only(true));
+        tracing::debug!(path = %path.display(), "opened tenant database");
+        Ok(TenantDb { writer: tokio::sync::Mutex::new(writer), readers })
+    }
+}
+
+struct Slot {
+    db: OnceCell<Arc<TenantDb>>,
+    /// Milliseconds since the cache's epoch at the last use.
+    last_used: AtomicU64,
+}
+
+pub(super) struct Tenants {
+    slots: Mutex<HashMap<TenantId, Arc<Slot>>>,
+    max_open: usize,
+    epoch: Instant,
+}
+
+impl Tenants {
+    pub(super) fn new(max_open: usize) -> Tenants {
+        Tenants { slots: Mutex::new(HashMap::new()), max_open, epoch: Instant::now() }
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// The open database of `tenant`, opening it with `open` if needed. Concurrent callers
+    /// for one tenant share a single open; a failed open is retried by the next caller.
+    pub(super) async fn get_or_open<F, Fut>(&self, tenant: &TenantId, open: F) -> Result<Arc<TenantDb>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<TenantDb>>,
+    {
+        let slot = {
+            let mut slots = self.lock();
+            let slot = slots
+                .entry(tenant.clone())
+                .or_insert_with(|| Arc::new(Slot { db: OnceCell::new(), last_used: AtomicU64::new(0) }))
+                .clone();
+            slot.last_used.store(self.now(), Ordering::Relaxed);
+            if slots.len() > self.max_open {
+                evict_least_recently_used(&mut slots, self.max_open, tenant);
+            }
+            slot
+        };
+        let db = slot.db.get_or_try_init(|| async { open().await.map(Arc::new) }).await?;
+        Ok(db.clone())
+    }
+
+    /// Closes every database unused for `timeout` and not in use now.
+    pub(super) fn close_idle(&self, timeout: Duration) {
+        let now = self.now();
+        let timeout = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+        let mut slots = self.lock();
+        let idle: Vec<TenantId> = slots
+            .iter()
+            .filter(|(_, slot)| {
+                now.saturating_sub(slot.last_used.load(Ordering::Relaxed)) >= timeout && is_unused(slot)
+            })
+            .map(|(tenant, _)| tenant.clone())
+            .collect();
+        for tenant in idle {
+            if let Some(slot) = slots.remove(&tenant) {
+                close(slot);
+            }
+        }
+    }
+
+    fn now(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<TenantId, Arc<Slot>>> {
+        // The map stays consistent even if a holder panicked: every update is one call.
+        self.slots.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Unused: no caller holds the slot or its database beyond the cache itself.
+fn is_unused(slot: &Arc<Slot>) -> bool {
+    Arc::strong_count(slot) == 1 && slot.db.get().is_none_or(|db| Arc::strong_count(db) == 1)
+}
+
+fn evict_least_recently_used(slots: &mut HashMap<TenantId, Arc<Slot>>, max_open: usize, keep: &TenantId) {
+    let mut candidates: Vec<(u64, TenantId)> = slots
+        .iter()
+        .filter(|(tenant, slot)| *tenant != keep && is_unused(slot))
+        .map(|(tenant, slot)| (slot.last_used.load(Ordering::Relaxed), tenant.clone()))
+        .collect();
+    candidates.sort_unstable();
+    let excess = slots.len().saturating_sub(max_open);
+    for (_, tenant) in candidates.into_iter().take(excess) {
+        if let Some(slot) = slots.remove(&tenant) {
+            close(slot);
+        }
+    }
+}
+
+fn close(slot: Arc<Slot>) {
+    if let Some(db) = Arc::into_inner(slot).and_then(|slot| slot.db.into_inner()) {
+        // Closing the pool waits for its connections; do not hold the cache lock for it.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move { db.readers.close().await });
+        }
+    }
+}
+
+/// Closes idle databases periodically until the store is dropped.
+pub(super) fn spawn_idle_sweep(inner: Weak<Inner>) {
+    let Some(strong) = inner.upgrade() else { return };
+    let period = (strong.config.idle_timeout / 2).max(Duration::from_secs(1));
+    drop(strong);
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(period);
+        ticks.tick().await;
+        loop {
+            ticks.tick().await;
+            let Some(inner) = inner.upgrade() else { break };
+            inner.tenants.close_idle(inner.config.idle_timeout);
+        }
+    });
+}
