@@ -1,0 +1,44 @@
+//! The generated schema, for both dialects, as reviewers see it in diffs.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use sync_core::store::ddl::{Dialect, create_table};
+use sync_core::Syncable;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Serialize, Deserialize, Syncable)]
+#[serde(rename_all = "camelCase")]
+#[sync(entity = "Transaction")]
+pub struct Transaction {
+    #[sync(id)]
+    pub id: Uuid,
+    #[sync(index)]
+    pub account_id: String,
+    pub date: NaiveDate,
+    pub amount: f64,
+    pub note: Option<String>,
+    #[serde(default)]
+    #[sync(json)]
+    pub tag_ids: Vec<String>,
+    #[serde(default)]
+    #[sync(default)]
+    pub reconciled: bool,
+    #[sync(column = "kind")]
+    pub r#type: String,
+    #[sync(updated_at)]
+    pub updated_at: DateTime<Utc>,
+}
+
+fn ddl(dialect: Dialect) -> String {
+    create_table(dialect, Transaction::TABLE, Transaction::COLUMNS).join(";\n\n") + ";\n"
+}
+
+#[test]
+fn sqlite_schema() {
+    insta::assert_snapshot!(ddl(Dialect::Sqlite));
+}
+
+#[test]
+fn postgres_schema() {
+    insta::assert_snapshot!(ddl(Dialect::Postgres));
+}

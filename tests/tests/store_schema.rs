@@ -1,0 +1,183 @@
+//! Schema evolution at open: new fields become columns; unsafe changes are refused with an
+//! error naming the table, the column and the fix, and leave the database untouched.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sync_core::store::sqlite::SqliteStore;
+use sync_core::store::{Store, StoreExt};
+use sync_core::{Error, Registry, Syncable, TenantId};
+
+mod v1 {
+    use super::*;
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Syncable)]
+    #[sync(entity = "Account", table = "accounts")]
+    pub struct Account {
+        #[sync(id)]
+        pub id: String,
+        pub name: String,
+        #[sync(updated_at)]
+        pub updated_at: Option<DateTime<Utc>>,
+    }
+}
+
+mod v2 {
+    use super::*;
+    /// v1 plus an optional field and a required field with a default.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Syncable)]
+    #[sync(entity = "Account", table = "accounts")]
+    pub struct Account {
+        #[sync(id)]
+        pub id: String,
+        pub name: String,
+        pub note: Option<String>,
+        #[serde(default)]
+        #[sync(default)]
+        pub rank: i32,
+        #[sync(updated_at)]
+        pub updated_at: Option<DateTime<Utc>>,
+    }
+}
+
+mod type_changed {
+    use super::*;
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Syncable)]
+    #[sync(entity = "Account", table = "accounts")]
+    pub struct Account {
+        #[sync(id)]
+        pub id: String,
+        pub name: i64,
+        #[sync(updated_at)]
+        pub updated_at: Option<DateTime<Utc>>,
+    }
+}
+
+mod required_added {
+    use super::*;
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Syncable)]
+    #[sync(entity = "Account", table = "accounts")]
+    pub struct Account {
+        #[sync(id)]
+        pub id: String,
+        pub name: String,
+        pub level: i32,
+        #[sync(updated_at)]
+        pub updated_at: Option<DateTime<Utc>>,
+    }
+}
+
+mod note_required {
+    use super::*;
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Syncable)]
+    #[sync(entity = "Account", table = "accounts")]
+    pub struct Account {
+        #[sync(id)]
+        pub id: String,
+        pub name: String,
+        pub note: String,
+        #[sync(updated_at)]
+        pub updated_at: Option<DateTime<Utc>>,
+    }
+}
+
+async fn open<T: Syncable>(dir: &std::path::Path) -> SqliteStore {
+    let registry = Registry::builder().entity::<T>().build().unwrap();
+    SqliteStore::builder(dir, registry).open().await.unwrap()
+}
+
+fn schema_error(error: Error) -> String {
+    assert!(matches!(error, Error::Schema { .. }), "{error:?}");
+    error.to_string()
+}
+
+#[tokio::test]
+async fn adding_fields_to_an_existing_database_keeps_its_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let tenant = TenantId::new("t").unwrap();
+    {
+        let store = open::<v1::Account>(dir.path()).await;
+        let old = v1::Account { id: "a1".into(), name: "old row".into(), updated_at: None };
+        store.put(&tenant, &old).await.unwrap();
+    }
+
+    let store = open::<v2::Account>(dir.path()).await;
+    let old: v2::Account = store.get(&tenant, "a1").await.unwrap().unwrap();
+    assert_eq!((old.name.as_str(), old.note.as_deref(), old.rank), ("old row", None, 0));
+
+    let new = v2::Account { id: "a2".into(), name: "new row".into(), note: Some("hi".into()), rank: 7, updated_at: None };
+    store.put(&tenant, &new).await.unwrap();
+    let stored: v2::Account = store.get(&tenant, "a2").await.unwrap().unwrap();
+    assert_eq!((stored.note.as_deref(), stored.rank), (Some("hi"), 7));
+    drop(store);
+
+    // Removing a field again keeps its column and data; nothing is dropped.
+    let store = open::<v1::Account>(dir.path()).await;
+    assert_eq!(store.list::<v1::Account>(&tenant).await.unwrap().len(), 2);
+    drop(store);
+    let store = open::<v2::Account>(dir.path()).await;
+    let stored: v2::Account = store.get(&tenant, "a2").await.unwrap().unwrap();
+    assert_eq!(stored.rank, 7);
+}
+
+#[tokio::test]
+async fn unsafe_changes_are_refused_and_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let tenant = TenantId::new("t").unwrap();
+    {
+        let store = open::<v2::Account>(dir.path()).await;
+        let row = v2::Account { id: "a1".into(), name: "kept".into(), note: None, rank: 1, updated_at: None };
+        store.put(&tenant, &row).await.unwrap();
+    }
+
+    let error = schema_error(open::<type_changed::Account>(dir.path()).await.cursor(&tenant).await.unwrap_err());
+    assert!(error.contains("table \"accounts\", column \"name\""), "{error}");
+    assert!(error.contains("type changed from text to bigint"), "{error}");
+    assert!(error.contains("new field"), "the fix is named: {error}");
+
+    let error = schema_error(open::<required_added::Account>(dir.path()).await.cursor(&tenant).await.unwrap_err());
+    assert!(error.contains("column \"level\""), "{error}");
+    assert!(error.contains("1 live rows"), "{error}");
+    assert!(error.contains("#[sync(default)]"), "{error}");
+
+    let error = schema_error(open::<note_required::Account>(dir.path()).await.cursor(&tenant).await.unwrap_err());
+    assert!(error.contains("column \"note\""), "{error}");
+    assert!(error.contains("1 live rows hold NULL"), "{error}");
+
+    let store = open::<v2::Account>(dir.path()).await;
+    let row: v2::Account = store.get(&tenant, "a1").await.unwrap().unwrap();
+    assert_eq!(row.name, "kept", "the refused opens left the database as it was");
+}
+
+#[tokio::test]
+async fn a_required_field_is_added_freely_while_no_row_is_live() {
+    let dir = tempfile::tempdir().unwrap();
+    let tenant = TenantId::new("t").unwrap();
+    {
+        let store = open::<v1::Account>(dir.path()).await;
+        let row = v1::Account { id: "a1".into(), name: "x".into(), updated_at: None };
+        store.put(&tenant, &row).await.unwrap();
+        store.delete::<v1::Account>(&tenant, "a1").await.unwrap();
+    }
+    let store = open::<required_added::Account>(dir.path()).await;
+    let row = required_added::Account { id: "a2".into(), name: "y".into(), level: 3, updated_at: None };
+    store.put(&tenant, &row).await.unwrap();
+    assert_eq!(store.get::<required_added::Account>(&tenant, "a2").await.unwrap().unwrap().level, 3);
+}
+
+#[tokio::test]
+async fn an_entity_registered_later_gets_its_table_at_the_next_open() {
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Syncable)]
+    pub struct Tag {
+        #[sync(id)]
+        pub id: String,
+        #[sync(updated_at)]
+        pub updated_at: Option<DateTime<Utc>>,
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let tenant = TenantId::new("t").unwrap();
+    open::<v1::Account>(dir.path()).await.cursor(&tenant).await.unwrap();
+
+    let registry = Registry::builder().entity::<v1::Account>().entity::<Tag>().build().unwrap();
+    let store = SqliteStore::builder(dir.path(), registry).open().await.unwrap();
+    store.put(&tenant, &Tag { id: "t1".into(), updated_at: None }).await.unwrap();
+    assert_eq!(store.snapshot(&tenant).await.unwrap().collections["tags"].len(), 1);
+}
