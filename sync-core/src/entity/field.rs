@@ -22,9 +22,9 @@ pub trait Scalar: Sized {
     /// The column's SQL type.
     const SQL_TYPE: SqlType;
     /// Encodes the value.
-    fn to_value(&self) -> Value;
-    /// Decodes the value; `Null` is an error here.
-    fn from_value(value: Value) -> Result<Self, String>;
+    fn to_scalar(&self) -> Value;
+    /// Decodes a non-NULL value.
+    fn from_scalar(value: Value) -> Result<Self, String>;
 }
 
 /// A stored field: a [`Scalar`] or an `Option` of one (which may be NULL).
@@ -50,13 +50,13 @@ impl<T: Scalar> Field for T {
     const NULLABLE: bool = false;
 
     fn to_value(&self) -> Value {
-        Scalar::to_value(self)
+        self.to_scalar()
     }
 
     fn from_value(value: Value) -> Result<Self, String> {
         match value {
             Value::Null => Err("unexpected NULL".to_owned()),
-            value => T::from_value(value),
+            value => T::from_scalar(value),
         }
     }
 }
@@ -66,13 +66,13 @@ impl<T: Scalar> Field for Option<T> {
     const NULLABLE: bool = true;
 
     fn to_value(&self) -> Value {
-        self.as_ref().map_or(Value::Null, Scalar::to_value)
+        self.as_ref().map_or(Value::Null, Scalar::to_scalar)
     }
 
     fn from_value(value: Value) -> Result<Self, String> {
         match value {
             Value::Null => Ok(None),
-            value => T::from_value(value).map(Some),
+            value => T::from_scalar(value).map(Some),
         }
     }
 }
@@ -84,11 +84,11 @@ fn mismatch(expected: &str, found: &Value) -> String {
 impl Scalar for String {
     const SQL_TYPE: SqlType = SqlType::Text;
 
-    fn to_value(&self) -> Value {
+    fn to_scalar(&self) -> Value {
         Value::Text(self.clone())
     }
 
-    fn from_value(value: Value) -> Result<Self, String> {
+    fn from_scalar(value: Value) -> Result<Self, String> {
         match value {
             Value::Text(text) => Ok(text),
             other => Err(mismatch("text", &other)),
@@ -99,11 +99,11 @@ impl Scalar for String {
 impl Scalar for bool {
     const SQL_TYPE: SqlType = SqlType::Bool;
 
-    fn to_value(&self) -> Value {
+    fn to_scalar(&self) -> Value {
         Value::Bool(*self)
     }
 
-    fn from_value(value: Value) -> Result<Self, String> {
+    fn from_scalar(value: Value) -> Result<Self, String> {
         match value {
             Value::Bool(flag) => Ok(flag),
             Value::Int(number) => Ok(number != 0),
@@ -117,11 +117,11 @@ macro_rules! integer_scalar {
         impl Scalar for $ty {
             const SQL_TYPE: SqlType = SqlType::$sql;
 
-            fn to_value(&self) -> Value {
+            fn to_scalar(&self) -> Value {
                 Value::Int(i64::from(*self))
             }
 
-            fn from_value(value: Value) -> Result<Self, String> {
+            fn from_scalar(value: Value) -> Result<Self, String> {
                 match value {
                     Value::Int(number) => <$ty>::try_from(number)
                         .map_err(|_| format!("{number} does not fit in {}", stringify!($ty))),
@@ -137,11 +137,11 @@ integer_scalar!(i16 => SmallInt, i32 => Int, i64 => BigInt);
 impl Scalar for f64 {
     const SQL_TYPE: SqlType = SqlType::Double;
 
-    fn to_value(&self) -> Value {
+    fn to_scalar(&self) -> Value {
         Value::Real(*self)
     }
 
-    fn from_value(value: Value) -> Result<Self, String> {
+    fn from_scalar(value: Value) -> Result<Self, String> {
         match value {
             Value::Real(number) => Ok(number),
             #[allow(clippy::cast_precision_loss, reason = "SQLite may return whole reals as integers")]
@@ -154,24 +154,24 @@ impl Scalar for f64 {
 impl Scalar for f32 {
     const SQL_TYPE: SqlType = SqlType::Real;
 
-    fn to_value(&self) -> Value {
+    fn to_scalar(&self) -> Value {
         Value::Real(f64::from(*self))
     }
 
-    fn from_value(value: Value) -> Result<Self, String> {
+    fn from_scalar(value: Value) -> Result<Self, String> {
         #[allow(clippy::cast_possible_truncation, reason = "the column was written from an f32")]
-        <f64 as Scalar>::from_value(value).map(|number| number as f32)
+        f64::from_scalar(value).map(|number| number as f32)
     }
 }
 
 impl Scalar for Uuid {
     const SQL_TYPE: SqlType = SqlType::Uuid;
 
-    fn to_value(&self) -> Value {
+    fn to_scalar(&self) -> Value {
         Value::Uuid(*self)
     }
 
-    fn from_value(value: Value) -> Result<Self, String> {
+    fn from_scalar(value: Value) -> Result<Self, String> {
         match value {
             Value::Uuid(uuid) => Ok(uuid),
             Value::Text(text) => Uuid::parse_str(&text).map_err(|error| error.to_string()),
@@ -183,11 +183,11 @@ impl Scalar for Uuid {
 impl Scalar for DateTime<Utc> {
     const SQL_TYPE: SqlType = SqlType::Timestamp;
 
-    fn to_value(&self) -> Value {
+    fn to_scalar(&self) -> Value {
         Value::Timestamp(*self)
     }
 
-    fn from_value(value: Value) -> Result<Self, String> {
+    fn from_scalar(value: Value) -> Result<Self, String> {
         match value {
             Value::Timestamp(at) => Ok(at),
             Value::Text(text) => crate::version::Version::parse(&text)
@@ -201,11 +201,11 @@ impl Scalar for DateTime<Utc> {
 impl Scalar for NaiveDate {
     const SQL_TYPE: SqlType = SqlType::Date;
 
-    fn to_value(&self) -> Value {
+    fn to_scalar(&self) -> Value {
         Value::Date(*self)
     }
 
-    fn from_value(value: Value) -> Result<Self, String> {
+    fn from_scalar(value: Value) -> Result<Self, String> {
         match value {
             Value::Date(date) => Ok(date),
             Value::Text(text) => text.parse().map_err(|error: chrono::ParseError| error.to_string()),
