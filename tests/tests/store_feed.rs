@@ -105,7 +105,11 @@ async fn purged_tombstones_reset_older_cursors() {
     }
     assert!(store.changes_since(&tenant, 6, 10).await.unwrap().reset, "a cursor ahead of the tenant");
 
-    // The processed id of a purged change is forgotten: its retry is decided by LWW alone.
+    // Processed change ids expire by arrival time: until then a retry is a duplicate...
+    let retry = store.apply(&tenant, &[delete("d1", "a1", Some(&at(1)))]).await.unwrap();
+    assert!(matches!(retry.outcomes[0], Outcome::Duplicate { .. }), "{:?}", retry.outcomes[0]);
+    // ...and past the horizon it is decided by last-write-wins alone.
+    store.purge_tombstones(&tenant, Version::now().add_millis(1_000)).await.unwrap();
     let retry = store.apply(&tenant, &[delete("d1", "a1", Some(&at(1)))]).await.unwrap();
     assert!(matches!(retry.outcomes[0], Outcome::Applied { .. }), "{:?}", retry.outcomes[0]);
 }

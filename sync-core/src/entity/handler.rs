@@ -151,7 +151,7 @@ impl<T: Syncable> Handler for Typed<T> {
         if id != change.entity_id {
             return Err(mismatch(&Json::String(id), &change.entity_id));
         }
-        let data = serde_json::to_value(&entity).map_err(|error| validation(error.to_string()))?;
+        let data = entity_json(&entity).map_err(|error| validation(error.to_string()))?;
         Ok(Prepared {
             version,
             clamped,
@@ -161,8 +161,19 @@ impl<T: Syncable> Handler for Typed<T> {
 
     fn row_to_json(&self, row: Vec<Value>) -> Result<Json, DecodeError> {
         let entity = T::from_row(row)?;
-        serde_json::to_value(&entity).map_err(|error| DecodeError::new("*", error.to_string()))
+        entity_json(&entity).map_err(|error| DecodeError::new("*", error.to_string()))
     }
+}
+
+/// The entity's JSON, its version in the canonical form (milliseconds, `Z`) whatever the
+/// serde shape prints, so every replica prints the same text for the same version.
+fn entity_json<T: Syncable>(entity: &T) -> Result<Json, serde_json::Error> {
+    let mut json = serde_json::to_value(entity)?;
+    let version = entity.updated_at().and_then(|at| Version::try_from_datetime(at).ok());
+    if let (Some(object), Some(version)) = (json.as_object_mut(), version) {
+        object.insert(T::UPDATED_AT_KEY.to_owned(), Json::String(version.to_string()));
+    }
+    Ok(json)
 }
 
 fn validation(detail: String) -> Rejection {
