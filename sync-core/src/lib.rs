@@ -52,6 +52,7 @@ pub mod entity;
 mod error;
 pub mod lww;
 pub mod outcome;
+pub mod protocol;
 pub mod store;
 pub mod tenant;
 pub mod version;

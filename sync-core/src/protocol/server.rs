@@ -1,0 +1,293 @@
+//! Messages to clients, encoded to the exact shapes of PROTOCOL.md: most carry `type`; the
+//! two data messages (`data_update`, `initial_data_load`) carry `event_type` instead.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value as Json, json};
+
+use super::client::Entry;
+use crate::outcome::{Effect, OutcomeKind, Reason, Rejection};
+use crate::store::{ChangePage, Snapshot};
+use crate::version::Version;
+
+/// A message to a client.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum ServerMessage {
+    /// `status`: `online` right after the upgrade, `shutdown` before a graceful close.
+    Status {
+        /// `online`, `maintenance`, `shutdown` or `error`.
+        status: &'static str,
+        /// Why, for `error`.
+        message: Option<String>,
+    },
+    /// `pong`, echoing the ping's timestamp.
+    Pong {
+        /// As the client sent it, or null.
+        timestamp: Json,
+    },
+    /// The server's own keep-alive `ping`.
+    Ping {
+        /// Milliseconds since the epoch.
+        timestamp: i64,
+    },
+    /// `sync_ack`.
+    Ack(Ack),
+    /// `sync_nack`.
+    Nack(Nack),
+    /// `data_update`: one entity's new state, to the tenant's other sessions.
+    DataUpdate {
+        /// The tenant.
+        tenant_id: String,
+        /// `create`, `update` or `delete`.
+        operation: &'static str,
+        /// The state.
+        effect: Effect,
+    },
+    /// `initial_data_load`: every live row of every collection.
+    InitialDataLoad {
+        /// The tenant.
+        tenant_id: String,
+        /// The rows, with the cursor they reflect.
+        snapshot: Snapshot,
+    },
+    /// `data_status_response`: per-row checksums by entity name.
+    DataStatusResponse {
+        /// The tenant.
+        tenant_id: String,
+        /// Entity name to its rows' checksums.
+        entity_checksums: BTreeMap<String, Vec<RowChecksum>>,
+        /// When this session last synced, seconds since the epoch.
+        last_sync_time: Option<i64>,
+        /// Now, seconds since the epoch.
+        server_time: i64,
+    },
+    /// `connection_status_response`.
+    ConnectionStatusResponse {
+        /// The tenant.
+        tenant_id: String,
+        /// Counters of this session and server.
+        stats: Json,
+    },
+    /// `tenant_disconnect_ack`.
+    TenantDisconnectAck {
+        /// The tenant the client named.
+        tenant_id: String,
+        /// A human message.
+        message: String,
+    },
+    /// `error`: a frame that could not be handled; the connection stays open.
+    Error {
+        /// What went wrong.
+        message: String,
+        /// The unknown `type`, when that was the problem.
+        original_type: Option<String>,
+    },
+    /// `welcome`: the answer to `hello`.
+    Welcome {
+        /// The server's time, milliseconds since the epoch.
+        server_time: i64,
+        /// The tenant's current sequence number.
+        cursor: u64,
+        /// The protocol version the server speaks.
+        protocol: u32,
+        /// The limits this connection is held to.
+        limits: Json,
+    },
+    /// `changes`: one page of the change feed.
+    Changes(ChangePage),
+}
+
+/// A `sync_ack`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ack {
+    /// The entry's id.
+    pub id: String,
+    /// As the entry named it.
+    pub entity_id: String,
+    /// As the entry named it.
+    pub entity_type: String,
+    /// As the entry named it.
+    pub operation_type: String,
+    /// Applied, superseded or duplicate.
+    pub outcome: OutcomeKind,
+    /// The stored version.
+    pub updated_at: Version,
+    /// The tenant's sequence number after the commit.
+    pub cursor: u64,
+    /// The winning entity, for `superseded`.
+    pub data: Option<Json>,
+}
+
+/// A `sync_nack`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Nack {
+    /// The entry's id, or empty when it had none.
+    pub id: String,
+    /// As the entry named it, or empty.
+    pub entity_id: String,
+    /// As the entry named it, or empty.
+    pub entity_type: String,
+    /// As the entry named it, or empty.
+    pub operation_type: String,
+    /// Why.
+    pub rejection: Rejection,
+}
+
+impl Nack {
+    /// A NACK of `entry`, echoing the fields it has.
+    pub fn of(entry: &Entry, rejection: Rejection) -> Nack {
+        let text = |field: &Option<String>| field.clone().unwrap_or_default();
+        Nack {
+            id: text(&entry.id),
+            entity_id: text(&entry.entity_id),
+            entity_type: text(&entry.entity_type),
+            operation_type: text(&entry.operation_type),
+            rejection,
+        }
+    }
+
+    /// A NACK of `entry` for `reason`.
+    pub fn because(entry: &Entry, reason: Reason, detail: impl Into<String>) -> Nack {
+        Nack::of(entry, Rejection::new(reason, detail))
+    }
+}
+
+/// One row's checksum in a `data_status_response`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowChecksum {
+    /// The entity's id.
+    pub entity_id: String,
+    /// A stable hash of the row's canonical JSON.
+    pub checksum: String,
+    /// The row's version, seconds since the epoch.
+    pub last_modified: i64,
+}
+
+impl ServerMessage {
+    /// The message as JSON.
+    pub fn to_json(&self) -> Json {
+        match self {
+            ServerMessage::Status { status, message } => {
+                let mut json = json!({ "type": "status", "status": status });
+                if let Some(message) = message {
+                    json["message"] = json!(message);
+                }
+                json
+            }
+            ServerMessage::Pong { timestamp } => json!({ "type": "pong", "timestamp": timestamp }),
+            ServerMessage::Ping { timestamp } => json!({ "type": "ping", "timestamp": timestamp }),
+            ServerMessage::Ack(ack) => {
+                let mut json = json!({
+                    "type": "sync_ack",
+                    "id": ack.id,
+                    "status": "processed",
+                    "entityId": ack.entity_id,
+                    "entityType": ack.entity_type,
+                    "operationType": ack.operation_type,
+                    "outcome": ack.outcome.as_str(),
+                    "updated_at": ack.updated_at.to_string(),
+                    "cursor": ack.cursor,
+                });
+                if let Some(data) = &ack.data {
+                    json["data"] = data.clone();
+                }
+                json
+            }
+            ServerMessage::Nack(nack) => json!({
+                "type": "sync_nack",
+                "id": nack.id,
+                "status": "failed",
+                "entityId": nack.entity_id,
+                "entityType": nack.entity_type,
+                "operationType": nack.operation_type,
+                "reason": nack.rejection.reason.as_str(),
+                "detail": nack.rejection.detail,
+                "retryable": nack.rejection.reason.retryable(),
+            }),
+            ServerMessage::DataUpdate { tenant_id, operation, effect } => json!({
+                "event_type": "data_update",
+                "tenant_id": tenant_id,
+                "entity_type": effect.entity_type,
+                "operation_type": operation,
+                "data": { "single_entity": effect.data },
+                "cursor": effect.seq,
+            }),
+            ServerMessage::InitialDataLoad { tenant_id, snapshot } => json!({
+                "event_type": "initial_data_load",
+                "tenant_id": tenant_id,
+                "payload": snapshot.collections,
+                "cursor": snapshot.cursor,
+            }),
+            ServerMessage::DataStatusResponse { tenant_id, entity_checksums, last_sync_time, server_time } => {
+                let checksums: BTreeMap<&String, Vec<Json>> = entity_checksums
+                    .iter()
+                    .map(|(entity, rows)| {
+                        let rows = rows
+                            .iter()
+                            .map(|row| {
+                                json!({
+                                    "entity_id": row.entity_id,
+                                    "checksum": row.checksum,
+                                    "last_modified": row.last_modified,
+                                })
+                            })
+                            .collect();
+                        (entity, rows)
+                    })
+                    .collect();
+                json!({
+                    "type": "data_status_response",
+                    "tenant_id": tenant_id,
+                    "entity_checksums": checksums,
+                    "last_sync_time": last_sync_time,
+                    "server_time": server_time,
+                })
+            }
+            ServerMessage::ConnectionStatusResponse { tenant_id, stats } => json!({
+                "type": "connection_status_response",
+                "tenant_id": tenant_id,
+                "backend_status": "online",
+                "connection_healthy": true,
+                "stats": stats,
+            }),
+            ServerMessage::TenantDisconnectAck { tenant_id, message } => json!({
+                "type": "tenant_disconnect_ack",
+                "tenant_id": tenant_id,
+                "status": "success",
+                "message": message,
+            }),
+            ServerMessage::Error { message, original_type } => {
+                let mut json = json!({ "type": "error", "message": message });
+                if let Some(original_type) = original_type {
+                    json["original_type"] = json!(original_type);
+                }
+                json
+            }
+            ServerMessage::Welcome { server_time, cursor, protocol, limits } => json!({
+                "type": "welcome",
+                "server_time": server_time,
+                "cursor": cursor,
+                "protocol": protocol,
+                "limits": limits,
+            }),
+            ServerMessage::Changes(page) => json!({
+                "type": "changes",
+                "changes": page.changes.iter().map(|change| json!({
+                    "entity_type": change.entity_type,
+                    "operation_type": if change.deleted { "delete" } else { "update" },
+                    "data": change.data,
+                    "cursor": change.seq,
+                })).collect::<Vec<_>>(),
+                "cursor": page.cursor,
+                "has_more": page.has_more,
+                "reset": page.reset,
+            }),
+        }
+    }
+
+    /// The message as a text frame.
+    pub fn to_text(&self) -> String {
+        self.to_json().to_string()
+    }
+}
