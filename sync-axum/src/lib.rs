@@ -1,0 +1,4 @@
+//! `sync-axum`: serves a `sync-core` engine over WebSocket with axum.
+
+pub mod auth;
+pub mod jwt;
