@@ -95,3 +95,21 @@ async fn concurrent_first_uses_open_a_tenant_once() {
     assert_eq!(store.open_tenants(), 1);
     assert_eq!(store.cursor(&tenant).await.unwrap(), 16);
 }
+
+#[tokio::test]
+async fn deleting_a_tenant_removes_its_files_and_only_its_data() {
+    let (dir, store) = store().await;
+    let (doomed, kept) = (tenant("doomed"), tenant("kept"));
+    store.apply(&doomed, &[update("c1", "a1", "x", &at(1))]).await.unwrap();
+    store.apply(&kept, &[update("c1", "a1", "y", &at(1))]).await.unwrap();
+
+    store.delete_tenant(&doomed).await.unwrap();
+    let left: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("doomed"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    assert_eq!(store.cursor(&doomed).await.unwrap(), 0, "a later use starts empty");
+    assert_eq!(store.cursor(&kept).await.unwrap(), 1);
+}

@@ -91,6 +91,12 @@ impl Tenants {
         Ok(db.clone())
     }
 
+    /// Takes `tenant` out of the cache; the caller closes what it returns.
+    pub(super) fn remove(&self, tenant: &TenantId) -> Option<Arc<TenantDb>> {
+        let slot = self.lock().remove(tenant)?;
+        slot.db.get().cloned()
+    }
+
     /// Closes every database unused for `timeout` and not in use now.
     pub(super) fn close_idle(&self, timeout: Duration) {
         let now = self.now();
