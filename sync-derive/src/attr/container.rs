@@ -1,0 +1,86 @@
+//! `#[sync(...)]` on the struct: `entity`, `table`, `collection` and `crate`.
+
+use syn::{Attribute, LitStr, Path};
+
+use super::{Place, Seen, sync_items};
+use crate::ctxt::Ctxt;
+
+/// The attributes valid on the struct.
+pub(crate) const STRUCT: Place = Place {
+    kind: "struct",
+    put: "on the struct",
+    forms: &[
+        "entity = \"...\"",
+        "table = \"...\"",
+        "collection = \"...\"",
+        "crate = \"...\"",
+    ],
+};
+
+/// The struct's `#[sync(...)]` attributes; `None` where not given (or given wrongly, which
+/// is reported).
+#[derive(Default)]
+pub(crate) struct Container {
+    /// `entity = "..."`: the wire name.
+    pub(crate) entity: Option<LitStr>,
+    /// `table = "..."`: the SQL table.
+    pub(crate) table: Option<LitStr>,
+    /// `collection = "..."`: the collection name in loads.
+    pub(crate) collection: Option<LitStr>,
+    /// `crate = "..."`: the path generated code uses instead of `::sync_core`.
+    pub(crate) krate: Option<Path>,
+    /// Whether some attribute could not be read; checks that would only repeat the mistake
+    /// (an invalid default table) are skipped.
+    pub(crate) unread: bool,
+}
+
+impl Container {
+    /// Reads the struct's attributes, reporting every mistake to `cx`.
+    pub(crate) fn from_attrs(cx: &Ctxt, attrs: &[Attribute]) -> Container {
+        let mut container = Container::default();
+        let mut seen = Seen::default();
+        let example = "#[sync(entity = \"Account\", table = \"accounts\")]";
+        let (items, complete) = sync_items(cx, attrs, example);
+        container.unread = !complete;
+        for item in items {
+            let read = match item.name.as_str() {
+                "entity" | "table" | "collection" | "crate" if !seen.first(cx, &item) => true,
+                "entity" => set(&mut container.entity, super::string(cx, &item, "Account")),
+                "table" => set(&mut container.table, super::string(cx, &item, "accounts")),
+                "collection" => set(
+                    &mut container.collection,
+                    super::string(cx, &item, "accounts"),
+                ),
+                "crate" => set(&mut container.krate, crate_path(cx, &item)),
+                _ => {
+                    super::unknown(cx, &item, &STRUCT, &super::field::FIELD);
+                    false
+                }
+            };
+            container.unread |= !read;
+        }
+        container
+    }
+}
+
+/// Stores a value that was read; returns whether there was one.
+fn set<T>(slot: &mut Option<T>, value: Option<T>) -> bool {
+    let read = value.is_some();
+    *slot = value;
+    read
+}
+
+/// Reads `crate = "path::to::sync_core"` as a path, spanned at the string.
+fn crate_path(cx: &Ctxt, item: &super::Item) -> Option<Path> {
+    let lit = super::string(cx, item, "my_app::sync_core")?;
+    match lit.parse::<Path>() {
+        Ok(path) => Some(path),
+        Err(_) => {
+            cx.error_spanned_by(
+                &lit,
+                "`crate` must name the path of the sync_core crate, e.g. `#[sync(crate = \"my_app::sync_core\")]`",
+            );
+            None
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! `#[sync(...)]` on a field: `id`, `updated_at`, `json`, `index`, `column`, `skip` and
+//! `default`.
+
+use proc_macro2::Span;
+use syn::{Attribute, LitStr};
+
+use super::{Place, Seen, flag, sync_items};
+use crate::ctxt::Ctxt;
+
+/// The attributes valid on a field.
+pub(crate) const FIELD: Place = Place {
+    kind: "field",
+    put: "on a field",
+    forms: &[
+        "id",
+        "updated_at",
+        "json",
+        "index",
+        "column = \"...\"",
+        "skip",
+        "default",
+    ],
+};
+
+/// A field's `#[sync(...)]` attributes. A flag holds the span of its name, so rules about
+/// it can point there; it is `None` where not given (or given wrongly, which is reported).
+#[derive(Default)]
+pub(crate) struct FieldAttrs {
+    /// `id`: the entity's id.
+    pub(crate) id: Option<Span>,
+    /// `updated_at`: the entity's version.
+    pub(crate) updated_at: Option<Span>,
+    /// `json`: stored as a JSON document.
+    pub(crate) json: Option<Span>,
+    /// `index`: the store keeps an index on the column.
+    pub(crate) index: Option<Span>,
+    /// `skip`: not stored; rebuilt with `Default::default()`.
+    pub(crate) skip: Option<Span>,
+    /// `default`: existing rows get `Default::default()` when the column is added.
+    pub(crate) default: Option<Span>,
+    /// `column = "..."`: the SQL column name.
+    pub(crate) column: Option<LitStr>,
+    /// Whether some attribute could not be read: the field's role or column is unknown, so
+    /// checks that would only repeat the mistake ("missing id", duplicate column) skip it.
+    pub(crate) unread: bool,
+}
+
+impl FieldAttrs {
+    /// Reads a field's attributes, reporting every mistake to `cx`.
+    pub(crate) fn from_attrs(cx: &Ctxt, attrs: &[Attribute]) -> FieldAttrs {
+        let mut field = FieldAttrs::default();
+        let mut seen = Seen::default();
+        let (items, complete) = sync_items(cx, attrs, "#[sync(id)]");
+        field.unread = !complete;
+        for item in items {
+            let slot = match item.name.as_str() {
+                "id" => &mut field.id,
+                "updated_at" => &mut field.updated_at,
+                "json" => &mut field.json,
+                "index" => &mut field.index,
+                "skip" => &mut field.skip,
+                "default" => &mut field.default,
+                "column" => {
+                    if seen.first(cx, &item) {
+                        field.column = super::string(cx, &item, "column_name");
+                        field.unread |= field.column.is_none();
+                    }
+                    continue;
+                }
+                _ => {
+                    super::unknown(cx, &item, &FIELD, &super::container::STRUCT);
+                    field.unread = true;
+                    continue;
+                }
+            };
+            if seen.first(cx, &item) {
+                *slot = Some(flag(cx, &item));
+            }
+        }
+        field
+    }
+
+    /// The flags set on the field, by name, in a fixed order.
+    pub(crate) fn flags(&self) -> [(&'static str, Option<Span>); 6] {
+        [
+            ("id", self.id),
+            ("updated_at", self.updated_at),
+            ("json", self.json),
+            ("index", self.index),
+            ("skip", self.skip),
+            ("default", self.default),
+        ]
+    }
+}

@@ -1,0 +1,230 @@
+//! The rules that span more than one attribute or field, one function each. Each reports to
+//! the [`Ctxt`] and goes on, so one compile shows every mistake.
+
+use std::collections::BTreeMap;
+
+use proc_macro2::Span;
+
+use crate::ast::{Entity, Field, Name};
+use crate::ctxt::Ctxt;
+
+/// Checks every rule on `entity`.
+pub(crate) fn check(cx: &Ctxt, entity: &Entity<'_>) {
+    for field in entity.fields() {
+        skip_conflicts(cx, field);
+        json_conflicts(cx, field);
+    }
+    if entity.fields.is_some() {
+        exactly_one(cx, entity, "id", |field| field.attrs.id, "id: String");
+        exactly_one(
+            cx,
+            entity,
+            "updated_at",
+            |field| field.attrs.updated_at,
+            "updated_at: Option<DateTime<Utc>>",
+        );
+    }
+    table_and_collection(cx, entity);
+    column_names(cx, entity);
+    duplicate_columns(cx, entity);
+}
+
+/// Exactly one field carries `#[sync(flag)]`: a missing one is reported at the struct's
+/// name, every extra one at its attribute.
+fn exactly_one(
+    cx: &Ctxt,
+    entity: &Entity<'_>,
+    flag: &str,
+    get: impl Fn(&Field<'_>) -> Option<Span>,
+    example: &str,
+) {
+    let mut marked = entity
+        .fields()
+        .iter()
+        .filter_map(|field| Some((field, get(field)?)));
+    let Some((first, _)) = marked.next() else {
+        if entity.fields().iter().any(|field| field.attrs.unread) {
+            // The flag may be among the attributes that could not be read.
+            return;
+        }
+        cx.error_spanned_by(
+            entity.ident,
+            format!(
+                "missing `#[sync({flag})]` field: an entity needs exactly one; mark it, e.g. \
+                 `#[sync({flag})] pub {example}`"
+            ),
+        );
+        return;
+    };
+    for (_, span) in marked {
+        cx.error_at(
+            span,
+            format!(
+                "duplicate `#[sync({flag})]`: `{}` is already the entity's {flag} field; an \
+                 entity has exactly one",
+                first.name()
+            ),
+        );
+    }
+}
+
+/// `skip` excludes every other attribute of the field: a skipped field has no column.
+fn skip_conflicts(cx: &Ctxt, field: &Field<'_>) {
+    if field.attrs.skip.is_none() {
+        return;
+    }
+    let mut others: Vec<(&str, Span)> = field
+        .attrs
+        .flags()
+        .into_iter()
+        .filter(|&(name, _)| name != "skip")
+        .filter_map(|(name, span)| Some((name, span?)))
+        .collect();
+    if let Some(column) = &field.attrs.column {
+        others.push(("column", column.span()));
+    }
+    for (name, span) in others {
+        cx.error_at(
+            span,
+            format!(
+                "`{name}` cannot be combined with `skip`: a skipped field is not stored; remove \
+                 one of them"
+            ),
+        );
+    }
+}
+
+/// `json` cannot store the id or the version, which the stores read as plain columns.
+fn json_conflicts(cx: &Ctxt, field: &Field<'_>) {
+    let Some(json) = field.attrs.json else { return };
+    if field.attrs.id.is_some() {
+        cx.error_at(
+            json,
+            "`json` cannot be combined with `id`: an id is a `String`, `uuid::Uuid` or `i64` \
+             column; remove `json`",
+        );
+    }
+    if field.attrs.updated_at.is_some() {
+        cx.error_at(
+            json,
+            "`json` cannot be combined with `updated_at`: the version is a \
+             `DateTime<Utc>` column; remove `json`",
+        );
+    }
+}
+
+/// The table and the collection are safe SQL names.
+///
+/// A name derived from the struct's name is not checked when an attribute could not be
+/// read: it may be the one that would have set it.
+fn table_and_collection(cx: &Ctxt, entity: &Entity<'_>) {
+    let checked = |name: &Name| name.explicit || !entity.attrs.unread;
+    let table = entity.table();
+    let collection = entity.collection();
+    if table.value == collection.value {
+        if checked(&table) {
+            sql_name(cx, &table, "table and collection", "table");
+        }
+        return;
+    }
+    if checked(&table) {
+        sql_name(cx, &table, "table", "table");
+    }
+    if checked(&collection) {
+        sql_name(cx, &collection, "collection", "collection");
+    }
+}
+
+/// The columns whose names are known: given by `column = "..."`, or derived from a field
+/// whose attributes were all read.
+fn known_columns<'e>(entity: &'e Entity<'_>) -> impl Iterator<Item = (&'e Field<'e>, Name)> {
+    entity
+        .columns()
+        .map(|field| (field, field.column()))
+        .filter(|(field, column)| column.explicit || !field.attrs.unread)
+}
+
+/// Every column's name is a safe SQL name.
+fn column_names(cx: &Ctxt, entity: &Entity<'_>) {
+    for (_, column) in known_columns(entity) {
+        sql_name(cx, &column, "column", "column");
+    }
+}
+
+/// No two fields share a column; SQLite compares column names ignoring ASCII case.
+fn duplicate_columns(cx: &Ctxt, entity: &Entity<'_>) {
+    let mut seen = BTreeMap::new();
+    for (field, column) in known_columns(entity) {
+        let key = column.value.to_ascii_lowercase();
+        if let Some(first) = seen.get(&key) {
+            cx.error_at(
+                column.span,
+                format!(
+                    "duplicate column `{}`: field `{first}` is already stored there (column names \
+                     are compared ignoring case); give this field another name with \
+                     `#[sync(column = \"...\")]`",
+                    column.value
+                ),
+            );
+        } else {
+            seen.insert(key, field.name());
+        }
+    }
+}
+
+/// Reports `name` if it is not a safe SQL name: a letter or `_` then letters, digits and
+/// `_`, at most 63 bytes, not starting with `_sync`. `what` names it in the message, `attr`
+/// is the attribute that sets it.
+fn sql_name(cx: &Ctxt, name: &Name, what: &str, attr: &str) {
+    let Err(problem) = validate_sql_name(&name.value) else {
+        return;
+    };
+    let fix = if name.explicit {
+        "choose another name".to_owned()
+    } else {
+        format!("choose another name with `#[sync({attr} = \"...\")]`")
+    };
+    cx.error_at(
+        name.span,
+        format!("invalid {what} name `{}`: {problem}; {fix}", name.value),
+    );
+}
+
+/// Why `name` is not a safe SQL name, if it is not.
+pub(crate) fn validate_sql_name(name: &str) -> Result<(), &'static str> {
+    let mut bytes = name.bytes();
+    let first_ok = bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_');
+    if !first_ok || !bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        return Err("a SQL name is an ASCII letter or `_`, then letters, digits and `_`");
+    }
+    if name.len() > 63 {
+        return Err("a SQL name is at most 63 bytes long");
+    }
+    if name.to_ascii_lowercase().starts_with("_sync") {
+        return Err("names starting with `_sync` are reserved for the store's hidden columns");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::validate_sql_name;
+
+    #[test]
+    fn sql_names() {
+        assert!(validate_sql_name("accounts").is_ok());
+        assert!(validate_sql_name("_private").is_ok());
+        assert!(validate_sql_name("a1_b2").is_ok());
+        assert!(validate_sql_name(&"a".repeat(63)).is_ok());
+        assert!(validate_sql_name(&"a".repeat(64)).is_err());
+        assert!(validate_sql_name("").is_err());
+        assert!(validate_sql_name("1st").is_err());
+        assert!(validate_sql_name("my table").is_err());
+        assert!(validate_sql_name("drop;--").is_err());
+        assert!(validate_sql_name("café").is_err());
+        assert!(validate_sql_name("_sync_seq").is_err());
+        assert!(validate_sql_name("_SYNCED").is_err());
+    }
+}

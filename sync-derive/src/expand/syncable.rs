@@ -1,0 +1,67 @@
+//! The `impl Syncable` of a valid entity, inside `const _: () = { ... };` so that nothing it
+//! needs leaks into the user's namespace.
+
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+
+use super::{Private, columns, row};
+use crate::ast::Entity;
+
+/// The impl for `entity`, which passed every check. Fails only if the checks did not find
+/// the id or `updated_at` field they promise, which is a bug of the derive.
+pub(super) fn expand(entity: &Entity<'_>, p: &Private) -> syn::Result<TokenStream> {
+    let (Some(id), Some(updated_at)) = (entity.id(), entity.updated_at()) else {
+        return Err(syn::Error::new_spanned(
+            entity.ident,
+            "internal error in #[derive(Syncable)]: no id or updated_at field after checks",
+        ));
+    };
+    let ident = entity.ident;
+    let entity_name = entity.entity().value;
+    let collection = entity.collection().value;
+    let table = entity.table().value;
+    let updated_at_key = entity.updated_at_key().unwrap_or_default();
+    let columns::Columns {
+        array: columns,
+        default_fns,
+    } = columns::expand(entity, p);
+    let to_row = row::to_row(entity, p);
+    let from_row = row::from_row(entity, p);
+
+    let (id_ident, id_ty) = (id.ident, id.ty);
+    let to_id = quote_spanned!(id.ty_span()=> <#id_ty as #p::IdField>::to_id);
+    let (at_ident, at_ty) = (updated_at.ident, updated_at.ty);
+    let get = quote_spanned!(updated_at.ty_span()=> <#at_ty as #p::UpdatedAtField>::get);
+    let set = quote_spanned!(updated_at.ty_span()=> <#at_ty as #p::UpdatedAtField>::set);
+
+    Ok(quote! {
+        const _: () = {
+            #(#default_fns)*
+
+            #[automatically_derived]
+            impl #p::Syncable for #ident {
+                const ENTITY: &'static str = #entity_name;
+                const COLLECTION: &'static str = #collection;
+                const TABLE: &'static str = #table;
+                const COLUMNS: &'static [#p::Column] = #columns;
+                const UPDATED_AT_KEY: &'static str = #updated_at_key;
+
+                fn id(&self) -> #p::String {
+                    #to_id(&self.#id_ident)
+                }
+
+                fn updated_at(&self) -> #p::Option<#p::DateTime<#p::Utc>> {
+                    #get(&self.#at_ident)
+                }
+
+                fn set_updated_at(&mut self, at: #p::DateTime<#p::Utc>) {
+                    #set(&mut self.#at_ident, at)
+                }
+
+                #to_row
+
+                #from_row
+            }
+        };
+    })
+}
