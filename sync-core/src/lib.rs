@@ -48,11 +48,14 @@
 extern crate self as sync_core;
 
 pub mod change;
+pub mod engine;
 pub mod entity;
 mod error;
+pub mod hub;
 pub mod lww;
 pub mod outcome;
 pub mod protocol;
+pub mod session;
 pub mod store;
 pub mod tenant;
 pub mod version;

@@ -34,6 +34,9 @@ use crate::version::Version;
 
 pub use typed::StoreExt;
 
+/// The most changes one [`Store::changes_since`] page returns, whatever the caller asks.
+pub const MAX_PAGE: usize = 10_000;
+
 /// A tenant-partitioned store of syncable entities. See the [module docs](self) for the
 /// contract.
 pub trait Store: Send + Sync + 'static {

@@ -42,7 +42,7 @@ use sqlx::sqlite::SqliteSynchronous;
 
 use self::sql::TableSql;
 use self::tenants::{TenantDb, Tenants};
-use super::{ChangePage, Purge, Snapshot, Store};
+use super::{ChangePage, MAX_PAGE, Purge, Snapshot, Store};
 use crate::change::Change;
 use crate::entity::{Arrival, Registry};
 use crate::error::{Error, Result};
@@ -82,8 +82,6 @@ pub const DEFAULT_MAX_OPEN_TENANTS: usize = 1024;
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 /// The default tolerance for versions in the future, beyond which they are clamped.
 pub const DEFAULT_MAX_CLOCK_SKEW: Duration = Duration::from_secs(300);
-/// The most changes one [`Store::changes_since`] page returns, whatever the caller asks.
-pub const MAX_PAGE: usize = 10_000;
 
 /// Configures a [`SqliteStore`].
 #[derive(Debug, Clone)]

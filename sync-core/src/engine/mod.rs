@@ -1,0 +1,163 @@
+//! The engine: routes every change to its tenant's writer and publishes what commits.
+//!
+//! One writer task per active tenant owns that tenant's writes. Sessions submit batches; the
+//! writer takes every batch waiting for its tenant, from all sessions, and commits them in
+//! one store transaction (group commit), so throughput does not pay one fsync per change.
+//! Only after the commit does each submitter get its outcomes (its ACKs), and the applied
+//! changes go to the [`Hub`] for the tenant's other sessions. A writer idle for
+//! [`Config::writer_idle`] stops; the next change starts a new one.
+//!
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! use sync_core::engine::{Config, Engine};
+//! use sync_core::hub::Hub;
+//! use sync_core::store::sqlite::SqliteStore;
+//! use sync_core::{Registry, TenantId};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let store = SqliteStore::builder(dir.path(), Registry::default()).open().await.unwrap();
+//! let engine = Engine::new(store, Hub::new(256), Config::default());
+//! let tenant = TenantId::new("t").unwrap();
+//! let batch = engine.submit(&tenant, None, Vec::new()).await.unwrap();
+//! assert_eq!(batch.cursor, 0);
+//! # });
+//! ```
+
+mod writer;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::change::Change;
+use crate::hub::{Hub, SessionId};
+use crate::outcome::BatchOutcome;
+use crate::store::Store;
+use crate::tenant::TenantId;
+
+use self::writer::Job;
+
+/// Engine limits.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Batches that may wait for one tenant's writer; beyond it submissions are refused as
+    /// overloaded. Default 1024.
+    pub writer_queue: usize,
+    /// The most changes one group commit takes. Default 2000.
+    pub max_group: usize,
+    /// After how long without work a tenant's writer stops. Default 60 s.
+    pub writer_idle: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config { writer_queue: 1024, max_group: 2000, writer_idle: Duration::from_secs(60) }
+    }
+}
+
+/// Why a submission got no outcomes. Every change of it is unprocessed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SubmitError {
+    /// Too many batches wait for the tenant's writer; retry later.
+    #[error("too many changes are waiting for this tenant; retry later")]
+    Overloaded,
+    /// The store failed; nothing of the group was committed; retrying may succeed.
+    #[error("the store failed: {0}")]
+    Storage(String),
+}
+
+/// The engine. Cheap to clone.
+pub struct Engine<S> {
+    inner: Arc<Inner<S>>,
+}
+
+impl<S> Clone for Engine<S> {
+    fn clone(&self) -> Self {
+        Engine { inner: self.inner.clone() }
+    }
+}
+
+pub(crate) struct Inner<S> {
+    store: S,
+    hub: Arc<Hub>,
+    config: Config,
+    writers: Mutex<HashMap<TenantId, mpsc::Sender<Job>>>,
+}
+
+impl<S: Store> Engine<S> {
+    /// An engine writing to `store` and publishing to `hub`.
+    pub fn new(store: S, hub: Arc<Hub>, config: Config) -> Engine<S> {
+        Engine { inner: Arc::new(Inner { store, hub, config, writers: Mutex::new(HashMap::new()) }) }
+    }
+
+    /// The store, for reads.
+    pub fn store(&self) -> &S {
+        &self.inner.store
+    }
+
+    /// The hub.
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.inner.hub
+    }
+
+    /// Commits `changes` through the tenant's writer, grouped with whatever else waits, and
+    /// returns their outcomes once committed. The applied ones are published to every
+    /// session of the tenant except `origin`.
+    pub async fn submit(
+        &self,
+        tenant: &TenantId,
+        origin: Option<SessionId>,
+        changes: Vec<Change>,
+    ) -> Result<BatchOutcome, SubmitError> {
+        let mut job = Job::new(origin, changes);
+        // A writer may stop between our lookup and our send; its queue is then closed and
+        // the job comes back unprocessed, so trying again with a new writer is safe.
+        for _ in 0..3 {
+            let (reply, outcome) = oneshot::channel();
+            job.reply = Some(reply);
+            let sender = self.writer(tenant);
+            match sender.try_send(job) {
+                Ok(()) => match outcome.await {
+                    Ok(result) => return result,
+                    Err(_) => return Err(SubmitError::Storage("the tenant's writer stopped".to_owned())),
+                },
+                Err(mpsc::error::TrySendError::Full(_)) => return Err(SubmitError::Overloaded),
+                Err(mpsc::error::TrySendError::Closed(returned)) => {
+                    self.forget_writer(tenant, &sender);
+                    job = returned;
+                }
+            }
+        }
+        Err(SubmitError::Storage("the tenant's writer could not be started".to_owned()))
+    }
+
+    /// How many tenant writers run now.
+    pub fn active_writers(&self) -> usize {
+        self.writers().len()
+    }
+
+    fn writer(&self, tenant: &TenantId) -> mpsc::Sender<Job> {
+        let mut writers = self.writers();
+        if let Some(sender) = writers.get(tenant).filter(|sender| !sender.is_closed()) {
+            return sender.clone();
+        }
+        let (sender, receiver) = mpsc::channel(self.inner.config.writer_queue.max(1));
+        writers.insert(tenant.clone(), sender.clone());
+        tokio::spawn(writer::run(self.inner.clone(), tenant.clone(), receiver));
+        sender
+    }
+
+    fn forget_writer(&self, tenant: &TenantId, stale: &mpsc::Sender<Job>) {
+        let mut writers = self.writers();
+        if writers.get(tenant).is_some_and(|sender| sender.same_channel(stale)) {
+            writers.remove(tenant);
+        }
+    }
+
+    fn writers(&self) -> std::sync::MutexGuard<'_, HashMap<TenantId, mpsc::Sender<Job>>> {
+        self.inner.writers.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}

@@ -1,0 +1,96 @@
+//! A tenant's writer task: group commit, replies after commit, then publication.
+
+use std::sync::{Arc, PoisonError};
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::{Inner, SubmitError};
+use crate::change::Change;
+use crate::hub::SessionId;
+use crate::outcome::{BatchOutcome, Outcome};
+use crate::protocol::ServerMessage;
+use crate::store::Store;
+use crate::tenant::TenantId;
+
+/// One submitted batch waiting for its tenant's writer.
+pub(crate) struct Job {
+    origin: Option<SessionId>,
+    changes: Vec<Change>,
+    pub(super) reply: Option<oneshot::Sender<Result<BatchOutcome, SubmitError>>>,
+}
+
+impl Job {
+    pub(super) fn new(origin: Option<SessionId>, changes: Vec<Change>) -> Job {
+        Job { origin, changes, reply: None }
+    }
+}
+
+pub(super) async fn run<S: Store>(inner: Arc<Inner<S>>, tenant: TenantId, mut jobs: mpsc::Receiver<Job>) {
+    loop {
+        let first = match tokio::time::timeout(inner.config.writer_idle, jobs.recv()).await {
+            Ok(Some(job)) => job,
+            Ok(None) => return,
+            Err(_idle) => {
+                let mut writers = inner.writers.lock().unwrap_or_else(PoisonError::into_inner);
+                // Stop only if nothing arrived meanwhile; senders are cloned under this lock,
+                // so once we are out of the map no new job can reach this queue.
+                if jobs.is_empty() {
+                    writers.remove(&tenant);
+                    return;
+                }
+                continue;
+            }
+        };
+        let mut group = vec![first];
+        let mut count = group[0].changes.len();
+        while count < inner.config.max_group {
+            match jobs.try_recv() {
+                Ok(job) => {
+                    count += job.changes.len();
+                    group.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        commit(&inner, &tenant, group).await;
+    }
+}
+
+async fn commit<S: Store>(inner: &Inner<S>, tenant: &TenantId, group: Vec<Job>) {
+    let changes: Vec<Change> = group.iter().flat_map(|job| job.changes.iter().cloned()).collect();
+    let result = inner.store.apply(tenant, &changes).await;
+    let (mut outcomes, cursor) = match result {
+        Ok(batch) => (batch.outcomes.into_iter(), batch.cursor),
+        Err(error) => {
+            tracing::error!(%tenant, %error, changes = changes.len(), "group commit failed");
+            let message = error.to_string();
+            for job in group {
+                if let Some(reply) = job.reply {
+                    let _ = reply.send(Err(SubmitError::Storage(message.clone())));
+                }
+            }
+            return;
+        }
+    };
+    for job in group {
+        let mine: Vec<Outcome> = outcomes.by_ref().take(job.changes.len()).collect();
+        let mut published = Vec::new();
+        for (outcome, change) in mine.iter().zip(&job.changes) {
+            if let Outcome::Applied { effect, .. } = outcome {
+                let operation = if effect.deleted { "delete" } else { change.operation.as_str() };
+                let message = ServerMessage::DataUpdate {
+                    tenant_id: tenant.to_string(),
+                    operation,
+                    effect: effect.clone(),
+                };
+                published.push(Arc::<str>::from(message.to_text()));
+            }
+        }
+        if let Some(reply) = job.reply {
+            let _ = reply.send(Ok(BatchOutcome { outcomes: mine, cursor }));
+        }
+        for message in published {
+            inner.hub.publish(tenant, job.origin, message);
+        }
+    }
+}

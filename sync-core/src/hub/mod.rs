@@ -1,0 +1,234 @@
+//! The hub: delivers each committed change to every other session of its tenant.
+//!
+//! Publishing never waits. Each session has a bounded queue; a session whose queue is full
+//! has fallen behind and is cut off (it reconnects and catches up from its cursor), so a
+//! slow receiver can never stall the writer or grow memory without bound. A message is
+//! serialised once and shared by every receiver.
+//!
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! use std::sync::Arc;
+//! use sync_core::hub::{Cut, Hub};
+//! use sync_core::TenantId;
+//!
+//! let hub = Hub::new(2);
+//! let tenant = TenantId::new("t").unwrap();
+//! let mut origin = hub.subscribe(&tenant);
+//! let mut other = hub.subscribe(&tenant);
+//!
+//! hub.publish(&tenant, Some(origin.id()), Arc::from("update"));
+//! assert_eq!(&*other.recv().await.unwrap(), "update");
+//! assert!(origin.try_recv().is_none(), "the origin does not get its own change");
+//!
+//! for _ in 0..3 {
+//!     hub.publish(&tenant, None, Arc::from("flood"));
+//! }
+//! assert_eq!(other.recv().await.unwrap_err(), Cut::Lagged, "after the queued ones");
+//! # });
+//! ```
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tokio::sync::mpsc;
+
+use crate::tenant::TenantId;
+
+/// Identifies a session within the hub.
+pub type SessionId = u64;
+
+/// Why the hub stopped delivering to a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cut {
+    /// The session's queue was full: it must reconnect and catch up from its cursor.
+    Lagged,
+    /// The tenant was deleted: the session must end.
+    TenantDeleted,
+    /// The server is shutting down.
+    Shutdown,
+}
+
+struct Subscriber {
+    id: SessionId,
+    sender: mpsc::Sender<Arc<str>>,
+    cut: Arc<Mutex<Option<Cut>>>,
+}
+
+/// Per-tenant fan-out of committed changes. Share it as `Arc<Hub>`.
+pub struct Hub {
+    tenants: Mutex<HashMap<TenantId, Vec<Subscriber>>>,
+    queue_depth: usize,
+    next_id: AtomicU64,
+}
+
+/// One session's subscription; dropping it unsubscribes.
+pub struct Subscription {
+    id: SessionId,
+    tenant: TenantId,
+    receiver: mpsc::Receiver<Arc<str>>,
+    cut: Arc<Mutex<Option<Cut>>>,
+    hub: Arc<Hub>,
+}
+
+impl Hub {
+    /// A hub whose sessions may each have `queue_depth` undelivered messages.
+    pub fn new(queue_depth: usize) -> Arc<Hub> {
+        Arc::new(Hub {
+            tenants: Mutex::new(HashMap::new()),
+            queue_depth: queue_depth.max(1),
+            next_id: AtomicU64::new(1),
+        })
+    }
+
+    /// Subscribes a new session to `tenant`.
+    pub fn subscribe(self: &Arc<Hub>, tenant: &TenantId) -> Subscription {
+        let (sender, receiver) = mpsc::channel(self.queue_depth);
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let cut = Arc::new(Mutex::new(None));
+        self.lock()
+            .entry(tenant.clone())
+            .or_default()
+            .push(Subscriber { id, sender, cut: cut.clone() });
+        Subscription { id, tenant: tenant.clone(), receiver, cut, hub: self.clone() }
+    }
+
+    /// Delivers `message` to every session of `tenant` but `origin`, without waiting.
+    /// Sessions whose queue is full are cut off with [`Cut::Lagged`].
+    pub fn publish(&self, tenant: &TenantId, origin: Option<SessionId>, message: Arc<str>) {
+        let mut tenants = self.lock();
+        let Some(subscribers) = tenants.get_mut(tenant) else { return };
+        subscribers.retain(|subscriber| {
+            if Some(subscriber.id) == origin {
+                return true;
+            }
+            match subscriber.sender.try_send(message.clone()) {
+                Ok(()) => true,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    mark(&subscriber.cut, Cut::Lagged);
+                    tracing::warn!(%tenant, session = subscriber.id, "session fell behind; cutting it off");
+                    false
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
+            }
+        });
+    }
+
+    /// Cuts off every session of `tenant`.
+    pub fn cut_tenant(&self, tenant: &TenantId, cut: Cut) {
+        if let Some(subscribers) = self.lock().remove(tenant) {
+            for subscriber in subscribers {
+                mark(&subscriber.cut, cut);
+            }
+        }
+    }
+
+    /// Cuts off every session.
+    pub fn cut_all(&self, cut: Cut) {
+        for (_, subscribers) in self.lock().drain() {
+            for subscriber in subscribers {
+                mark(&subscriber.cut, cut);
+            }
+        }
+    }
+
+    /// How many sessions `tenant` has.
+    pub fn sessions(&self, tenant: &TenantId) -> usize {
+        self.lock().get(tenant).map_or(0, Vec::len)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<TenantId, Vec<Subscriber>>> {
+        // Every update is a single call that leaves the map consistent.
+        self.tenants.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn mark(cut: &Mutex<Option<Cut>>, reason: Cut) {
+    cut.lock().unwrap_or_else(PoisonError::into_inner).get_or_insert(reason);
+}
+
+impl Subscription {
+    /// This session's id, to name it as the origin of its own changes.
+    pub fn id(&self) -> SessionId {
+        self.id
+    }
+
+    /// The next message; after a cut, the messages queued before it, then the cut.
+    pub async fn recv(&mut self) -> Result<Arc<str>, Cut> {
+        match self.receiver.recv().await {
+            Some(message) => Ok(message),
+            None => Err(self.cut.lock().unwrap_or_else(PoisonError::into_inner).unwrap_or(Cut::Shutdown)),
+        }
+    }
+
+    /// The next message if one is queued.
+    pub fn try_recv(&mut self) -> Option<Arc<str>> {
+        self.receiver.try_recv().ok()
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        let mut tenants = self.hub.lock();
+        if let Some(subscribers) = tenants.get_mut(&self.tenant) {
+            subscribers.retain(|subscriber| subscriber.id != self.id);
+            if subscribers.is_empty() {
+                tenants.remove(&self.tenant);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn tenants_are_isolated() {
+        let hub = Hub::new(8);
+        let (a, b) = (TenantId::new("a").unwrap(), TenantId::new("b").unwrap());
+        let mut in_a = hub.subscribe(&a);
+        let mut in_b = hub.subscribe(&b);
+        hub.publish(&a, None, Arc::from("for a"));
+        assert_eq!(&*in_a.recv().await.unwrap(), "for a");
+        assert!(in_b.try_recv().is_none());
+    }
+
+    #[tokio::test]
+    async fn dropping_a_subscription_unsubscribes() {
+        let hub = Hub::new(8);
+        let tenant = TenantId::new("t").unwrap();
+        let first = hub.subscribe(&tenant);
+        let _second = hub.subscribe(&tenant);
+        assert_eq!(hub.sessions(&tenant), 2);
+        drop(first);
+        assert_eq!(hub.sessions(&tenant), 1);
+    }
+
+    #[tokio::test]
+    async fn cuts_carry_their_reason() {
+        let hub = Hub::new(8);
+        let tenant = TenantId::new("t").unwrap();
+        let mut session = hub.subscribe(&tenant);
+        hub.cut_tenant(&tenant, Cut::TenantDeleted);
+        assert_eq!(session.recv().await.unwrap_err(), Cut::TenantDeleted);
+        let mut later = hub.subscribe(&tenant);
+        hub.cut_all(Cut::Shutdown);
+        assert_eq!(later.recv().await.unwrap_err(), Cut::Shutdown);
+    }
+
+    #[tokio::test]
+    async fn a_slow_session_never_blocks_the_others() {
+        let hub = Hub::new(1);
+        let tenant = TenantId::new("t").unwrap();
+        let mut slow = hub.subscribe(&tenant);
+        let mut fast = hub.subscribe(&tenant);
+        for n in 0..100 {
+            hub.publish(&tenant, None, Arc::from(n.to_string()));
+            assert_eq!(&*fast.recv().await.unwrap(), n.to_string());
+        }
+        assert_eq!(&*slow.recv().await.unwrap(), "0");
+        assert_eq!(slow.recv().await.unwrap_err(), Cut::Lagged);
+        assert_eq!(hub.sessions(&tenant), 1);
+    }
+}
