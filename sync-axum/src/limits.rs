@@ -1,0 +1,40 @@
+//! The limits a server holds every connection to, with their defaults.
+
+use std::time::Duration;
+
+/// Connection limits. Nothing a client sends can grow the server's memory beyond these.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Concurrent WebSocket connections; above it upgrades get 503. Default 10,000.
+    pub max_connections: usize,
+    /// The largest message a client may send, in bytes; a larger one closes the connection
+    /// with 1009. Default 1 MiB.
+    pub max_message_bytes: usize,
+    /// The most entries one `process_sync_batch` may hold; a larger batch is NACKed
+    /// `too_large`, entry by entry. Default 500.
+    pub max_batch: usize,
+    /// Undelivered broadcasts per connection; a connection that falls further behind is
+    /// closed with 1013 and catches up on reconnect. Default 1024.
+    pub outbound_queue: usize,
+    /// The initial read buffer of a connection (the WebSocket default is 128 KiB; it grows
+    /// only for large messages). Default 4 KiB.
+    pub read_buffer_bytes: usize,
+    /// How often the server pings. Default 30 s.
+    pub ping_interval: Duration,
+    /// How long a silent connection is kept. Default 120 s.
+    pub idle_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_connections: 10_000,
+            max_message_bytes: 1 << 20,
+            max_batch: 500,
+            outbound_queue: 1024,
+            read_buffer_bytes: 4 << 10,
+            ping_interval: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(120),
+        }
+    }
+}

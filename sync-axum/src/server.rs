@@ -1,0 +1,220 @@
+//! The server: a builder from a store to an axum `Router` serving the sync protocol.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use http::request::Parts;
+use http::StatusCode;
+use serde_json::json;
+use sync_core::engine::{self, Engine};
+use sync_core::hub::{Cut, Hub};
+use sync_core::session::{self, Session};
+use sync_core::store::Store;
+use sync_core::TenantId;
+use tokio::sync::watch;
+
+use crate::auth::Authenticator;
+use crate::limits::Limits;
+use crate::socket;
+
+/// Configures a [`SyncServer`].
+pub struct Builder<S, A> {
+    store: S,
+    authenticator: A,
+    path: String,
+    limits: Limits,
+    engine: engine::Config,
+}
+
+impl<S: Store, A: Authenticator> Builder<S, A> {
+    /// The WebSocket path; its one parameter is the tenant. Default `/ws/{tenant_id}`.
+    pub fn path(mut self, path: impl Into<String>) -> Self {
+        self.path = path.into();
+        self
+    }
+
+    /// The connection limits. Default [`Limits::default`].
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The engine's limits. Default [`engine::Config::default`].
+    pub fn engine(mut self, config: engine::Config) -> Self {
+        self.engine = config;
+        self
+    }
+
+    /// Builds the server.
+    pub fn build(self) -> SyncServer<S, A> {
+        let hub = Hub::new(self.limits.outbound_queue);
+        SyncServer {
+            shared: Arc::new(Shared {
+                engine: Engine::new(self.store, hub, self.engine),
+                authenticator: self.authenticator,
+                limits: self.limits,
+                shutdown: watch::channel(false).0,
+                connections: AtomicUsize::new(0),
+            }),
+            path: self.path,
+        }
+    }
+}
+
+/// Serves a store's entities over WebSocket. See the [crate docs](crate).
+pub struct SyncServer<S, A> {
+    shared: Arc<Shared<S, A>>,
+    path: String,
+}
+
+struct Shared<S, A> {
+    engine: Engine<S>,
+    authenticator: A,
+    limits: Limits,
+    shutdown: watch::Sender<bool>,
+    connections: AtomicUsize,
+}
+
+impl<S: Store> SyncServer<S, crate::auth::OpenAccess> {
+    /// Starts a server of `store` that authenticates with `authenticator`.
+    pub fn builder<A: Authenticator>(store: S, authenticator: A) -> Builder<S, A> {
+        Builder {
+            store,
+            authenticator,
+            path: "/ws/{tenant_id}".to_owned(),
+            limits: Limits::default(),
+            engine: engine::Config::default(),
+        }
+    }
+}
+
+impl<S: Store, A: Authenticator> SyncServer<S, A> {
+    /// The routes: the WebSocket path and `GET /health`.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route(&self.path, get(upgrade::<S, A>))
+            .route("/health", get(health::<S, A>))
+            .with_state(self.shared.clone())
+    }
+
+    /// The engine, to submit changes from elsewhere in the app.
+    pub fn engine(&self) -> &Engine<S> {
+        &self.shared.engine
+    }
+
+    /// A handle that shuts every session down.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle { shutdown: self.shared.shutdown.clone(), hub: self.shared.engine.hub().clone() }
+    }
+
+    /// How many WebSocket connections are open.
+    pub fn connections(&self) -> usize {
+        self.shared.connections.load(Ordering::Relaxed)
+    }
+}
+
+/// Ends sessions: all of them at shutdown, or one tenant's when it is deleted.
+#[derive(Clone)]
+pub struct ShutdownHandle {
+    shutdown: watch::Sender<bool>,
+    hub: Arc<Hub>,
+}
+
+impl ShutdownHandle {
+    /// Sends `status: shutdown` to every session and closes them with 1001.
+    pub fn shutdown(&self) {
+        self.shutdown.send_replace(true);
+    }
+
+    /// Closes every session of `tenant` with 1008, e.g. when the tenant is deleted.
+    pub fn close_tenant(&self, tenant: &TenantId) {
+        self.hub.cut_tenant(tenant, Cut::TenantDeleted);
+    }
+}
+
+fn refuse(status: StatusCode, detail: impl Into<String>) -> Response {
+    (status, Json(json!({ "detail": detail.into() }))).into_response()
+}
+
+async fn upgrade<S: Store, A: Authenticator>(
+    State(shared): State<Arc<Shared<S, A>>>,
+    Path(tenant): Path<String>,
+    parts: Parts,
+    upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Response {
+    let tenant = match TenantId::new(tenant) {
+        Ok(tenant) => tenant,
+        Err(error) => return refuse(StatusCode::BAD_REQUEST, error.to_string()),
+    };
+    let principal = match shared.authenticator.authenticate(&parts, &tenant).await {
+        Ok(principal) => principal,
+        Err(refusal) => {
+            tracing::info!(%tenant, %refusal, "refused a connection");
+            return refuse(refusal.status(), refusal.to_string());
+        }
+    };
+    let upgrade = match upgrade {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => return rejection.into_response(),
+    };
+    if *shared.shutdown.borrow() {
+        return refuse(StatusCode::SERVICE_UNAVAILABLE, "the server is shutting down");
+    }
+    let slot = ConnectionSlot::take(shared.clone());
+    let Some(slot) = slot else {
+        return refuse(StatusCode::SERVICE_UNAVAILABLE, "too many connections; retry later");
+    };
+    let limits = &shared.limits;
+    upgrade
+        .read_buffer_size(limits.read_buffer_bytes)
+        .write_buffer_size(limits.read_buffer_bytes)
+        .max_message_size(limits.max_message_bytes)
+        .max_frame_size(limits.max_message_bytes)
+        .on_upgrade(move |websocket| async move {
+            let shared = slot.shared.clone();
+            let config = session::Config {
+                ping_interval: shared.limits.ping_interval,
+                idle_timeout: shared.limits.idle_timeout,
+                max_batch: shared.limits.max_batch,
+                max_message_bytes: shared.limits.max_message_bytes,
+                ..session::Config::default()
+            };
+            let session = Session::new(shared.engine.clone(), principal.tenant, principal.subject, config, shared.shutdown.subscribe());
+            let (inbound, outbound) = socket::split(websocket);
+            session.run(inbound, outbound).await;
+            drop(slot);
+        })
+}
+
+/// A counted connection; dropping it frees the slot.
+struct ConnectionSlot<S, A> {
+    shared: Arc<Shared<S, A>>,
+}
+
+impl<S, A> ConnectionSlot<S, A> {
+    fn take(shared: Arc<Shared<S, A>>) -> Option<ConnectionSlot<S, A>> {
+        let taken = shared.connections.fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
+            (open < shared.limits.max_connections).then_some(open + 1)
+        });
+        taken.ok().map(|_| ConnectionSlot { shared })
+    }
+}
+
+impl<S, A> Drop for ConnectionSlot<S, A> {
+    fn drop(&mut self) {
+        self.shared.connections.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+async fn health<S: Store, A: Authenticator>(State(shared): State<Arc<Shared<S, A>>>) -> Json<serde_json::Value> {
+    Json(json!({
+        "status": if *shared.shutdown.borrow() { "shutting_down" } else { "healthy" },
+        "connections": shared.connections.load(Ordering::Relaxed),
+        "writers": shared.engine.active_writers(),
+    }))
+}
