@@ -31,7 +31,10 @@ mod bind;
 mod feed;
 mod schema;
 mod sql;
+mod tables;
 mod tenants;
+
+pub use self::tables::Tables;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

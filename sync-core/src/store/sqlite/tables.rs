@@ -1,0 +1,145 @@
+//! The entity tables of a SQLite database without the server's rules: for a client's local
+//! replica, which has the same tables as the server but decides what to write itself.
+//!
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! use sqlx::{Connection, SqliteConnection};
+//! use sync_core::store::sqlite::Tables;
+//! use sync_core::Registry;
+//!
+//! let mut connection = SqliteConnection::connect("sqlite::memory:").await.unwrap();
+//! let tables = Tables::new(Registry::default());
+//! tables.create(&mut connection).await.unwrap();
+//! # });
+//! ```
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde_json::Value as Json;
+use sqlx::SqliteConnection;
+
+use super::apply::as_i64;
+use super::bind::bind_value;
+use super::sql::TableSql;
+use crate::change::{Change, Operation};
+use crate::entity::{Arrival, Handler, Registry, Write};
+use crate::error::Result;
+use crate::outcome::{Effect, Rejection};
+use crate::version::Version;
+
+/// Reads and writes the registered entities' tables on any SQLite connection.
+pub struct Tables {
+    registry: Registry,
+    sql: HashMap<&'static str, TableSql>,
+}
+
+impl Tables {
+    /// The tables of `registry`'s entities.
+    pub fn new(registry: Registry) -> Tables {
+        let sql = registry.iter().map(|handler| (handler.table(), TableSql::new(handler))).collect();
+        Tables { registry, sql }
+    }
+
+    /// The entities.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Creates or evolves the tables, as the server's store does at open.
+    pub async fn create(&self, connection: &mut SqliteConnection) -> Result<()> {
+        super::schema::prepare(connection, &self.registry).await
+    }
+
+    /// Validates `data` as the JSON of an `entity_type` and stores it as a live row whose
+    /// version is its `updated_at`; returns the stored state.
+    pub async fn put_json(
+        &self,
+        connection: &mut SqliteConnection,
+        entity_type: &str,
+        entity_id: &str,
+        data: &Json,
+        seq: u64,
+    ) -> Result<Result<Effect, Rejection>> {
+        let Some(handler) = self.registry.get(entity_type) else {
+            return Ok(Err(Rejection::new(crate::outcome::Reason::UnknownEntity, format!("{entity_type} is not registered"))));
+        };
+        let change = Change {
+            id: String::new(),
+            entity_type: entity_type.to_owned(),
+            entity_id: entity_id.to_owned(),
+            operation: Operation::Update,
+            payload: Some(data.clone()),
+        };
+        // Stored versions are taken as they are: a replica never clamps the server's.
+        let arrival = Arrival { now: Version::now(), max_clock_skew: Duration::from_secs(u64::from(u32::MAX)) };
+        let prepared = match handler.prepare(&change, arrival) {
+            Ok(prepared) => prepared,
+            Err(rejection) => return Ok(Err(rejection)),
+        };
+        let Write::Upsert { row, data } = prepared.write else {
+            unreachable!("an update prepares an upsert")
+        };
+        let mut query = sqlx::query(&self.sql_of(handler).upsert);
+        for value in &row {
+            query = bind_value(query, value);
+        }
+        query.bind(as_i64(seq)).execute(&mut *connection).await?;
+        Ok(Ok(Effect {
+            entity_type: handler.entity(),
+            collection: handler.collection(),
+            entity_id: entity_id.to_owned(),
+            deleted: false,
+            version: prepared.version,
+            seq,
+            data,
+        }))
+    }
+
+    /// Marks `entity_id` deleted at `version`, keeping a tombstone.
+    pub async fn delete(
+        &self,
+        connection: &mut SqliteConnection,
+        entity_type: &str,
+        entity_id: &str,
+        version: Version,
+        seq: u64,
+    ) -> Result<bool> {
+        let Some(handler) = self.registry.get(entity_type) else { return Ok(false) };
+        sqlx::query(&self.sql_of(handler).delete)
+            .bind(entity_id)
+            .bind(version.to_string())
+            .bind(as_i64(seq))
+            .execute(&mut *connection)
+            .await?;
+        Ok(true)
+    }
+
+    /// The stored state of one entity, live or tombstone.
+    pub async fn get(&self, connection: &mut SqliteConnection, entity_type: &str, entity_id: &str) -> Result<Option<Effect>> {
+        let Some(handler) = self.registry.get(entity_type) else { return Ok(None) };
+        let sql = self.sql_of(handler);
+        let row = sqlx::query(&sql.row).bind(entity_id).fetch_optional(&mut *connection).await?;
+        row.map(|row| sql.effect(handler, &row)).transpose()
+    }
+
+    /// Every live row of `entity_type`, ordered by id.
+    pub async fn list(&self, connection: &mut SqliteConnection, entity_type: &str) -> Result<Vec<Effect>> {
+        let Some(handler) = self.registry.get(entity_type) else { return Ok(Vec::new()) };
+        let sql = self.sql_of(handler);
+        let rows = sqlx::query(&sql.snapshot).fetch_all(&mut *connection).await?;
+        rows.iter().map(|row| sql.effect(handler, row)).collect()
+    }
+
+    /// Removes every row of every entity table (a full reload starts from nothing).
+    pub async fn clear(&self, connection: &mut SqliteConnection) -> Result<()> {
+        for handler in self.registry.iter() {
+            sqlx::query(&format!("DELETE FROM \"{}\"", handler.table())).execute(&mut *connection).await?;
+        }
+        Ok(())
+    }
+
+    fn sql_of(&self, handler: &dyn Handler) -> &TableSql {
+        &self.sql[handler.table()]
+    }
+}
