@@ -71,7 +71,10 @@ pub(super) async fn handle<S: Store>(session: &Session<S>, state: &mut State, te
         }
         ClientMessage::Hello { client_id, .. } => {
             state.client_id = client_id.map(|id| id.chars().take(128).collect());
-            tracing::info!(client_id = state.client_id.as_deref().unwrap_or("-"), "hello");
+            if let Some(client_id) = &state.client_id {
+                tracing::Span::current().record("client_id", client_id.as_str());
+            }
+            tracing::info!("hello");
             match session.engine.store().cursor(&session.tenant).await {
                 Ok(cursor) => vec![ServerMessage::Welcome {
                     server_time: Version::now().as_millis(),

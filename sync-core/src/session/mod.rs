@@ -125,7 +125,13 @@ impl<S: Store> Session<S> {
         O: Sink<Outbound> + Unpin + Send,
     {
         let subscription = self.engine.hub().subscribe(&self.tenant);
-        let span = tracing::info_span!("session", tenant = %self.tenant, subject = %self.subject, id = subscription.id());
+        let span = tracing::info_span!(
+            "session",
+            tenant = %self.tenant,
+            subject = %self.subject,
+            id = subscription.id(),
+            client_id = tracing::field::Empty,
+        );
         self.serve(subscription, inbound, outbound).instrument(span).await;
     }
 
