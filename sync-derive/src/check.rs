@@ -15,29 +15,47 @@ pub(crate) fn check(cx: &Ctxt, entity: &Entity<'_>) {
         json_conflicts(cx, field);
     }
     if entity.fields.is_some() {
-        exactly_one(cx, entity, "id", |field| field.attrs.id, "id: String");
-        exactly_one(
-            cx,
-            entity,
-            "updated_at",
-            |field| field.attrs.updated_at,
-            "updated_at: Option<DateTime<Utc>>",
-        );
+        let id = Role {
+            flag: "id",
+            what: "id",
+            example: "id: String",
+        };
+        exactly_one(cx, entity, &id, |field| field.attrs.id);
+        let updated_at = Role {
+            flag: "updated_at",
+            what: "version",
+            example: "updated_at: Option<DateTime<Utc>>",
+        };
+        exactly_one(cx, entity, &updated_at, |field| field.attrs.updated_at);
     }
     table_and_collection(cx, entity);
     column_names(cx, entity);
     duplicate_columns(cx, entity);
 }
 
-/// Exactly one field carries `#[sync(flag)]`: a missing one is reported at the struct's
-/// name, every extra one at its attribute.
+/// A field every entity has exactly one of, for [`exactly_one`].
+struct Role {
+    /// Its flag: `id`.
+    flag: &'static str,
+    /// What it holds, in messages: `id`, `version`.
+    what: &'static str,
+    /// A field declaration carrying it: `id: String`.
+    example: &'static str,
+}
+
+/// Exactly one field carries the role's flag: a missing one is reported at the struct's
+/// name, every extra one at its flag.
 fn exactly_one(
     cx: &Ctxt,
     entity: &Entity<'_>,
-    flag: &str,
+    role: &Role,
     get: impl Fn(&Field<'_>) -> Option<Span>,
-    example: &str,
 ) {
+    let Role {
+        flag,
+        what,
+        example,
+    } = role;
     let mut marked = entity
         .fields()
         .iter()
@@ -50,7 +68,7 @@ fn exactly_one(
         cx.error_spanned_by(
             entity.ident,
             format!(
-                "missing `#[sync({flag})]` field: an entity needs exactly one; mark it, e.g. \
+                "missing `#[sync({flag})]`: mark the field that holds the entity's {what}, e.g. \
                  `#[sync({flag})] pub {example}`"
             ),
         );
@@ -60,8 +78,8 @@ fn exactly_one(
         cx.error_at(
             span,
             format!(
-                "duplicate `#[sync({flag})]`: `{}` is already the entity's {flag} field; an \
-                 entity has exactly one",
+                "second `#[sync({flag})]`: field `{}` already holds the entity's {what}, and an \
+                 entity has exactly one; remove this one",
                 first.name()
             ),
         );
