@@ -1,0 +1,14 @@
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sync_core::Syncable;
+
+#[derive(Serialize, Deserialize, Syncable)]
+#[sync(entity = 5, table = accounts)]
+pub struct Account {
+    #[sync(id)]
+    pub id: String,
+    #[sync(updated_at)]
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+fn main() {}

@@ -1,0 +1,16 @@
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sync_core::Syncable;
+
+#[derive(Serialize, Deserialize, Syncable)]
+pub struct Account {
+    #[sync(id, id)]
+    pub id: String,
+    #[sync(column = "title")]
+    #[sync(index, column = "label")]
+    pub name: String,
+    #[sync(updated_at)]
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+fn main() {}

@@ -1,0 +1,12 @@
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sync_core::Syncable;
+
+#[derive(Serialize, Deserialize, Syncable)]
+pub struct Account {
+    #[sync(id)]
+    pub id: String,
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+fn main() {}

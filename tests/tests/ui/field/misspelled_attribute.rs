@@ -1,0 +1,13 @@
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sync_core::Syncable;
+
+#[derive(Serialize, Deserialize, Syncable)]
+pub struct Account {
+    #[sync(id)]
+    pub id: String,
+    #[sync(update_at)]
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+fn main() {}

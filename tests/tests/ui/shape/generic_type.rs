@@ -1,0 +1,14 @@
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sync_core::Syncable;
+
+#[derive(Serialize, Deserialize, Syncable)]
+pub struct Account<T> {
+    #[sync(id)]
+    pub id: String,
+    pub balance: T,
+    #[sync(updated_at)]
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+fn main() {}
