@@ -1,0 +1,36 @@
+//! The crate's error type: what can stop the server from starting or fail a request
+//! internally. Requests answer these as a 500 without details (see `api::error`).
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in the FinWise server outside of a client's mistake.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The configuration cannot work; the message says which setting and why.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// The auth database failed; the operation had no effect.
+    #[error("auth database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// The sync store failed.
+    #[error(transparent)]
+    Store(#[from] sync_core::Error),
+    /// A file could not be read or written.
+    #[error("cannot use {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What failed.
+        source: std::io::Error,
+    },
+    /// Hashing a password failed.
+    #[error("password hashing failed: {0}")]
+    Password(String),
+    /// A session token could not be issued.
+    #[error("cannot issue a session token: {0}")]
+    Token(String),
+}
+
+/// `Result` with [`Error`] as the default error.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
