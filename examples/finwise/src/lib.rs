@@ -1,6 +1,28 @@
 //! The FinWise example server: the backend of the FinWise 0.4 personal-finance frontend,
 //! built on `sync-core` and `sync-axum`.
+//!
+//! [`app`] opens the data directory (the auth database `auth.db`, the JWT secret and one
+//! sync database per tenant) and returns the HTTP API of PROTOCOL.md part C as an axum
+//! [`Router`], with the [`AppState`] the sync route is built from. `main.rs` adds the
+//! command line, the listener and graceful shutdown.
+//!
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! use sync_core::store::Store;
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let (router, state) = finwise::app(finwise::Config::new(dir.path())).await.unwrap();
+//! assert_eq!(state.store.registry().len(), 9);
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+//! tokio::spawn(async move { axum::serve(listener, router).await });
+//! # });
+//! ```
+//!
+//! Security: a login sets an HttpOnly, SameSite=Strict session cookie holding an HS256
+//! token (also returned as `access_token` for bearer use); every other endpoint requires
+//! it and refuses (403) a `user_id` or tenant the caller does not own. See `README.md`.
 
+pub mod api;
 pub mod authenticator;
 pub mod config;
 pub mod db;
@@ -9,7 +31,126 @@ mod error;
 pub mod password;
 pub mod secret;
 pub mod session;
+pub mod state;
+
+use std::sync::Arc;
+
+use axum::Router;
+use http::{HeaderValue, Method, header};
+use sync_axum::jwt::JwtKeys;
+use sync_core::store::Store as _;
+use sync_core::store::sqlite::SqliteStore;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::services::{ServeDir, ServeFile};
+use tower_http::trace::TraceLayer;
 
 pub use authenticator::FinwiseAuthenticator;
 pub use config::Config;
 pub use error::{Error, Result};
+pub use state::AppState;
+
+/// Opens the server's data and builds its router: the HTTP API, the static frontend if
+/// configured, CORS for the configured origins, and request tracing.
+///
+/// Fails if the data directory, the auth database or the secret cannot be used, or the
+/// configuration cannot work (a short secret, a `*` CORS origin).
+pub async fn app(config: Config) -> Result<(Router, AppState)> {
+    let state = state(config).await?;
+    let mut router = api::routes();
+    router = match &state.config.static_dir {
+        Some(dir) => router
+            .fallback_service(ServeDir::new(dir).fallback(ServeFile::new(dir.join("index.html")))),
+        None => router.fallback(api::not_found),
+    };
+    let mut router = router.layer(TraceLayer::new_for_http());
+    if let Some(cors) = cors(&state.config.cors_origins)? {
+        router = router.layer(cors);
+    }
+    Ok((router.with_state(state.clone()), state))
+}
+
+/// Opens the data directory, the auth database, the secret and the store.
+async fn state(config: Config) -> Result<AppState> {
+    let data_dir = &config.data_dir;
+    tokio::fs::create_dir_all(data_dir)
+        .await
+        .map_err(|source| Error::Io {
+            path: data_dir.clone(),
+            source,
+        })?;
+    let auth_db = db::AuthDb::open(&data_dir.join(db::AUTH_DB_FILE)).await?;
+    let secret = secret::load_or_generate(config.jwt_secret.as_deref(), data_dir)?;
+    let keys = JwtKeys::from_secret(&secret);
+    let store = SqliteStore::builder(data_dir, entities::registry())
+        .open()
+        .await?;
+    let authenticator = FinwiseAuthenticator::new(auth_db.clone(), keys.clone())
+        .dev_open_access(config.dev_open_access);
+    if config.dev_open_access {
+        warn_open_access();
+    }
+    tracing::info!(data_dir = %data_dir.display(), entities = store.registry().len(), "FinWise server ready");
+    Ok(AppState {
+        store,
+        auth_db,
+        keys,
+        authenticator,
+        dev_open_access: config.dev_open_access,
+        config: Arc::new(config),
+        tenant_deleted: state::TenantDeletedHooks::default(),
+    })
+}
+
+/// CORS for `origins` with credentials, or none when the list is empty. `*` is refused:
+/// browsers do not send credentials to a wildcard origin, and allowing every origin with
+/// credentials would let any site act as a logged-in user.
+fn cors(origins: &[String]) -> Result<Option<CorsLayer>> {
+    if origins.is_empty() {
+        return Ok(None);
+    }
+    let origins = origins
+        .iter()
+        .map(|origin| {
+            let origin = origin.trim().trim_end_matches('/');
+            if origin == "*" {
+                return Err(Error::Config(
+                    "--cors-origin '*' cannot be used with credentials; list each origin"
+                        .to_owned(),
+                ));
+            }
+            HeaderValue::from_str(origin).map_err(|_| {
+                Error::Config(format!(
+                    "invalid CORS origin {origin:?}; use e.g. http://localhost:5173"
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_credentials(true)
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::DELETE,
+                Method::OPTIONS,
+            ])
+            .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION, header::ACCEPT]),
+    ))
+}
+
+fn warn_open_access() {
+    tracing::warn!(
+        "\n\
+         ************************************************************************\n\
+         *  WARNING: --dev-open-access IS ON. THIS SERVER IS INSECURE.          *\n\
+         *                                                                      *\n\
+         *  Requests need no login: the user_id a client sends is trusted, and  *\n\
+         *  sync connections are admitted without a token for every existing    *\n\
+         *  tenant. Anyone who can reach this server can read, change and       *\n\
+         *  delete every user's data. Use it only on a development machine,     *\n\
+         *  never on a network others can reach.                                *\n\
+         ************************************************************************"
+    );
+}

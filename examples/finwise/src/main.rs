@@ -1,0 +1,104 @@
+//! `finwise`: runs the FinWise example server.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+/// The FinWise sync server: serves the FinWise frontend's HTTP API and sync.
+#[derive(Debug, Parser)]
+#[command(name = "finwise", version, about)]
+struct Cli {
+    /// Address to listen on.
+    #[arg(long, env = "FINWISE_BIND", default_value = "127.0.0.1:8000")]
+    bind: SocketAddr,
+    /// Directory for auth.db, the JWT secret and one database per tenant.
+    #[arg(long, env = "FINWISE_DATA_DIR", default_value = "./data")]
+    data_dir: PathBuf,
+    /// HS256 secret for session tokens (at least 32 bytes). Default: generated once and
+    /// kept in <data-dir>/jwt-secret.
+    #[arg(long, env = "FINWISE_JWT_SECRET", hide_env_values = true)]
+    jwt_secret: Option<String>,
+    /// A browser origin allowed to call the API with credentials, e.g.
+    /// http://localhost:5173. Repeatable; the variable takes a comma-separated list.
+    #[arg(
+        long = "cors-origin",
+        env = "FINWISE_CORS_ORIGINS",
+        value_delimiter = ','
+    )]
+    cors_origins: Vec<String>,
+    /// Serve a built web frontend from this directory, with unknown paths answered by its
+    /// index.html.
+    #[arg(long, env = "FINWISE_STATIC_DIR")]
+    static_dir: Option<PathBuf>,
+    /// INSECURE, development only: no login needed; trust the user_id clients send and
+    /// admit sync connections without a token.
+    #[arg(long, env = "FINWISE_DEV_OPEN_ACCESS")]
+    dev_open_access: bool,
+    /// Mark the session cookie Secure (set this when clients use HTTPS).
+    #[arg(long, env = "FINWISE_SECURE_COOKIE")]
+    secure_cookie: bool,
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+    match run(Cli::parse()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "the server stopped");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
+    let mut config = finwise::Config::new(cli.data_dir);
+    config.jwt_secret = cli.jwt_secret.map(String::into_bytes);
+    config.cors_origins = cli.cors_origins;
+    config.static_dir = cli.static_dir;
+    config.dev_open_access = cli.dev_open_access;
+    config.secure_cookie = cli.secure_cookie;
+    let (router, _state) = finwise::app(config).await?;
+    let listener = tokio::net::TcpListener::bind(cli.bind).await?;
+    tracing::info!(address = %listener.local_addr()?, "listening");
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    tracing::info!("shut down");
+    Ok(())
+}
+
+/// Resolves on Ctrl-C, or SIGTERM on Unix.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down");
+}
