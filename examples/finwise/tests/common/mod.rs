@@ -1,0 +1,145 @@
+//! A FinWise server on 127.0.0.1:0 in a fresh data directory, and a client for it.
+#![allow(dead_code, reason = "each test file uses a different part")]
+
+use std::net::SocketAddr;
+
+use finwise::{AppState, Config};
+use reqwest::{Client, Response, StatusCode};
+use serde_json::{Value, json};
+
+/// The secret the test servers sign with.
+pub(crate) const SECRET: &[u8] = b"test secret, at least thirty-two bytes long";
+
+/// A running server; dropped with the test's runtime.
+pub(crate) struct Server {
+    pub(crate) url: String,
+    pub(crate) state: AppState,
+    pub(crate) dir: tempfile::TempDir,
+}
+
+impl Server {
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+
+    /// The path of a tenant's sync database.
+    pub(crate) fn tenant_db(&self, tenant: &str) -> std::path::PathBuf {
+        self.dir.path().join(format!("{tenant}.db"))
+    }
+}
+
+/// A server with the default configuration (and a cheap bcrypt cost).
+pub(crate) async fn start() -> Server {
+    start_with(|_| {}).await
+}
+
+/// A server whose configuration `adjust` changes.
+pub(crate) async fn start_with(adjust: impl FnOnce(&mut Config)) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::new(dir.path());
+    config.jwt_secret = Some(SECRET.to_vec());
+    config.bcrypt_cost = 4;
+    adjust(&mut config);
+    let (router, state) = finwise::app(config).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address: SocketAddr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    Server {
+        url: format!("http://{address}"),
+        state,
+        dir,
+    }
+}
+
+/// A client that keeps cookies, like a browser.
+pub(crate) fn browser() -> Client {
+    Client::builder().cookie_store(true).build().unwrap()
+}
+
+/// A client that keeps no cookies.
+pub(crate) fn bare() -> Client {
+    Client::new()
+}
+
+/// Reads a response's status and JSON body.
+pub(crate) async fn read(response: Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    (status, body)
+}
+
+/// Registers `name` with `name@example.com` and password `secret-{name}`; the new user.
+pub(crate) async fn register(server: &Server, client: &Client, name: &str) -> Value {
+    let response = client
+        .post(server.url("/register"))
+        .json(&json!({"name": name, "email": format!("{name}@example.com"), "password": format!("secret-{name}")}))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = read(response).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body
+}
+
+/// Logs `name` in (as registered by [`register`]); the login response.
+pub(crate) async fn login(server: &Server, client: &Client, name: &str) -> Value {
+    let response = client
+        .post(server.url("/login"))
+        .json(&json!({"username_or_email": name, "password": format!("secret-{name}")}))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = read(response).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+/// A registered and logged-in user: their browser (holding the cookie), uuid and token.
+pub(crate) struct User {
+    pub(crate) client: Client,
+    pub(crate) uuid: String,
+    pub(crate) token: String,
+}
+
+pub(crate) async fn user(server: &Server, name: &str) -> User {
+    let client = browser();
+    let uuid = register(server, &client, name).await["uuid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let token = login(server, &client, name).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    User {
+        client,
+        uuid,
+        token,
+    }
+}
+
+/// Creates a tenant named `name` for `user`; the tenant.
+pub(crate) async fn create_tenant(server: &Server, user: &User, name: &str) -> Value {
+    let response = user
+        .client
+        .post(server.url("/tenants"))
+        .json(&json!({"name": name, "user_id": user.uuid}))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = read(response).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+/// Whether `text` is an RFC 3339 time.
+pub(crate) fn is_rfc3339(value: &Value) -> bool {
+    value
+        .as_str()
+        .is_some_and(|text| chrono::DateTime::parse_from_rfc3339(text).is_ok())
+}
