@@ -3,8 +3,8 @@
 
 use std::future::Future;
 
-use http::request::Parts;
 use http::StatusCode;
+use http::request::Parts;
 use sync_core::TenantId;
 
 /// Who a connection acts for. The session's tenant comes from here and from nowhere else.
@@ -58,8 +58,15 @@ pub trait Authenticator: Send + Sync + 'static {
 pub struct OpenAccess;
 
 impl Authenticator for OpenAccess {
-    async fn authenticate(&self, _request: &Parts, tenant: &TenantId) -> Result<Principal, Refusal> {
-        Ok(Principal { subject: "anonymous".to_owned(), tenant: tenant.clone() })
+    async fn authenticate(
+        &self,
+        _request: &Parts,
+        tenant: &TenantId,
+    ) -> Result<Principal, Refusal> {
+        Ok(Principal {
+            subject: "anonymous".to_owned(),
+            tenant: tenant.clone(),
+        })
     }
 }
 
@@ -69,7 +76,11 @@ pub fn request_token(request: &Parts, cookie_name: &str) -> Option<String> {
         .headers
         .get(http::header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")))
+        .and_then(|value| {
+            value
+                .strip_prefix("Bearer ")
+                .or_else(|| value.strip_prefix("bearer "))
+        })
         .map(str::trim)
         .filter(|token| !token.is_empty());
     bearer.map(str::to_owned).or_else(|| {

@@ -69,12 +69,23 @@ impl std::fmt::Debug for JwtKeys {
 impl JwtKeys {
     /// Keys from a shared secret; use at least 32 random bytes.
     pub fn from_secret(secret: &[u8]) -> JwtKeys {
-        JwtKeys { encoding: EncodingKey::from_secret(secret), decoding: DecodingKey::from_secret(secret) }
+        JwtKeys {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+        }
     }
 
     /// A token for `subject` granting `tenants`, valid for `lifetime`.
-    pub fn issue(&self, subject: &str, tenants: &[&str], lifetime: Duration) -> Result<String, jsonwebtoken::errors::Error> {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+    pub fn issue(
+        &self,
+        subject: &str,
+        tenants: &[&str],
+        lifetime: Duration,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
         let claims = Claims {
             sub: subject.to_owned(),
             tenants: tenants.iter().map(|tenant| (*tenant).to_owned()).collect(),
@@ -95,7 +106,9 @@ impl JwtKeys {
                 Refusal::Unauthorized(match error.kind() {
                     ErrorKind::ExpiredSignature => "the token has expired".to_owned(),
                     ErrorKind::InvalidAlgorithm => "the token is not signed with HS256".to_owned(),
-                    ErrorKind::InvalidSignature => "the token's signature does not verify".to_owned(),
+                    ErrorKind::InvalidSignature => {
+                        "the token's signature does not verify".to_owned()
+                    }
                     _ => "the token is malformed".to_owned(),
                 })
             })
@@ -113,7 +126,10 @@ pub struct JwtAuthenticator {
 impl JwtAuthenticator {
     /// Reads the token from `Authorization` or the cookie [`DEFAULT_COOKIE`].
     pub fn new(keys: JwtKeys) -> JwtAuthenticator {
-        JwtAuthenticator { keys, cookie: DEFAULT_COOKIE.to_owned() }
+        JwtAuthenticator {
+            keys,
+            cookie: DEFAULT_COOKIE.to_owned(),
+        }
     }
 
     /// Reads the token from the cookie `name` when there is no `Authorization` header.
@@ -128,9 +144,18 @@ impl Authenticator for JwtAuthenticator {
         let token = request_token(request, &self.cookie)
             .ok_or_else(|| Refusal::Unauthorized("no bearer token or session cookie".to_owned()))?;
         let claims = self.keys.verify(&token)?;
-        if !claims.tenants.iter().any(|granted| granted == tenant.as_str()) {
-            return Err(Refusal::Forbidden(format!("the token does not grant tenant {tenant}")));
+        if !claims
+            .tenants
+            .iter()
+            .any(|granted| granted == tenant.as_str())
+        {
+            return Err(Refusal::Forbidden(format!(
+                "the token does not grant tenant {tenant}"
+            )));
         }
-        Ok(Principal { subject: claims.sub, tenant: tenant.clone() })
+        Ok(Principal {
+            subject: claims.sub,
+            tenant: tenant.clone(),
+        })
     }
 }

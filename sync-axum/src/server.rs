@@ -1,21 +1,21 @@
 //! The server: a builder from a store to an axum `Router` serving the sync protocol.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use http::request::Parts;
 use http::StatusCode;
+use http::request::Parts;
 use serde_json::json;
+use sync_core::TenantId;
 use sync_core::engine::{self, Engine};
 use sync_core::hub::{Cut, Hub};
 use sync_core::session::{self, Session};
 use sync_core::store::Store;
-use sync_core::TenantId;
 use tokio::sync::watch;
 
 use crate::auth::Authenticator;
@@ -109,7 +109,10 @@ impl<S: Store, A: Authenticator> SyncServer<S, A> {
 
     /// A handle that shuts every session down.
     pub fn shutdown_handle(&self) -> ShutdownHandle {
-        ShutdownHandle { shutdown: self.shared.shutdown.clone(), hub: self.shared.engine.hub().clone() }
+        ShutdownHandle {
+            shutdown: self.shared.shutdown.clone(),
+            hub: self.shared.engine.hub().clone(),
+        }
     }
 
     /// How many WebSocket connections are open.
@@ -163,11 +166,17 @@ async fn upgrade<S: Store, A: Authenticator>(
         Err(rejection) => return rejection.into_response(),
     };
     if *shared.shutdown.borrow() {
-        return refuse(StatusCode::SERVICE_UNAVAILABLE, "the server is shutting down");
+        return refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the server is shutting down",
+        );
     }
     let slot = ConnectionSlot::take(shared.clone());
     let Some(slot) = slot else {
-        return refuse(StatusCode::SERVICE_UNAVAILABLE, "too many connections; retry later");
+        return refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many connections; retry later",
+        );
     };
     let limits = &shared.limits;
     upgrade
@@ -184,7 +193,13 @@ async fn upgrade<S: Store, A: Authenticator>(
                 max_message_bytes: shared.limits.max_message_bytes,
                 ..session::Config::default()
             };
-            let session = Session::new(shared.engine.clone(), principal.tenant, principal.subject, config, shared.shutdown.subscribe());
+            let session = Session::new(
+                shared.engine.clone(),
+                principal.tenant,
+                principal.subject,
+                config,
+                shared.shutdown.subscribe(),
+            );
             let (inbound, outbound) = socket::split(websocket);
             session.run(inbound, outbound).await;
             drop(slot);
@@ -198,9 +213,11 @@ struct ConnectionSlot<S, A> {
 
 impl<S, A> ConnectionSlot<S, A> {
     fn take(shared: Arc<Shared<S, A>>) -> Option<ConnectionSlot<S, A>> {
-        let taken = shared.connections.fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
-            (open < shared.limits.max_connections).then_some(open + 1)
-        });
+        let taken = shared
+            .connections
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
+                (open < shared.limits.max_connections).then_some(open + 1)
+            });
         taken.ok().map(|_| ConnectionSlot { shared })
     }
 }
@@ -211,7 +228,9 @@ impl<S, A> Drop for ConnectionSlot<S, A> {
     }
 }
 
-async fn health<S: Store, A: Authenticator>(State(shared): State<Arc<Shared<S, A>>>) -> Json<serde_json::Value> {
+async fn health<S: Store, A: Authenticator>(
+    State(shared): State<Arc<Shared<S, A>>>,
+) -> Json<serde_json::Value> {
     Json(json!({
         "status": if *shared.shutdown.borrow() { "shutting_down" } else { "healthy" },
         "connections": shared.connections.load(Ordering::Relaxed),

@@ -8,7 +8,12 @@ use sync_core::session::{Inbound, Outbound};
 
 /// Splits `socket` into session frames: inbound ends at a close frame or a read error; a
 /// message over the size limit becomes [`Inbound::TooLarge`].
-pub(crate) fn split(socket: WebSocket) -> (impl Stream<Item = Inbound> + Unpin + Send, impl Sink<Outbound> + Unpin + Send) {
+pub(crate) fn split(
+    socket: WebSocket,
+) -> (
+    impl Stream<Item = Inbound> + Unpin + Send,
+    impl Sink<Outbound> + Unpin + Send,
+) {
     let (sink, stream) = socket.split();
     let inbound = stream
         .map(|frame| match frame {
@@ -27,7 +32,10 @@ pub(crate) fn split(socket: WebSocket) -> (impl Stream<Item = Inbound> + Unpin +
     let outbound = sink.with(|frame: Outbound| {
         ready(Ok::<_, axum::Error>(match frame {
             Outbound::Text(text) => Message::Text(Utf8Bytes::from(&*text)),
-            Outbound::Close { code, reason } => Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from(reason) })),
+            Outbound::Close { code, reason } => Message::Close(Some(CloseFrame {
+                code,
+                reason: Utf8Bytes::from(reason),
+            })),
         }))
     });
     (Box::pin(inbound), Box::pin(outbound))

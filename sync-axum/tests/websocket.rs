@@ -39,53 +39,87 @@ struct Running {
 async fn start(limits: Limits) -> Running {
     let dir = tempfile::tempdir().unwrap();
     let registry = Registry::builder().entity::<Account>().build().unwrap();
-    let store = SqliteStore::builder(dir.path(), registry).synchronous(Synchronous::Off).open().await.unwrap();
+    let store = SqliteStore::builder(dir.path(), registry)
+        .synchronous(Synchronous::Off)
+        .open()
+        .await
+        .unwrap();
     let keys = JwtKeys::from_secret(SECRET);
-    let server = SyncServer::builder(store, JwtAuthenticator::new(keys.clone())).path("/sync/{tenant}").limits(limits).build();
+    let server = SyncServer::builder(store, JwtAuthenticator::new(keys.clone()))
+        .path("/sync/{tenant}")
+        .limits(limits)
+        .build();
     let shutdown = server.shutdown_handle();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap().to_string();
     let router = server.router();
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    Running { address, keys, shutdown, _dir: dir }
+    Running {
+        address,
+        keys,
+        shutdown,
+        _dir: dir,
+    }
 }
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 impl Running {
     fn token(&self, tenants: &[&str]) -> String {
-        self.keys.issue("user-1", tenants, Duration::from_secs(60)).unwrap()
+        self.keys
+            .issue("user-1", tenants, Duration::from_secs(60))
+            .unwrap()
     }
 
     async fn try_connect(&self, tenant: &str, token: Option<&str>) -> Result<Socket, WsError> {
-        let mut request = format!("ws://{}/sync/{tenant}", self.address).into_client_request().unwrap();
+        let mut request = format!("ws://{}/sync/{tenant}", self.address)
+            .into_client_request()
+            .unwrap();
         if let Some(token) = token {
-            request.headers_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+            request
+                .headers_mut()
+                .insert("authorization", format!("Bearer {token}").parse().unwrap());
         }
-        tokio_tungstenite::connect_async(request).await.map(|(socket, _)| socket)
+        tokio_tungstenite::connect_async(request)
+            .await
+            .map(|(socket, _)| socket)
     }
 
     async fn connect(&self, tenant: &str) -> Socket {
-        let mut socket = self.try_connect(tenant, Some(&self.token(&[tenant]))).await.unwrap();
-        assert_eq!(recv(&mut socket).await, json!({"type": "status", "status": "online"}));
+        let mut socket = self
+            .try_connect(tenant, Some(&self.token(&[tenant])))
+            .await
+            .unwrap();
+        assert_eq!(
+            recv(&mut socket).await,
+            json!({"type": "status", "status": "online"})
+        );
         socket
     }
 
     async fn refused_with(&self, tenant: &str, token: Option<&str>) -> u16 {
         match self.try_connect(tenant, token).await {
             Err(WsError::Http(response)) => response.status().as_u16(),
-            other => panic!("expected a refusal, got {:?}", other.map(|_| "a connection")),
+            other => panic!(
+                "expected a refusal, got {:?}",
+                other.map(|_| "a connection")
+            ),
         }
     }
 }
 
 async fn send(socket: &mut Socket, message: Value) {
-    socket.send(Message::text(message.to_string())).await.unwrap();
+    socket
+        .send(Message::text(message.to_string()))
+        .await
+        .unwrap();
 }
 
 async fn recv(socket: &mut Socket) -> Value {
     loop {
-        let frame = tokio::time::timeout(Duration::from_secs(5), socket.next()).await.expect("an answer within 5 s");
+        let frame = tokio::time::timeout(Duration::from_secs(5), socket.next())
+            .await
+            .expect("an answer within 5 s");
         match frame.expect("open").expect("readable") {
             Message::Text(text) => {
                 let json: Value = serde_json::from_str(&text).unwrap();
@@ -101,7 +135,9 @@ async fn recv(socket: &mut Socket) -> Value {
 
 async fn close_code(socket: &mut Socket) -> CloseCode {
     loop {
-        let frame = tokio::time::timeout(Duration::from_secs(5), socket.next()).await.expect("closed within 5 s");
+        let frame = tokio::time::timeout(Duration::from_secs(5), socket.next())
+            .await
+            .expect("closed within 5 s");
         match frame {
             Some(Ok(Message::Close(Some(frame)))) => return frame.code,
             Some(Ok(_)) => {}
@@ -121,14 +157,40 @@ fn create(entry_id: &str, tenant: &str, id: &str, name: &str) -> Value {
 async fn credentials_are_checked_before_the_upgrade() {
     let server = start(Limits::default()).await;
     assert_eq!(server.refused_with("t", None).await, 401, "no token");
-    assert_eq!(server.refused_with("t", Some(&server.token(&["other"]))).await, 403, "token without the tenant");
-    assert_eq!(server.refused_with("t", Some("not.a.token")).await, 401, "malformed");
-    let forged = JwtKeys::from_secret(b"another secret of thirty-two bytes!!").issue("user-1", &["t"], Duration::from_secs(60)).unwrap();
-    assert_eq!(server.refused_with("t", Some(&forged)).await, 401, "wrong signature");
+    assert_eq!(
+        server
+            .refused_with("t", Some(&server.token(&["other"])))
+            .await,
+        403,
+        "token without the tenant"
+    );
+    assert_eq!(
+        server.refused_with("t", Some("not.a.token")).await,
+        401,
+        "malformed"
+    );
+    let forged = JwtKeys::from_secret(b"another secret of thirty-two bytes!!")
+        .issue("user-1", &["t"], Duration::from_secs(60))
+        .unwrap();
+    assert_eq!(
+        server.refused_with("t", Some(&forged)).await,
+        401,
+        "wrong signature"
+    );
     let expired = server.keys.issue("user-1", &["t"], Duration::ZERO).unwrap();
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    assert_eq!(server.refused_with("t", Some(&expired)).await, 401, "expired");
-    assert_eq!(server.refused_with("..%2Fx", Some(&server.token(&["../x"]))).await, 400, "a path as tenant id");
+    assert_eq!(
+        server.refused_with("t", Some(&expired)).await,
+        401,
+        "expired"
+    );
+    assert_eq!(
+        server
+            .refused_with("..%2Fx", Some(&server.token(&["../x"])))
+            .await,
+        400,
+        "a path as tenant id"
+    );
 }
 
 #[tokio::test]
@@ -140,20 +202,35 @@ async fn two_sessions_of_a_tenant_sync_and_other_tenants_see_nothing() {
 
     send(&mut origin, create("e1", "t", "a1", "Giro")).await;
     let ack = recv(&mut origin).await;
-    assert_eq!((&ack["type"], &ack["outcome"]), (&json!("sync_ack"), &json!("applied")));
+    assert_eq!(
+        (&ack["type"], &ack["outcome"]),
+        (&json!("sync_ack"), &json!("applied"))
+    );
     let update = recv(&mut other).await;
     assert_eq!(update["event_type"], "data_update");
     assert_eq!(update["data"]["single_entity"]["name"], "Giro");
 
-    send(&mut stranger, json!({"type": "request_initial_data", "tenant_id": "u"})).await;
-    assert_eq!(recv(&mut stranger).await["payload"]["accounts"], json!([]), "u's first message is its own load, not t's update");
+    send(
+        &mut stranger,
+        json!({"type": "request_initial_data", "tenant_id": "u"}),
+    )
+    .await;
+    assert_eq!(
+        recv(&mut stranger).await["payload"]["accounts"],
+        json!([]),
+        "u's first message is its own load, not t's update"
+    );
     send(&mut origin, create("e2", "u", "a2", "intruder")).await;
     assert_eq!(recv(&mut origin).await["reason"], "forbidden");
 }
 
 #[tokio::test]
 async fn an_oversize_message_closes_only_its_connection() {
-    let server = start(Limits { max_message_bytes: 4096, ..Limits::default() }).await;
+    let server = start(Limits {
+        max_message_bytes: 4096,
+        ..Limits::default()
+    })
+    .await;
     let mut big = server.connect("t").await;
     let mut bystander = server.connect("t").await;
     let huge = create("e1", "t", "a1", &"x".repeat(10_000));
@@ -161,14 +238,25 @@ async fn an_oversize_message_closes_only_its_connection() {
     assert_eq!(close_code(&mut big).await, CloseCode::Size);
 
     send(&mut bystander, create("e2", "t", "a2", "fine")).await;
-    assert_eq!(recv(&mut bystander).await["outcome"], "applied", "the server keeps serving the others");
+    assert_eq!(
+        recv(&mut bystander).await["outcome"],
+        "applied",
+        "the server keeps serving the others"
+    );
 }
 
 #[tokio::test]
 async fn connections_beyond_the_limit_are_refused() {
-    let server = start(Limits { max_connections: 1, ..Limits::default() }).await;
+    let server = start(Limits {
+        max_connections: 1,
+        ..Limits::default()
+    })
+    .await;
     let _first = server.connect("t").await;
-    assert_eq!(server.refused_with("t", Some(&server.token(&["t"]))).await, 503);
+    assert_eq!(
+        server.refused_with("t", Some(&server.token(&["t"]))).await,
+        503
+    );
 }
 
 #[tokio::test]
@@ -180,7 +268,16 @@ async fn health_reports_and_shutdown_closes_every_session() {
     let health: Value = {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let mut socket = TcpStream::connect(&server.address).await.unwrap();
-        socket.write_all(format!("GET /health HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", server.address).as_bytes()).await.unwrap();
+        socket
+            .write_all(
+                format!(
+                    "GET /health HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+                    server.address
+                )
+                .as_bytes(),
+            )
+            .await
+            .unwrap();
         let mut text = String::new();
         socket.read_to_string(&mut text).await.unwrap();
         serde_json::from_str(text.split("\r\n\r\n").nth(1).unwrap()).unwrap()
@@ -190,7 +287,10 @@ async fn health_reports_and_shutdown_closes_every_session() {
 
     server.shutdown.shutdown();
     for socket in [&mut first, &mut second] {
-        assert_eq!(recv(socket).await, json!({"type": "status", "status": "shutdown"}));
+        assert_eq!(
+            recv(socket).await,
+            json!({"type": "status", "status": "shutdown"})
+        );
         assert_eq!(close_code(socket).await, CloseCode::Away);
     }
 }

@@ -13,9 +13,9 @@ use serde::{Deserialize, Serialize};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{ConnectOptions, Connection};
 use sync_core::change::Change;
+use sync_core::store::Store;
 use sync_core::store::ddl::{Dialect, create_table};
 use sync_core::store::sqlite::{SqliteStore, Synchronous};
-use sync_core::store::Store;
 use sync_core::{Registry, Syncable, TenantId};
 
 #[derive(Debug, Clone, Serialize, Deserialize, Syncable)]
@@ -41,14 +41,16 @@ fn account(run: usize, n: usize) -> Account {
         id: format!("r{run}-{n}"),
         name: format!("Account {n}"),
         balance: n as f64 * 1.5,
-        note: (n % 3 == 0).then(|| "note".to_owned()),
+        note: n.is_multiple_of(3).then(|| "note".to_owned()),
         updated_at: Some(DateTime::from_timestamp_millis(1_767_225_600_000 + n as i64).unwrap()),
     }
 }
 
 async fn store_run(store: &SqliteStore, run: usize, batch: usize, total: usize) -> Duration {
     let tenant = TenantId::new(format!("b{batch}-r{run}")).unwrap();
-    let changes: Vec<Change> = (0..total).map(|n| Change::upsert(&account(run, n)).unwrap()).collect();
+    let changes: Vec<Change> = (0..total)
+        .map(|n| Change::upsert(&account(run, n)).unwrap())
+        .collect();
     store.cursor(&tenant).await.unwrap(); // open the database outside the timing
     let started = Instant::now();
     for chunk in changes.chunks(batch) {
@@ -57,7 +59,13 @@ async fn store_run(store: &SqliteStore, run: usize, batch: usize, total: usize) 
     started.elapsed()
 }
 
-async fn raw_run(dir: &std::path::Path, level: SqliteSynchronous, run: usize, batch: usize, total: usize) -> Duration {
+async fn raw_run(
+    dir: &std::path::Path,
+    level: SqliteSynchronous,
+    run: usize,
+    batch: usize,
+    total: usize,
+) -> Duration {
     let mut connection = SqliteConnectOptions::new()
         .filename(dir.join(format!("raw-b{batch}-r{run}.db")))
         .create_if_missing(true)
@@ -67,7 +75,10 @@ async fn raw_run(dir: &std::path::Path, level: SqliteSynchronous, run: usize, ba
         .await
         .unwrap();
     for statement in create_table(Dialect::Sqlite, Account::TABLE, Account::COLUMNS) {
-        sqlx::query(&statement).execute(&mut connection).await.unwrap();
+        sqlx::query(&statement)
+            .execute(&mut connection)
+            .await
+            .unwrap();
     }
     let rows: Vec<Account> = (0..total).map(|n| account(run, n)).collect();
     let sql = "INSERT INTO accounts (id, name, balance, note, updated_at, _sync_deleted, _sync_seq) \
@@ -83,7 +94,12 @@ async fn raw_run(dir: &std::path::Path, level: SqliteSynchronous, run: usize, ba
                 .bind(&row.name)
                 .bind(row.balance)
                 .bind(&row.note)
-                .bind(row.updated_at.unwrap().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+                .bind(
+                    row.updated_at
+                        .unwrap()
+                        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+                        .to_string(),
+                )
                 .bind((index * batch + offset) as i64)
                 .execute(&mut *tx)
                 .await
@@ -107,7 +123,10 @@ fn main() {
     } else {
         (Synchronous::Full, SqliteSynchronous::Full, "FULL")
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
         let dir = tempfile::tempdir().unwrap();
         let registry = Registry::builder().entity::<Account>().build().unwrap();

@@ -22,7 +22,9 @@ pub enum Error {
         name: String,
     },
     /// An entity's metadata holds a name that is not a safe SQL identifier.
-    #[error("invalid {what}: {name:?}; use a letter or '_' then letters, digits and '_', not starting with \"_sync\"")]
+    #[error(
+        "invalid {what}: {name:?}; use a letter or '_' then letters, digits and '_', not starting with \"_sync\""
+    )]
     InvalidIdentifier {
         /// Where the name occurs.
         what: String,

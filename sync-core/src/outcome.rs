@@ -119,7 +119,10 @@ pub struct Rejection {
 impl Rejection {
     /// A rejection for `reason`.
     pub fn new(reason: Reason, detail: impl Into<String>) -> Rejection {
-        Rejection { reason, detail: detail.into() }
+        Rejection {
+            reason,
+            detail: detail.into(),
+        }
     }
 }
 
@@ -172,7 +175,10 @@ impl Reason {
 
     /// Whether sending the same change again may succeed.
     pub fn retryable(self) -> bool {
-        matches!(self, Reason::StorageError | Reason::Overloaded | Reason::InternalError)
+        matches!(
+            self,
+            Reason::StorageError | Reason::Overloaded | Reason::InternalError
+        )
     }
 }
 

@@ -92,7 +92,13 @@ mod tests {
 
     #[test]
     fn accepts_the_allowed_alphabet_up_to_64() {
-        for id in ["a", "Tenant_1", "0-9", &"x".repeat(64), "550e8400-e29b-41d4-a716-446655440000"] {
+        for id in [
+            "a",
+            "Tenant_1",
+            "0-9",
+            &"x".repeat(64),
+            "550e8400-e29b-41d4-a716-446655440000",
+        ] {
             assert_eq!(TenantId::new(id).unwrap().as_str(), id);
         }
     }

@@ -102,7 +102,11 @@ impl Version {
 
     /// This version moved by `millis` milliseconds, saturating at the representable range.
     pub fn add_millis(self, millis: i64) -> Version {
-        Version(self.0.saturating_add(millis).clamp(Version::MIN.0, Version::MAX.0))
+        Version(
+            self.0
+                .saturating_add(millis)
+                .clamp(Version::MIN.0, Version::MAX.0),
+        )
     }
 }
 
@@ -152,7 +156,11 @@ mod tests {
             "2026-03-01 10:00:00.123",
             " 2026-03-01T10:00:00.123Z ",
         ] {
-            assert_eq!(Version::parse(input).unwrap().to_string(), expected, "{input}");
+            assert_eq!(
+                Version::parse(input).unwrap().to_string(),
+                expected,
+                "{input}"
+            );
         }
         assert_eq!(
             Version::parse("2026-03-01T10:00").unwrap().to_string(),
@@ -162,7 +170,13 @@ mod tests {
 
     #[test]
     fn rejects_what_is_not_a_timestamp() {
-        for input in ["", "yesterday", "2026-13-01T00:00:00Z", "2026-03-01", "1700000000"] {
+        for input in [
+            "",
+            "yesterday",
+            "2026-13-01T00:00:00Z",
+            "2026-03-01",
+            "1700000000",
+        ] {
             assert!(
                 matches!(Version::parse(input), Err(ParseError::Invalid(_))),
                 "{input}"

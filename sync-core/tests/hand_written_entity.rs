@@ -23,9 +23,33 @@ impl Syncable for Note {
     const TABLE: &'static str = "notes";
     const UPDATED_AT_KEY: &'static str = "updated_at";
     const COLUMNS: &'static [Column] = &[
-        Column { name: "id", field: "id", sql_type: SqlType::Text, nullable: false, role: Role::Id, indexed: false, default: None },
-        Column { name: "text", field: "text", sql_type: SqlType::Text, nullable: false, role: Role::Data, indexed: false, default: None },
-        Column { name: "updated_at", field: "updated_at", sql_type: SqlType::Timestamp, nullable: true, role: Role::UpdatedAt, indexed: false, default: None },
+        Column {
+            name: "id",
+            field: "id",
+            sql_type: SqlType::Text,
+            nullable: false,
+            role: Role::Id,
+            indexed: false,
+            default: None,
+        },
+        Column {
+            name: "text",
+            field: "text",
+            sql_type: SqlType::Text,
+            nullable: false,
+            role: Role::Data,
+            indexed: false,
+            default: None,
+        },
+        Column {
+            name: "updated_at",
+            field: "updated_at",
+            sql_type: SqlType::Timestamp,
+            nullable: true,
+            role: Role::UpdatedAt,
+            indexed: false,
+            default: None,
+        },
     ];
 
     fn id(&self) -> String {
@@ -41,7 +65,11 @@ impl Syncable for Note {
     }
 
     fn to_row(&self) -> Vec<Value> {
-        vec![self.id.to_value(), self.text.to_value(), self.updated_at.to_value()]
+        vec![
+            self.id.to_value(),
+            self.text.to_value(),
+            self.updated_at.to_value(),
+        ]
     }
 
     fn from_row(row: Vec<Value>) -> Result<Self, DecodeError> {
@@ -58,12 +86,25 @@ impl Syncable for Note {
 async fn a_hand_written_entity_round_trips_through_the_store() {
     let dir = tempfile::tempdir().unwrap();
     let registry = Registry::builder().entity::<Note>().build().unwrap();
-    let store = SqliteStore::builder(dir.path(), registry).open().await.unwrap();
+    let store = SqliteStore::builder(dir.path(), registry)
+        .open()
+        .await
+        .unwrap();
     let tenant = TenantId::new("t1").unwrap();
 
-    let note = Note { id: "n1".into(), text: "hello".into(), updated_at: None };
+    let note = Note {
+        id: "n1".into(),
+        text: "hello".into(),
+        updated_at: None,
+    };
     let outcome = store.put(&tenant, &note).await.unwrap();
-    let Outcome::Applied { effect, clamped: false } = outcome else { panic!("{outcome:?}") };
+    let Outcome::Applied {
+        effect,
+        clamped: false,
+    } = outcome
+    else {
+        panic!("{outcome:?}")
+    };
     assert_eq!(effect.seq, 1);
 
     let stored: Note = store.get(&tenant, "n1").await.unwrap().unwrap();

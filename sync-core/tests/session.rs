@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 use sync_core::engine::{self, Engine};
 use sync_core::hub::{Cut, Hub};
 use sync_core::session::{self, Inbound, Outbound, Session};
-use sync_core::store::sqlite::{SqliteStore, Synchronous};
 use sync_core::store::Store;
+use sync_core::store::sqlite::{SqliteStore, Synchronous};
 use sync_core::{Registry, Syncable, TenantId};
 use tokio::sync::watch;
 
@@ -50,10 +50,23 @@ struct Server {
 impl Server {
     async fn new(queue_depth: usize, config: session::Config) -> Server {
         let dir = tempfile::tempdir().unwrap();
-        let registry = Registry::builder().entity::<Account>().entity::<AccountGroup>().build().unwrap();
-        let store = SqliteStore::builder(dir.path(), registry).synchronous(Synchronous::Off).open().await.unwrap();
+        let registry = Registry::builder()
+            .entity::<Account>()
+            .entity::<AccountGroup>()
+            .build()
+            .unwrap();
+        let store = SqliteStore::builder(dir.path(), registry)
+            .synchronous(Synchronous::Off)
+            .open()
+            .await
+            .unwrap();
         let engine = Engine::new(store, Hub::new(queue_depth), engine::Config::default());
-        Server { _dir: dir, engine, shutdown: watch::channel(false).0, config }
+        Server {
+            _dir: dir,
+            engine,
+            shutdown: watch::channel(false).0,
+            config,
+        }
     }
 
     async fn default() -> Server {
@@ -71,8 +84,14 @@ impl Server {
             self.shutdown.subscribe(),
         );
         tokio::spawn(session.run(inbound, outbound));
-        let mut client = Client { to_session, from_session };
-        assert_eq!(client.recv().await, json!({"type": "status", "status": "online"}));
+        let mut client = Client {
+            to_session,
+            from_session,
+        };
+        assert_eq!(
+            client.recv().await,
+            json!({"type": "status", "status": "online"})
+        );
         client
     }
 }
@@ -84,7 +103,10 @@ struct Client {
 
 impl Client {
     async fn send(&mut self, message: Value) {
-        self.to_session.send(Inbound::Text(message.to_string())).await.unwrap();
+        self.to_session
+            .send(Inbound::Text(message.to_string()))
+            .await
+            .unwrap();
     }
 
     async fn send_raw(&mut self, frame: Inbound) {
@@ -149,9 +171,15 @@ async fn ping_is_answered_with_pong() {
     let server = Server::default().await;
     let mut client = server.connect("t").await;
     client.send(json!({"type": "ping", "timestamp": 123})).await;
-    assert_eq!(client.recv().await, json!({"type": "pong", "timestamp": 123}));
+    assert_eq!(
+        client.recv().await,
+        json!({"type": "pong", "timestamp": 123})
+    );
     client.send(json!({"type": "ping"})).await;
-    assert_eq!(client.recv().await, json!({"type": "pong", "timestamp": null}));
+    assert_eq!(
+        client.recv().await,
+        json!({"type": "pong", "timestamp": null})
+    );
 }
 
 #[tokio::test]
@@ -161,7 +189,15 @@ async fn an_applied_change_is_acked_to_its_origin_and_broadcast_to_the_others() 
     let mut other = server.connect("t").await;
     let mut stranger = server.connect("u").await;
 
-    origin.send(entry("e1", "t", "create", "a1", account("a1", "Giro", "2026-01-01T00:00:00Z"))).await;
+    origin
+        .send(entry(
+            "e1",
+            "t",
+            "create",
+            "a1",
+            account("a1", "Giro", "2026-01-01T00:00:00Z"),
+        ))
+        .await;
     let ack = origin.recv().await;
     assert_eq!(ack["type"], "sync_ack");
     assert_eq!(ack["id"], "e1");
@@ -175,12 +211,18 @@ async fn an_applied_change_is_acked_to_its_origin_and_broadcast_to_the_others() 
 
     let update = other.recv().await;
     assert_eq!(update["event_type"], "data_update");
-    assert!(update.get("type").is_none(), "data messages carry event_type only");
+    assert!(
+        update.get("type").is_none(),
+        "data messages carry event_type only"
+    );
     assert_eq!(update["tenant_id"], "t");
     assert_eq!(update["entity_type"], "Account");
     assert_eq!(update["operation_type"], "create");
     assert_eq!(update["data"]["single_entity"]["name"], "Giro");
-    assert_eq!(update["data"]["single_entity"]["updated_at"], "2026-01-01T00:00:00.000Z");
+    assert_eq!(
+        update["data"]["single_entity"]["updated_at"],
+        "2026-01-01T00:00:00.000Z"
+    );
     assert_eq!(update["cursor"], 1);
 
     origin.silent().await;
@@ -191,9 +233,25 @@ async fn an_applied_change_is_acked_to_its_origin_and_broadcast_to_the_others() 
 async fn a_superseded_change_tells_its_origin_the_winner_twice() {
     let server = Server::default().await;
     let mut client = server.connect("t").await;
-    client.send(entry("e1", "t", "update", "a1", account("a1", "newer", "2026-01-02T00:00:00Z"))).await;
+    client
+        .send(entry(
+            "e1",
+            "t",
+            "update",
+            "a1",
+            account("a1", "newer", "2026-01-02T00:00:00Z"),
+        ))
+        .await;
     client.recv().await;
-    client.send(entry("e2", "t", "update", "a1", account("a1", "older", "2026-01-01T00:00:00Z"))).await;
+    client
+        .send(entry(
+            "e2",
+            "t",
+            "update",
+            "a1",
+            account("a1", "older", "2026-01-01T00:00:00Z"),
+        ))
+        .await;
     let ack = client.recv().await;
     assert_eq!(ack["outcome"], "superseded");
     assert_eq!(ack["data"]["name"], "newer");
@@ -202,7 +260,15 @@ async fn a_superseded_change_tells_its_origin_the_winner_twice() {
     assert_eq!(update["event_type"], "data_update");
     assert_eq!(update["data"]["single_entity"]["name"], "newer");
 
-    client.send(entry("e2", "t", "update", "a1", account("a1", "older", "2026-01-01T00:00:00Z"))).await;
+    client
+        .send(entry(
+            "e2",
+            "t",
+            "update",
+            "a1",
+            account("a1", "older", "2026-01-01T00:00:00Z"),
+        ))
+        .await;
     assert_eq!(client.recv().await["outcome"], "duplicate");
 }
 
@@ -210,16 +276,31 @@ async fn a_superseded_change_tells_its_origin_the_winner_twice() {
 async fn an_entry_for_another_tenant_is_forbidden_and_writes_nothing() {
     let server = Server::default().await;
     let mut client = server.connect("a").await;
-    client.send(entry("e1", "b", "create", "a1", account("a1", "intruder", "2026-01-01T00:00:00Z"))).await;
+    client
+        .send(entry(
+            "e1",
+            "b",
+            "create",
+            "a1",
+            account("a1", "intruder", "2026-01-01T00:00:00Z"),
+        ))
+        .await;
     let nack = client.recv().await;
     assert_eq!(nack["type"], "sync_nack");
     assert_eq!(nack["reason"], "forbidden");
     assert_eq!(nack["retryable"], false);
     for tenant in ["a", "b"] {
-        let cursor = server.engine.store().cursor(&TenantId::new(tenant).unwrap()).await.unwrap();
+        let cursor = server
+            .engine
+            .store()
+            .cursor(&TenantId::new(tenant).unwrap())
+            .await
+            .unwrap();
         assert_eq!(cursor, 0, "nothing written to {tenant}");
     }
-    client.send(json!({"type": "request_initial_data", "tenant_id": "b"})).await;
+    client
+        .send(json!({"type": "request_initial_data", "tenant_id": "b"}))
+        .await;
     let error = client.recv().await;
     assert_eq!(error["type"], "error");
     assert!(error["message"].as_str().unwrap().contains("forbidden"));
@@ -229,26 +310,75 @@ async fn an_entry_for_another_tenant_is_forbidden_and_writes_nothing() {
 async fn invalid_entries_are_nacked_with_every_field_they_have() {
     let server = Server::default().await;
     let mut client = server.connect("t").await;
-    client.send(entry("e1", "t", "update", "a1", json!({"id": "a1", "name": "x"}))).await;
+    client
+        .send(entry(
+            "e1",
+            "t",
+            "update",
+            "a1",
+            json!({"id": "a1", "name": "x"}),
+        ))
+        .await;
     let nack = client.recv().await;
     assert_eq!(nack["type"], "sync_nack");
     assert_eq!(nack["status"], "failed");
-    assert_eq!((&nack["id"], &nack["entityId"], &nack["entityType"], &nack["operationType"]), (&json!("e1"), &json!("a1"), &json!("Account"), &json!("update")));
+    assert_eq!(
+        (
+            &nack["id"],
+            &nack["entityId"],
+            &nack["entityType"],
+            &nack["operationType"]
+        ),
+        (
+            &json!("e1"),
+            &json!("a1"),
+            &json!("Account"),
+            &json!("update")
+        )
+    );
     assert_eq!(nack["reason"], "validation_error");
-    assert!(nack["detail"].as_str().unwrap().contains("balance"), "{nack}");
+    assert!(
+        nack["detail"].as_str().unwrap().contains("balance"),
+        "{nack}"
+    );
     assert_eq!(nack["retryable"], false);
 
-    client.send(entry("e2", "t", "update", "a1", json!({"id": "a1", "name": 7, "balance": 1}))).await;
+    client
+        .send(entry(
+            "e2",
+            "t",
+            "update",
+            "a1",
+            json!({"id": "a1", "name": 7, "balance": 1}),
+        ))
+        .await;
     assert_eq!(client.recv().await["reason"], "validation_error");
-    client.send(entry("e3", "t", "update", "other", account("a1", "x", "2026-01-01T00:00:00Z"))).await;
+    client
+        .send(entry(
+            "e3",
+            "t",
+            "update",
+            "other",
+            account("a1", "x", "2026-01-01T00:00:00Z"),
+        ))
+        .await;
     assert_eq!(client.recv().await["reason"], "payload_mismatch");
-    let mut unknown = entry("e4", "t", "update", "a1", account("a1", "x", "2026-01-01T00:00:00Z"));
+    let mut unknown = entry(
+        "e4",
+        "t",
+        "update",
+        "a1",
+        account("a1", "x", "2026-01-01T00:00:00Z"),
+    );
     unknown["payload"]["entityType"] = json!("Budget");
     client.send(unknown).await;
     assert_eq!(client.recv().await["reason"], "unknown_entity");
     client.send(json!({"type": "process_sync_entry", "payload": {"id": "e5", "operationType": "update"}})).await;
     let nack = client.recv().await;
-    assert_eq!((&nack["id"], &nack["reason"]), (&json!("e5"), &json!("validation_error")));
+    assert_eq!(
+        (&nack["id"], &nack["reason"]),
+        (&json!("e5"), &json!("validation_error"))
+    );
 }
 
 #[tokio::test]
@@ -258,7 +388,12 @@ async fn bad_frames_get_an_error_and_the_session_stays_usable() {
     client.send_raw(Inbound::Text("{not json".into())).await;
     let error = client.recv().await;
     assert_eq!(error["type"], "error");
-    assert!(error["message"].as_str().unwrap().starts_with("invalid JSON"));
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("invalid JSON")
+    );
 
     client.send(json!({"type": "launch_rockets"})).await;
     assert_eq!(
@@ -276,20 +411,39 @@ async fn bad_frames_get_an_error_and_the_session_stays_usable() {
 
 #[tokio::test]
 async fn a_batch_is_answered_in_order_and_one_over_the_limit_is_refused_whole() {
-    let config = session::Config { max_batch: 3, ..session::Config::default() };
+    let config = session::Config {
+        max_batch: 3,
+        ..session::Config::default()
+    };
     let server = Server::new(256, config).await;
     let mut client = server.connect("t").await;
     let entries: Vec<Value> = (0..3)
-        .map(|n| entry(&format!("e{n}"), "t", "create", &format!("a{n}"), account(&format!("a{n}"), "x", "2026-01-01T00:00:00Z"))["payload"].clone())
+        .map(|n| {
+            entry(
+                &format!("e{n}"),
+                "t",
+                "create",
+                &format!("a{n}"),
+                account(&format!("a{n}"), "x", "2026-01-01T00:00:00Z"),
+            )["payload"]
+                .clone()
+        })
         .collect();
-    client.send(json!({"type": "process_sync_batch", "entries": entries})).await;
+    client
+        .send(json!({"type": "process_sync_batch", "entries": entries}))
+        .await;
     for n in 0..3 {
         let ack = client.recv().await;
-        assert_eq!((&ack["id"], &ack["outcome"], &ack["cursor"]), (&json!(format!("e{n}")), &json!("applied"), &json!(3)));
+        assert_eq!(
+            (&ack["id"], &ack["outcome"], &ack["cursor"]),
+            (&json!(format!("e{n}")), &json!("applied"), &json!(3))
+        );
     }
     let mut too_many = entries.clone();
     too_many.push(entries[0].clone());
-    client.send(json!({"type": "process_sync_batch", "entries": too_many})).await;
+    client
+        .send(json!({"type": "process_sync_batch", "entries": too_many}))
+        .await;
     for _ in 0..4 {
         let nack = client.recv().await;
         assert_eq!(nack["reason"], "too_large");
@@ -301,28 +455,58 @@ async fn initial_data_holds_every_collection_and_changes_page() {
     let server = Server::default().await;
     let mut client = server.connect("t").await;
     for n in 0..5 {
-        client.send(entry(&format!("e{n}"), "t", "create", &format!("a{n}"), account(&format!("a{n}"), "x", "2026-01-01T00:00:00Z"))).await;
+        client
+            .send(entry(
+                &format!("e{n}"),
+                "t",
+                "create",
+                &format!("a{n}"),
+                account(&format!("a{n}"), "x", "2026-01-01T00:00:00Z"),
+            ))
+            .await;
         client.recv().await;
     }
-    client.send(json!({"type": "request_initial_data", "tenant_id": "t"})).await;
+    client
+        .send(json!({"type": "request_initial_data", "tenant_id": "t"}))
+        .await;
     let load = client.recv().await;
     assert_eq!(load["event_type"], "initial_data_load");
     assert_eq!(load["payload"]["accounts"].as_array().unwrap().len(), 5);
     assert_eq!(load["payload"]["account_groups"], json!([]));
     assert_eq!(load["cursor"], 5);
 
-    client.send(json!({"type": "request_changes", "since": 0, "limit": 2})).await;
+    client
+        .send(json!({"type": "request_changes", "since": 0, "limit": 2}))
+        .await;
     let page = client.recv().await;
-    assert_eq!((&page["type"], &page["cursor"], &page["has_more"], &page["reset"]), (&json!("changes"), &json!(2), &json!(true), &json!(false)));
+    assert_eq!(
+        (
+            &page["type"],
+            &page["cursor"],
+            &page["has_more"],
+            &page["reset"]
+        ),
+        (&json!("changes"), &json!(2), &json!(true), &json!(false))
+    );
     assert_eq!(page["changes"][0]["entity_type"], "Account");
     assert_eq!(page["changes"][0]["operation_type"], "update");
-    client.send(json!({"type": "request_changes", "since": 4})).await;
+    client
+        .send(json!({"type": "request_changes", "since": 4}))
+        .await;
     let page = client.recv().await;
-    assert_eq!((&page["cursor"], &page["has_more"]), (&json!(5), &json!(false)));
+    assert_eq!(
+        (&page["cursor"], &page["has_more"]),
+        (&json!(5), &json!(false))
+    );
 
-    client.send(json!({"type": "hello", "client_id": "c-1", "protocol": 1, "cursor": null})).await;
+    client
+        .send(json!({"type": "hello", "client_id": "c-1", "protocol": 1, "cursor": null}))
+        .await;
     let welcome = client.recv().await;
-    assert_eq!((&welcome["type"], &welcome["cursor"], &welcome["protocol"]), (&json!("welcome"), &json!(5), &json!(1)));
+    assert_eq!(
+        (&welcome["type"], &welcome["cursor"], &welcome["protocol"]),
+        (&json!("welcome"), &json!(5), &json!(1))
+    );
     assert!(welcome["server_time"].as_i64().unwrap() > 1_700_000_000_000);
     assert_eq!(welcome["limits"]["max_batch"], 500);
 }
@@ -333,14 +517,28 @@ async fn data_status_checksums_are_stable_across_replicas() {
     let mut first = server.connect("one").await;
     let mut second = server.connect("two").await;
     for (client, tenant) in [(&mut first, "one"), (&mut second, "two")] {
-        client.send(entry("e1", tenant, "create", "a1", account("a1", "same", "2026-01-01T00:00:00Z"))).await;
+        client
+            .send(entry(
+                "e1",
+                tenant,
+                "create",
+                "a1",
+                account("a1", "same", "2026-01-01T00:00:00Z"),
+            ))
+            .await;
         client.recv().await;
         client.send(json!({"type": "data_status_request", "tenant_id": tenant, "entity_types": ["Account"]})).await;
     }
     let (one, two) = (first.recv().await, second.recv().await);
     assert_eq!(one["type"], "data_status_response");
-    assert_eq!(one["entity_checksums"]["Account"], two["entity_checksums"]["Account"]);
-    assert!(one["entity_checksums"].get("AccountGroup").is_none(), "only the requested types");
+    assert_eq!(
+        one["entity_checksums"]["Account"],
+        two["entity_checksums"]["Account"]
+    );
+    assert!(
+        one["entity_checksums"].get("AccountGroup").is_none(),
+        "only the requested types"
+    );
     let row = &one["entity_checksums"]["Account"][0];
     assert_eq!(row["entity_id"], "a1");
     assert_eq!(row["last_modified"], 1_767_225_600);
@@ -351,13 +549,35 @@ async fn data_status_checksums_are_stable_across_replicas() {
 async fn status_and_disconnect_requests_are_answered() {
     let server = Server::default().await;
     let mut client = server.connect("t").await;
-    client.send(json!({"type": "connection_status_request"})).await;
+    client
+        .send(json!({"type": "connection_status_request"}))
+        .await;
     let status = client.recv().await;
-    assert_eq!((&status["type"], &status["backend_status"], &status["connection_healthy"]), (&json!("connection_status_response"), &json!("online"), &json!(true)));
+    assert_eq!(
+        (
+            &status["type"],
+            &status["backend_status"],
+            &status["connection_healthy"]
+        ),
+        (
+            &json!("connection_status_response"),
+            &json!("online"),
+            &json!(true)
+        )
+    );
     assert_eq!(status["stats"]["tenant_sessions"], 1);
-    client.send(json!({"type": "tenant_disconnect", "tenant_id": "t", "reason": "user_logout"})).await;
+    client
+        .send(json!({"type": "tenant_disconnect", "tenant_id": "t", "reason": "user_logout"}))
+        .await;
     let ack = client.recv().await;
-    assert_eq!((&ack["type"], &ack["status"], &ack["tenant_id"]), (&json!("tenant_disconnect_ack"), &json!("success"), &json!("t")));
+    assert_eq!(
+        (&ack["type"], &ack["status"], &ack["tenant_id"]),
+        (
+            &json!("tenant_disconnect_ack"),
+            &json!("success"),
+            &json!("t")
+        )
+    );
     client.send(json!({"type": "ping"})).await;
     assert_eq!(client.recv().await["type"], "pong", "the socket stays open");
 }
@@ -377,7 +597,11 @@ async fn a_session_that_falls_behind_is_closed_with_1013() {
     let tenant = TenantId::new("t").unwrap();
     // The session forwards what it can; flood its hub queue faster than it is read.
     for n in 0..2000 {
-        server.engine.hub().publish(&tenant, None, std::sync::Arc::from(format!("{{\"n\":{n}}}")));
+        server.engine.hub().publish(
+            &tenant,
+            None,
+            std::sync::Arc::from(format!("{{\"n\":{n}}}")),
+        );
     }
     assert_eq!(slow.closed().await, session::close::TRY_AGAIN);
 }
@@ -387,21 +611,33 @@ async fn shutdown_says_so_then_closes_with_1001() {
     let server = Server::default().await;
     let mut client = server.connect("t").await;
     server.shutdown.send(true).unwrap();
-    assert_eq!(client.recv().await, json!({"type": "status", "status": "shutdown"}));
+    assert_eq!(
+        client.recv().await,
+        json!({"type": "status", "status": "shutdown"})
+    );
     assert_eq!(client.closed().await, session::close::GOING_AWAY);
 
     let server = Server::default().await;
     let mut deleted = server.connect("gone").await;
-    server.engine.hub().cut_tenant(&TenantId::new("gone").unwrap(), Cut::TenantDeleted);
+    server
+        .engine
+        .hub()
+        .cut_tenant(&TenantId::new("gone").unwrap(), Cut::TenantDeleted);
     assert_eq!(deleted.closed().await, session::close::POLICY);
 }
 
 #[tokio::test]
 async fn the_server_pings_and_closes_silent_clients() {
-    let config = session::Config { ping_interval: Duration::from_millis(50), idle_timeout: Duration::from_millis(120), ..session::Config::default() };
+    let config = session::Config {
+        ping_interval: Duration::from_millis(50),
+        idle_timeout: Duration::from_millis(120),
+        ..session::Config::default()
+    };
     let server = Server::new(16, config).await;
     let mut client = server.connect("t").await;
-    let Outbound::Text(ping) = client.next().await else { panic!("expected a ping") };
+    let Outbound::Text(ping) = client.next().await else {
+        panic!("expected a ping")
+    };
     assert!(ping.contains("\"type\":\"ping\""));
     assert_eq!(client.closed().await, session::close::GOING_AWAY);
 }

@@ -2,31 +2,31 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use sync_core::store::ddl::{Dialect, create_table};
 use sync_core::Syncable;
+use sync_core::store::ddl::{Dialect, create_table};
 use uuid::Uuid;
 
 #[derive(Debug, Clone, Serialize, Deserialize, Syncable)]
 #[serde(rename_all = "camelCase")]
 #[sync(entity = "Transaction")]
-pub struct Transaction {
+pub(crate) struct Transaction {
     #[sync(id)]
-    pub id: Uuid,
+    pub(crate) id: Uuid,
     #[sync(index)]
-    pub account_id: String,
-    pub date: NaiveDate,
-    pub amount: f64,
-    pub note: Option<String>,
+    pub(crate) account_id: String,
+    pub(crate) date: NaiveDate,
+    pub(crate) amount: f64,
+    pub(crate) note: Option<String>,
     #[serde(default)]
     #[sync(json)]
-    pub tag_ids: Vec<String>,
+    pub(crate) tag_ids: Vec<String>,
     #[serde(default)]
     #[sync(default)]
-    pub reconciled: bool,
+    pub(crate) reconciled: bool,
     #[sync(column = "kind")]
     pub r#type: String,
     #[sync(updated_at)]
-    pub updated_at: DateTime<Utc>,
+    pub(crate) updated_at: DateTime<Utc>,
 }
 
 fn ddl(dialect: Dialect) -> String {

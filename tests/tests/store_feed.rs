@@ -12,10 +12,18 @@ use sync_core::version::Version;
 async fn the_feed_pages_in_sequence_order_until_the_current_cursor() {
     let (_dir, store) = store().await;
     let tenant = tenant("t");
-    let changes: Vec<Change> = (0..25).map(|n| update(&format!("c{n}"), &format!("a{n}"), "x", &at(n))).collect();
+    let changes: Vec<Change> = (0..25)
+        .map(|n| update(&format!("c{n}"), &format!("a{n}"), "x", &at(n)))
+        .collect();
     store.apply(&tenant, &changes).await.unwrap();
-    store.apply(&tenant, &[update("again", "a3", "edited", &at(100))]).await.unwrap();
-    store.apply(&tenant, &[delete("gone", "a4", Some(&at(100)))]).await.unwrap();
+    store
+        .apply(&tenant, &[update("again", "a3", "edited", &at(100))])
+        .await
+        .unwrap();
+    store
+        .apply(&tenant, &[delete("gone", "a4", Some(&at(100)))])
+        .await
+        .unwrap();
 
     let mut cursor = 0;
     let mut pages = 0;
@@ -24,7 +32,11 @@ async fn the_feed_pages_in_sequence_order_until_the_current_cursor() {
         let page = store.changes_since(&tenant, cursor, 10).await.unwrap();
         pages += 1;
         assert!(!page.reset);
-        seen.extend(page.changes.iter().map(|change| (change.seq, change.entity_id.clone(), change.deleted)));
+        seen.extend(
+            page.changes
+                .iter()
+                .map(|change| (change.seq, change.entity_id.clone(), change.deleted)),
+        );
         cursor = page.cursor;
         if !page.has_more {
             break;
@@ -32,10 +44,18 @@ async fn the_feed_pages_in_sequence_order_until_the_current_cursor() {
     }
     assert_eq!(pages, 3);
     assert_eq!(cursor, 27);
-    assert_eq!(seen.len(), 25, "a row changed twice appears once, at its last change");
+    assert_eq!(
+        seen.len(),
+        25,
+        "a row changed twice appears once, at its last change"
+    );
     assert!(seen.windows(2).all(|pair| pair[0].0 < pair[1].0));
     assert_eq!(seen[23], (26, "a3".to_owned(), false));
-    assert_eq!(seen[24], (27, "a4".to_owned(), true), "tombstones are in the feed");
+    assert_eq!(
+        seen[24],
+        (27, "a4".to_owned(), true),
+        "tombstones are in the feed"
+    );
 
     let empty = store.changes_since(&tenant, 27, 10).await.unwrap();
     assert!(empty.changes.is_empty() && !empty.has_more && !empty.reset);
@@ -53,10 +73,27 @@ async fn the_feed_spans_every_entity_in_one_order() {
         operation: sync_core::change::Operation::Create,
         payload: Some(serde_json::json!({"id": "g1", "name": "Banks", "sortOrder": 1})),
     };
-    store.apply(&tenant, &[update("c1", "a1", "x", &at(1)), group, update("c2", "a2", "y", &at(1))]).await.unwrap();
+    store
+        .apply(
+            &tenant,
+            &[
+                update("c1", "a1", "x", &at(1)),
+                group,
+                update("c2", "a2", "y", &at(1)),
+            ],
+        )
+        .await
+        .unwrap();
     let page = store.changes_since(&tenant, 0, 100).await.unwrap();
-    let order: Vec<(&str, u64)> = page.changes.iter().map(|change| (change.collection, change.seq)).collect();
-    assert_eq!(order, [("accounts", 1), ("account_groups", 2), ("accounts", 3)]);
+    let order: Vec<(&str, u64)> = page
+        .changes
+        .iter()
+        .map(|change| (change.collection, change.seq))
+        .collect();
+    assert_eq!(
+        order,
+        [("accounts", 1), ("account_groups", 2), ("accounts", 3)]
+    );
     assert_eq!(page.changes[1].data["sortOrder"], 1);
 }
 
@@ -73,10 +110,20 @@ async fn a_snapshot_holds_every_live_row_and_every_collection() {
             .collect();
         store.apply(&tenant, &batch).await.unwrap();
     }
-    store.apply(&tenant, &[delete("d", "a0-0", Some(&at(2)))]).await.unwrap();
+    store
+        .apply(&tenant, &[delete("d", "a0-0", Some(&at(2)))])
+        .await
+        .unwrap();
     let snapshot = store.snapshot(&tenant).await.unwrap();
-    assert_eq!(snapshot.collections["accounts"].len(), 1499, "never truncated, tombstones hidden");
-    assert_eq!(snapshot.collections["account_groups"], Vec::<serde_json::Value>::new());
+    assert_eq!(
+        snapshot.collections["accounts"].len(),
+        1499,
+        "never truncated, tombstones hidden"
+    );
+    assert_eq!(
+        snapshot.collections["account_groups"],
+        Vec::<serde_json::Value>::new()
+    );
     assert_eq!(snapshot.cursor, 1501);
 }
 
@@ -84,32 +131,89 @@ async fn a_snapshot_holds_every_live_row_and_every_collection() {
 async fn purged_tombstones_reset_older_cursors() {
     let (_dir, store) = store().await;
     let tenant = tenant("t");
-    store.apply(&tenant, &[update("c1", "a1", "x", &at(0)), update("c2", "a2", "y", &at(0))]).await.unwrap();
-    store.apply(&tenant, &[delete("d1", "a1", Some(&at(1)))]).await.unwrap(); // seq 3
-    store.apply(&tenant, &[update("c3", "a2", "later", &at(20))]).await.unwrap(); // seq 4
-    store.apply(&tenant, &[delete("d2", "a3", Some(&at(30)))]).await.unwrap(); // seq 5, kept
+    store
+        .apply(
+            &tenant,
+            &[
+                update("c1", "a1", "x", &at(0)),
+                update("c2", "a2", "y", &at(0)),
+            ],
+        )
+        .await
+        .unwrap();
+    store
+        .apply(&tenant, &[delete("d1", "a1", Some(&at(1)))])
+        .await
+        .unwrap(); // seq 3
+    store
+        .apply(&tenant, &[update("c3", "a2", "later", &at(20))])
+        .await
+        .unwrap(); // seq 4
+    store
+        .apply(&tenant, &[delete("d2", "a3", Some(&at(30)))])
+        .await
+        .unwrap(); // seq 5, kept
 
-    let purge = store.purge_tombstones(&tenant, Version::parse(&at(10)).unwrap()).await.unwrap();
+    let purge = store
+        .purge_tombstones(&tenant, Version::parse(&at(10)).unwrap())
+        .await
+        .unwrap();
     assert_eq!(purge.removed, 1);
     assert_eq!(purge.horizon_seq, 3);
-    assert_eq!(store.get_state(&tenant, "Account", "a1").await.unwrap(), None);
-    assert!(store.get_state(&tenant, "Account", "a3").await.unwrap().unwrap().deleted);
+    assert_eq!(
+        store.get_state(&tenant, "Account", "a1").await.unwrap(),
+        None
+    );
+    assert!(
+        store
+            .get_state(&tenant, "Account", "a3")
+            .await
+            .unwrap()
+            .unwrap()
+            .deleted
+    );
 
     for stale in [1, 2] {
         let page = store.changes_since(&tenant, stale, 10).await.unwrap();
-        assert!(page.reset, "cursor {stale} may have missed the purged delete");
+        assert!(
+            page.reset,
+            "cursor {stale} may have missed the purged delete"
+        );
         assert!(page.changes.is_empty());
     }
     for fine in [0, 3, 4, 5] {
-        assert!(!store.changes_since(&tenant, fine, 10).await.unwrap().reset, "cursor {fine}");
+        assert!(
+            !store.changes_since(&tenant, fine, 10).await.unwrap().reset,
+            "cursor {fine}"
+        );
     }
-    assert!(store.changes_since(&tenant, 6, 10).await.unwrap().reset, "a cursor ahead of the tenant");
+    assert!(
+        store.changes_since(&tenant, 6, 10).await.unwrap().reset,
+        "a cursor ahead of the tenant"
+    );
 
     // Processed change ids expire by arrival time: until then a retry is a duplicate...
-    let retry = store.apply(&tenant, &[delete("d1", "a1", Some(&at(1)))]).await.unwrap();
-    assert!(matches!(retry.outcomes[0], Outcome::Duplicate { .. }), "{:?}", retry.outcomes[0]);
+    let retry = store
+        .apply(&tenant, &[delete("d1", "a1", Some(&at(1)))])
+        .await
+        .unwrap();
+    assert!(
+        matches!(retry.outcomes[0], Outcome::Duplicate { .. }),
+        "{:?}",
+        retry.outcomes[0]
+    );
     // ...and past the horizon it is decided by last-write-wins alone.
-    store.purge_tombstones(&tenant, Version::now().add_millis(1_000)).await.unwrap();
-    let retry = store.apply(&tenant, &[delete("d1", "a1", Some(&at(1)))]).await.unwrap();
-    assert!(matches!(retry.outcomes[0], Outcome::Applied { .. }), "{:?}", retry.outcomes[0]);
+    store
+        .purge_tombstones(&tenant, Version::now().add_millis(1_000))
+        .await
+        .unwrap();
+    let retry = store
+        .apply(&tenant, &[delete("d1", "a1", Some(&at(1)))])
+        .await
+        .unwrap();
+    assert!(
+        matches!(retry.outcomes[0], Outcome::Applied { .. }),
+        "{:?}",
+        retry.outcomes[0]
+    );
 }

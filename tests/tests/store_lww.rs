@@ -37,39 +37,319 @@ struct Case {
 fn cases() -> Vec<Case> {
     use Expect::*;
     use Stored::*;
-    let create = |cid: &str, name: &str, minutes| upsert(cid, Operation::Create, "a1", name, Some(&at(minutes)));
+    let create = |cid: &str, name: &str, minutes| {
+        upsert(cid, Operation::Create, "a1", name, Some(&at(minutes)))
+    };
     vec![
-        Case { name: "create on nothing", before: vec![], change: create("c1", "new", 1), expect: Applied, stored: Live { name: "new", minutes: 1 } },
-        Case { name: "update of a missing id is an upsert", before: vec![], change: update("c1", "a1", "upserted", &at(1)), expect: Applied, stored: Live { name: "upserted", minutes: 1 } },
-        Case { name: "create on an existing id, newer, is an update", before: vec![create("c0", "old", 1)], change: create("c1", "newer", 2), expect: Applied, stored: Live { name: "newer", minutes: 2 } },
-        Case { name: "create on an existing id, older, loses", before: vec![create("c0", "stored", 2)], change: create("c1", "older", 1), expect: Superseded, stored: Live { name: "stored", minutes: 2 } },
-        Case { name: "newer update wins", before: vec![update("c0", "a1", "old", &at(1))], change: update("c1", "a1", "newer", &at(2)), expect: Applied, stored: Live { name: "newer", minutes: 2 } },
-        Case { name: "older update loses", before: vec![update("c0", "a1", "stored", &at(2))], change: update("c1", "a1", "older", &at(1)), expect: Superseded, stored: Live { name: "stored", minutes: 2 } },
-        Case { name: "equal versions: the later arrival wins", before: vec![update("c0", "a1", "first", &at(1))], change: update("c1", "a1", "second", &at(1)), expect: Applied, stored: Live { name: "second", minutes: 1 } },
-        Case { name: "a retry is a duplicate and applies nothing", before: vec![update("c1", "a1", "original", &at(1))], change: update("c1", "a1", "changed in retry", &at(5)), expect: Duplicate(OutcomeKind::Applied), stored: Live { name: "original", minutes: 1 } },
-        Case { name: "a retry of a superseded change keeps that outcome", before: vec![update("c0", "a1", "stored", &at(2)), update("c1", "a1", "older", &at(1))], change: update("c1", "a1", "older", &at(1)), expect: Duplicate(OutcomeKind::Superseded), stored: Live { name: "stored", minutes: 2 } },
-        Case { name: "delete leaves a tombstone", before: vec![update("c0", "a1", "doomed", &at(1))], change: delete("c1", "a1", Some(&at(2))), expect: Applied, stored: Tombstone { minutes: 2 } },
-        Case { name: "delete of a missing id leaves a tombstone", before: vec![], change: delete("c1", "a1", Some(&at(2))), expect: Applied, stored: Tombstone { minutes: 2 } },
-        Case { name: "deleting twice is acknowledged twice", before: vec![update("c0", "a1", "x", &at(1)), delete("c1", "a1", Some(&at(2)))], change: delete("c2", "a1", Some(&at(3))), expect: Applied, stored: Tombstone { minutes: 3 } },
-        Case { name: "an older delete than the tombstone still acknowledges", before: vec![delete("c1", "a1", Some(&at(3)))], change: delete("c2", "a1", Some(&at(2))), expect: Superseded, stored: Tombstone { minutes: 3 } },
-        Case { name: "an older update does not resurrect", before: vec![update("c0", "a1", "x", &at(1)), delete("c1", "a1", Some(&at(3)))], change: update("c2", "a1", "zombie", &at(2)), expect: Superseded, stored: Tombstone { minutes: 3 } },
-        Case { name: "an older create does not resurrect", before: vec![delete("c1", "a1", Some(&at(3)))], change: create("c2", "zombie", 2), expect: Superseded, stored: Tombstone { minutes: 3 } },
-        Case { name: "a newer update revives", before: vec![update("c0", "a1", "x", &at(1)), delete("c1", "a1", Some(&at(3)))], change: update("c2", "a1", "revived", &at(4)), expect: Applied, stored: Live { name: "revived", minutes: 4 } },
-        Case { name: "an older delete loses to a live row", before: vec![update("c0", "a1", "kept", &at(3))], change: delete("c1", "a1", Some(&at(2))), expect: Superseded, stored: Live { name: "kept", minutes: 3 } },
-        Case { name: "offsets are converted to UTC", before: vec![], change: update("c1", "a1", "offset", "2026-01-01T03:05:00+03:00"), expect: Applied, stored: Live { name: "offset", minutes: 5 } },
-        Case { name: "naive times are read as UTC", before: vec![], change: update("c1", "a1", "naive", "2026-01-01T00:05:00"), expect: Applied, stored: Live { name: "naive", minutes: 5 } },
-        Case { name: "entity types match ignoring case", before: vec![], change: Change { entity_type: "aCCOUNT".into(), ..update("c1", "a1", "cased", &at(1)) }, expect: Applied, stored: Live { name: "cased", minutes: 1 } },
-        Case { name: "a payload id other than entityId is refused", before: vec![], change: Change { entity_id: "other".into(), ..update("c1", "a1", "x", &at(1)) }, expect: Rejected(Reason::PayloadMismatch, "entityId"), stored: Absent },
-        Case { name: "a delete whose payload names another id is refused", before: vec![update("c0", "a1", "kept", &at(1))], change: Change { payload: Some(json!({"id": "a2"})), ..delete("c1", "a1", None) }, expect: Rejected(Reason::PayloadMismatch, "a2"), stored: Live { name: "kept", minutes: 1 } },
-        Case { name: "an unknown entity type is refused", before: vec![], change: Change { entity_type: "Budget".into(), ..update("c1", "a1", "x", &at(1)) }, expect: Rejected(Reason::UnknownEntity, "Budget"), stored: Absent },
-        Case { name: "a missing field is refused naming it", before: vec![], change: Change { payload: Some(json!({"id": "a1", "name": "x"})), ..update("c1", "a1", "x", &at(1)) }, expect: Rejected(Reason::ValidationError, "balance"), stored: Absent },
-        Case { name: "a field of the wrong type is refused", before: vec![], change: Change { payload: Some(json!({"id": "a1", "name": 5, "balance": 1.0})), ..update("c1", "a1", "x", &at(1)) }, expect: Rejected(Reason::ValidationError, "invalid type"), stored: Absent },
-        Case { name: "an unreadable updated_at is refused", before: vec![], change: update("c1", "a1", "x", "last tuesday"), expect: Rejected(Reason::ValidationError, "updated_at"), stored: Absent },
-        Case { name: "a create without a payload is refused", before: vec![], change: Change { payload: None, ..update("c1", "a1", "x", &at(1)) }, expect: Rejected(Reason::ValidationError, "payload"), stored: Absent },
-        Case { name: "a payload that is not an object is refused", before: vec![], change: Change { payload: Some(json!([1, 2])), ..update("c1", "a1", "x", &at(1)) }, expect: Rejected(Reason::ValidationError, "array"), stored: Absent },
-        Case { name: "an empty change id is refused", before: vec![], change: update("", "a1", "x", &at(1)), expect: Rejected(Reason::ValidationError, "change id"), stored: Absent },
-        Case { name: "an empty entity id is refused", before: vec![], change: Change { entity_id: String::new(), ..update("c1", "", "x", &at(1)) }, expect: Rejected(Reason::ValidationError, "entityId"), stored: Absent },
-        Case { name: "unknown payload fields are ignored", before: vec![], change: Change { payload: Some(json!({"id": "a1", "name": "extra", "balance": 1.0, "image": "x.png", "createdAt": "2020", "updated_at": at(1)})), ..update("c1", "a1", "x", &at(1)) }, expect: Applied, stored: Live { name: "extra", minutes: 1 } },
+        Case {
+            name: "create on nothing",
+            before: vec![],
+            change: create("c1", "new", 1),
+            expect: Applied,
+            stored: Live {
+                name: "new",
+                minutes: 1,
+            },
+        },
+        Case {
+            name: "update of a missing id is an upsert",
+            before: vec![],
+            change: update("c1", "a1", "upserted", &at(1)),
+            expect: Applied,
+            stored: Live {
+                name: "upserted",
+                minutes: 1,
+            },
+        },
+        Case {
+            name: "create on an existing id, newer, is an update",
+            before: vec![create("c0", "old", 1)],
+            change: create("c1", "newer", 2),
+            expect: Applied,
+            stored: Live {
+                name: "newer",
+                minutes: 2,
+            },
+        },
+        Case {
+            name: "create on an existing id, older, loses",
+            before: vec![create("c0", "stored", 2)],
+            change: create("c1", "older", 1),
+            expect: Superseded,
+            stored: Live {
+                name: "stored",
+                minutes: 2,
+            },
+        },
+        Case {
+            name: "newer update wins",
+            before: vec![update("c0", "a1", "old", &at(1))],
+            change: update("c1", "a1", "newer", &at(2)),
+            expect: Applied,
+            stored: Live {
+                name: "newer",
+                minutes: 2,
+            },
+        },
+        Case {
+            name: "older update loses",
+            before: vec![update("c0", "a1", "stored", &at(2))],
+            change: update("c1", "a1", "older", &at(1)),
+            expect: Superseded,
+            stored: Live {
+                name: "stored",
+                minutes: 2,
+            },
+        },
+        Case {
+            name: "equal versions: the later arrival wins",
+            before: vec![update("c0", "a1", "first", &at(1))],
+            change: update("c1", "a1", "second", &at(1)),
+            expect: Applied,
+            stored: Live {
+                name: "second",
+                minutes: 1,
+            },
+        },
+        Case {
+            name: "a retry is a duplicate and applies nothing",
+            before: vec![update("c1", "a1", "original", &at(1))],
+            change: update("c1", "a1", "changed in retry", &at(5)),
+            expect: Duplicate(OutcomeKind::Applied),
+            stored: Live {
+                name: "original",
+                minutes: 1,
+            },
+        },
+        Case {
+            name: "a retry of a superseded change keeps that outcome",
+            before: vec![
+                update("c0", "a1", "stored", &at(2)),
+                update("c1", "a1", "older", &at(1)),
+            ],
+            change: update("c1", "a1", "older", &at(1)),
+            expect: Duplicate(OutcomeKind::Superseded),
+            stored: Live {
+                name: "stored",
+                minutes: 2,
+            },
+        },
+        Case {
+            name: "delete leaves a tombstone",
+            before: vec![update("c0", "a1", "doomed", &at(1))],
+            change: delete("c1", "a1", Some(&at(2))),
+            expect: Applied,
+            stored: Tombstone { minutes: 2 },
+        },
+        Case {
+            name: "delete of a missing id leaves a tombstone",
+            before: vec![],
+            change: delete("c1", "a1", Some(&at(2))),
+            expect: Applied,
+            stored: Tombstone { minutes: 2 },
+        },
+        Case {
+            name: "deleting twice is acknowledged twice",
+            before: vec![
+                update("c0", "a1", "x", &at(1)),
+                delete("c1", "a1", Some(&at(2))),
+            ],
+            change: delete("c2", "a1", Some(&at(3))),
+            expect: Applied,
+            stored: Tombstone { minutes: 3 },
+        },
+        Case {
+            name: "an older delete than the tombstone still acknowledges",
+            before: vec![delete("c1", "a1", Some(&at(3)))],
+            change: delete("c2", "a1", Some(&at(2))),
+            expect: Superseded,
+            stored: Tombstone { minutes: 3 },
+        },
+        Case {
+            name: "an older update does not resurrect",
+            before: vec![
+                update("c0", "a1", "x", &at(1)),
+                delete("c1", "a1", Some(&at(3))),
+            ],
+            change: update("c2", "a1", "zombie", &at(2)),
+            expect: Superseded,
+            stored: Tombstone { minutes: 3 },
+        },
+        Case {
+            name: "an older create does not resurrect",
+            before: vec![delete("c1", "a1", Some(&at(3)))],
+            change: create("c2", "zombie", 2),
+            expect: Superseded,
+            stored: Tombstone { minutes: 3 },
+        },
+        Case {
+            name: "a newer update revives",
+            before: vec![
+                update("c0", "a1", "x", &at(1)),
+                delete("c1", "a1", Some(&at(3))),
+            ],
+            change: update("c2", "a1", "revived", &at(4)),
+            expect: Applied,
+            stored: Live {
+                name: "revived",
+                minutes: 4,
+            },
+        },
+        Case {
+            name: "an older delete loses to a live row",
+            before: vec![update("c0", "a1", "kept", &at(3))],
+            change: delete("c1", "a1", Some(&at(2))),
+            expect: Superseded,
+            stored: Live {
+                name: "kept",
+                minutes: 3,
+            },
+        },
+        Case {
+            name: "offsets are converted to UTC",
+            before: vec![],
+            change: update("c1", "a1", "offset", "2026-01-01T03:05:00+03:00"),
+            expect: Applied,
+            stored: Live {
+                name: "offset",
+                minutes: 5,
+            },
+        },
+        Case {
+            name: "naive times are read as UTC",
+            before: vec![],
+            change: update("c1", "a1", "naive", "2026-01-01T00:05:00"),
+            expect: Applied,
+            stored: Live {
+                name: "naive",
+                minutes: 5,
+            },
+        },
+        Case {
+            name: "entity types match ignoring case",
+            before: vec![],
+            change: Change {
+                entity_type: "aCCOUNT".into(),
+                ..update("c1", "a1", "cased", &at(1))
+            },
+            expect: Applied,
+            stored: Live {
+                name: "cased",
+                minutes: 1,
+            },
+        },
+        Case {
+            name: "a payload id other than entityId is refused",
+            before: vec![],
+            change: Change {
+                entity_id: "other".into(),
+                ..update("c1", "a1", "x", &at(1))
+            },
+            expect: Rejected(Reason::PayloadMismatch, "entityId"),
+            stored: Absent,
+        },
+        Case {
+            name: "a delete whose payload names another id is refused",
+            before: vec![update("c0", "a1", "kept", &at(1))],
+            change: Change {
+                payload: Some(json!({"id": "a2"})),
+                ..delete("c1", "a1", None)
+            },
+            expect: Rejected(Reason::PayloadMismatch, "a2"),
+            stored: Live {
+                name: "kept",
+                minutes: 1,
+            },
+        },
+        Case {
+            name: "an unknown entity type is refused",
+            before: vec![],
+            change: Change {
+                entity_type: "Budget".into(),
+                ..update("c1", "a1", "x", &at(1))
+            },
+            expect: Rejected(Reason::UnknownEntity, "Budget"),
+            stored: Absent,
+        },
+        Case {
+            name: "a missing field is refused naming it",
+            before: vec![],
+            change: Change {
+                payload: Some(json!({"id": "a1", "name": "x"})),
+                ..update("c1", "a1", "x", &at(1))
+            },
+            expect: Rejected(Reason::ValidationError, "balance"),
+            stored: Absent,
+        },
+        Case {
+            name: "a field of the wrong type is refused",
+            before: vec![],
+            change: Change {
+                payload: Some(json!({"id": "a1", "name": 5, "balance": 1.0})),
+                ..update("c1", "a1", "x", &at(1))
+            },
+            expect: Rejected(Reason::ValidationError, "invalid type"),
+            stored: Absent,
+        },
+        Case {
+            name: "an unreadable updated_at is refused",
+            before: vec![],
+            change: update("c1", "a1", "x", "last tuesday"),
+            expect: Rejected(Reason::ValidationError, "updated_at"),
+            stored: Absent,
+        },
+        Case {
+            name: "a create without a payload is refused",
+            before: vec![],
+            change: Change {
+                payload: None,
+                ..update("c1", "a1", "x", &at(1))
+            },
+            expect: Rejected(Reason::ValidationError, "payload"),
+            stored: Absent,
+        },
+        Case {
+            name: "a payload that is not an object is refused",
+            before: vec![],
+            change: Change {
+                payload: Some(json!([1, 2])),
+                ..update("c1", "a1", "x", &at(1))
+            },
+            expect: Rejected(Reason::ValidationError, "array"),
+            stored: Absent,
+        },
+        Case {
+            name: "an empty change id is refused",
+            before: vec![],
+            change: update("", "a1", "x", &at(1)),
+            expect: Rejected(Reason::ValidationError, "change id"),
+            stored: Absent,
+        },
+        Case {
+            name: "an empty entity id is refused",
+            before: vec![],
+            change: Change {
+                entity_id: String::new(),
+                ..update("c1", "", "x", &at(1))
+            },
+            expect: Rejected(Reason::ValidationError, "entityId"),
+            stored: Absent,
+        },
+        Case {
+            name: "unknown payload fields are ignored",
+            before: vec![],
+            change: Change {
+                payload: Some(
+                    json!({"id": "a1", "name": "extra", "balance": 1.0, "image": "x.png", "createdAt": "2020", "updated_at": at(1)}),
+                ),
+                ..update("c1", "a1", "x", &at(1))
+            },
+            expect: Applied,
+            stored: Live {
+                name: "extra",
+                minutes: 1,
+            },
+        },
     ]
 }
 
@@ -80,11 +360,22 @@ async fn every_rule_holds() {
     for (index, case) in cases().into_iter().enumerate() {
         let tenant = tenant(&format!("case{index}"));
         for change in &case.before {
-            let outcome = &store.apply(&tenant, std::slice::from_ref(change)).await.unwrap().outcomes[0];
-            assert!(outcome.kind().is_some(), "{}: setup change refused: {outcome:?}", case.name);
+            let outcome = &store
+                .apply(&tenant, std::slice::from_ref(change))
+                .await
+                .unwrap()
+                .outcomes[0];
+            assert!(
+                outcome.kind().is_some(),
+                "{}: setup change refused: {outcome:?}",
+                case.name
+            );
         }
         let before_cursor = store.cursor(&tenant).await.unwrap();
-        let batch = store.apply(&tenant, std::slice::from_ref(&case.change)).await.unwrap();
+        let batch = store
+            .apply(&tenant, std::slice::from_ref(&case.change))
+            .await
+            .unwrap();
         let outcome = &batch.outcomes[0];
 
         let outcome_ok = match (&case.expect, outcome) {
@@ -94,7 +385,9 @@ async fn every_rule_holds() {
             | (Expect::Rejected(..), Outcome::Rejected(_)) => {
                 batch.cursor == before_cursor
                     && match (&case.expect, outcome) {
-                        (Expect::Duplicate(kind), Outcome::Duplicate { original }) => original.kind == *kind,
+                        (Expect::Duplicate(kind), Outcome::Duplicate { original }) => {
+                            original.kind == *kind
+                        }
                         (Expect::Rejected(reason, detail), Outcome::Rejected(rejection)) => {
                             rejection.reason == *reason && rejection.detail.contains(detail)
                         }
@@ -104,7 +397,10 @@ async fn every_rule_holds() {
             _ => false,
         };
         if !outcome_ok {
-            failures.push(format!("{}: expected {:?}, got {outcome:?}", case.name, case.expect));
+            failures.push(format!(
+                "{}: expected {:?}, got {outcome:?}",
+                case.name, case.expect
+            ));
             continue;
         }
 
@@ -123,16 +419,27 @@ async fn every_rule_holds() {
             _ => false,
         };
         if !stored_ok {
-            failures.push(format!("{}: expected {:?} stored, found {state:?}", case.name, case.stored));
+            failures.push(format!(
+                "{}: expected {:?} stored, found {state:?}",
+                case.name, case.stored
+            ));
         }
         // A superseded change tells the winner, which is exactly what is stored.
-        if let (Outcome::Superseded { winner, .. }, Some(state)) = (outcome, &state) {
-            if winner != state {
-                failures.push(format!("{}: winner {winner:?} is not the stored {state:?}", case.name));
-            }
+        if let (Outcome::Superseded { winner, .. }, Some(state)) = (outcome, &state)
+            && winner != state
+        {
+            failures.push(format!(
+                "{}: winner {winner:?} is not the stored {state:?}",
+                case.name
+            ));
         }
     }
-    assert!(failures.is_empty(), "{} rule(s) broken:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} rule(s) broken:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[tokio::test]
@@ -143,9 +450,19 @@ async fn a_missing_version_takes_the_arrival_time() {
     let change = upsert("c1", Operation::Create, "a1", "no version", None);
     let batch = store.apply(&tenant, &[change]).await.unwrap();
     let after = Version::now();
-    let Outcome::Applied { effect, clamped: false } = &batch.outcomes[0] else { panic!("{batch:?}") };
+    let Outcome::Applied {
+        effect,
+        clamped: false,
+    } = &batch.outcomes[0]
+    else {
+        panic!("{batch:?}")
+    };
     assert!(before <= effect.version && effect.version <= after);
-    assert_eq!(effect.data["updated_at"], effect.version.to_string(), "the stored version is never null");
+    assert_eq!(
+        effect.data["updated_at"],
+        effect.version.to_string(),
+        "the stored version is never null"
+    );
 }
 
 #[tokio::test]
@@ -153,16 +470,26 @@ async fn a_version_far_in_the_future_is_clamped_and_reported() {
     let (_dir, store) = store().await;
     let tenant = tenant("t");
     let future = Version::now().add_millis(3_600_000).to_string();
-    let batch = store.apply(&tenant, &[update("c1", "a1", "future", &future)]).await.unwrap();
+    let batch = store
+        .apply(&tenant, &[update("c1", "a1", "future", &future)])
+        .await
+        .unwrap();
     let after = Version::now();
-    let Outcome::Applied { effect, clamped } = &batch.outcomes[0] else { panic!("{batch:?}") };
+    let Outcome::Applied { effect, clamped } = &batch.outcomes[0] else {
+        panic!("{batch:?}")
+    };
     assert!(clamped);
     assert!(effect.version <= after, "clamped to the server's time");
 
     // Within the allowed skew a version is kept as sent.
     let near = Version::now().add_millis(60_000);
-    let batch = store.apply(&tenant, &[update("c2", "a2", "near", &near.to_string())]).await.unwrap();
-    let Outcome::Applied { effect, clamped } = &batch.outcomes[0] else { panic!("{batch:?}") };
+    let batch = store
+        .apply(&tenant, &[update("c2", "a2", "near", &near.to_string())])
+        .await
+        .unwrap();
+    let Outcome::Applied { effect, clamped } = &batch.outcomes[0] else {
+        panic!("{batch:?}")
+    };
     assert!(!clamped);
     assert_eq!(effect.version, near);
 }
@@ -173,7 +500,10 @@ async fn a_batch_commits_its_winners_and_reports_each_change_in_order() {
     let tenant = tenant("t");
     let batch = vec![
         update("c1", "a1", "one", &at(1)),
-        Change { entity_type: "Nope".into(), ..update("c2", "a2", "x", &at(1)) },
+        Change {
+            entity_type: "Nope".into(),
+            ..update("c2", "a2", "x", &at(1))
+        },
         update("c3", "a3", "three", &at(1)),
         update("c3", "a3", "three again", &at(2)),
         update("c4", "a1", "older", &at(0)),
@@ -208,7 +538,10 @@ async fn sequence_numbers_follow_commit_order_under_concurrent_writers() {
                 let mut cursors = Vec::new();
                 for n in 0..20 {
                     let id = format!("w{writer}-{n}");
-                    let batch = store.apply(&tenant, &[update(&id, &id, "x", &at(1))]).await.unwrap();
+                    let batch = store
+                        .apply(&tenant, &[update(&id, &id, "x", &at(1))])
+                        .await
+                        .unwrap();
                     cursors.push(batch.cursor);
                 }
                 cursors
@@ -218,9 +551,16 @@ async fn sequence_numbers_follow_commit_order_under_concurrent_writers() {
     let mut all = Vec::new();
     for writer in writers {
         let cursors = writer.await.unwrap();
-        assert!(cursors.windows(2).all(|pair| pair[0] < pair[1]), "each writer sees its cursor grow");
+        assert!(
+            cursors.windows(2).all(|pair| pair[0] < pair[1]),
+            "each writer sees its cursor grow"
+        );
         all.extend(cursors);
     }
     all.sort_unstable();
-    assert_eq!(all, (1..=160).collect::<Vec<u64>>(), "no sequence number is skipped or shared");
+    assert_eq!(
+        all,
+        (1..=160).collect::<Vec<u64>>(),
+        "no sequence number is skipped or shared"
+    );
 }

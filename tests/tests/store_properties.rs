@@ -11,11 +11,11 @@ use std::collections::BTreeMap;
 
 use common::{at, delete, store, tenant, update};
 use proptest::prelude::*;
+use sync_core::TenantId;
 use sync_core::change::Change;
 use sync_core::outcome::Outcome;
-use sync_core::store::sqlite::SqliteStore;
 use sync_core::store::Store;
-use sync_core::TenantId;
+use sync_core::store::sqlite::SqliteStore;
 
 const IDS: [&str; 3] = ["a0", "a1", "a2"];
 
@@ -34,19 +34,28 @@ fn change(index: usize, step: &Step) -> Change {
     if step.delete {
         delete(&change_id, IDS[step.id], Some(&version))
     } else {
-        update(&change_id, IDS[step.id], &format!("name{}", step.name), &version)
+        update(
+            &change_id,
+            IDS[step.id],
+            &format!("name{}", step.name),
+            &version,
+        )
     }
 }
 
 fn steps() -> impl Strategy<Value = Vec<Step>> {
     prop::collection::vec(
-        (0..IDS.len(), prop::bool::weighted(0.3), any::<u8>()).prop_map(|(id, delete, name)| Step { id, delete, name }),
+        (0..IDS.len(), prop::bool::weighted(0.3), any::<u8>())
+            .prop_map(|(id, delete, name)| Step { id, delete, name }),
         1..10,
     )
 }
 
 /// Every entity's stored state, tombstones included, without sequence numbers.
-async fn states(store: &SqliteStore, tenant: &TenantId) -> Vec<Option<(bool, String, serde_json::Value)>> {
+async fn states(
+    store: &SqliteStore,
+    tenant: &TenantId,
+) -> Vec<Option<(bool, String, serde_json::Value)>> {
     let mut states = Vec::new();
     for id in IDS {
         let state = store.get_state(tenant, "Account", id).await.unwrap();
@@ -63,14 +72,24 @@ async fn snapshot_replica(store: &SqliteStore, tenant: &TenantId) -> (u64, Repli
     let mut replica = Replica::new();
     for (collection, rows) in snapshot.collections {
         for row in rows {
-            replica.insert((collection.to_owned(), row["id"].as_str().unwrap().to_owned()), row);
+            replica.insert(
+                (
+                    collection.to_owned(),
+                    row["id"].as_str().unwrap().to_owned(),
+                ),
+                row,
+            );
         }
     }
     (snapshot.cursor, replica)
 }
 
 fn run<F: std::future::Future>(future: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(future)
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(future)
 }
 
 proptest! {
@@ -199,7 +218,9 @@ proptest! {
 /// A deterministic Fisher-Yates shuffle, so proptest's seed replays the same order.
 fn shuffle<T>(items: &mut [T], mut seed: u64) {
     for i in (1..items.len()).rev() {
-        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         let j = usize::try_from((seed >> 33) % (i as u64 + 1)).unwrap();
         items.swap(i, j);
     }

@@ -11,12 +11,12 @@ mod v1 {
     use super::*;
     #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Syncable)]
     #[sync(entity = "Account", table = "accounts")]
-    pub struct Account {
+    pub(crate) struct Account {
         #[sync(id)]
-        pub id: String,
-        pub name: String,
+        pub(crate) id: String,
+        pub(crate) name: String,
         #[sync(updated_at)]
-        pub updated_at: Option<DateTime<Utc>>,
+        pub(crate) updated_at: Option<DateTime<Utc>>,
     }
 }
 
@@ -25,16 +25,16 @@ mod v2 {
     /// v1 plus an optional field and a required field with a default.
     #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Syncable)]
     #[sync(entity = "Account", table = "accounts")]
-    pub struct Account {
+    pub(crate) struct Account {
         #[sync(id)]
-        pub id: String,
-        pub name: String,
-        pub note: Option<String>,
+        pub(crate) id: String,
+        pub(crate) name: String,
+        pub(crate) note: Option<String>,
         #[serde(default)]
         #[sync(default)]
-        pub rank: i32,
+        pub(crate) rank: i32,
         #[sync(updated_at)]
-        pub updated_at: Option<DateTime<Utc>>,
+        pub(crate) updated_at: Option<DateTime<Utc>>,
     }
 }
 
@@ -42,12 +42,12 @@ mod type_changed {
     use super::*;
     #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Syncable)]
     #[sync(entity = "Account", table = "accounts")]
-    pub struct Account {
+    pub(crate) struct Account {
         #[sync(id)]
-        pub id: String,
-        pub name: i64,
+        pub(crate) id: String,
+        pub(crate) name: i64,
         #[sync(updated_at)]
-        pub updated_at: Option<DateTime<Utc>>,
+        pub(crate) updated_at: Option<DateTime<Utc>>,
     }
 }
 
@@ -55,13 +55,13 @@ mod required_added {
     use super::*;
     #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Syncable)]
     #[sync(entity = "Account", table = "accounts")]
-    pub struct Account {
+    pub(crate) struct Account {
         #[sync(id)]
-        pub id: String,
-        pub name: String,
-        pub level: i32,
+        pub(crate) id: String,
+        pub(crate) name: String,
+        pub(crate) level: i32,
         #[sync(updated_at)]
-        pub updated_at: Option<DateTime<Utc>>,
+        pub(crate) updated_at: Option<DateTime<Utc>>,
     }
 }
 
@@ -69,13 +69,13 @@ mod note_required {
     use super::*;
     #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Syncable)]
     #[sync(entity = "Account", table = "accounts")]
-    pub struct Account {
+    pub(crate) struct Account {
         #[sync(id)]
-        pub id: String,
-        pub name: String,
-        pub note: String,
+        pub(crate) id: String,
+        pub(crate) name: String,
+        pub(crate) note: String,
         #[sync(updated_at)]
-        pub updated_at: Option<DateTime<Utc>>,
+        pub(crate) updated_at: Option<DateTime<Utc>>,
     }
 }
 
@@ -95,15 +95,28 @@ async fn adding_fields_to_an_existing_database_keeps_its_rows() {
     let tenant = TenantId::new("t").unwrap();
     {
         let store = open::<v1::Account>(dir.path()).await;
-        let old = v1::Account { id: "a1".into(), name: "old row".into(), updated_at: None };
+        let old = v1::Account {
+            id: "a1".into(),
+            name: "old row".into(),
+            updated_at: None,
+        };
         store.put(&tenant, &old).await.unwrap();
     }
 
     let store = open::<v2::Account>(dir.path()).await;
     let old: v2::Account = store.get(&tenant, "a1").await.unwrap().unwrap();
-    assert_eq!((old.name.as_str(), old.note.as_deref(), old.rank), ("old row", None, 0));
+    assert_eq!(
+        (old.name.as_str(), old.note.as_deref(), old.rank),
+        ("old row", None, 0)
+    );
 
-    let new = v2::Account { id: "a2".into(), name: "new row".into(), note: Some("hi".into()), rank: 7, updated_at: None };
+    let new = v2::Account {
+        id: "a2".into(),
+        name: "new row".into(),
+        note: Some("hi".into()),
+        rank: 7,
+        updated_at: None,
+    };
     store.put(&tenant, &new).await.unwrap();
     let stored: v2::Account = store.get(&tenant, "a2").await.unwrap().unwrap();
     assert_eq!((stored.note.as_deref(), stored.rank), (Some("hi"), 7));
@@ -124,27 +137,60 @@ async fn unsafe_changes_are_refused_and_change_nothing() {
     let tenant = TenantId::new("t").unwrap();
     {
         let store = open::<v2::Account>(dir.path()).await;
-        let row = v2::Account { id: "a1".into(), name: "kept".into(), note: None, rank: 1, updated_at: None };
+        let row = v2::Account {
+            id: "a1".into(),
+            name: "kept".into(),
+            note: None,
+            rank: 1,
+            updated_at: None,
+        };
         store.put(&tenant, &row).await.unwrap();
     }
 
-    let error = schema_error(open::<type_changed::Account>(dir.path()).await.cursor(&tenant).await.unwrap_err());
-    assert!(error.contains("table \"accounts\", column \"name\""), "{error}");
-    assert!(error.contains("type changed from text to bigint"), "{error}");
+    let error = schema_error(
+        open::<type_changed::Account>(dir.path())
+            .await
+            .cursor(&tenant)
+            .await
+            .unwrap_err(),
+    );
+    assert!(
+        error.contains("table \"accounts\", column \"name\""),
+        "{error}"
+    );
+    assert!(
+        error.contains("type changed from text to bigint"),
+        "{error}"
+    );
     assert!(error.contains("new field"), "the fix is named: {error}");
 
-    let error = schema_error(open::<required_added::Account>(dir.path()).await.cursor(&tenant).await.unwrap_err());
+    let error = schema_error(
+        open::<required_added::Account>(dir.path())
+            .await
+            .cursor(&tenant)
+            .await
+            .unwrap_err(),
+    );
     assert!(error.contains("column \"level\""), "{error}");
     assert!(error.contains("1 live rows"), "{error}");
     assert!(error.contains("#[sync(default)]"), "{error}");
 
-    let error = schema_error(open::<note_required::Account>(dir.path()).await.cursor(&tenant).await.unwrap_err());
+    let error = schema_error(
+        open::<note_required::Account>(dir.path())
+            .await
+            .cursor(&tenant)
+            .await
+            .unwrap_err(),
+    );
     assert!(error.contains("column \"note\""), "{error}");
     assert!(error.contains("1 live rows hold NULL"), "{error}");
 
     let store = open::<v2::Account>(dir.path()).await;
     let row: v2::Account = store.get(&tenant, "a1").await.unwrap().unwrap();
-    assert_eq!(row.name, "kept", "the refused opens left the database as it was");
+    assert_eq!(
+        row.name, "kept",
+        "the refused opens left the database as it was"
+    );
 }
 
 #[tokio::test]
@@ -153,31 +199,71 @@ async fn a_required_field_is_added_freely_while_no_row_is_live() {
     let tenant = TenantId::new("t").unwrap();
     {
         let store = open::<v1::Account>(dir.path()).await;
-        let row = v1::Account { id: "a1".into(), name: "x".into(), updated_at: None };
+        let row = v1::Account {
+            id: "a1".into(),
+            name: "x".into(),
+            updated_at: None,
+        };
         store.put(&tenant, &row).await.unwrap();
         store.delete::<v1::Account>(&tenant, "a1").await.unwrap();
     }
     let store = open::<required_added::Account>(dir.path()).await;
-    let row = required_added::Account { id: "a2".into(), name: "y".into(), level: 3, updated_at: None };
+    let row = required_added::Account {
+        id: "a2".into(),
+        name: "y".into(),
+        level: 3,
+        updated_at: None,
+    };
     store.put(&tenant, &row).await.unwrap();
-    assert_eq!(store.get::<required_added::Account>(&tenant, "a2").await.unwrap().unwrap().level, 3);
+    assert_eq!(
+        store
+            .get::<required_added::Account>(&tenant, "a2")
+            .await
+            .unwrap()
+            .unwrap()
+            .level,
+        3
+    );
 }
 
 #[tokio::test]
 async fn an_entity_registered_later_gets_its_table_at_the_next_open() {
     #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Syncable)]
-    pub struct Tag {
+    pub(crate) struct Tag {
         #[sync(id)]
-        pub id: String,
+        pub(crate) id: String,
         #[sync(updated_at)]
-        pub updated_at: Option<DateTime<Utc>>,
+        pub(crate) updated_at: Option<DateTime<Utc>>,
     }
     let dir = tempfile::tempdir().unwrap();
     let tenant = TenantId::new("t").unwrap();
-    open::<v1::Account>(dir.path()).await.cursor(&tenant).await.unwrap();
+    open::<v1::Account>(dir.path())
+        .await
+        .cursor(&tenant)
+        .await
+        .unwrap();
 
-    let registry = Registry::builder().entity::<v1::Account>().entity::<Tag>().build().unwrap();
-    let store = SqliteStore::builder(dir.path(), registry).open().await.unwrap();
-    store.put(&tenant, &Tag { id: "t1".into(), updated_at: None }).await.unwrap();
-    assert_eq!(store.snapshot(&tenant).await.unwrap().collections["tags"].len(), 1);
+    let registry = Registry::builder()
+        .entity::<v1::Account>()
+        .entity::<Tag>()
+        .build()
+        .unwrap();
+    let store = SqliteStore::builder(dir.path(), registry)
+        .open()
+        .await
+        .unwrap();
+    store
+        .put(
+            &tenant,
+            &Tag {
+                id: "t1".into(),
+                updated_at: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.snapshot(&tenant).await.unwrap().collections["tags"].len(),
+        1
+    );
 }

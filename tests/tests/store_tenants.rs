@@ -6,20 +6,36 @@ mod common;
 use std::time::Duration;
 
 use common::{at, registry, store, tenant, update};
-use sync_core::store::sqlite::SqliteStore;
-use sync_core::store::Store;
 use sync_core::TenantId;
+use sync_core::store::Store;
+use sync_core::store::sqlite::SqliteStore;
 
 #[tokio::test]
 async fn invalid_tenant_ids_are_refused_before_any_path_exists() {
     let (dir, _store) = store().await;
     let long = "x".repeat(65);
-    for bad in ["", "../x", "/etc/passwd", "a/b", "..", "a.b", "nul\0byte", "tab\t", long.as_str()] {
+    for bad in [
+        "",
+        "../x",
+        "/etc/passwd",
+        "a/b",
+        "..",
+        "a.b",
+        "nul\0byte",
+        "tab\t",
+        long.as_str(),
+    ] {
         let error = TenantId::new(bad).unwrap_err();
-        assert!(error.to_string().starts_with("invalid tenant id"), "{bad:?}: {error}");
+        assert!(
+            error.to_string().starts_with("invalid tenant id"),
+            "{bad:?}: {error}"
+        );
     }
     let created: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
-    assert!(created.is_empty(), "nothing is created for refused ids: {created:?}");
+    assert!(
+        created.is_empty(),
+        "nothing is created for refused ids: {created:?}"
+    );
     assert!(!dir.path().parent().unwrap().join("x.db").exists());
 }
 
@@ -33,26 +49,52 @@ async fn a_tenant_database_is_created_on_first_use_in_wal_mode() {
 
     assert_eq!(store.cursor(&tenant).await.unwrap(), 0);
     assert!(path.exists());
-    let journal = std::process::Command::new("sqlite3").arg(&path).arg("PRAGMA journal_mode;").output();
+    let journal = std::process::Command::new("sqlite3")
+        .arg(&path)
+        .arg("PRAGMA journal_mode;")
+        .output();
     if let Ok(output) = journal {
         assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "wal");
     }
     let snapshot = store.snapshot(&tenant).await.unwrap();
-    assert_eq!(snapshot.collections.keys().copied().collect::<Vec<_>>(), ["account_groups", "accounts"]);
+    assert_eq!(
+        snapshot.collections.keys().copied().collect::<Vec<_>>(),
+        ["account_groups", "accounts"]
+    );
 }
 
 #[tokio::test]
 async fn tenants_never_see_each_others_data() {
     let (_dir, store) = store().await;
     let (a, b) = (tenant("a"), tenant("b"));
-    store.apply(&a, &[update("c1", "shared-id", "A's", &at(1))]).await.unwrap();
-    store.apply(&b, &[update("c1", "shared-id", "B's", &at(0))]).await.unwrap();
+    store
+        .apply(&a, &[update("c1", "shared-id", "A's", &at(1))])
+        .await
+        .unwrap();
+    store
+        .apply(&b, &[update("c1", "shared-id", "B's", &at(0))])
+        .await
+        .unwrap();
 
-    let in_a = store.get_state(&a, "Account", "shared-id").await.unwrap().unwrap();
-    let in_b = store.get_state(&b, "Account", "shared-id").await.unwrap().unwrap();
+    let in_a = store
+        .get_state(&a, "Account", "shared-id")
+        .await
+        .unwrap()
+        .unwrap();
+    let in_b = store
+        .get_state(&b, "Account", "shared-id")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(in_a.data["name"], "A's");
-    assert_eq!(in_b.data["name"], "B's", "B's older change is not judged against A's row");
-    assert_eq!(store.changes_since(&b, 0, 10).await.unwrap().changes.len(), 1);
+    assert_eq!(
+        in_b.data["name"], "B's",
+        "B's older change is not judged against A's row"
+    );
+    assert_eq!(
+        store.changes_since(&b, 0, 10).await.unwrap().changes.len(),
+        1
+    );
     assert!(store.snapshot(&tenant("c")).await.unwrap().collections["accounts"].is_empty());
 }
 
@@ -67,12 +109,27 @@ async fn open_databases_are_bounded_and_idle_ones_close() {
         .unwrap();
     for n in 0..5 {
         let tenant = tenant(&format!("t{n}"));
-        store.apply(&tenant, &[update("c", "a", &format!("tenant {n}"), &at(1))]).await.unwrap();
-        assert!(store.open_tenants() <= 2, "{} open after tenant {n}", store.open_tenants());
+        store
+            .apply(&tenant, &[update("c", "a", &format!("tenant {n}"), &at(1))])
+            .await
+            .unwrap();
+        assert!(
+            store.open_tenants() <= 2,
+            "{} open after tenant {n}",
+            store.open_tenants()
+        );
     }
     for n in 0..5 {
-        let state = store.get_state(&tenant(&format!("t{n}")), "Account", "a").await.unwrap().unwrap();
-        assert_eq!(state.data["name"], format!("tenant {n}"), "a closed database reopens intact");
+        let state = store
+            .get_state(&tenant(&format!("t{n}")), "Account", "a")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            state.data["name"],
+            format!("tenant {n}"),
+            "a closed database reopens intact"
+        );
     }
     tokio::time::sleep(Duration::from_millis(60)).await;
     store.close_idle();
@@ -86,7 +143,14 @@ async fn concurrent_first_uses_open_a_tenant_once() {
     let tasks: Vec<_> = (0..16)
         .map(|n| {
             let (store, tenant) = (store.clone(), tenant.clone());
-            tokio::spawn(async move { store.apply(&tenant, &[update(&format!("c{n}"), &format!("a{n}"), "x", &at(1))]).await })
+            tokio::spawn(async move {
+                store
+                    .apply(
+                        &tenant,
+                        &[update(&format!("c{n}"), &format!("a{n}"), "x", &at(1))],
+                    )
+                    .await
+            })
         })
         .collect();
     for task in tasks {
@@ -100,8 +164,14 @@ async fn concurrent_first_uses_open_a_tenant_once() {
 async fn deleting_a_tenant_removes_its_files_and_only_its_data() {
     let (dir, store) = store().await;
     let (doomed, kept) = (tenant("doomed"), tenant("kept"));
-    store.apply(&doomed, &[update("c1", "a1", "x", &at(1))]).await.unwrap();
-    store.apply(&kept, &[update("c1", "a1", "y", &at(1))]).await.unwrap();
+    store
+        .apply(&doomed, &[update("c1", "a1", "x", &at(1))])
+        .await
+        .unwrap();
+    store
+        .apply(&kept, &[update("c1", "a1", "y", &at(1))])
+        .await
+        .unwrap();
 
     store.delete_tenant(&doomed).await.unwrap();
     let left: Vec<String> = std::fs::read_dir(dir.path())
@@ -110,6 +180,10 @@ async fn deleting_a_tenant_removes_its_files_and_only_its_data() {
         .filter(|name| name.starts_with("doomed"))
         .collect();
     assert!(left.is_empty(), "{left:?}");
-    assert_eq!(store.cursor(&doomed).await.unwrap(), 0, "a later use starts empty");
+    assert_eq!(
+        store.cursor(&doomed).await.unwrap(),
+        0,
+        "a later use starts empty"
+    );
     assert_eq!(store.cursor(&kept).await.unwrap(), 1);
 }

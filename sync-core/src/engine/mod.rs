@@ -53,7 +53,11 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Config {
-        Config { writer_queue: 1024, max_group: 2000, writer_idle: Duration::from_secs(60) }
+        Config {
+            writer_queue: 1024,
+            max_group: 2000,
+            writer_idle: Duration::from_secs(60),
+        }
     }
 }
 
@@ -76,7 +80,9 @@ pub struct Engine<S> {
 
 impl<S> Clone for Engine<S> {
     fn clone(&self) -> Self {
-        Engine { inner: self.inner.clone() }
+        Engine {
+            inner: self.inner.clone(),
+        }
     }
 }
 
@@ -90,7 +96,14 @@ pub(crate) struct Inner<S> {
 impl<S: Store> Engine<S> {
     /// An engine writing to `store` and publishing to `hub`.
     pub fn new(store: S, hub: Arc<Hub>, config: Config) -> Engine<S> {
-        Engine { inner: Arc::new(Inner { store, hub, config, writers: Mutex::new(HashMap::new()) }) }
+        Engine {
+            inner: Arc::new(Inner {
+                store,
+                hub,
+                config,
+                writers: Mutex::new(HashMap::new()),
+            }),
+        }
     }
 
     /// The store, for reads.
@@ -122,7 +135,11 @@ impl<S: Store> Engine<S> {
             match sender.try_send(job) {
                 Ok(()) => match outcome.await {
                     Ok(result) => return result,
-                    Err(_) => return Err(SubmitError::Storage("the tenant's writer stopped".to_owned())),
+                    Err(_) => {
+                        return Err(SubmitError::Storage(
+                            "the tenant's writer stopped".to_owned(),
+                        ));
+                    }
                 },
                 Err(mpsc::error::TrySendError::Full(_)) => return Err(SubmitError::Overloaded),
                 Err(mpsc::error::TrySendError::Closed(returned)) => {
@@ -131,7 +148,9 @@ impl<S: Store> Engine<S> {
                 }
             }
         }
-        Err(SubmitError::Storage("the tenant's writer could not be started".to_owned()))
+        Err(SubmitError::Storage(
+            "the tenant's writer could not be started".to_owned(),
+        ))
     }
 
     /// How many tenant writers run now.
@@ -152,12 +171,18 @@ impl<S: Store> Engine<S> {
 
     fn forget_writer(&self, tenant: &TenantId, stale: &mpsc::Sender<Job>) {
         let mut writers = self.writers();
-        if writers.get(tenant).is_some_and(|sender| sender.same_channel(stale)) {
+        if writers
+            .get(tenant)
+            .is_some_and(|sender| sender.same_channel(stale))
+        {
             writers.remove(tenant);
         }
     }
 
     fn writers(&self) -> std::sync::MutexGuard<'_, HashMap<TenantId, mpsc::Sender<Job>>> {
-        self.inner.writers.lock().unwrap_or_else(PoisonError::into_inner)
+        self.inner
+            .writers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 }

@@ -21,11 +21,19 @@ pub(crate) struct Job {
 
 impl Job {
     pub(super) fn new(origin: Option<SessionId>, changes: Vec<Change>) -> Job {
-        Job { origin, changes, reply: None }
+        Job {
+            origin,
+            changes,
+            reply: None,
+        }
     }
 }
 
-pub(super) async fn run<S: Store>(inner: Arc<Inner<S>>, tenant: TenantId, mut jobs: mpsc::Receiver<Job>) {
+pub(super) async fn run<S: Store>(
+    inner: Arc<Inner<S>>,
+    tenant: TenantId,
+    mut jobs: mpsc::Receiver<Job>,
+) {
     loop {
         let first = match tokio::time::timeout(inner.config.writer_idle, jobs.recv()).await {
             Ok(Some(job)) => job,
@@ -57,7 +65,10 @@ pub(super) async fn run<S: Store>(inner: Arc<Inner<S>>, tenant: TenantId, mut jo
 }
 
 async fn commit<S: Store>(inner: &Inner<S>, tenant: &TenantId, group: Vec<Job>) {
-    let changes: Vec<Change> = group.iter().flat_map(|job| job.changes.iter().cloned()).collect();
+    let changes: Vec<Change> = group
+        .iter()
+        .flat_map(|job| job.changes.iter().cloned())
+        .collect();
     let result = inner.store.apply(tenant, &changes).await;
     let (mut outcomes, cursor) = match result {
         Ok(batch) => (batch.outcomes.into_iter(), batch.cursor),
@@ -77,7 +88,11 @@ async fn commit<S: Store>(inner: &Inner<S>, tenant: &TenantId, group: Vec<Job>) 
         let mut published = Vec::new();
         for (outcome, change) in mine.iter().zip(&job.changes) {
             if let Outcome::Applied { effect, .. } = outcome {
-                let operation = if effect.deleted { "delete" } else { change.operation.as_str() };
+                let operation = if effect.deleted {
+                    "delete"
+                } else {
+                    change.operation.as_str()
+                };
                 let message = ServerMessage::DataUpdate {
                     tenant_id: tenant.to_string(),
                     operation,
@@ -87,7 +102,10 @@ async fn commit<S: Store>(inner: &Inner<S>, tenant: &TenantId, group: Vec<Job>) 
             }
         }
         if let Some(reply) = job.reply {
-            let _ = reply.send(Ok(BatchOutcome { outcomes: mine, cursor }));
+            let _ = reply.send(Ok(BatchOutcome {
+                outcomes: mine,
+                cursor,
+            }));
         }
         for message in published {
             inner.hub.publish(tenant, job.origin, message);

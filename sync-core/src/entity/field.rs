@@ -8,8 +8,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
-use super::column::{SqlType, Value};
 use super::DecodeError;
+use super::column::{SqlType, Value};
 
 /// A type that is stored in one column and is never NULL.
 #[diagnostic::on_unimplemented(
@@ -144,7 +144,10 @@ impl Scalar for f64 {
     fn from_scalar(value: Value) -> Result<Self, String> {
         match value {
             Value::Real(number) => Ok(number),
-            #[allow(clippy::cast_precision_loss, reason = "SQLite may return whole reals as integers")]
+            #[allow(
+                clippy::cast_precision_loss,
+                reason = "SQLite may return whole reals as integers"
+            )]
             Value::Int(number) => Ok(number as f64),
             other => Err(mismatch("real", &other)),
         }
@@ -159,7 +162,10 @@ impl Scalar for f32 {
     }
 
     fn from_scalar(value: Value) -> Result<Self, String> {
-        #[allow(clippy::cast_possible_truncation, reason = "the column was written from an f32")]
+        #[allow(
+            clippy::cast_possible_truncation,
+            reason = "the column was written from an f32"
+        )]
         f64::from_scalar(value).map(|number| number as f32)
     }
 }
@@ -208,7 +214,9 @@ impl Scalar for NaiveDate {
     fn from_scalar(value: Value) -> Result<Self, String> {
         match value {
             Value::Date(date) => Ok(date),
-            Value::Text(text) => text.parse().map_err(|error: chrono::ParseError| error.to_string()),
+            Value::Text(text) => text
+                .parse()
+                .map_err(|error: chrono::ParseError| error.to_string()),
             other => Err(mismatch("date", &other)),
         }
     }
@@ -226,7 +234,9 @@ pub fn json_from_value<T: DeserializeOwned>(value: Value) -> Result<T, String> {
     match value {
         Value::Json(json) => serde_json::from_value(json).map_err(|error| error.to_string()),
         Value::Text(text) => serde_json::from_str(&text).map_err(|error| error.to_string()),
-        Value::Null => serde_json::from_value(serde_json::Value::Null).map_err(|error| error.to_string()),
+        Value::Null => {
+            serde_json::from_value(serde_json::Value::Null).map_err(|error| error.to_string())
+        }
         other => Err(mismatch("json", &other)),
     }
 }
@@ -298,7 +308,9 @@ pub fn next_column(
     values: &mut std::vec::IntoIter<Value>,
     column: &'static str,
 ) -> Result<Value, DecodeError> {
-    values.next().ok_or_else(|| DecodeError::new(column, "the row has too few columns"))
+    values
+        .next()
+        .ok_or_else(|| DecodeError::new(column, "the row has too few columns"))
 }
 
 /// Decodes the next column as a [`Field`].
@@ -314,7 +326,8 @@ pub fn decode_json<T: DeserializeOwned>(
     values: &mut std::vec::IntoIter<Value>,
     column: &'static str,
 ) -> Result<T, DecodeError> {
-    json_from_value(next_column(values, column)?).map_err(|message| DecodeError::new(column, message))
+    json_from_value(next_column(values, column)?)
+        .map_err(|message| DecodeError::new(column, message))
 }
 
 #[cfg(test)]
@@ -343,13 +356,20 @@ mod tests {
 
     #[test]
     fn null_is_an_error_for_required_fields() {
-        assert_eq!(String::from_value(Value::Null).unwrap_err(), "unexpected NULL");
+        assert_eq!(
+            String::from_value(Value::Null).unwrap_err(),
+            "unexpected NULL"
+        );
         assert_eq!(Option::<String>::from_value(Value::Null).unwrap(), None);
     }
 
     #[test]
     fn out_of_range_integers_are_errors() {
-        assert!(i16::from_value(Value::Int(40_000)).unwrap_err().contains("does not fit"));
+        assert!(
+            i16::from_value(Value::Int(40_000))
+                .unwrap_err()
+                .contains("does not fit")
+        );
     }
 
     #[test]

@@ -69,7 +69,10 @@ pub trait Handler: Send + Sync + 'static {
     fn tombstone_json(&self, entity_id: &str, version: Version) -> Json {
         let mut object = Map::new();
         object.insert("id".to_owned(), Json::String(entity_id.to_owned()));
-        object.insert(self.updated_at_key().to_owned(), Json::String(version.to_string()));
+        object.insert(
+            self.updated_at_key().to_owned(),
+            Json::String(version.to_string()),
+        );
         Json::Object(object)
     }
 
@@ -136,15 +139,22 @@ impl<T: Syncable> Handler for Typed<T> {
         let (version, clamped) = resolve_version(object.get(T::UPDATED_AT_KEY), arrival)?;
 
         if change.operation == Operation::Delete {
-            if let Some(id) = object.get("id").filter(|id| !id.is_null()) {
-                if id.as_str() != Some(change.entity_id.as_str()) {
-                    return Err(mismatch(id, &change.entity_id));
-                }
+            if let Some(id) = object.get("id").filter(|id| !id.is_null())
+                && id.as_str() != Some(change.entity_id.as_str())
+            {
+                return Err(mismatch(id, &change.entity_id));
             }
-            return Ok(Prepared { version, clamped, write: Write::Delete });
+            return Ok(Prepared {
+                version,
+                clamped,
+                write: Write::Delete,
+            });
         }
 
-        object.insert(T::UPDATED_AT_KEY.to_owned(), Json::String(version.to_string()));
+        object.insert(
+            T::UPDATED_AT_KEY.to_owned(),
+            Json::String(version.to_string()),
+        );
         let entity: T = serde_json::from_value(Json::Object(object))
             .map_err(|error| validation(error.to_string()))?;
         let id = entity.id();
@@ -155,7 +165,10 @@ impl<T: Syncable> Handler for Typed<T> {
         Ok(Prepared {
             version,
             clamped,
-            write: Write::Upsert { row: entity.to_row(), data },
+            write: Write::Upsert {
+                row: entity.to_row(),
+                data,
+            },
         })
     }
 
@@ -169,9 +182,14 @@ impl<T: Syncable> Handler for Typed<T> {
 /// serde shape prints, so every replica prints the same text for the same version.
 fn entity_json<T: Syncable>(entity: &T) -> Result<Json, serde_json::Error> {
     let mut json = serde_json::to_value(entity)?;
-    let version = entity.updated_at().and_then(|at| Version::try_from_datetime(at).ok());
+    let version = entity
+        .updated_at()
+        .and_then(|at| Version::try_from_datetime(at).ok());
     if let (Some(object), Some(version)) = (json.as_object_mut(), version) {
-        object.insert(T::UPDATED_AT_KEY.to_owned(), Json::String(version.to_string()));
+        object.insert(
+            T::UPDATED_AT_KEY.to_owned(),
+            Json::String(version.to_string()),
+        );
     }
     Ok(json)
 }
@@ -191,7 +209,9 @@ fn check_entity_id(entity_id: &str) -> Result<(), Rejection> {
     if entity_id.is_empty() {
         Err(validation("entityId: must not be empty".to_owned()))
     } else if entity_id.len() > MAX_ENTITY_ID_LEN {
-        Err(validation(format!("entityId: longer than {MAX_ENTITY_ID_LEN} bytes")))
+        Err(validation(format!(
+            "entityId: longer than {MAX_ENTITY_ID_LEN} bytes"
+        )))
     } else {
         Ok(())
     }
@@ -202,8 +222,9 @@ fn check_entity_id(entity_id: &str) -> Result<(), Rejection> {
 fn resolve_version(field: Option<&Json>, arrival: Arrival) -> Result<(Version, bool), Rejection> {
     let version = match field {
         None | Some(Json::Null) => return Ok((arrival.now, false)),
-        Some(Json::String(text)) => Version::parse(text)
-            .map_err(|error| validation(format!("updated_at: {error}")))?,
+        Some(Json::String(text)) => {
+            Version::parse(text).map_err(|error| validation(format!("updated_at: {error}")))?
+        }
         Some(other) => {
             return Err(validation(format!(
                 "updated_at: expected an RFC 3339 string, found {}",

@@ -93,6 +93,9 @@ pub struct DecodeError {
 impl DecodeError {
     /// A decode error at `column`.
     pub fn new(column: &'static str, message: impl Into<String>) -> DecodeError {
-        DecodeError { column, message: message.into() }
+        DecodeError {
+            column,
+            message: message.into(),
+        }
     }
 }

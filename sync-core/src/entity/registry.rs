@@ -36,7 +36,9 @@ impl Registry {
 
     /// The handler of the entity whose collection is `collection`.
     pub fn by_collection(&self, collection: &str) -> Option<&dyn Handler> {
-        self.by_collection.get(collection).map(|&index| &*self.handlers[index])
+        self.by_collection
+            .get(collection)
+            .map(|&index| &*self.handlers[index])
     }
 
     /// Every handler, in registration order.
@@ -57,7 +59,9 @@ impl Registry {
 
 impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.iter().map(|handler| handler.entity())).finish()
+        f.debug_list()
+            .entries(self.iter().map(|handler| handler.entity()))
+            .finish()
     }
 }
 
@@ -79,10 +83,18 @@ impl RegistryBuilder {
                 what,
                 name: name.to_owned(),
             };
-            if registry.by_name.insert(handler.entity().to_ascii_lowercase(), index).is_some() {
+            if registry
+                .by_name
+                .insert(handler.entity().to_ascii_lowercase(), index)
+                .is_some()
+            {
                 return Err(duplicate("entity name", handler.entity()));
             }
-            if registry.by_collection.insert(handler.collection(), index).is_some() {
+            if registry
+                .by_collection
+                .insert(handler.collection(), index)
+                .is_some()
+            {
                 return Err(duplicate("collection", handler.collection()));
             }
             if tables.insert(handler.table(), index).is_some() {
@@ -95,24 +107,49 @@ impl RegistryBuilder {
 }
 
 fn check_entity(handler: &dyn Handler) -> Result<()> {
-    let invalid = |what: String, name: &str| Error::InvalidIdentifier { what, name: name.to_owned() };
+    let invalid = |what: String, name: &str| Error::InvalidIdentifier {
+        what,
+        name: name.to_owned(),
+    };
     if handler.entity().is_empty() {
         return Err(invalid("entity name".to_owned(), handler.entity()));
     }
     if !is_identifier(handler.table()) {
-        return Err(invalid(format!("table of {}", handler.entity()), handler.table()));
+        return Err(invalid(
+            format!("table of {}", handler.entity()),
+            handler.table(),
+        ));
     }
+    if handler.collection().is_empty() {
+        return Err(invalid(
+            format!("collection of {}", handler.entity()),
+            handler.collection(),
+        ));
+    }
+    // SQL compares column names without regard to case.
     let mut seen = HashMap::new();
     for column in handler.columns() {
-        if !is_identifier(column.name) || seen.insert(column.name, ()).is_some() {
-            return Err(invalid(format!("column of {}", handler.entity()), column.name));
+        if !is_identifier(column.name)
+            || seen.insert(column.name.to_ascii_lowercase(), ()).is_some()
+        {
+            return Err(invalid(
+                format!("column of {}", handler.entity()),
+                column.name,
+            ));
         }
     }
     for role in [Role::Id, Role::UpdatedAt] {
-        let count = handler.columns().iter().filter(|column| column.role == role).count();
+        let count = handler
+            .columns()
+            .iter()
+            .filter(|column| column.role == role)
+            .count();
         if count != 1 {
             return Err(invalid(
-                format!("{role:?} column of {} ({count} found, 1 needed)", handler.entity()),
+                format!(
+                    "{role:?} column of {} ({count} found, 1 needed)",
+                    handler.entity()
+                ),
                 handler.table(),
             ));
         }

@@ -91,31 +91,50 @@ impl Entry {
     /// An entry naming another tenant is [`Reason::Forbidden`]: the tenant of a change is
     /// the session's, never the message's.
     pub fn to_change(&self, tenant: &TenantId) -> Result<Change, Rejection> {
-        let missing = |field: &str| Rejection::new(Reason::ValidationError, format!("{field}: missing"));
-        let id = self.id.clone().filter(|id| !id.is_empty()).ok_or_else(|| missing("id"))?;
-        if let Some(named) = &self.tenant_id {
-            if named != tenant.as_str() {
-                return Err(Rejection::new(
-                    Reason::Forbidden,
-                    "tenantId: the entry names another tenant than this connection's",
-                ));
-            }
+        let missing =
+            |field: &str| Rejection::new(Reason::ValidationError, format!("{field}: missing"));
+        let id = self
+            .id
+            .clone()
+            .filter(|id| !id.is_empty())
+            .ok_or_else(|| missing("id"))?;
+        if let Some(named) = &self.tenant_id
+            && named != tenant.as_str()
+        {
+            return Err(Rejection::new(
+                Reason::Forbidden,
+                "tenantId: the entry names another tenant than this connection's",
+            ));
         }
-        let entity_type = self.entity_type.clone().ok_or_else(|| missing("entityType"))?;
+        let entity_type = self
+            .entity_type
+            .clone()
+            .ok_or_else(|| missing("entityType"))?;
         let entity_id = self.entity_id.clone().ok_or_else(|| missing("entityId"))?;
-        let operation = self.operation_type.as_deref().ok_or_else(|| missing("operationType"))?;
+        let operation = self
+            .operation_type
+            .as_deref()
+            .ok_or_else(|| missing("operationType"))?;
         let operation = Operation::parse(operation).ok_or_else(|| {
             Rejection::new(
                 Reason::ValidationError,
                 format!("operationType: {operation:?} is not create, update or delete"),
             )
         })?;
-        Ok(Change { id, entity_type, entity_id, operation, payload: self.payload.clone() })
+        Ok(Change {
+            id,
+            entity_type,
+            entity_id,
+            operation,
+            payload: self.payload.clone(),
+        })
     }
 }
 
 /// Accepts a string, and reads a number as its text; anything else is absent.
-fn lenient_string<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+fn lenient_string<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<String>, D::Error> {
     Ok(match Json::deserialize(deserializer)? {
         Json::String(text) => Some(text),
         Json::Number(number) => Some(number.to_string()),
@@ -150,20 +169,30 @@ pub enum DecodeError {
 impl ClientMessage {
     /// Decodes one text frame.
     pub fn decode(text: &str) -> Result<ClientMessage, DecodeError> {
-        let json: Json = serde_json::from_str(text).map_err(|error| DecodeError::InvalidJson(error.to_string()))?;
+        let json: Json = serde_json::from_str(text)
+            .map_err(|error| DecodeError::InvalidJson(error.to_string()))?;
         let Some(message_type) = json.get("type").and_then(Json::as_str) else {
             return Err(DecodeError::MissingType);
         };
-        let invalid = |detail: String| DecodeError::InvalidFields { message_type: message_type.to_owned(), detail };
+        let invalid = |detail: String| DecodeError::InvalidFields {
+            message_type: message_type.to_owned(),
+            detail,
+        };
         let field = |name: &str| json.get(name).cloned().unwrap_or(Json::Null);
         let optional_string = |name: &str| json.get(name).and_then(Json::as_str).map(str::to_owned);
         Ok(match message_type {
-            "ping" => ClientMessage::Ping { timestamp: field("timestamp") },
+            "ping" => ClientMessage::Ping {
+                timestamp: field("timestamp"),
+            },
             "process_sync_entry" => match json.get("payload") {
                 Some(payload @ Json::Object(_)) => ClientMessage::ProcessSyncEntry(
                     Entry::deserialize(payload).map_err(|error| invalid(error.to_string()))?,
                 ),
-                _ => return Err(invalid("payload: expected a sync queue entry object".to_owned())),
+                _ => {
+                    return Err(invalid(
+                        "payload: expected a sync queue entry object".to_owned(),
+                    ));
+                }
             },
             "process_sync_batch" => match json.get("entries") {
                 Some(Json::Array(entries)) => ClientMessage::ProcessSyncBatch(
@@ -175,9 +204,15 @@ impl ClientMessage {
                         })
                         .collect(),
                 ),
-                _ => return Err(invalid("entries: expected a list of sync queue entries".to_owned())),
+                _ => {
+                    return Err(invalid(
+                        "entries: expected a list of sync queue entries".to_owned(),
+                    ));
+                }
             },
-            "request_initial_data" => ClientMessage::RequestInitialData { tenant_id: optional_string("tenant_id") },
+            "request_initial_data" => ClientMessage::RequestInitialData {
+                tenant_id: optional_string("tenant_id"),
+            },
             "data_status_request" => ClientMessage::DataStatusRequest {
                 tenant_id: optional_string("tenant_id"),
                 entity_types: serde_json::from_value(field("entity_types"))
@@ -192,13 +227,15 @@ impl ClientMessage {
                 client_id: optional_string("client_id"),
                 protocol: serde_json::from_value(field("protocol"))
                     .map_err(|error| invalid(format!("protocol: {error}")))?,
-                cursor: serde_json::from_value(field("cursor")).map_err(|error| invalid(format!("cursor: {error}")))?,
+                cursor: serde_json::from_value(field("cursor"))
+                    .map_err(|error| invalid(format!("cursor: {error}")))?,
             },
             "request_changes" => ClientMessage::RequestChanges {
                 since: serde_json::from_value::<Option<u64>>(field("since"))
                     .map_err(|error| invalid(format!("since: {error}")))?
                     .unwrap_or(0),
-                limit: serde_json::from_value(field("limit")).map_err(|error| invalid(format!("limit: {error}")))?,
+                limit: serde_json::from_value(field("limit"))
+                    .map_err(|error| invalid(format!("limit: {error}")))?,
             },
             other => return Err(DecodeError::UnknownType(other.chars().take(64).collect())),
         })

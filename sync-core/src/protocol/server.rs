@@ -205,7 +205,11 @@ impl ServerMessage {
                 "detail": nack.rejection.detail,
                 "retryable": nack.rejection.reason.retryable(),
             }),
-            ServerMessage::DataUpdate { tenant_id, operation, effect } => json!({
+            ServerMessage::DataUpdate {
+                tenant_id,
+                operation,
+                effect,
+            } => json!({
                 "event_type": "data_update",
                 "tenant_id": tenant_id,
                 "entity_type": effect.entity_type,
@@ -213,13 +217,21 @@ impl ServerMessage {
                 "data": { "single_entity": effect.data },
                 "cursor": effect.seq,
             }),
-            ServerMessage::InitialDataLoad { tenant_id, snapshot } => json!({
+            ServerMessage::InitialDataLoad {
+                tenant_id,
+                snapshot,
+            } => json!({
                 "event_type": "initial_data_load",
                 "tenant_id": tenant_id,
                 "payload": snapshot.collections,
                 "cursor": snapshot.cursor,
             }),
-            ServerMessage::DataStatusResponse { tenant_id, entity_checksums, last_sync_time, server_time } => {
+            ServerMessage::DataStatusResponse {
+                tenant_id,
+                entity_checksums,
+                last_sync_time,
+                server_time,
+            } => {
                 let checksums: BTreeMap<&String, Vec<Json>> = entity_checksums
                     .iter()
                     .map(|(entity, rows)| {
@@ -257,14 +269,22 @@ impl ServerMessage {
                 "status": "success",
                 "message": message,
             }),
-            ServerMessage::Error { message, original_type } => {
+            ServerMessage::Error {
+                message,
+                original_type,
+            } => {
                 let mut json = json!({ "type": "error", "message": message });
                 if let Some(original_type) = original_type {
                     json["original_type"] = json!(original_type);
                 }
                 json
             }
-            ServerMessage::Welcome { server_time, cursor, protocol, limits } => json!({
+            ServerMessage::Welcome {
+                server_time,
+                cursor,
+                protocol,
+                limits,
+            } => json!({
                 "type": "welcome",
                 "server_time": server_time,
                 "cursor": cursor,

@@ -9,9 +9,11 @@ use serde_json::Value as Json;
 pub fn row_checksum(row: &Json) -> String {
     let mut canonical = String::new();
     write_canonical(row, &mut canonical);
-    let hash = canonical.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-    });
+    let hash = canonical
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+        });
     format!("{hash:016x}")
 }
 
@@ -54,7 +56,8 @@ mod tests {
     #[test]
     fn key_order_does_not_matter_content_does() {
         let a = json!({"id": "1", "nested": {"x": 1, "y": [1, 2]}, "name": "n"});
-        let b: Json = serde_json::from_str(r#"{"name":"n","nested":{"y":[1,2],"x":1},"id":"1"}"#).unwrap();
+        let b: Json =
+            serde_json::from_str(r#"{"name":"n","nested":{"y":[1,2],"x":1},"id":"1"}"#).unwrap();
         assert_eq!(row_checksum(&a), row_checksum(&b));
         assert_ne!(row_checksum(&a), row_checksum(&json!({"id": "1"})));
         assert_eq!(row_checksum(&a).len(), 16);

@@ -4,12 +4,14 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 
-use super::checksum::row_checksum;
 use super::Session;
+use super::checksum::row_checksum;
 use crate::engine::SubmitError;
 use crate::hub::SessionId;
 use crate::outcome::{Outcome, OutcomeKind, Reason, Rejection};
-use crate::protocol::{Ack, ClientMessage, Entry, Nack, PROTOCOL_VERSION, RowChecksum, ServerMessage};
+use crate::protocol::{
+    Ack, ClientMessage, Entry, Nack, PROTOCOL_VERSION, RowChecksum, ServerMessage,
+};
 use crate::store::{MAX_PAGE, Store};
 use crate::version::Version;
 
@@ -25,15 +27,29 @@ pub(super) struct State {
 
 impl State {
     pub(super) fn new(id: SessionId) -> State {
-        State { id, client_id: None, connected_at: Version::now(), last_sync: None, received: 0, processed: 0 }
+        State {
+            id,
+            client_id: None,
+            connected_at: Version::now(),
+            last_sync: None,
+            received: 0,
+            processed: 0,
+        }
     }
 }
 
 /// The replies to one text frame, in order.
-pub(super) async fn handle<S: Store>(session: &Session<S>, state: &mut State, text: &str) -> Vec<ServerMessage> {
+pub(super) async fn handle<S: Store>(
+    session: &Session<S>,
+    state: &mut State,
+    text: &str,
+) -> Vec<ServerMessage> {
     state.received += 1;
     if text.len() > session.config.max_message_bytes {
-        return vec![ServerMessage::Error { message: "message too big".to_owned(), original_type: None }];
+        return vec![ServerMessage::Error {
+            message: "message too big".to_owned(),
+            original_type: None,
+        }];
     }
     let message = match ClientMessage::decode(text) {
         Ok(message) => message,
@@ -43,8 +59,15 @@ pub(super) async fn handle<S: Store>(session: &Session<S>, state: &mut State, te
         ClientMessage::Ping { timestamp } => vec![ServerMessage::Pong { timestamp }],
         ClientMessage::ProcessSyncEntry(entry) => process(session, state, vec![entry]).await,
         ClientMessage::ProcessSyncBatch(entries) if entries.len() > session.config.max_batch => {
-            let detail = format!("a batch holds at most {} entries; this one has {}", session.config.max_batch, entries.len());
-            entries.iter().map(|entry| ServerMessage::Nack(Nack::because(entry, Reason::TooLarge, &detail))).collect()
+            let detail = format!(
+                "a batch holds at most {} entries; this one has {}",
+                session.config.max_batch,
+                entries.len()
+            );
+            entries
+                .iter()
+                .map(|entry| ServerMessage::Nack(Nack::because(entry, Reason::TooLarge, &detail)))
+                .collect()
         }
         ClientMessage::ProcessSyncBatch(entries) => process(session, state, entries).await,
         ClientMessage::RequestInitialData { tenant_id } => {
@@ -54,14 +77,24 @@ pub(super) async fn handle<S: Store>(session: &Session<S>, state: &mut State, te
             match session.engine.store().snapshot(&session.tenant).await {
                 Ok(snapshot) => {
                     state.last_sync = Some(Version::now());
-                    vec![ServerMessage::InitialDataLoad { tenant_id: session.tenant.to_string(), snapshot }]
+                    vec![ServerMessage::InitialDataLoad {
+                        tenant_id: session.tenant.to_string(),
+                        snapshot,
+                    }]
                 }
                 Err(error) => vec![storage_error(&error)],
             }
         }
         ClientMessage::RequestChanges { since, limit } => {
-            let limit = limit.unwrap_or(session.config.default_page).clamp(1, MAX_PAGE);
-            match session.engine.store().changes_since(&session.tenant, since, limit).await {
+            let limit = limit
+                .unwrap_or(session.config.default_page)
+                .clamp(1, MAX_PAGE);
+            match session
+                .engine
+                .store()
+                .changes_since(&session.tenant, since, limit)
+                .await
+            {
                 Ok(page) => {
                     state.last_sync = Some(Version::now());
                     vec![ServerMessage::Changes(page)]
@@ -89,7 +122,10 @@ pub(super) async fn handle<S: Store>(session: &Session<S>, state: &mut State, te
                 Err(error) => vec![storage_error(&error)],
             }
         }
-        ClientMessage::DataStatusRequest { tenant_id, entity_types } => {
+        ClientMessage::DataStatusRequest {
+            tenant_id,
+            entity_types,
+        } => {
             if let Some(refusal) = other_tenant(session, tenant_id.as_deref()) {
                 return vec![refusal];
             }
@@ -106,29 +142,42 @@ pub(super) async fn handle<S: Store>(session: &Session<S>, state: &mut State, te
                 "tenant_sessions": session.engine.hub().sessions(&session.tenant),
             }),
         }],
-        ClientMessage::TenantDisconnect { tenant_id, reason } => vec![ServerMessage::TenantDisconnectAck {
-            tenant_id: tenant_id.unwrap_or_else(|| session.tenant.to_string()),
-            message: format!("disconnect acknowledged ({})", reason.as_deref().unwrap_or("no reason given")),
-        }],
-        // `ClientMessage` is non-exhaustive for other crates only.
+        ClientMessage::TenantDisconnect { tenant_id, reason } => {
+            vec![ServerMessage::TenantDisconnectAck {
+                tenant_id: tenant_id.unwrap_or_else(|| session.tenant.to_string()),
+                message: format!(
+                    "disconnect acknowledged ({})",
+                    reason.as_deref().unwrap_or("no reason given")
+                ),
+            }]
+        } // `ClientMessage` is non-exhaustive for other crates only.
     }
 }
 
 /// An `error` reply when a message names a tenant other than the session's.
 fn other_tenant<S>(session: &Session<S>, named: Option<&str>) -> Option<ServerMessage> {
-    named.filter(|named| *named != session.tenant.as_str()).map(|_| ServerMessage::Error {
-        message: "forbidden: this connection is authorised for another tenant".to_owned(),
-        original_type: None,
-    })
+    named
+        .filter(|named| *named != session.tenant.as_str())
+        .map(|_| ServerMessage::Error {
+            message: "forbidden: this connection is authorised for another tenant".to_owned(),
+            original_type: None,
+        })
 }
 
 fn storage_error(error: &crate::Error) -> ServerMessage {
     tracing::error!(%error, "store read failed");
-    ServerMessage::Error { message: "storage error: try again later".to_owned(), original_type: None }
+    ServerMessage::Error {
+        message: "storage error: try again later".to_owned(),
+        original_type: None,
+    }
 }
 
 /// Validates the entries, commits the valid ones together, and answers each in order.
-async fn process<S: Store>(session: &Session<S>, state: &mut State, entries: Vec<Entry>) -> Vec<ServerMessage> {
+async fn process<S: Store>(
+    session: &Session<S>,
+    state: &mut State,
+    entries: Vec<Entry>,
+) -> Vec<ServerMessage> {
     let mut changes = Vec::with_capacity(entries.len());
     let mut verdicts: Vec<Result<usize, Rejection>> = Vec::with_capacity(entries.len());
     for entry in &entries {
@@ -140,7 +189,11 @@ async fn process<S: Store>(session: &Session<S>, state: &mut State, entries: Vec
     let submitted = if changes.is_empty() {
         Ok(None)
     } else {
-        session.engine.submit(&session.tenant, Some(state.id), changes).await.map(Some)
+        session
+            .engine
+            .submit(&session.tenant, Some(state.id), changes)
+            .await
+            .map(Some)
     };
     let batch = match submitted {
         Ok(batch) => batch,
@@ -149,13 +202,21 @@ async fn process<S: Store>(session: &Session<S>, state: &mut State, entries: Vec
                 SubmitError::Overloaded => Rejection::new(Reason::Overloaded, error.to_string()),
                 SubmitError::Storage(detail) => {
                     tracing::error!(detail, "commit failed");
-                    Rejection::new(Reason::StorageError, "the change could not be stored; retry")
+                    Rejection::new(
+                        Reason::StorageError,
+                        "the change could not be stored; retry",
+                    )
                 }
             };
             return entries
                 .iter()
                 .zip(verdicts)
-                .map(|(entry, verdict)| ServerMessage::Nack(Nack::of(entry, verdict.err().unwrap_or_else(|| rejection.clone()))))
+                .map(|(entry, verdict)| {
+                    ServerMessage::Nack(Nack::of(
+                        entry,
+                        verdict.err().unwrap_or_else(|| rejection.clone()),
+                    ))
+                })
                 .collect();
         }
     };
@@ -189,10 +250,18 @@ async fn process<S: Store>(session: &Session<S>, state: &mut State, entries: Vec
                 if *clamped {
                     tracing::info!(entity_id = %effect.entity_id, "clamped a future updated_at to the server time");
                 }
-                replies.push(ServerMessage::Ack(ack(OutcomeKind::Applied, effect.version, None)));
+                replies.push(ServerMessage::Ack(ack(
+                    OutcomeKind::Applied,
+                    effect.version,
+                    None,
+                )));
             }
             Outcome::Superseded { winner, .. } => {
-                replies.push(ServerMessage::Ack(ack(OutcomeKind::Superseded, winner.version, Some(winner.data.clone()))));
+                replies.push(ServerMessage::Ack(ack(
+                    OutcomeKind::Superseded,
+                    winner.version,
+                    Some(winner.data.clone()),
+                )));
                 // A client that ignores the ACK's extra fields still converges.
                 replies.push(ServerMessage::DataUpdate {
                     tenant_id: session.tenant.to_string(),
@@ -201,9 +270,15 @@ async fn process<S: Store>(session: &Session<S>, state: &mut State, entries: Vec
                 });
             }
             Outcome::Duplicate { original } => {
-                replies.push(ServerMessage::Ack(ack(OutcomeKind::Duplicate, original.version, None)));
+                replies.push(ServerMessage::Ack(ack(
+                    OutcomeKind::Duplicate,
+                    original.version,
+                    None,
+                )));
             }
-            Outcome::Rejected(rejection) => replies.push(ServerMessage::Nack(Nack::of(entry, rejection.clone()))),
+            Outcome::Rejected(rejection) => {
+                replies.push(ServerMessage::Nack(Nack::of(entry, rejection.clone())))
+            }
         }
         state.processed += 1;
     }
@@ -211,7 +286,11 @@ async fn process<S: Store>(session: &Session<S>, state: &mut State, entries: Vec
     replies
 }
 
-async fn data_status<S: Store>(session: &Session<S>, state: &State, entity_types: Option<Vec<String>>) -> Vec<ServerMessage> {
+async fn data_status<S: Store>(
+    session: &Session<S>,
+    state: &State,
+    entity_types: Option<Vec<String>>,
+) -> Vec<ServerMessage> {
     let snapshot = match session.engine.store().snapshot(&session.tenant).await {
         Ok(snapshot) => snapshot,
         Err(error) => return vec![storage_error(&error)],
@@ -219,17 +298,27 @@ async fn data_status<S: Store>(session: &Session<S>, state: &State, entity_types
     let registry = session.engine.store().registry();
     let mut entity_checksums = BTreeMap::new();
     for handler in registry.iter() {
-        let wanted = entity_types
-            .as_ref()
-            .is_none_or(|types| types.iter().any(|name| name.eq_ignore_ascii_case(handler.entity())));
+        let wanted = entity_types.as_ref().is_none_or(|types| {
+            types
+                .iter()
+                .any(|name| name.eq_ignore_ascii_case(handler.entity()))
+        });
         if !wanted {
             continue;
         }
-        let rows = snapshot.collections.get(handler.collection()).map(Vec::as_slice).unwrap_or_default();
+        let rows = snapshot
+            .collections
+            .get(handler.collection())
+            .map(Vec::as_slice)
+            .unwrap_or_default();
         let checksums = rows
             .iter()
             .map(|row| RowChecksum {
-                entity_id: row.get("id").and_then(|id| id.as_str()).unwrap_or_default().to_owned(),
+                entity_id: row
+                    .get("id")
+                    .and_then(|id| id.as_str())
+                    .unwrap_or_default()
+                    .to_owned(),
                 checksum: row_checksum(row),
                 last_modified: row
                     .get(handler.updated_at_key())

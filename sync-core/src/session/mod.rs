@@ -115,7 +115,13 @@ impl<S: Store> Session<S> {
         config: Config,
         shutdown: watch::Receiver<bool>,
     ) -> Session<S> {
-        Session { engine, tenant, subject: subject.into(), config, shutdown }
+        Session {
+            engine,
+            tenant,
+            subject: subject.into(),
+            config,
+            shutdown,
+        }
     }
 
     /// Runs the session until the client leaves, the session must end, or the sink fails.
@@ -132,7 +138,9 @@ impl<S: Store> Session<S> {
             id = subscription.id(),
             client_id = tracing::field::Empty,
         );
-        self.serve(subscription, inbound, outbound).instrument(span).await;
+        self.serve(subscription, inbound, outbound)
+            .instrument(span)
+            .await;
     }
 
     async fn serve<I, O>(self, mut subscription: Subscription, mut inbound: I, mut outbound: O)
@@ -143,11 +151,17 @@ impl<S: Store> Session<S> {
         let mut state = handle::State::new(subscription.id());
         tracing::info!("session started");
 
-        let online = ServerMessage::Status { status: "online", message: None };
+        let online = ServerMessage::Status {
+            status: "online",
+            message: None,
+        };
         if outbound.send(text(&online)).await.is_err() {
             return;
         }
-        let mut pings = tokio::time::interval_at(Instant::now() + self.config.ping_interval, self.config.ping_interval);
+        let mut pings = tokio::time::interval_at(
+            Instant::now() + self.config.ping_interval,
+            self.config.ping_interval,
+        );
         let mut last_heard = Instant::now();
         let mut shutdown = self.shutdown.clone();
         let close = loop {
@@ -206,7 +220,12 @@ impl<S: Store> Session<S> {
 }
 
 async fn shutdown_close<O: Sink<Outbound> + Unpin>(outbound: &mut O) -> (u16, &'static str) {
-    let _ = outbound.send(text(&ServerMessage::Status { status: "shutdown", message: None })).await;
+    let _ = outbound
+        .send(text(&ServerMessage::Status {
+            status: "shutdown",
+            message: None,
+        }))
+        .await;
     (close::GOING_AWAY, "server shutting down")
 }
 
@@ -214,7 +233,10 @@ fn text(message: &ServerMessage) -> Outbound {
     Outbound::Text(Arc::from(message.to_text()))
 }
 
-async fn send_all<O: Sink<Outbound> + Unpin>(outbound: &mut O, replies: Vec<ServerMessage>) -> Result<(), O::Error> {
+async fn send_all<O: Sink<Outbound> + Unpin>(
+    outbound: &mut O,
+    replies: Vec<ServerMessage>,
+) -> Result<(), O::Error> {
     for reply in &replies {
         outbound.send(text(reply)).await?;
     }

@@ -53,7 +53,11 @@ pub fn create_table(dialect: Dialect, table: &str, columns: &[Column]) -> Vec<St
     if dialect == Dialect::Postgres {
         definitions.push(format!("\"{TENANT}\" TEXT NOT NULL"));
     }
-    definitions.extend(columns.iter().map(|column| column_definition(dialect, column)));
+    definitions.extend(
+        columns
+            .iter()
+            .map(|column| column_definition(dialect, column)),
+    );
     match dialect {
         Dialect::Sqlite => {
             definitions.push(format!("\"{DELETED}\" INTEGER NOT NULL DEFAULT 0"));
@@ -68,7 +72,11 @@ pub fn create_table(dialect: Dialect, table: &str, columns: &[Column]) -> Vec<St
     }
     let mut create = format!("CREATE TABLE IF NOT EXISTS \"{table}\" (\n");
     for (index, definition) in definitions.iter().enumerate() {
-        let separator = if index + 1 < definitions.len() { "," } else { "" };
+        let separator = if index + 1 < definitions.len() {
+            ","
+        } else {
+            ""
+        };
         let _ = writeln!(create, "    {definition}{separator}");
     }
     create.push(')');
@@ -85,7 +93,10 @@ pub fn create_table(dialect: Dialect, table: &str, columns: &[Column]) -> Vec<St
 
 /// The statement that adds `column` to an existing `table`; existing rows get its default.
 pub fn add_column(dialect: Dialect, table: &str, column: &Column) -> String {
-    format!("ALTER TABLE \"{table}\" ADD COLUMN {}", column_definition(dialect, column))
+    format!(
+        "ALTER TABLE \"{table}\" ADD COLUMN {}",
+        column_definition(dialect, column)
+    )
 }
 
 /// The statement that creates the index on `column`, scoped by tenant on PostgreSQL.

@@ -93,7 +93,10 @@ pub(crate) fn plan<'a>(
             return Err(refusal(
                 table,
                 column.name,
-                format!("its type changed from {} to {}", found.sql_type, wanted.sql_type),
+                format!(
+                    "its type changed from {} to {}",
+                    found.sql_type, wanted.sql_type
+                ),
                 "keep the old type, or store the new type in a new field with its own column (#[sync(column = \"...\")])",
             ));
         }
@@ -149,7 +152,15 @@ mod tests {
     use crate::entity::SqlType;
 
     const fn column(name: &'static str, sql_type: SqlType, nullable: bool, role: Role) -> Column {
-        Column { name, field: name, sql_type, nullable, role, indexed: false, default: None }
+        Column {
+            name,
+            field: name,
+            sql_type,
+            nullable,
+            role,
+            indexed: false,
+            default: None,
+        }
     }
 
     const BASE: [Column; 3] = [
@@ -181,7 +192,9 @@ mod tests {
     fn a_type_change_is_refused_naming_table_column_and_fix() {
         let mut columns = BASE.to_vec();
         columns[1].sql_type = SqlType::Int;
-        let error = plan("accounts", &columns, &recorded(&BASE)).unwrap_err().to_string();
+        let error = plan("accounts", &columns, &recorded(&BASE))
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("\"accounts\""), "{error}");
         assert!(error.contains("\"name\""), "{error}");
         assert!(error.contains("from text to int"), "{error}");
@@ -192,7 +205,10 @@ mod tests {
     fn nullability_changes_are_planned_both_ways() {
         let mut columns = BASE.to_vec();
         columns[1].nullable = true;
-        assert!(matches!(plan("t", &columns, &recorded(&BASE)).unwrap()[..], [Step::Relax(_)]));
+        assert!(matches!(
+            plan("t", &columns, &recorded(&BASE)).unwrap()[..],
+            [Step::Relax(_)]
+        ));
         assert!(matches!(
             plan("t", &BASE, &recorded(&columns)).unwrap()[..],
             [Step::RequireValues(_)]
@@ -211,6 +227,9 @@ mod tests {
         let mut columns = BASE.to_vec();
         columns[0].role = Role::Data;
         columns[1].role = Role::Id;
-        assert!(matches!(plan("t", &columns, &recorded(&BASE)), Err(Error::Schema { .. })));
+        assert!(matches!(
+            plan("t", &columns, &recorded(&BASE)),
+            Err(Error::Schema { .. })
+        ));
     }
 }

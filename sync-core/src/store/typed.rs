@@ -79,5 +79,9 @@ fn decode<T: Syncable>(json: serde_json::Value, id: &str) -> Result<T> {
 }
 
 fn single(batch: crate::outcome::BatchOutcome) -> Result<Outcome> {
-    Ok(batch.outcomes.into_iter().next().expect("one change gives one outcome"))
+    Ok(batch
+        .outcomes
+        .into_iter()
+        .next()
+        .expect("one change gives one outcome"))
 }

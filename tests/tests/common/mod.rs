@@ -11,39 +11,43 @@ use sync_core::{Registry, Syncable, TenantId};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Syncable)]
 #[serde(rename_all = "camelCase")]
 #[sync(entity = "Account", table = "accounts")]
-pub struct Account {
+pub(crate) struct Account {
     #[sync(id)]
-    pub id: String,
-    pub name: String,
-    pub balance: f64,
-    pub credit_limit: Option<f64>,
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) balance: f64,
+    pub(crate) credit_limit: Option<f64>,
     #[serde(default)]
     #[sync(json)]
-    pub tag_ids: Vec<String>,
+    pub(crate) tag_ids: Vec<String>,
     #[serde(rename = "updated_at")]
     #[sync(updated_at)]
-    pub updated_at: Option<DateTime<Utc>>,
+    pub(crate) updated_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Syncable)]
 #[serde(rename_all = "camelCase")]
 #[sync(entity = "AccountGroup")]
-pub struct AccountGroup {
+pub(crate) struct AccountGroup {
     #[sync(id)]
-    pub id: String,
-    pub name: String,
-    pub sort_order: i32,
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) sort_order: i32,
     #[serde(rename = "updated_at")]
     #[sync(updated_at)]
-    pub updated_at: Option<DateTime<Utc>>,
+    pub(crate) updated_at: Option<DateTime<Utc>>,
 }
 
-pub fn registry() -> Registry {
-    Registry::builder().entity::<Account>().entity::<AccountGroup>().build().unwrap()
+pub(crate) fn registry() -> Registry {
+    Registry::builder()
+        .entity::<Account>()
+        .entity::<AccountGroup>()
+        .build()
+        .unwrap()
 }
 
 /// A store in a fresh directory. `Synchronous::Off`: durability is not what these test.
-pub async fn store() -> (tempfile::TempDir, SqliteStore) {
+pub(crate) async fn store() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::builder(dir.path(), registry())
         .synchronous(Synchronous::Off)
@@ -53,12 +57,12 @@ pub async fn store() -> (tempfile::TempDir, SqliteStore) {
     (dir, store)
 }
 
-pub fn tenant(name: &str) -> TenantId {
+pub(crate) fn tenant(name: &str) -> TenantId {
     TenantId::new(name).unwrap()
 }
 
 /// The JSON a client sends for an account.
-pub fn account_json(id: &str, name: &str, updated_at: Option<&str>) -> serde_json::Value {
+pub(crate) fn account_json(id: &str, name: &str, updated_at: Option<&str>) -> serde_json::Value {
     let mut json = json!({ "id": id, "name": name, "balance": 10.5, "tagIds": ["t1"] });
     if let Some(at) = updated_at {
         json["updated_at"] = json!(at);
@@ -66,7 +70,13 @@ pub fn account_json(id: &str, name: &str, updated_at: Option<&str>) -> serde_jso
     json
 }
 
-pub fn upsert(change_id: &str, operation: Operation, id: &str, name: &str, at: Option<&str>) -> Change {
+pub(crate) fn upsert(
+    change_id: &str,
+    operation: Operation,
+    id: &str,
+    name: &str,
+    at: Option<&str>,
+) -> Change {
     Change {
         id: change_id.to_owned(),
         entity_type: "Account".to_owned(),
@@ -76,11 +86,11 @@ pub fn upsert(change_id: &str, operation: Operation, id: &str, name: &str, at: O
     }
 }
 
-pub fn update(change_id: &str, id: &str, name: &str, at: &str) -> Change {
+pub(crate) fn update(change_id: &str, id: &str, name: &str, at: &str) -> Change {
     upsert(change_id, Operation::Update, id, name, Some(at))
 }
 
-pub fn delete(change_id: &str, id: &str, at: Option<&str>) -> Change {
+pub(crate) fn delete(change_id: &str, id: &str, at: Option<&str>) -> Change {
     Change {
         id: change_id.to_owned(),
         entity_type: "Account".to_owned(),
@@ -94,7 +104,11 @@ pub fn delete(change_id: &str, id: &str, at: Option<&str>) -> Change {
 }
 
 /// `2026-01-01T00:00:00.000Z` plus `minutes`.
-pub fn at(minutes: i64) -> String {
-    let base = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().with_timezone(&Utc);
-    (base + chrono::Duration::minutes(minutes)).format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+pub(crate) fn at(minutes: i64) -> String {
+    let base = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc);
+    (base + chrono::Duration::minutes(minutes))
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
 }

@@ -3,10 +3,10 @@
 
 use sqlx::{Connection, Row, SqliteConnection};
 
+use super::Inner;
 use super::bind::bind_value;
 use super::feed::{SEQ_KEY, read_meta, write_meta};
 use super::tenants::TenantDb;
-use super::Inner;
 use crate::change::{Change, MAX_CHANGE_ID_LEN};
 use crate::entity::{Arrival, Prepared, Write};
 use crate::error::Result;
@@ -34,7 +34,10 @@ pub(super) async fn apply(
         write_meta(&mut tx, SEQ_KEY, seq).await?;
     }
     tx.commit().await?;
-    Ok(BatchOutcome { outcomes, cursor: seq })
+    Ok(BatchOutcome {
+        outcomes,
+        cursor: seq,
+    })
 }
 
 async fn apply_one(
@@ -54,9 +57,16 @@ async fn apply_one(
         return Ok(Outcome::Duplicate { original });
     }
     let Some(handler) = inner.registry.get(&change.entity_type) else {
-        return Ok(Outcome::Rejected(unknown_entity(inner, &change.entity_type)));
+        return Ok(Outcome::Rejected(unknown_entity(
+            inner,
+            &change.entity_type,
+        )));
     };
-    let Prepared { version, clamped, write } = match handler.prepare(change, arrival) {
+    let Prepared {
+        version,
+        clamped,
+        write,
+    } = match handler.prepare(change, arrival) {
         Ok(prepared) => prepared,
         Err(rejection) => return Ok(Outcome::Rejected(rejection)),
     };
@@ -115,7 +125,11 @@ async fn apply_one(
 }
 
 fn unknown_entity(inner: &Inner, entity_type: &str) -> Rejection {
-    let known: Vec<&str> = inner.registry.iter().map(|handler| handler.entity()).collect();
+    let known: Vec<&str> = inner
+        .registry
+        .iter()
+        .map(|handler| handler.entity())
+        .collect();
     Rejection::new(
         Reason::UnknownEntity,
         format!(
@@ -135,7 +149,11 @@ async fn processed(tx: &mut SqliteConnection, change_id: &str) -> Result<Option<
     .await?;
     Ok(row.and_then(|(kind, version, seq)| {
         Some(Recorded {
-            kind: if kind == "superseded" { OutcomeKind::Superseded } else { OutcomeKind::Applied },
+            kind: if kind == "superseded" {
+                OutcomeKind::Superseded
+            } else {
+                OutcomeKind::Applied
+            },
             version: Version::parse(&version).ok()?,
             seq: u64::try_from(seq).ok()?,
         })

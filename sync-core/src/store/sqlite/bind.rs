@@ -4,9 +4,9 @@
 //! lowercase, timestamps as RFC 3339 with milliseconds and `Z` (whose text order is their
 //! time order), dates as `YYYY-MM-DD`, JSON compact.
 
+use sqlx::Row;
 use sqlx::query::Query;
 use sqlx::sqlite::{Sqlite, SqliteArguments, SqliteRow};
-use sqlx::Row;
 
 use crate::entity::{Column, SqlType, Value};
 
@@ -39,12 +39,9 @@ pub(super) fn read_value(row: &SqliteRow, index: usize, column: &Column) -> sqlx
             row.try_get::<Option<i64>, _>(index)?.map(Value::Int)
         }
         SqlType::Real | SqlType::Double => row.try_get::<Option<f64>, _>(index)?.map(Value::Real),
-        SqlType::Text
-        | SqlType::Uuid
-        | SqlType::Timestamp
-        | SqlType::Date
-        | SqlType::Json => row.try_get::<Option<String>, _>(index)?.map(Value::Text),
-        // `SqlType` is non-exhaustive to users, not to this crate.
+        SqlType::Text | SqlType::Uuid | SqlType::Timestamp | SqlType::Date | SqlType::Json => {
+            row.try_get::<Option<String>, _>(index)?.map(Value::Text)
+        } // `SqlType` is non-exhaustive to users, not to this crate.
     };
     Ok(value.unwrap_or(Value::Null))
 }

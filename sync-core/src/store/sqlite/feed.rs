@@ -6,10 +6,10 @@
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Connection, SqliteConnection};
 
+use super::Inner;
 use super::apply::as_i64;
 use super::bind::quoted;
 use super::tenants::TenantDb;
-use super::Inner;
 use crate::entity::{Handler, Role};
 use crate::error::Result;
 use crate::outcome::Effect;
@@ -30,7 +30,11 @@ pub(super) async fn read_meta(connection: &mut SqliteConnection, key: &str) -> R
     Ok(u64::try_from(value).unwrap_or_default())
 }
 
-pub(super) async fn write_meta(connection: &mut SqliteConnection, key: &str, value: u64) -> Result<()> {
+pub(super) async fn write_meta(
+    connection: &mut SqliteConnection,
+    key: &str,
+    value: u64,
+) -> Result<()> {
     sqlx::query("UPDATE \"_sync_meta\" SET \"value\" = ? WHERE \"key\" = ?")
         .bind(as_i64(value))
         .bind(key)
@@ -49,7 +53,12 @@ pub(super) async fn changes_since(
     let current = read_meta(&mut tx, SEQ_KEY).await?;
     let purged = read_meta(&mut tx, PURGED_KEY).await?;
     if cursor > current || (cursor > 0 && cursor < purged) {
-        return Ok(ChangePage { changes: Vec::new(), cursor: 0, has_more: false, reset: true });
+        return Ok(ChangePage {
+            changes: Vec::new(),
+            cursor: 0,
+            has_more: false,
+            reset: true,
+        });
     }
 
     // Each table's next `limit + 1` rows, merged by sequence number, decoded only if kept.
@@ -78,12 +87,20 @@ pub(super) async fn changes_since(
     }
     let cursor = changes.last().map_or(cursor, |change| change.seq);
     tx.commit().await?;
-    Ok(ChangePage { changes, cursor, has_more, reset: false })
+    Ok(ChangePage {
+        changes,
+        cursor,
+        has_more,
+        reset: false,
+    })
 }
 
 pub(super) async fn snapshot(db: &TenantDb, inner: &Inner) -> Result<Snapshot> {
     let mut tx = db.readers.begin().await?;
-    let mut snapshot = Snapshot { cursor: read_meta(&mut tx, SEQ_KEY).await?, ..Snapshot::default() };
+    let mut snapshot = Snapshot {
+        cursor: read_meta(&mut tx, SEQ_KEY).await?,
+        ..Snapshot::default()
+    };
     for handler in inner.registry.iter() {
         let sql = inner.table_sql(handler.table());
         let rows = sqlx::query(&sql.snapshot).fetch_all(&mut *tx).await?;
@@ -91,7 +108,9 @@ pub(super) async fn snapshot(db: &TenantDb, inner: &Inner) -> Result<Snapshot> {
         for row in &rows {
             collection.push(sql.effect(handler, row)?.data);
         }
-        snapshot.collections.insert(handler.collection(), collection);
+        snapshot
+            .collections
+            .insert(handler.collection(), collection);
     }
     tx.commit().await?;
     Ok(snapshot)
@@ -105,7 +124,10 @@ pub(super) async fn load_state(
     entity_id: &str,
 ) -> Result<Option<Effect>> {
     let sql = inner.table_sql(handler.table());
-    let row = sqlx::query(&sql.row).bind(entity_id).fetch_optional(&mut *connection).await?;
+    let row = sqlx::query(&sql.row)
+        .bind(entity_id)
+        .fetch_optional(&mut *connection)
+        .await?;
     row.map(|row| sql.effect(handler, &row)).transpose()
 }
 
@@ -119,11 +141,12 @@ pub(super) async fn purge(db: &TenantDb, inner: &Inner, horizon: Version) -> Res
         let table = quoted(handler.table());
         let version = quoted(handler.columns()[handler.position(Role::UpdatedAt)].name);
         let condition = format!("\"{DELETED}\" = 1 AND {version} < ?");
-        let newest: Option<i64> =
-            sqlx::query_scalar(&format!("SELECT MAX(\"{SEQ}\") FROM {table} WHERE {condition}"))
-                .bind(&horizon_text)
-                .fetch_one(&mut *tx)
-                .await?;
+        let newest: Option<i64> = sqlx::query_scalar(&format!(
+            "SELECT MAX(\"{SEQ}\") FROM {table} WHERE {condition}"
+        ))
+        .bind(&horizon_text)
+        .fetch_one(&mut *tx)
+        .await?;
         if let Some(newest) = newest.and_then(|seq| u64::try_from(seq).ok()) {
             horizon_seq = horizon_seq.max(newest);
         }
@@ -140,5 +163,8 @@ pub(super) async fn purge(db: &TenantDb, inner: &Inner, horizon: Version) -> Res
         .await?;
     write_meta(&mut tx, PURGED_KEY, horizon_seq).await?;
     tx.commit().await?;
-    Ok(Purge { removed, horizon_seq })
+    Ok(Purge {
+        removed,
+        horizon_seq,
+    })
 }

@@ -142,7 +142,10 @@ impl Builder {
         let data_dir = &self.config.data_dir;
         tokio::fs::create_dir_all(data_dir)
             .await
-            .map_err(|source| Error::Io { path: data_dir.clone(), source })?;
+            .map_err(|source| Error::Io {
+                path: data_dir.clone(),
+                source,
+            })?;
         let tables = self
             .registry
             .iter()
@@ -206,7 +209,9 @@ impl SqliteStore {
 
     /// Closes every tenant database that has been unused for the idle timeout.
     pub fn close_idle(&self) {
-        self.inner.tenants.close_idle(self.inner.config.idle_timeout);
+        self.inner
+            .tenants
+            .close_idle(self.inner.config.idle_timeout);
     }
 
     /// Closes `tenant`'s database, after any write in progress, and deletes its files. The
@@ -227,7 +232,12 @@ impl SqliteStore {
             match tokio::fs::remove_file(&file).await {
                 Ok(()) => {}
                 Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-                Err(source) => return Err(Error::Io { path: file.into(), source }),
+                Err(source) => {
+                    return Err(Error::Io {
+                        path: file.into(),
+                        source,
+                    });
+                }
             }
         }
         tracing::info!(%tenant, "deleted tenant database");
@@ -238,13 +248,20 @@ impl SqliteStore {
         self.inner
             .tenants
             .get_or_open(tenant, || {
-                TenantDb::open(self.database_path(tenant), &self.inner.config, &self.inner.registry)
+                TenantDb::open(
+                    self.database_path(tenant),
+                    &self.inner.config,
+                    &self.inner.registry,
+                )
             })
             .await
     }
 
     fn arrival(&self) -> Arrival {
-        Arrival { now: Version::now(), max_clock_skew: self.inner.config.max_clock_skew }
+        Arrival {
+            now: Version::now(),
+            max_clock_skew: self.inner.config.max_clock_skew,
+        }
     }
 }
 
@@ -258,7 +275,12 @@ impl Store for SqliteStore {
         apply::apply(&db, &self.inner, changes, self.arrival()).await
     }
 
-    async fn changes_since(&self, tenant: &TenantId, cursor: u64, limit: usize) -> Result<ChangePage> {
+    async fn changes_since(
+        &self,
+        tenant: &TenantId,
+        cursor: u64,
+        limit: usize,
+    ) -> Result<ChangePage> {
         let db = self.tenant(tenant).await?;
         feed::changes_since(&db, &self.inner, cursor, limit.clamp(1, MAX_PAGE)).await
     }

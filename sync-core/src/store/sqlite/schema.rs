@@ -40,11 +40,12 @@ async fn prepare_table(tx: &mut SqliteConnection, handler: &dyn Handler) -> Resu
     .collect();
 
     if recorded.is_empty() {
-        let exists: Option<i64> =
-            sqlx::query_scalar("SELECT 1 FROM \"sqlite_master\" WHERE \"type\" = 'table' AND \"name\" = ?")
-                .bind(table)
-                .fetch_optional(&mut *tx)
-                .await?;
+        let exists: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM \"sqlite_master\" WHERE \"type\" = 'table' AND \"name\" = ?",
+        )
+        .bind(table)
+        .fetch_optional(&mut *tx)
+        .await?;
         if exists.is_some() {
             return Err(refusal(
                 table,
@@ -67,7 +68,14 @@ async fn prepare_table(tx: &mut SqliteConnection, handler: &dyn Handler) -> Resu
         match step {
             Step::AddColumn(_) => add_column(tx, table, column).await?,
             Step::AddRequiredColumn(_) => {
-                let live = count(tx, &format!("SELECT COUNT(*) FROM {} WHERE \"{DELETED}\" = 0", quoted(table))).await?;
+                let live = count(
+                    tx,
+                    &format!(
+                        "SELECT COUNT(*) FROM {} WHERE \"{DELETED}\" = 0",
+                        quoted(table)
+                    ),
+                )
+                .await?;
                 if live > 0 {
                     return Err(required_column_refusal(table, column.name, live));
                 }
@@ -93,13 +101,17 @@ async fn prepare_table(tx: &mut SqliteConnection, handler: &dyn Handler) -> Resu
         tracing::info!(table, column = column.name, ?step, "evolved schema");
     }
     for column in handler.columns().iter().filter(|column| column.indexed) {
-        sqlx::query(&ddl::create_index(Dialect::Sqlite, table, column.name)).execute(&mut *tx).await?;
+        sqlx::query(&ddl::create_index(Dialect::Sqlite, table, column.name))
+            .execute(&mut *tx)
+            .await?;
     }
     Ok(())
 }
 
 async fn add_column(tx: &mut SqliteConnection, table: &str, column: &Column) -> Result<()> {
-    sqlx::query(&ddl::add_column(Dialect::Sqlite, table, column)).execute(&mut *tx).await?;
+    sqlx::query(&ddl::add_column(Dialect::Sqlite, table, column))
+        .execute(&mut *tx)
+        .await?;
     Ok(())
 }
 

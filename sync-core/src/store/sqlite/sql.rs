@@ -1,7 +1,7 @@
 //! The statements of one entity table, built once per store so each change only binds.
 
-use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
 
 use super::bind::{quoted, read_value};
 use crate::entity::{Handler, Role, Value};
@@ -49,7 +49,9 @@ impl TableSql {
                  ON CONFLICT ({id}) DO UPDATE SET {version} = excluded.{version}, \
                  \"{DELETED}\" = 1, \"{SEQ}\" = excluded.\"{SEQ}\""
             ),
-            state: format!("SELECT {version}, \"{DELETED}\", \"{SEQ}\" FROM {table} WHERE {id} = ?"),
+            state: format!(
+                "SELECT {version}, \"{DELETED}\", \"{SEQ}\" FROM {table} WHERE {id} = ?"
+            ),
             row: format!("SELECT {selected} FROM {table} WHERE {id} = ?"),
             feed: format!(
                 "SELECT {selected} FROM {table} WHERE \"{SEQ}\" > ? ORDER BY \"{SEQ}\" LIMIT ?"
@@ -82,17 +84,26 @@ impl TableSql {
             source: crate::entity::DecodeError::new(columns[self.version_position].name, message),
         };
         let version = match &values[self.version_position] {
-            Value::Text(text) => Version::parse(text).map_err(|error| decode_error(error.to_string()))?,
-            other => return Err(decode_error(format!("expected a timestamp, found {}", other.kind()))),
+            Value::Text(text) => {
+                Version::parse(text).map_err(|error| decode_error(error.to_string()))?
+            }
+            other => {
+                return Err(decode_error(format!(
+                    "expected a timestamp, found {}",
+                    other.kind()
+                )));
+            }
         };
         let data = if deleted {
             handler.tombstone_json(&entity_id, version)
         } else {
-            handler.row_to_json(values).map_err(|source| Error::Decode {
-                table: handler.table(),
-                id: entity_id.clone(),
-                source,
-            })?
+            handler
+                .row_to_json(values)
+                .map_err(|source| Error::Decode {
+                    table: handler.table(),
+                    id: entity_id.clone(),
+                    source,
+                })?
         };
         Ok(Effect {
             entity_type: handler.entity(),

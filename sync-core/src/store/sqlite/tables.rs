@@ -37,7 +37,10 @@ pub struct Tables {
 impl Tables {
     /// The tables of `registry`'s entities.
     pub fn new(registry: Registry) -> Tables {
-        let sql = registry.iter().map(|handler| (handler.table(), TableSql::new(handler))).collect();
+        let sql = registry
+            .iter()
+            .map(|handler| (handler.table(), TableSql::new(handler)))
+            .collect();
         Tables { registry, sql }
     }
 
@@ -62,7 +65,10 @@ impl Tables {
         seq: u64,
     ) -> Result<Result<Effect, Rejection>> {
         let Some(handler) = self.registry.get(entity_type) else {
-            return Ok(Err(Rejection::new(crate::outcome::Reason::UnknownEntity, format!("{entity_type} is not registered"))));
+            return Ok(Err(Rejection::new(
+                crate::outcome::Reason::UnknownEntity,
+                format!("{entity_type} is not registered"),
+            )));
         };
         let change = Change {
             id: String::new(),
@@ -72,7 +78,10 @@ impl Tables {
             payload: Some(data.clone()),
         };
         // Stored versions are taken as they are: a replica never clamps the server's.
-        let arrival = Arrival { now: Version::now(), max_clock_skew: Duration::from_secs(u64::from(u32::MAX)) };
+        let arrival = Arrival {
+            now: Version::now(),
+            max_clock_skew: Duration::from_secs(u64::from(u32::MAX)),
+        };
         let prepared = match handler.prepare(&change, arrival) {
             Ok(prepared) => prepared,
             Err(rejection) => return Ok(Err(rejection)),
@@ -105,7 +114,9 @@ impl Tables {
         version: Version,
         seq: u64,
     ) -> Result<bool> {
-        let Some(handler) = self.registry.get(entity_type) else { return Ok(false) };
+        let Some(handler) = self.registry.get(entity_type) else {
+            return Ok(false);
+        };
         sqlx::query(&self.sql_of(handler).delete)
             .bind(entity_id)
             .bind(version.to_string())
@@ -116,25 +127,45 @@ impl Tables {
     }
 
     /// The stored state of one entity, live or tombstone.
-    pub async fn get(&self, connection: &mut SqliteConnection, entity_type: &str, entity_id: &str) -> Result<Option<Effect>> {
-        let Some(handler) = self.registry.get(entity_type) else { return Ok(None) };
+    pub async fn get(
+        &self,
+        connection: &mut SqliteConnection,
+        entity_type: &str,
+        entity_id: &str,
+    ) -> Result<Option<Effect>> {
+        let Some(handler) = self.registry.get(entity_type) else {
+            return Ok(None);
+        };
         let sql = self.sql_of(handler);
-        let row = sqlx::query(&sql.row).bind(entity_id).fetch_optional(&mut *connection).await?;
+        let row = sqlx::query(&sql.row)
+            .bind(entity_id)
+            .fetch_optional(&mut *connection)
+            .await?;
         row.map(|row| sql.effect(handler, &row)).transpose()
     }
 
     /// Every live row of `entity_type`, ordered by id.
-    pub async fn list(&self, connection: &mut SqliteConnection, entity_type: &str) -> Result<Vec<Effect>> {
-        let Some(handler) = self.registry.get(entity_type) else { return Ok(Vec::new()) };
+    pub async fn list(
+        &self,
+        connection: &mut SqliteConnection,
+        entity_type: &str,
+    ) -> Result<Vec<Effect>> {
+        let Some(handler) = self.registry.get(entity_type) else {
+            return Ok(Vec::new());
+        };
         let sql = self.sql_of(handler);
-        let rows = sqlx::query(&sql.snapshot).fetch_all(&mut *connection).await?;
+        let rows = sqlx::query(&sql.snapshot)
+            .fetch_all(&mut *connection)
+            .await?;
         rows.iter().map(|row| sql.effect(handler, row)).collect()
     }
 
     /// Removes every row of every entity table (a full reload starts from nothing).
     pub async fn clear(&self, connection: &mut SqliteConnection) -> Result<()> {
         for handler in self.registry.iter() {
-            sqlx::query(&format!("DELETE FROM \"{}\"", handler.table())).execute(&mut *connection).await?;
+            sqlx::query(&format!("DELETE FROM \"{}\"", handler.table()))
+                .execute(&mut *connection)
+                .await?;
         }
         Ok(())
     }

@@ -27,7 +27,11 @@ pub(super) struct TenantDb {
 impl TenantDb {
     /// Opens (creating if needed) the database at `path` and brings its schema up to the
     /// registered entities.
-    pub(super) async fn open(path: PathBuf, config: &Config, registry: &Registry) -> Result<TenantDb> {
+    pub(super) async fn open(
+        path: PathBuf,
+        config: &Config,
+        registry: &Registry,
+    ) -> Result<TenantDb> {
         let options = SqliteConnectOptions::new()
             .filename(&path)
             .create_if_missing(true)
@@ -43,7 +47,10 @@ impl TenantDb {
             .idle_timeout(Some(Duration::from_secs(60)))
             .connect_lazy_with(options.read_only(true));
         tracing::debug!(path = %path.display(), "opened tenant database");
-        Ok(TenantDb { writer: tokio::sync::Mutex::new(writer), readers })
+        Ok(TenantDb {
+            writer: tokio::sync::Mutex::new(writer),
+            readers,
+        })
     }
 }
 
@@ -61,7 +68,11 @@ pub(super) struct Tenants {
 
 impl Tenants {
     pub(super) fn new(max_open: usize) -> Tenants {
-        Tenants { slots: Mutex::new(HashMap::new()), max_open, epoch: Instant::now() }
+        Tenants {
+            slots: Mutex::new(HashMap::new()),
+            max_open,
+            epoch: Instant::now(),
+        }
     }
 
     pub(super) fn len(&self) -> usize {
@@ -70,7 +81,11 @@ impl Tenants {
 
     /// The open database of `tenant`, opening it with `open` if needed. Concurrent callers
     /// for one tenant share a single open; a failed open is retried by the next caller.
-    pub(super) async fn get_or_open<F, Fut>(&self, tenant: &TenantId, open: F) -> Result<Arc<TenantDb>>
+    pub(super) async fn get_or_open<F, Fut>(
+        &self,
+        tenant: &TenantId,
+        open: F,
+    ) -> Result<Arc<TenantDb>>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<TenantDb>>,
@@ -79,7 +94,12 @@ impl Tenants {
             let mut slots = self.lock();
             let slot = slots
                 .entry(tenant.clone())
-                .or_insert_with(|| Arc::new(Slot { db: OnceCell::new(), last_used: AtomicU64::new(0) }))
+                .or_insert_with(|| {
+                    Arc::new(Slot {
+                        db: OnceCell::new(),
+                        last_used: AtomicU64::new(0),
+                    })
+                })
                 .clone();
             slot.last_used.store(self.now(), Ordering::Relaxed);
             if slots.len() > self.max_open {
@@ -87,7 +107,10 @@ impl Tenants {
             }
             slot
         };
-        let db = slot.db.get_or_try_init(|| async { open().await.map(Arc::new) }).await?;
+        let db = slot
+            .db
+            .get_or_try_init(|| async { open().await.map(Arc::new) })
+            .await?;
         Ok(db.clone())
     }
 
@@ -105,7 +128,8 @@ impl Tenants {
         let idle: Vec<TenantId> = slots
             .iter()
             .filter(|(_, slot)| {
-                now.saturating_sub(slot.last_used.load(Ordering::Relaxed)) >= timeout && is_unused(slot)
+                now.saturating_sub(slot.last_used.load(Ordering::Relaxed)) >= timeout
+                    && is_unused(slot)
             })
             .map(|(tenant, _)| tenant.clone())
             .collect();
@@ -122,7 +146,9 @@ impl Tenants {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<TenantId, Arc<Slot>>> {
         // The map stays consistent even if a holder panicked: every update is one call.
-        self.slots.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.slots
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -131,7 +157,11 @@ fn is_unused(slot: &Arc<Slot>) -> bool {
     Arc::strong_count(slot) == 1 && slot.db.get().is_none_or(|db| Arc::strong_count(db) == 1)
 }
 
-fn evict_least_recently_used(slots: &mut HashMap<TenantId, Arc<Slot>>, max_open: usize, keep: &TenantId) {
+fn evict_least_recently_used(
+    slots: &mut HashMap<TenantId, Arc<Slot>>,
+    max_open: usize,
+    keep: &TenantId,
+) {
     let mut candidates: Vec<(u64, TenantId)> = slots
         .iter()
         .filter(|(tenant, slot)| *tenant != keep && is_unused(slot))
@@ -157,7 +187,9 @@ fn close(slot: Arc<Slot>) {
 
 /// Closes idle databases periodically until the store is dropped.
 pub(super) fn spawn_idle_sweep(inner: Weak<Inner>) {
-    let Some(strong) = inner.upgrade() else { return };
+    let Some(strong) = inner.upgrade() else {
+        return;
+    };
     let period = (strong.config.idle_timeout / 2).max(Duration::from_secs(1));
     drop(strong);
     tokio::spawn(async move {
