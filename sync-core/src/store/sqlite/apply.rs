@@ -1,18 +1,33 @@
 //! Applies a batch of changes in one transaction: idempotency, last-write-wins, tombstones
 //! and sequence numbers, as the [`Store`](crate::store::Store) contract states.
+//!
+//! Per batch, not per change: one query finds the change ids processed before, one query per
+//! table reads the stored versions, and one statement records the processed ids. Per change
+//! there is only its write. The decisions are made in order against an in-memory view that
+//! each write updates, so a batch that touches one entity twice is decided as if the changes
+//! came one by one.
 
-use sqlx::{Connection, Row, SqliteConnection};
+use std::collections::HashMap;
+
+use sqlx::{Connection, SqliteConnection};
 
 use super::Inner;
 use super::bind::bind_value;
-use super::feed::{SEQ_KEY, read_meta, write_meta};
+use super::feed::{SEQ_KEY, load_state, read_meta, write_meta};
 use super::tenants::TenantDb;
 use crate::change::{Change, MAX_CHANGE_ID_LEN};
-use crate::entity::{Arrival, Prepared, Write};
+use crate::entity::{Arrival, Handler, Prepared, Write};
 use crate::error::Result;
 use crate::lww::{self, Decision};
 use crate::outcome::{BatchOutcome, Effect, Outcome, OutcomeKind, Reason, Recorded, Rejection};
 use crate::version::Version;
+
+/// A change that passed validation and waits for its decision.
+struct Ready<'a> {
+    change: &'a Change,
+    handler: &'a dyn Handler,
+    prepared: Prepared,
+}
 
 pub(super) async fn apply(
     db: &TenantDb,
@@ -20,16 +35,68 @@ pub(super) async fn apply(
     changes: &[Change],
     arrival: Arrival,
 ) -> Result<BatchOutcome> {
+    let checked: Vec<Result<Ready<'_>, Rejection>> = changes
+        .iter()
+        .map(|change| check(inner, change, arrival))
+        .collect();
+
     let mut writer = db.writer.lock().await;
     // IMMEDIATE takes the write lock up front, so reads inside see what the writes replace.
     // Dropping the transaction unfinished (an error or a cancelled caller) rolls it back.
     let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
     let mut seq = read_meta(&mut tx, SEQ_KEY).await?;
     let first_seq = seq;
+    let mut processed = processed_before(&mut tx, changes).await?;
+    let mut stored = stored_versions(&mut tx, inner, &checked).await?;
+    let mut records = Vec::new();
+
     let mut outcomes = Vec::with_capacity(changes.len());
-    for change in changes {
-        outcomes.push(apply_one(&mut tx, inner, change, arrival, &mut seq).await?);
+    for (change, checked) in changes.iter().zip(checked) {
+        if let Some(original) = processed.get(change.id.as_str()) {
+            outcomes.push(Outcome::Duplicate {
+                original: *original,
+            });
+            continue;
+        }
+        let ready = match checked {
+            Ok(ready) => ready,
+            Err(rejection) => {
+                outcomes.push(Outcome::Rejected(rejection));
+                continue;
+            }
+        };
+        let key = (ready.handler.table(), change.entity_id.as_str());
+        let version = ready.prepared.version;
+        let outcome = match lww::decide(version, stored.get(&key).copied()) {
+            Decision::Apply => {
+                seq += 1;
+                stored.insert(key, version);
+                Outcome::Applied {
+                    effect: write(&mut tx, inner, &ready, seq).await?,
+                    clamped: ready.prepared.clamped,
+                }
+            }
+            Decision::Supersede => {
+                let winner = load_state(&mut tx, inner, ready.handler, &change.entity_id)
+                    .await?
+                    .expect("a stored version was read in this transaction");
+                Outcome::Superseded {
+                    winner,
+                    clamped: ready.prepared.clamped,
+                }
+            }
+        };
+        let recorded = Recorded {
+            kind: outcome.kind().expect("applied or superseded"),
+            version: outcome.stored_version().expect("applied or superseded"),
+            seq,
+        };
+        processed.insert(change.id.as_str(), recorded);
+        records.push((change.id.as_str(), recorded));
+        outcomes.push(outcome);
     }
+
+    record(&mut tx, &records, arrival.now).await?;
     if seq != first_seq {
         write_meta(&mut tx, SEQ_KEY, seq).await?;
     }
@@ -40,88 +107,71 @@ pub(super) async fn apply(
     })
 }
 
-async fn apply_one(
-    tx: &mut SqliteConnection,
-    inner: &Inner,
-    change: &Change,
+/// Validates one change without touching the database.
+fn check<'a>(
+    inner: &'a Inner,
+    change: &'a Change,
     arrival: Arrival,
-    seq: &mut u64,
-) -> Result<Outcome> {
+) -> Result<Ready<'a>, Rejection> {
     if change.id.is_empty() || change.id.len() > MAX_CHANGE_ID_LEN {
-        return Ok(Outcome::Rejected(Rejection::new(
+        return Err(Rejection::new(
             Reason::ValidationError,
             format!("id: a change id has 1 to {MAX_CHANGE_ID_LEN} bytes"),
-        )));
+        ));
     }
-    if let Some(original) = processed(tx, &change.id).await? {
-        return Ok(Outcome::Duplicate { original });
-    }
-    let Some(handler) = inner.registry.get(&change.entity_type) else {
-        return Ok(Outcome::Rejected(unknown_entity(
-            inner,
-            &change.entity_type,
-        )));
-    };
-    let Prepared {
-        version,
-        clamped,
-        write,
-    } = match handler.prepare(change, arrival) {
-        Ok(prepared) => prepared,
-        Err(rejection) => return Ok(Outcome::Rejected(rejection)),
-    };
-    let sql = inner.table_sql(handler.table());
-    let stored: Option<String> = sqlx::query(&sql.state)
-        .bind(&change.entity_id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .map(|row| row.try_get(0))
-        .transpose()?;
-    let stored = stored.and_then(|text| Version::parse(&text).ok());
+    let handler = inner
+        .registry
+        .get(&change.entity_type)
+        .ok_or_else(|| unknown_entity(inner, &change.entity_type))?;
+    let prepared = handler.prepare(change, arrival)?;
+    Ok(Ready {
+        change,
+        handler,
+        prepared,
+    })
+}
 
-    let outcome = match lww::decide(version, stored) {
-        Decision::Apply => {
-            *seq += 1;
-            let deleted = matches!(write, Write::Delete);
-            let data = match write {
-                Write::Upsert { row, data } => {
-                    let mut query = sqlx::query(&sql.upsert);
-                    for value in &row {
-                        query = bind_value(query, value);
-                    }
-                    query.bind(as_i64(*seq)).execute(&mut *tx).await?;
-                    data
-                }
-                Write::Delete => {
-                    sqlx::query(&sql.delete)
-                        .bind(&change.entity_id)
-                        .bind(version.to_string())
-                        .bind(as_i64(*seq))
-                        .execute(&mut *tx)
-                        .await?;
-                    handler.tombstone_json(&change.entity_id, version)
-                }
-            };
-            let effect = Effect {
-                entity_type: handler.entity(),
-                collection: handler.collection(),
-                entity_id: change.entity_id.clone(),
-                deleted,
-                version,
-                seq: *seq,
-                data,
-            };
-            Outcome::Applied { effect, clamped }
+async fn write(
+    tx: &mut SqliteConnection,
+    inner: &Inner,
+    ready: &Ready<'_>,
+    seq: u64,
+) -> Result<Effect> {
+    let sql = inner.table_sql(ready.handler.table());
+    let change = ready.change;
+    let (deleted, data) = match &ready.prepared.write {
+        Write::Upsert { row, data } => {
+            let mut query = sqlx::query(&sql.upsert);
+            for value in row {
+                query = bind_value(query, value);
+            }
+            query.bind(as_i64(seq)).execute(&mut *tx).await?;
+            (false, data.clone())
         }
-        Decision::Supersede => {
-            let winner = super::feed::load_state(&mut *tx, inner, handler, &change.entity_id)
-                .await?
-                .expect("a superseding version was just read in this transaction");
-            Outcome::Superseded { winner, clamped }
+        Write::Delete => {
+            sqlx::query(&sql.delete)
+                .bind(&change.entity_id)
+                .bind(ready.prepared.version.to_string())
+                .bind(as_i64(seq))
+                .execute(&mut *tx)
+                .await?;
+            (
+                true,
+                ready
+                    .handler
+                    .tombstone_json(&change.entity_id, ready.prepared.version),
+            )
         }
     };
-    record(tx, &change.id, &outcome, *seq, arrival.now).await?;
-    Ok(outcome)
+    Ok(Effect {
+        entity_type: ready.handler.entity(),
+        collection: ready.handler.collection(),
+        entity_id: change.entity_id.clone(),
+        deleted,
+        version: ready.prepared.version,
+        seq,
+        data,
+    })
 }
 
 fn unknown_entity(inner: &Inner, entity_type: &str) -> Rejection {
@@ -140,47 +190,97 @@ fn unknown_entity(inner: &Inner, entity_type: &str) -> Rejection {
     )
 }
 
-async fn processed(tx: &mut SqliteConnection, change_id: &str) -> Result<Option<Recorded>> {
-    let row: Option<(String, String, i64)> = sqlx::query_as(
-        "SELECT \"kind\", \"version\", \"seq\" FROM \"_sync_changes\" WHERE \"change_id\" = ?",
+/// The recorded outcomes of the batch's change ids that were processed before.
+async fn processed_before<'a>(
+    tx: &mut SqliteConnection,
+    changes: &'a [Change],
+) -> Result<HashMap<&'a str, Recorded>> {
+    let ids: Vec<&str> = changes.iter().map(|change| change.id.as_str()).collect();
+    let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
+        "SELECT \"change_id\", \"kind\", \"version\", \"seq\" FROM \"_sync_changes\" \
+         WHERE \"change_id\" IN (SELECT value FROM json_each(?))",
     )
-    .bind(change_id)
-    .fetch_optional(&mut *tx)
+    .bind(serde_json::to_string(&ids).unwrap_or_default())
+    .fetch_all(&mut *tx)
     .await?;
-    Ok(row.and_then(|(kind, version, seq)| {
-        Some(Recorded {
-            kind: if kind == "superseded" {
-                OutcomeKind::Superseded
-            } else {
-                OutcomeKind::Applied
-            },
-            version: Version::parse(&version).ok()?,
-            seq: u64::try_from(seq).ok()?,
-        })
-    }))
+    let mut processed = HashMap::with_capacity(rows.len());
+    for (change_id, kind, version, seq) in rows {
+        let (Some(change_id), Ok(version), Ok(seq)) = (
+            ids.iter().find(|id| **id == change_id),
+            Version::parse(&version),
+            u64::try_from(seq),
+        ) else {
+            continue;
+        };
+        let kind = if kind == "superseded" {
+            OutcomeKind::Superseded
+        } else {
+            OutcomeKind::Applied
+        };
+        processed.insert(*change_id, Recorded { kind, version, seq });
+    }
+    Ok(processed)
 }
 
+/// The stored versions, live or tombstone, of every entity the valid changes touch.
+async fn stored_versions<'a>(
+    tx: &mut SqliteConnection,
+    inner: &Inner,
+    checked: &[Result<Ready<'a>, Rejection>],
+) -> Result<HashMap<(&'static str, &'a str), Version>> {
+    let mut ids_by_table: HashMap<&'static str, Vec<&'a str>> = HashMap::new();
+    for ready in checked.iter().flatten() {
+        ids_by_table
+            .entry(ready.handler.table())
+            .or_default()
+            .push(ready.change.entity_id.as_str());
+    }
+    let mut stored = HashMap::new();
+    for (table, ids) in ids_by_table {
+        let rows: Vec<(String, String)> = sqlx::query_as(&inner.table_sql(table).versions)
+            .bind(serde_json::to_string(&ids).unwrap_or_default())
+            .fetch_all(&mut *tx)
+            .await?;
+        for (id, version) in rows {
+            if let (Some(id), Ok(version)) = (
+                ids.iter().find(|known| **known == id),
+                Version::parse(&version),
+            ) {
+                stored.insert((table, *id), version);
+            }
+        }
+    }
+    Ok(stored)
+}
+
+/// Records the processed change ids with their outcomes, in one statement per 500.
 async fn record(
     tx: &mut SqliteConnection,
-    change_id: &str,
-    outcome: &Outcome,
-    seq: u64,
+    records: &[(&str, Recorded)],
     now: Version,
 ) -> Result<()> {
-    let (Some(kind), Some(version)) = (outcome.kind(), outcome.stored_version()) else {
-        return Ok(());
-    };
-    sqlx::query(
-        "INSERT INTO \"_sync_changes\" (\"change_id\", \"kind\", \"version\", \"seq\", \"processed_at\") \
-         VALUES (?, ?, ?, ?, ?)",
-    )
-    .bind(change_id)
-    .bind(kind.as_str())
-    .bind(version.to_string())
-    .bind(as_i64(seq))
-    .bind(now.to_string())
-    .execute(&mut *tx)
-    .await?;
+    for chunk in records.chunks(500) {
+        let rows: Vec<(&str, &str, String, u64)> = chunk
+            .iter()
+            .map(|(id, recorded)| {
+                (
+                    *id,
+                    recorded.kind.as_str(),
+                    recorded.version.to_string(),
+                    recorded.seq,
+                )
+            })
+            .collect();
+        sqlx::query(
+            "INSERT INTO \"_sync_changes\" (\"change_id\", \"kind\", \"version\", \"seq\", \"processed_at\") \
+             SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), \
+             json_extract(value, '$[3]'), ? FROM json_each(?)",
+        )
+        .bind(now.to_string())
+        .bind(serde_json::to_string(&rows).unwrap_or_default())
+        .execute(&mut *tx)
+        .await?;
+    }
     Ok(())
 }
 
