@@ -27,11 +27,20 @@ pub struct Builder<S, A> {
     store: S,
     authenticator: A,
     path: String,
+    health_path: Option<String>,
     limits: Limits,
     engine: engine::Config,
 }
 
 impl<S: Store, A: Authenticator> Builder<S, A> {
+    /// Where [`SyncServer::router`] serves its health report; `None` leaves it out, for an
+    /// app with a health route of its own (it can report [`SyncServer::connections`]).
+    /// Default `/health`.
+    pub fn health_path(mut self, path: Option<&str>) -> Self {
+        self.health_path = path.map(str::to_owned);
+        self
+    }
+
     /// The WebSocket path; its one parameter is the tenant. Default `/ws/{tenant_id}`.
     pub fn path(mut self, path: impl Into<String>) -> Self {
         self.path = path.into();
@@ -62,6 +71,7 @@ impl<S: Store, A: Authenticator> Builder<S, A> {
                 connections: AtomicUsize::new(0),
             }),
             path: self.path,
+            health_path: self.health_path,
         }
     }
 }
@@ -70,6 +80,7 @@ impl<S: Store, A: Authenticator> Builder<S, A> {
 pub struct SyncServer<S, A> {
     shared: Arc<Shared<S, A>>,
     path: String,
+    health_path: Option<String>,
 }
 
 struct Shared<S, A> {
@@ -87,6 +98,7 @@ impl<S: Store> SyncServer<S, crate::auth::OpenAccess> {
             store,
             authenticator,
             path: "/ws/{tenant_id}".to_owned(),
+            health_path: Some("/health".to_owned()),
             limits: Limits::default(),
             engine: engine::Config::default(),
         }
@@ -94,12 +106,13 @@ impl<S: Store> SyncServer<S, crate::auth::OpenAccess> {
 }
 
 impl<S: Store, A: Authenticator> SyncServer<S, A> {
-    /// The routes: the WebSocket path and `GET /health`.
+    /// The routes: the WebSocket path and, unless turned off, `GET /health`.
     pub fn router(&self) -> Router {
-        Router::new()
-            .route(&self.path, get(upgrade::<S, A>))
-            .route("/health", get(health::<S, A>))
-            .with_state(self.shared.clone())
+        let mut router = Router::new().route(&self.path, get(upgrade::<S, A>));
+        if let Some(path) = &self.health_path {
+            router = router.route(path, get(health::<S, A>));
+        }
+        router.with_state(self.shared.clone())
     }
 
     /// The engine, to submit changes from elsewhere in the app.

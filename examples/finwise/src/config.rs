@@ -34,6 +34,9 @@ pub struct Config {
     /// The bcrypt cost of new password hashes. Default [`bcrypt::DEFAULT_COST`] (12);
     /// tests lower it.
     pub bcrypt_cost: u32,
+    /// The limits every sync connection is held to (message size, batch size, outbound
+    /// queue, connections, ping and idle timings). Default [`sync_axum::Limits::default`].
+    pub limits: sync_axum::Limits,
 }
 
 impl Config {
@@ -49,6 +52,7 @@ impl Config {
             secure_cookie: false,
             session_lifetime: DEFAULT_SESSION_LIFETIME,
             bcrypt_cost: bcrypt::DEFAULT_COST,
+            limits: sync_axum::Limits::default(),
         }
     }
 }
@@ -67,6 +71,7 @@ impl std::fmt::Debug for Config {
             .field("secure_cookie", &self.secure_cookie)
             .field("session_lifetime", &self.session_lifetime)
             .field("bcrypt_cost", &self.bcrypt_cost)
+            .field("limits", &self.limits)
             .finish()
     }
 }

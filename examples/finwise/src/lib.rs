@@ -37,6 +37,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use http::{HeaderValue, Method, header};
+use sync_axum::SyncServer;
 use sync_axum::jwt::JwtKeys;
 use sync_core::store::Store as _;
 use sync_core::store::sqlite::SqliteStore;
@@ -49,13 +50,18 @@ pub use config::Config;
 pub use error::{Error, Result};
 pub use state::AppState;
 
-/// Opens the server's data and builds its router: the HTTP API, the static frontend if
-/// configured, CORS for the configured origins, and request tracing.
+/// The WebSocket path of the FinWise frontend; its parameter is the tenant id.
+pub const SYNC_PATH: &str = "/ws_finwise/ws/{tenant_id}";
+
+/// Opens the server's data and builds its router: the HTTP API, the sync WebSocket at
+/// [`SYNC_PATH`], the static frontend if configured, CORS for the configured origins, and
+/// request tracing.
 ///
 /// Fails if the data directory, the auth database or the secret cannot be used, or the
 /// configuration cannot work (a short secret, a `*` CORS origin).
 pub async fn app(config: Config) -> Result<(Router, AppState)> {
     let state = state(config).await?;
+    let sync_routes = state.sync.router();
     let mut router = api::routes();
     router = match &state.config.static_dir {
         Some(dir) => router
@@ -66,7 +72,7 @@ pub async fn app(config: Config) -> Result<(Router, AppState)> {
     if let Some(cors) = cors(&state.config.cors_origins)? {
         router = router.layer(cors);
     }
-    Ok((router.with_state(state.clone()), state))
+    Ok((router.with_state(state.clone()).merge(sync_routes), state))
 }
 
 /// Opens the data directory, the auth database, the secret and the store.
@@ -89,6 +95,19 @@ async fn state(config: Config) -> Result<AppState> {
     if config.dev_open_access {
         warn_open_access();
     }
+    let sync = Arc::new(
+        SyncServer::builder(store.clone(), authenticator.clone())
+            .path(SYNC_PATH)
+            .health_path(None)
+            .limits(config.limits.clone())
+            .build(),
+    );
+    let tenant_deleted = state::TenantDeletedHooks::default();
+    let sessions = sync.shutdown_handle();
+    tenant_deleted.register(move |tenant| {
+        sessions.close_tenant(&tenant);
+        async {}
+    });
     tracing::info!(data_dir = %data_dir.display(), entities = store.registry().len(), "FinWise server ready");
     Ok(AppState {
         store,
@@ -97,7 +116,8 @@ async fn state(config: Config) -> Result<AppState> {
         authenticator,
         dev_open_access: config.dev_open_access,
         config: Arc::new(config),
-        tenant_deleted: state::TenantDeletedHooks::default(),
+        tenant_deleted,
+        sync,
     })
 }
 

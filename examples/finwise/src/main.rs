@@ -39,6 +39,19 @@ struct Cli {
     /// Mark the session cookie Secure (set this when clients use HTTPS).
     #[arg(long, env = "FINWISE_SECURE_COOKIE")]
     secure_cookie: bool,
+    /// The largest sync message a client may send, in bytes; larger ones close the
+    /// connection with 1009.
+    #[arg(long, env = "FINWISE_MAX_MESSAGE_BYTES", default_value_t = sync_axum::Limits::default().max_message_bytes)]
+    max_message_bytes: usize,
+    /// The most entries one process_sync_batch may hold.
+    #[arg(long, env = "FINWISE_MAX_BATCH", default_value_t = sync_axum::Limits::default().max_batch)]
+    max_batch: usize,
+    /// The most concurrent sync connections.
+    #[arg(long, env = "FINWISE_MAX_CONNECTIONS", default_value_t = sync_axum::Limits::default().max_connections)]
+    max_connections: usize,
+    /// Undelivered broadcasts per connection before it is closed with 1013.
+    #[arg(long, env = "FINWISE_OUTBOUND_QUEUE", default_value_t = sync_axum::Limits::default().outbound_queue)]
+    outbound_queue: usize,
 }
 
 #[tokio::main]
@@ -64,11 +77,23 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     config.static_dir = cli.static_dir;
     config.dev_open_access = cli.dev_open_access;
     config.secure_cookie = cli.secure_cookie;
-    let (router, _state) = finwise::app(config).await?;
+    config.limits = sync_axum::Limits {
+        max_message_bytes: cli.max_message_bytes,
+        max_batch: cli.max_batch,
+        max_connections: cli.max_connections,
+        outbound_queue: cli.outbound_queue,
+        ..sync_axum::Limits::default()
+    };
+    let (router, state) = finwise::app(config).await?;
     let listener = tokio::net::TcpListener::bind(cli.bind).await?;
     tracing::info!(address = %listener.local_addr()?, "listening");
+    let sessions = state.sync.shutdown_handle();
     axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            // Every sync session is told `status: shutdown` and closed with 1001.
+            sessions.shutdown();
+        })
         .await?;
     tracing::info!("shut down");
     Ok(())

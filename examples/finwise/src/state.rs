@@ -5,6 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, RwLock};
 
+use sync_axum::SyncServer;
 use sync_axum::jwt::JwtKeys;
 use sync_core::TenantId;
 use sync_core::store::sqlite::SqliteStore;
@@ -34,6 +35,9 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Hooks run on `DELETE /tenants/{id}/complete`.
     pub tenant_deleted: TenantDeletedHooks,
+    /// The sync server behind `/ws_finwise/ws/{tenant_id}`: its connection count, and the
+    /// handle that ends sessions at shutdown.
+    pub sync: Arc<SyncServer<SqliteStore, FinwiseAuthenticator>>,
 }
 
 impl std::fmt::Debug for AppState {
