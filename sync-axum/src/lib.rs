@@ -1,28 +1,40 @@
 //! `sync-axum`: serves a `sync-core` store over WebSocket with axum.
 //!
-//! ```no_run
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! use futures::StreamExt;
 //! use sync_axum::jwt::{JwtAuthenticator, JwtKeys};
 //! use sync_axum::{Limits, SyncServer};
 //! use sync_core::store::sqlite::SqliteStore;
 //! use sync_core::Registry;
+//! use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 //!
-//! let registry = Registry::builder().build()?; // .entity::<Account>() ...
-//! let store = SqliteStore::builder("data", registry).open().await?;
+//! let dir = tempfile::tempdir().unwrap();
+//! let registry = Registry::builder().build().unwrap(); // .entity::<Account>() ...
+//! let store = SqliteStore::builder(dir.path(), registry).open().await.unwrap();
 //! let keys = JwtKeys::from_secret(b"a long random secret of at least 32 bytes!");
-//! let server = SyncServer::builder(store, JwtAuthenticator::new(keys))
+//! let server = SyncServer::builder(store, JwtAuthenticator::new(keys.clone()))
 //!     .path("/ws/{tenant_id}")
 //!     .limits(Limits::default())
 //!     .build();
 //! let shutdown = server.shutdown_handle();
-//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8000").await?;
-//! axum::serve(listener, server.router())
-//!     .with_graceful_shutdown(async move {
-//!         let _ = tokio::signal::ctrl_c().await;
-//!         shutdown.shutdown(); // every session gets `status: shutdown`, then close 1001
-//!     })
-//!     .await?;
-//! # Ok(()) }
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+//! let address = listener.local_addr().unwrap();
+//! tokio::spawn(axum::serve(listener, server.router()).into_future());
+//!
+//! // A client with a token for tenant "household" is greeted with `status: online`.
+//! let token = keys.issue("user-1", &["household"], std::time::Duration::from_secs(60)).unwrap();
+//! let mut request = format!("ws://{address}/ws/household").into_client_request().unwrap();
+//! request.headers_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+//! let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+//! let greeting = socket.next().await.unwrap().unwrap();
+//! assert_eq!(greeting.to_text().unwrap(), r#"{"status":"online","type":"status"}"#);
+//!
+//! // At shutdown (e.g. on Ctrl-C) every session gets `status: shutdown`, then close 1001.
+//! shutdown.shutdown();
+//! let farewell = socket.next().await.unwrap().unwrap();
+//! assert_eq!(farewell.to_text().unwrap(), r#"{"status":"shutdown","type":"status"}"#);
+//! # });
 //! ```
 //!
 //! Each connection is authenticated by an [`Authenticator`](auth::Authenticator) before the
