@@ -1,0 +1,149 @@
+//! The connection task: connects, runs a [`session`] while connected, and reconnects with
+//! exponential backoff and jitter when the connection fails or is lost.
+
+mod session;
+pub(crate) mod socket;
+pub(crate) mod wire;
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::client::shared::Shared;
+use crate::error::{Error, Result};
+use crate::outbox;
+use crate::status::Connection;
+
+/// What a client handle asks of its connection task.
+#[derive(Debug)]
+pub(crate) enum Command {
+    /// Answer when the outbox is empty and the replica has caught up.
+    SyncNow(oneshot::Sender<Result<()>>),
+    /// Close the connection and stop; answer when done.
+    Close(oneshot::Sender<()>),
+}
+
+/// A `sync_now` waiting for its answer.
+#[derive(Debug)]
+pub(crate) struct Waiter {
+    reply: oneshot::Sender<Result<()>>,
+    /// The catch-up round that must finish first; `None` until one starts.
+    round: Option<u64>,
+}
+
+impl Waiter {
+    fn answer(self, result: Result<()>) {
+        let _ = self.reply.send(result);
+    }
+}
+
+/// Why a session ended.
+enum End {
+    /// `close()` was called; the sender wants to know when the task is done.
+    Closed(oneshot::Sender<()>),
+    /// Every handle is gone.
+    Dropped,
+    /// The connection failed or was lost.
+    Lost {
+        reason: String,
+        /// Whether the server had greeted the session (so the backoff starts over).
+        greeted: bool,
+    },
+}
+
+/// Runs until `close()` or until every handle is dropped.
+pub(crate) async fn run(shared: Arc<Shared>, mut commands: mpsc::Receiver<Command>) {
+    let mut waiters: Vec<Waiter> = Vec::new();
+    let mut failures: u32 = 0;
+    loop {
+        shared.set_connection(Connection::Connecting);
+        let connect = tokio::time::timeout(
+            shared.config.connect_timeout,
+            socket::connect(
+                &shared.config.url,
+                shared.config.token.as_deref(),
+                &shared.config.tls,
+            ),
+        );
+        tokio::pin!(connect);
+        let connected = loop {
+            tokio::select! {
+                result = &mut connect => break result.unwrap_or_else(|_| Err("the connection attempt timed out".to_owned())),
+                command = commands.recv() => match command {
+                    Some(Command::SyncNow(reply)) => waiters.push(Waiter { reply, round: None }),
+                    Some(Command::Close(done)) => return finish(&shared, waiters, Some(done)).await,
+                    None => return finish(&shared, waiters, None).await,
+                },
+            }
+        };
+        let reason = match connected {
+            Ok(socket) => {
+                tracing::debug!(url = %shared.config.url, "connected");
+                let end = session::Session::new(&shared, socket)
+                    .run(&mut commands, &mut waiters)
+                    .await;
+                settle_disconnect(&shared).await;
+                match end {
+                    End::Closed(done) => return finish(&shared, waiters, Some(done)).await,
+                    End::Dropped => return finish(&shared, waiters, None).await,
+                    End::Lost { reason, greeted } => {
+                        if greeted {
+                            failures = 0;
+                        }
+                        reason
+                    }
+                }
+            }
+            Err(reason) => reason,
+        };
+        tracing::info!(%reason, "offline");
+        shared.set_connection(Connection::Offline);
+        shared.set_error(Some(reason.clone()));
+        for waiter in waiters.drain(..) {
+            waiter.answer(Err(Error::Offline(reason.clone())));
+        }
+
+        let delay = shared.config.reconnect.delay(failures);
+        failures = failures.saturating_add(1);
+        let sleep = tokio::time::sleep(delay);
+        tokio::pin!(sleep);
+        tokio::select! {
+            () = &mut sleep => {}
+            command = commands.recv() => match command {
+                // Someone waits: try now rather than at the end of the backoff.
+                Some(Command::SyncNow(reply)) => waiters.push(Waiter { reply, round: None }),
+                Some(Command::Close(done)) => return finish(&shared, waiters, Some(done)).await,
+                None => return finish(&shared, waiters, None).await,
+            },
+        }
+    }
+}
+
+/// After a session: entries that were sent and not answered go back to pending.
+async fn settle_disconnect(shared: &Shared) {
+    let result = async {
+        let mut conn = shared.replica.lock().await?;
+        let failed = outbox::requeue_processing(&mut conn, shared.config.max_attempts).await?;
+        if failed > 0 {
+            tracing::warn!(
+                failed,
+                "gave up on changes sent too many times without an answer"
+            );
+        }
+        shared.refresh_counts(&mut conn).await
+    }
+    .await;
+    if let Err(error) = result {
+        tracing::error!(%error, "could not put unanswered changes back to pending");
+    }
+}
+
+async fn finish(shared: &Shared, waiters: Vec<Waiter>, done: Option<oneshot::Sender<()>>) {
+    for waiter in waiters {
+        waiter.answer(Err(Error::Closed));
+    }
+    shared.set_connection(Connection::Closed);
+    if let Some(done) = done {
+        let _ = done.send(());
+    }
+}

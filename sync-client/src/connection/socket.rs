@@ -1,0 +1,96 @@
+//! Opening the WebSocket: `ws://`, or `wss://` through rustls (feature `rustls`, default).
+
+use std::sync::Arc;
+
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::http::header::AUTHORIZATION;
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream, tungstenite};
+
+/// An open connection.
+pub(crate) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// TLS settings for `wss://`.
+#[derive(Clone, Default)]
+pub(crate) struct Tls {
+    #[cfg(feature = "rustls")]
+    pub(crate) config: Option<Arc<rustls::ClientConfig>>,
+}
+
+impl std::fmt::Debug for Tls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Tls")
+    }
+}
+
+/// Connects to `url`, sending `token` as `Authorization: Bearer`. The error is a message
+/// for people: the HTTP status and the server's `detail` when the upgrade was refused.
+pub(crate) async fn connect(url: &str, token: Option<&str>, tls: &Tls) -> Result<Socket, String> {
+    let mut request = url
+        .into_client_request()
+        .map_err(|error| format!("invalid url {url}: {error}"))?;
+    if let Some(token) = token {
+        let value = HeaderValue::from_str(&format!("Bearer {token}"))
+            .map_err(|_| "the token holds characters a header cannot carry".to_owned())?;
+        request.headers_mut().insert(AUTHORIZATION, value);
+    }
+    let (socket, _) =
+        tokio_tungstenite::connect_async_tls_with_config(request, None, true, connector(tls))
+            .await
+            .map_err(describe)?;
+    Ok(socket)
+}
+
+#[cfg(feature = "rustls")]
+fn connector(tls: &Tls) -> Option<Connector> {
+    use std::sync::OnceLock;
+    static DEFAULT: OnceLock<Option<Arc<rustls::ClientConfig>>> = OnceLock::new();
+    let config = tls.config.clone().or_else(|| {
+        DEFAULT
+            .get_or_init(|| {
+                let mut roots = rustls::RootCertStore::empty();
+                roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+                // The ring provider explicitly: no process-wide default needs installing.
+                let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+                    rustls::crypto::ring::default_provider(),
+                ))
+                .with_safe_default_protocol_versions()
+                .map_err(|error| tracing::error!(%error, "rustls refused its own defaults"))
+                .ok()?
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+                Some(Arc::new(config))
+            })
+            .clone()
+    })?;
+    Some(Connector::Rustls(config))
+}
+
+#[cfg(not(feature = "rustls"))]
+fn connector(_tls: &Tls) -> Option<Connector> {
+    None
+}
+
+fn describe(error: tungstenite::Error) -> String {
+    match error {
+        tungstenite::Error::Http(response) => {
+            let status = response.status();
+            let detail = response
+                .body()
+                .as_deref()
+                .and_then(|body| serde_json::from_slice::<serde_json::Value>(body).ok())
+                .and_then(|body| {
+                    body.get("detail")
+                        .and_then(|detail| detail.as_str())
+                        .map(str::to_owned)
+                });
+            match detail {
+                Some(detail) => format!("the server refused the connection: {status}: {detail}"),
+                None => format!("the server refused the connection: {status}"),
+            }
+        }
+        tungstenite::Error::Url(error) => format!("cannot connect: {error}"),
+        other => format!("cannot connect: {other}"),
+    }
+}

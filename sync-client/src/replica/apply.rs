@@ -1,0 +1,507 @@
+//! The apply rules: what the replica does with what the server sends.
+//!
+//! An incoming state of an entity (from a `changes` page, a `data_update`, or the winner
+//! in a `superseded` ACK) is applied unless
+//!
+//! 1. the entity has a pending or processing outbox entry: the local change is newer, and
+//!    the server's answer to it settles the entity (the incoming state is remembered as
+//!    the entity's base, restored if the local change is discarded);
+//! 2. the row already reflects that change or a later one (its server sequence number is
+//!    at least the incoming one); or
+//! 3. the incoming version is older than the row's, and the row holds no failed local
+//!    edit: the server's versions of an entity only grow, so this is a stale delivery.
+//!
+//! The cursor is stored in the transaction that applies the rows it covers: a page's
+//! cursor with the page, a `data_update`'s when it directly follows the stored cursor, a
+//! batch's ACK cursor when the batch's changes are exactly the sequence numbers after it.
+
+use serde_json::Value as Json;
+use sqlx::{Connection, SqliteConnection};
+use sync_core::entity::Handler;
+use sync_core::store::sqlite::Tables;
+use sync_core::version::Version;
+
+use super::{handler, id_in, meta, set_seq, version_in, write_state};
+use crate::backoff::Backoff;
+use crate::error::Result;
+use crate::event::{Changed, Source};
+use crate::outbox::{self, Base, Presence, PresenceIndex};
+
+/// An entity's state as the server sent it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Remote<'a> {
+    pub(crate) entity_type: &'a str,
+    pub(crate) deleted: bool,
+    pub(crate) data: &'a Json,
+    pub(crate) seq: u64,
+}
+
+/// Where to find the outbox presence of an entity.
+enum Lookup<'a> {
+    Query,
+    Index(&'a PresenceIndex),
+}
+
+/// Applies one incoming state by the rules of the module docs.
+async fn apply_remote(
+    conn: &mut SqliteConnection,
+    tables: &Tables,
+    remote: Remote<'_>,
+    lookup: Lookup<'_>,
+) -> Result<Option<Changed>> {
+    let Some(handler) = handler(tables, remote.entity_type) else {
+        tracing::debug!(
+            entity = remote.entity_type,
+            "skipped a change of an entity this client does not register"
+        );
+        return Ok(None);
+    };
+    let (Some(entity_id), Some(version)) = (id_in(remote.data), version_in(handler, remote.data))
+    else {
+        tracing::warn!(entity = remote.entity_type, data = %remote.data, "skipped a change without id or updated_at");
+        return Ok(None);
+    };
+    let presence = match lookup {
+        Lookup::Query => outbox::presence(conn, handler.entity(), &entity_id).await?,
+        Lookup::Index(index) => index.get(handler.entity(), &entity_id),
+    };
+    let base = Base {
+        deleted: remote.deleted,
+        version,
+        data: remote.data.clone(),
+        seq: remote.seq,
+    };
+    if presence.unsettled {
+        outbox::rebase(conn, handler.entity(), &entity_id, &base).await?;
+        return Ok(None);
+    }
+    apply_state(conn, tables, handler, &entity_id, &base, presence).await
+}
+
+/// Rules 2 and 3, then the write.
+async fn apply_state(
+    conn: &mut SqliteConnection,
+    tables: &Tables,
+    handler: &dyn Handler,
+    entity_id: &str,
+    state: &Base,
+    presence: Presence,
+) -> Result<Option<Changed>> {
+    if let Some(local) = tables.get(conn, handler.entity(), entity_id).await? {
+        if state.seq <= local.seq {
+            return Ok(None);
+        }
+        if !presence.failed && state.version < local.version {
+            tracing::debug!(
+                entity = handler.entity(),
+                entity_id,
+                "skipped a stale change"
+            );
+            return Ok(None);
+        }
+        let same = local.deleted == state.deleted
+            && local.version == state.version
+            && (local.deleted || local.data == state.data);
+        if same {
+            set_seq(conn, handler, entity_id, state.seq).await?;
+            return Ok(None);
+        }
+    }
+    write_state(
+        conn,
+        tables,
+        handler,
+        entity_id,
+        state.deleted,
+        state.version,
+        &state.data,
+        state.seq,
+        Source::Remote,
+    )
+    .await
+}
+
+/// Applies a `data_update`, and moves the cursor to it when it directly follows.
+pub(crate) async fn data_update(
+    conn: &mut SqliteConnection,
+    tables: &Tables,
+    remote: Remote<'_>,
+) -> Result<(Option<Changed>, Option<u64>)> {
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+    let changed = apply_remote(&mut tx, tables, remote, Lookup::Query).await?;
+    let cursor = meta::cursor(&mut tx).await?;
+    let advanced = if remote.seq == cursor + 1 {
+        meta::set_cursor(&mut tx, remote.seq).await?;
+        Some(remote.seq)
+    } else {
+        None
+    };
+    tx.commit().await?;
+    Ok((changed, advanced))
+}
+
+/// Applies a page of the change feed and stores its cursor, in one transaction. Returns
+/// the events and the stored cursor.
+pub(crate) async fn page(
+    conn: &mut SqliteConnection,
+    tables: &Tables,
+    changes: &[Remote<'_>],
+    page_cursor: u64,
+) -> Result<(Vec<Changed>, u64)> {
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+    let index = PresenceIndex::load(&mut tx).await?;
+    let mut events = Vec::new();
+    for remote in changes {
+        if let Some(changed) = apply_remote(&mut tx, tables, *remote, Lookup::Index(&index)).await?
+        {
+            events.push(changed);
+        }
+    }
+    let cursor = meta::cursor(&mut tx).await?.max(page_cursor);
+    meta::set_cursor(&mut tx, cursor).await?;
+    tx.commit().await?;
+    Ok((events, cursor))
+}
+
+/// Empties the replica for a full reload, keeping the rows of entities that have outbox
+/// entries, and sets the cursor to 0, in one transaction.
+pub(crate) async fn reload(conn: &mut SqliteConnection, tables: &Tables) -> Result<()> {
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+    let index = PresenceIndex::load(&mut tx).await?;
+    let mut kept = Vec::new();
+    for (entity_type, entity_id) in index.keys() {
+        if let Some(state) = tables.get(&mut tx, entity_type, entity_id).await? {
+            kept.push(state);
+        }
+    }
+    tables.clear(&mut tx).await?;
+    for state in kept {
+        if let Some(handler) = handler(tables, state.entity_type) {
+            // The old sequence numbers belong to a feed that no longer applies.
+            write_state(
+                &mut tx,
+                tables,
+                handler,
+                &state.entity_id,
+                state.deleted,
+                state.version,
+                &state.data,
+                0,
+                Source::Local,
+            )
+            .await?;
+        }
+    }
+    outbox::forget_base_seqs(&mut tx).await?;
+    meta::set_cursor(&mut tx, 0).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The server's answer to one sent entry.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Answer {
+    /// `sync_ack`.
+    Ack {
+        id: String,
+        outcome: AckOutcome,
+        version: Option<Version>,
+        cursor: Option<u64>,
+        data: Option<Json>,
+    },
+    /// `sync_nack`.
+    Nack {
+        id: String,
+        reason: String,
+        detail: String,
+        retryable: bool,
+    },
+}
+
+impl Answer {
+    pub(crate) fn id(&self) -> &str {
+        match self {
+            Answer::Ack { id, .. } | Answer::Nack { id, .. } => id,
+        }
+    }
+}
+
+/// The `outcome` of an ACK.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AckOutcome {
+    Applied,
+    Superseded,
+    Duplicate,
+}
+
+/// How refused entries are retried.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RetryPolicy {
+    pub(crate) max_attempts: u32,
+    pub(crate) backoff: Backoff,
+}
+
+/// What settling a batch's answers did.
+#[derive(Debug, Default)]
+pub(crate) struct Settled {
+    pub(crate) events: Vec<Changed>,
+    /// The stored cursor, when the batch moved it.
+    pub(crate) cursor: Option<u64>,
+    /// The tenant's cursor after the batch, as the ACKs said.
+    pub(crate) server_cursor: Option<u64>,
+}
+
+/// Settles the answers to one batch in one transaction. `floor` is a cursor the server
+/// had reached before it processed the batch (what the client knew when it sent it).
+pub(crate) async fn settle(
+    conn: &mut SqliteConnection,
+    tables: &Tables,
+    answers: &[Answer],
+    floor: u64,
+    policy: RetryPolicy,
+    now_ms: i64,
+) -> Result<Settled> {
+    let server_cursor = answers
+        .iter()
+        .filter_map(|answer| match answer {
+            Answer::Ack { cursor, .. } => *cursor,
+            Answer::Nack { .. } => None,
+        })
+        .max();
+    let applied = answers
+        .iter()
+        .filter(|answer| {
+            matches!(
+                answer,
+                Answer::Ack {
+                    outcome: AckOutcome::Applied,
+                    ..
+                }
+            )
+        })
+        .count() as u64;
+    // When the batch's changes are all the server committed after `floor`, their sequence
+    // numbers are known exactly: floor + 1, floor + 2, … in entry order.
+    let exact = server_cursor.is_some_and(|cursor| cursor.checked_sub(floor) == Some(applied));
+    let mut next_seq = floor;
+    let mut settled = Settled {
+        server_cursor,
+        ..Settled::default()
+    };
+
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+    for answer in answers {
+        let is_applied = matches!(
+            answer,
+            Answer::Ack {
+                outcome: AckOutcome::Applied,
+                ..
+            }
+        );
+        if is_applied {
+            next_seq += 1;
+        }
+        let Some(entry) = outbox::get(&mut tx, answer.id()).await? else {
+            continue;
+        };
+        let Some(handler) = handler(tables, &entry.entity_type) else {
+            outbox::remove(&mut tx, &entry.id).await?;
+            continue;
+        };
+        let changed = match answer {
+            Answer::Ack {
+                outcome: AckOutcome::Applied,
+                version,
+                ..
+            } => {
+                outbox::remove(&mut tx, &entry.id).await?;
+                // Our change has a sequence number above `floor`: exactly `next_seq` when
+                // known, else at least `floor + 1`.
+                let seq = if exact { next_seq } else { floor + 1 };
+                mark_synced(&mut tx, tables, handler, &entry, *version, Some(seq)).await?
+            }
+            Answer::Ack {
+                outcome: AckOutcome::Duplicate,
+                version,
+                ..
+            } => {
+                if version.is_some_and(|version| version != entry.version) {
+                    // Processed before, and the client never learned the outcome, which
+                    // was not this version: ask again under a new id to learn the winner.
+                    outbox::reissue(&mut tx, &entry.id).await?;
+                    None
+                } else {
+                    outbox::remove(&mut tx, &entry.id).await?;
+                    mark_synced(&mut tx, tables, handler, &entry, *version, None).await?
+                }
+            }
+            Answer::Ack {
+                outcome: AckOutcome::Superseded,
+                version,
+                data,
+                ..
+            } => {
+                outbox::remove(&mut tx, &entry.id).await?;
+                match data {
+                    Some(data) => {
+                        adopt_winner(
+                            &mut tx,
+                            tables,
+                            handler,
+                            &entry.entity_id,
+                            data,
+                            *version,
+                            floor,
+                        )
+                        .await?
+                    }
+                    // A server without the winner in its ACK sends it as a data_update.
+                    None => None,
+                }
+            }
+            Answer::Nack {
+                reason,
+                detail,
+                retryable,
+                ..
+            } => {
+                if !retryable {
+                    outbox::fail(&mut tx, &entry.id, reason, detail).await?;
+                } else if entry.attempts >= policy.max_attempts {
+                    let detail = format!("gave up after {} attempts: {detail}", entry.attempts);
+                    outbox::fail(&mut tx, &entry.id, reason, &detail).await?;
+                } else {
+                    let delay = policy.backoff.delay(entry.attempts.saturating_sub(1));
+                    let next =
+                        now_ms.saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
+                    outbox::retry_later(&mut tx, &entry.id, next, reason, detail).await?;
+                }
+                None
+            }
+        };
+        settled.events.extend(changed);
+    }
+    if let Some(cursor) = server_cursor.filter(|_| exact)
+        && meta::cursor(&mut tx).await? == floor
+    {
+        meta::set_cursor(&mut tx, cursor).await?;
+        settled.cursor = Some(cursor);
+    }
+    tx.commit().await?;
+    Ok(settled)
+}
+
+/// After an ACK that stored the entry's own state: records the row's sequence number and
+/// takes the stored version if the server changed it (a clamped future timestamp).
+async fn mark_synced(
+    conn: &mut SqliteConnection,
+    tables: &Tables,
+    handler: &dyn Handler,
+    entry: &outbox::Sent,
+    stored: Option<Version>,
+    seq: Option<u64>,
+) -> Result<Option<Changed>> {
+    if outbox::presence(conn, handler.entity(), &entry.entity_id)
+        .await?
+        .unsettled
+    {
+        // A newer local edit waits; its own answer settles the row.
+        return Ok(None);
+    }
+    let Some(local) = tables.get(conn, handler.entity(), &entry.entity_id).await? else {
+        return Ok(None);
+    };
+    let seq = seq.unwrap_or(local.seq).max(local.seq);
+    match stored {
+        Some(stored) if stored != local.version && local.version == entry.version => {
+            let mut data = local.data.clone();
+            if let Some(object) = data.as_object_mut() {
+                object.insert(
+                    handler.updated_at_key().to_owned(),
+                    Json::String(stored.to_string()),
+                );
+            }
+            write_state(
+                conn,
+                tables,
+                handler,
+                &entry.entity_id,
+                local.deleted,
+                stored,
+                &data,
+                seq,
+                Source::Remote,
+            )
+            .await
+        }
+        _ => {
+            if seq > local.seq {
+                set_seq(conn, handler, &entry.entity_id, seq).await?;
+            }
+            Ok(None)
+        }
+    }
+}
+
+/// After a `superseded` ACK: the replica takes the state that won, unless a newer local
+/// edit waits for its own answer.
+async fn adopt_winner(
+    conn: &mut SqliteConnection,
+    tables: &Tables,
+    handler: &dyn Handler,
+    entity_id: &str,
+    data: &Json,
+    stored: Option<Version>,
+    floor: u64,
+) -> Result<Option<Changed>> {
+    let Some(version) = version_in(handler, data).or(stored) else {
+        return Ok(None);
+    };
+    // The ACK does not say whether the winner is a tombstone; a tombstone's JSON holds
+    // only the id and the version.
+    let deleted = data.as_object().is_some_and(|object| {
+        object
+            .keys()
+            .all(|key| key == "id" || key == handler.updated_at_key())
+    });
+    let local_seq = tables
+        .get(conn, handler.entity(), entity_id)
+        .await?
+        .map_or(0, |local| local.seq);
+    // Every change newer than the winner was committed after the batch was sent, so its
+    // sequence number is above `floor`.
+    let state = Base {
+        deleted,
+        version,
+        data: data.clone(),
+        seq: floor.max(local_seq),
+    };
+    let presence = outbox::presence(conn, handler.entity(), entity_id).await?;
+    if presence.unsettled {
+        outbox::rebase(conn, handler.entity(), entity_id, &state).await?;
+        return Ok(None);
+    }
+    if let Some(local) = tables.get(conn, handler.entity(), entity_id).await?
+        && local.deleted == deleted
+        && local.version == version
+        && (deleted || local.data == *data)
+    {
+        if state.seq > local.seq {
+            set_seq(conn, handler, entity_id, state.seq).await?;
+        }
+        return Ok(None);
+    }
+    // The winner replaces the local edit whatever the sequence numbers say.
+    write_state(
+        conn,
+        tables,
+        handler,
+        entity_id,
+        deleted,
+        version,
+        data,
+        state.seq,
+        Source::Remote,
+    )
+    .await
+}

@@ -1,0 +1,54 @@
+//! The client's status, published as a `tokio::sync::watch` channel for UIs.
+//!
+//! ```
+//! use sync_client::status::{Connection, Status};
+//!
+//! let status = Status::default();
+//! assert_eq!(status.connection, Connection::Offline);
+//! assert!(status.is_settled(), "nothing waits to be sent");
+//! ```
+
+use chrono::{DateTime, Utc};
+
+/// The state of the connection to the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Connection {
+    /// Not connected; the client retries with backoff. `last_error` says why.
+    #[default]
+    Offline,
+    /// A connection attempt is under way.
+    Connecting,
+    /// Connected and greeted by the server: changes flow both ways.
+    Online,
+    /// [`close`](crate::Client::close) was called; the client no longer connects.
+    Closed,
+}
+
+/// What a sync indicator shows.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Status {
+    /// The connection state.
+    pub connection: Connection,
+    /// Outbox entries waiting to be sent.
+    pub pending: u64,
+    /// Outbox entries sent and waiting for their answer.
+    pub processing: u64,
+    /// Outbox entries refused for good or given up on; see
+    /// [`Client::failed`](crate::Client::failed).
+    pub failed: u64,
+    /// When the client last finished catching up with the server, or had its last
+    /// in-flight changes answered.
+    pub last_sync: Option<DateTime<Utc>>,
+    /// The latest connection or sync error, cleared when a connection succeeds.
+    pub last_error: Option<String>,
+    /// The change-feed cursor the replica has caught up to.
+    pub cursor: u64,
+}
+
+impl Status {
+    /// Whether nothing waits to be sent or answered (failed entries aside).
+    pub fn is_settled(&self) -> bool {
+        self.pending == 0 && self.processing == 0
+    }
+}
