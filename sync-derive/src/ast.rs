@@ -146,13 +146,23 @@ impl<'a> Entity<'a> {
 
     /// The JSON key of the `updated_at` field, as serde reads it.
     pub(crate) fn updated_at_key(&self) -> Option<String> {
-        let field = self.updated_at()?;
+        self.updated_at().map(|field| self.json_key(field))
+    }
+
+    /// The JSON key of the id field, as serde reads it.
+    pub(crate) fn id_key(&self) -> Option<String> {
+        self.id().map(|field| self.json_key(field))
+    }
+
+    /// The JSON key of `field`: its serde rename, else the container's rename rule applied
+    /// to its name, else its name.
+    fn json_key(&self, field: &Field<'_>) -> String {
         let name = field.name();
-        Some(match (&field.serde_rename, self.rename_all) {
+        match (&field.serde_rename, self.rename_all) {
             (Some(rename), _) => rename.clone(),
             (None, Some(rule)) => rule.apply_to_field(&name),
             (None, None) => name,
-        })
+        }
     }
 }
 

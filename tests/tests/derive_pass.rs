@@ -379,3 +379,30 @@ fn entities_register() {
         .expect("derived entities pass the registry's checks");
     assert_eq!(registry.len(), 3);
 }
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, sync_core::Syncable)]
+#[serde(rename_all = "PascalCase")]
+struct Renamed {
+    #[serde(rename = "uuid")]
+    #[sync(id)]
+    key: String,
+    #[sync(updated_at)]
+    changed: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+#[test]
+fn the_id_key_follows_serde_renames() {
+    use sync_core::Syncable;
+    assert_eq!(Renamed::ID_KEY, "uuid");
+    assert_eq!(Renamed::UPDATED_AT_KEY, "Changed");
+    let registry = sync_core::Registry::builder()
+        .entity::<Renamed>()
+        .build()
+        .unwrap();
+    let handler = registry.get("Renamed").unwrap();
+    let version = sync_core::version::Version::parse("2026-01-01T00:00:00Z").unwrap();
+    assert_eq!(
+        handler.tombstone_json("k1", version),
+        serde_json::json!({"uuid": "k1", "Changed": "2026-01-01T00:00:00.000Z"})
+    );
+}

@@ -58,6 +58,8 @@ pub trait Handler: Send + Sync + 'static {
     fn table(&self) -> &'static str;
     /// The stored columns.
     fn columns(&self) -> &'static [Column];
+    /// The JSON key of the id.
+    fn id_key(&self) -> &'static str;
     /// The JSON key of `updated_at`.
     fn updated_at_key(&self) -> &'static str;
     /// Validates `change` and encodes what it would write.
@@ -65,10 +67,10 @@ pub trait Handler: Send + Sync + 'static {
     /// The JSON of a stored row.
     fn row_to_json(&self, row: Vec<Value>) -> Result<Json, DecodeError>;
 
-    /// The JSON of a tombstone: its id and version.
+    /// The JSON of a tombstone: its id and version, under the entity's own keys.
     fn tombstone_json(&self, entity_id: &str, version: Version) -> Json {
         let mut object = Map::new();
-        object.insert("id".to_owned(), Json::String(entity_id.to_owned()));
+        object.insert(self.id_key().to_owned(), Json::String(entity_id.to_owned()));
         object.insert(
             self.updated_at_key().to_owned(),
             Json::String(version.to_string()),
@@ -114,6 +116,10 @@ impl<T: Syncable> Handler for Typed<T> {
         T::COLUMNS
     }
 
+    fn id_key(&self) -> &'static str {
+        T::ID_KEY
+    }
+
     fn updated_at_key(&self) -> &'static str {
         T::UPDATED_AT_KEY
     }
@@ -139,7 +145,7 @@ impl<T: Syncable> Handler for Typed<T> {
         let (version, clamped) = resolve_version(object.get(T::UPDATED_AT_KEY), arrival)?;
 
         if change.operation == Operation::Delete {
-            if let Some(id) = object.get("id").filter(|id| !id.is_null())
+            if let Some(id) = object.get(T::ID_KEY).filter(|id| !id.is_null())
                 && id.as_str() != Some(change.entity_id.as_str())
             {
                 return Err(mismatch(id, &change.entity_id));

@@ -54,8 +54,8 @@ pub use registry::{Registry, RegistryBuilder};
 ///   column, and names no column starting with `_sync`;
 /// - [`to_row`](Self::to_row) returns one [`Value`] per column, in `COLUMNS` order, and
 ///   [`from_row`](Self::from_row) accepts what `to_row` returned;
-/// - the `updated_at` field serialises as an RFC 3339 string under the JSON key
-///   [`UPDATED_AT_KEY`](Self::UPDATED_AT_KEY).
+/// - the id field serialises under the JSON key [`ID_KEY`](Self::ID_KEY), and the
+///   `updated_at` field as an RFC 3339 string under [`UPDATED_AT_KEY`](Self::UPDATED_AT_KEY).
 pub trait Syncable: Serialize + DeserializeOwned + Send + Sync + 'static {
     /// The wire name, e.g. `"Account"` (`entityType` in the protocol).
     const ENTITY: &'static str;
@@ -65,6 +65,8 @@ pub trait Syncable: Serialize + DeserializeOwned + Send + Sync + 'static {
     const TABLE: &'static str;
     /// The stored columns, in field order.
     const COLUMNS: &'static [Column];
+    /// The JSON key of the id field. Default `"id"`.
+    const ID_KEY: &'static str = "id";
     /// The JSON key of the `updated_at` field.
     const UPDATED_AT_KEY: &'static str;
 

@@ -315,7 +315,7 @@ async fn data_status<S: Store>(
             .iter()
             .map(|row| RowChecksum {
                 entity_id: row
-                    .get("id")
+                    .get(handler.id_key())
                     .and_then(|id| id.as_str())
                     .unwrap_or_default()
                     .to_owned(),

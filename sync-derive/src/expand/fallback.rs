@@ -30,6 +30,7 @@ pub(super) fn expand(input: &DeriveInput, p: &Private, errors: &syn::Error) -> T
                 const COLLECTION: &'static str = "";
                 const TABLE: &'static str = "";
                 const COLUMNS: &'static [#p::Column] = &[];
+                const ID_KEY: &'static str = "id";
                 const UPDATED_AT_KEY: &'static str = "updated_at";
 
                 fn id(&self) -> #p::String {

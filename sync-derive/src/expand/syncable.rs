@@ -21,6 +21,7 @@ pub(super) fn expand(entity: &Entity<'_>, p: &Private) -> syn::Result<TokenStrea
     let collection = entity.collection().value;
     let table = entity.table().value;
     let updated_at_key = entity.updated_at_key().unwrap_or_default();
+    let id_key = entity.id_key().unwrap_or_default();
     let columns::Columns {
         array: columns,
         default_fns,
@@ -44,6 +45,7 @@ pub(super) fn expand(entity: &Entity<'_>, p: &Private) -> syn::Result<TokenStrea
                 const COLLECTION: &'static str = #collection;
                 const TABLE: &'static str = #table;
                 const COLUMNS: &'static [#p::Column] = #columns;
+                const ID_KEY: &'static str = #id_key;
                 const UPDATED_AT_KEY: &'static str = #updated_at_key;
 
                 fn id(&self) -> #p::String {
