@@ -44,7 +44,10 @@ static GLOBAL: Counting = Counting;
 const CONNECTIONS: usize = 500;
 
 /// The child: serves until stdin closes; answers each line on stdin with its heap size.
-#[allow(clippy::print_stdout, reason = "the child reports to its parent on stdout")]
+#[allow(
+    clippy::print_stdout,
+    reason = "the child reports to its parent on stdout"
+)]
 async fn serve(read_buffer_bytes: usize) {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::builder(dir.path(), Registry::default())

@@ -20,7 +20,7 @@
 //! let shutdown = server.shutdown_handle();
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
 //! let address = listener.local_addr().unwrap();
-//! tokio::spawn(axum::serve(listener, server.router()).into_future());
+//! tokio::spawn(axum::serve(sync_axum::no_delay(listener), server.router()).into_future());
 //!
 //! // A client with a token for tenant "household" is greeted with `status: online`.
 //! let token = keys.issue("user-1", &["household"], std::time::Duration::from_secs(60)).unwrap();
@@ -46,8 +46,10 @@
 pub mod auth;
 pub mod jwt;
 mod limits;
+mod listener;
 mod server;
 mod socket;
 
 pub use limits::Limits;
+pub use listener::no_delay;
 pub use server::{Builder, ShutdownHandle, SyncServer};

@@ -88,7 +88,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     let listener = tokio::net::TcpListener::bind(cli.bind).await?;
     tracing::info!(address = %listener.local_addr()?, "listening");
     let sessions = state.sync.shutdown_handle();
-    axum::serve(listener, router)
+    axum::serve(sync_axum::no_delay(listener), router)
         .with_graceful_shutdown(async move {
             shutdown_signal().await;
             // Every sync session is told `status: shutdown` and closed with 1001.
