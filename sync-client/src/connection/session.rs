@@ -467,6 +467,7 @@ impl<'a> Session<'a> {
             let settled = apply::settle(
                 &mut conn,
                 shared.replica.tables(),
+                &batch.entries,
                 &batch.answers,
                 floor,
                 policy,

@@ -33,9 +33,26 @@ const SCHEMA: &[&str] = &[
         \"base_seq\" INTEGER)",
     "CREATE INDEX IF NOT EXISTS \"_sync_outbox_entity_idx\" ON \"_sync_outbox\" (\"entity_type\", \"entity_id\")",
     "CREATE INDEX IF NOT EXISTS \"_sync_outbox_status_idx\" ON \"_sync_outbox\" (\"status\", \"position\")",
+    "CREATE INDEX IF NOT EXISTS \"_sync_outbox_ready_idx\" ON \"_sync_outbox\" (\"status\", \"next_attempt\")",
+    // The count of entries in each status, kept by triggers so the status is read in O(1).
+    "CREATE TABLE IF NOT EXISTS \"_sync_outbox_counts\" (\"status\" TEXT NOT NULL PRIMARY KEY, \"entries\" INTEGER NOT NULL)",
+    "CREATE TRIGGER IF NOT EXISTS \"_sync_outbox_counts_insert\" AFTER INSERT ON \"_sync_outbox\" BEGIN \
+        INSERT INTO \"_sync_outbox_counts\" (\"status\", \"entries\") VALUES (NEW.\"status\", 1) \
+        ON CONFLICT (\"status\") DO UPDATE SET \"entries\" = \"entries\" + 1; END",
+    "CREATE TRIGGER IF NOT EXISTS \"_sync_outbox_counts_delete\" AFTER DELETE ON \"_sync_outbox\" BEGIN \
+        UPDATE \"_sync_outbox_counts\" SET \"entries\" = \"entries\" - 1 WHERE \"status\" = OLD.\"status\"; END",
+    "CREATE TRIGGER IF NOT EXISTS \"_sync_outbox_counts_update\" AFTER UPDATE OF \"status\" ON \"_sync_outbox\" \
+        WHEN OLD.\"status\" <> NEW.\"status\" BEGIN \
+        UPDATE \"_sync_outbox_counts\" SET \"entries\" = \"entries\" - 1 WHERE \"status\" = OLD.\"status\"; \
+        INSERT INTO \"_sync_outbox_counts\" (\"status\", \"entries\") VALUES (NEW.\"status\", 1) \
+        ON CONFLICT (\"status\") DO UPDATE SET \"entries\" = \"entries\" + 1; END",
+    // Recounted at every open, so the counts can never drift from the entries.
+    "DELETE FROM \"_sync_outbox_counts\"",
+    "INSERT INTO \"_sync_outbox_counts\" (\"status\", \"entries\") \
+        SELECT \"status\", COUNT(*) FROM \"_sync_outbox\" GROUP BY \"status\"",
 ];
 
-/// Creates the outbox table if it is missing.
+/// Creates the outbox table if it is missing, and recounts it.
 pub(crate) async fn create(conn: &mut SqliteConnection) -> Result<()> {
     for statement in SCHEMA {
         sqlx::query(statement).execute(&mut *conn).await?;
@@ -233,42 +250,52 @@ pub(crate) async fn take(
         });
         taken.wire.push(wire);
     }
-    for entry in &taken.entries {
-        sqlx::query(
+    let ids: Vec<&str> = taken
+        .entries
+        .iter()
+        .map(|entry| entry.id.as_str())
+        .collect();
+    for chunk in ids.chunks(CHUNK) {
+        let sql = format!(
             "UPDATE \"_sync_outbox\" SET \"status\" = 'processing', \"sent\" = 1, \"attempts\" = \"attempts\" + 1 \
-             WHERE \"id\" = ?",
-        )
-        .bind(&entry.id)
-        .execute(&mut *conn)
-        .await?;
+             WHERE \"id\" IN ({})",
+            placeholders(chunk.len())
+        );
+        bind_all(sqlx::query(&sql), chunk)
+            .execute(&mut *conn)
+            .await?;
     }
     Ok(taken)
 }
 
-/// The entry with `id`, in any status.
-pub(crate) async fn get(conn: &mut SqliteConnection, id: &str) -> Result<Option<Sent>> {
-    let row = sqlx::query(
-        "SELECT \"id\", \"entity_type\", \"entity_id\", \"version\", \"attempts\" FROM \"_sync_outbox\" WHERE \"id\" = ?",
-    )
-    .bind(id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(row) = row else { return Ok(None) };
-    Ok(Some(Sent {
-        id: row.try_get(0)?,
-        entity_type: row.try_get(1)?,
-        entity_id: row.try_get(2)?,
-        version: Version::parse(&row.try_get::<String, _>(3)?).unwrap_or(Version::MIN),
-        attempts: u32::try_from(row.try_get::<i64, _>(4)?).unwrap_or(0),
-    }))
+/// How many values one `IN (…)` list binds.
+const CHUNK: usize = 500;
+
+fn placeholders(count: usize) -> String {
+    vec!["?"; count].join(", ")
 }
 
-/// Removes the entry with `id` (it was acknowledged).
-pub(crate) async fn remove(conn: &mut SqliteConnection, id: &str) -> Result<()> {
-    sqlx::query("DELETE FROM \"_sync_outbox\" WHERE \"id\" = ?")
-        .bind(id)
-        .execute(&mut *conn)
-        .await?;
+fn bind_all<'q>(
+    mut query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+    values: &[&'q str],
+) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+    for value in values {
+        query = query.bind(*value);
+    }
+    query
+}
+
+/// Removes the entries with `ids` (they were acknowledged).
+pub(crate) async fn remove_all(conn: &mut SqliteConnection, ids: &[&str]) -> Result<()> {
+    for chunk in ids.chunks(CHUNK) {
+        let sql = format!(
+            "DELETE FROM \"_sync_outbox\" WHERE \"id\" IN ({})",
+            placeholders(chunk.len())
+        );
+        bind_all(sqlx::query(&sql), chunk)
+            .execute(&mut *conn)
+            .await?;
+    }
     Ok(())
 }
 
@@ -386,19 +413,48 @@ fn presence_of(statuses: impl Iterator<Item = Status>, start: Presence) -> Prese
 pub(crate) struct PresenceIndex(HashMap<(String, String), Presence>);
 
 impl PresenceIndex {
+    /// The presence of every entity with entries.
     pub(crate) async fn load(conn: &mut SqliteConnection) -> Result<PresenceIndex> {
         let rows = sqlx::query(
             "SELECT DISTINCT \"entity_type\", \"entity_id\", \"status\" FROM \"_sync_outbox\"",
         )
         .fetch_all(&mut *conn)
         .await?;
-        let mut index: HashMap<(String, String), Presence> = HashMap::new();
+        let mut index = PresenceIndex::default();
+        index.add(&rows)?;
+        Ok(index)
+    }
+
+    /// The presence of the entities with these ids (of any type).
+    pub(crate) async fn load_for(
+        conn: &mut SqliteConnection,
+        entity_ids: &[&str],
+    ) -> Result<PresenceIndex> {
+        let mut index = PresenceIndex::default();
+        for chunk in entity_ids.chunks(CHUNK) {
+            let sql = format!(
+                "SELECT DISTINCT \"entity_type\", \"entity_id\", \"status\" FROM \"_sync_outbox\" \
+                 WHERE \"entity_id\" IN ({})",
+                placeholders(chunk.len())
+            );
+            let rows = bind_all(sqlx::query(&sql), chunk)
+                .fetch_all(&mut *conn)
+                .await?;
+            index.add(&rows)?;
+        }
+        Ok(index)
+    }
+
+    fn add(&mut self, rows: &[SqliteRow]) -> Result<()> {
         for row in rows {
             let status = Status::parse(&row.try_get::<String, _>(2)?);
-            let presence = index.entry((row.try_get(0)?, row.try_get(1)?)).or_default();
+            let presence = self
+                .0
+                .entry((row.try_get(0)?, row.try_get(1)?))
+                .or_default();
             *presence = presence_of([status].into_iter(), *presence);
         }
-        Ok(PresenceIndex(index))
+        Ok(())
     }
 
     pub(crate) fn get(&self, entity_type: &str, entity_id: &str) -> Presence {
@@ -473,7 +529,7 @@ pub(crate) struct Counts {
 
 pub(crate) async fn counts(conn: &mut SqliteConnection) -> Result<Counts> {
     let rows: Vec<(String, i64)> =
-        sqlx::query_as("SELECT \"status\", COUNT(*) FROM \"_sync_outbox\" GROUP BY \"status\"")
+        sqlx::query_as("SELECT \"status\", \"entries\" FROM \"_sync_outbox_counts\"")
             .fetch_all(&mut *conn)
             .await?;
     let mut counts = Counts::default();

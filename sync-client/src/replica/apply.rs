@@ -15,6 +15,8 @@
 //! cursor with the page, a `data_update`'s when it directly follows the stored cursor, a
 //! batch's ACK cursor when the batch's changes are exactly the sequence numbers after it.
 
+use std::collections::HashMap;
+
 use serde_json::Value as Json;
 use sqlx::{Connection, SqliteConnection};
 use sync_core::entity::Handler;
@@ -149,7 +151,12 @@ pub(crate) async fn page(
     page_cursor: u64,
 ) -> Result<(Vec<Changed>, u64)> {
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-    let index = PresenceIndex::load(&mut tx).await?;
+    let ids: Vec<String> = changes
+        .iter()
+        .filter_map(|remote| id_in(remote.data))
+        .collect();
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let index = PresenceIndex::load_for(&mut tx, &ids).await?;
     let mut events = Vec::new();
     for remote in changes {
         if let Some(changed) = apply_remote(&mut tx, tables, *remote, Lookup::Index(&index)).await?
@@ -251,16 +258,31 @@ pub(crate) struct Settled {
     pub(crate) server_cursor: Option<u64>,
 }
 
-/// Settles the answers to one batch in one transaction. `floor` is a cursor the server
-/// had reached before it processed the batch (what the client knew when it sent it).
+/// Settles the answers to one batch (`entries`, as sent) in one transaction. `floor` is a
+/// cursor the server had reached before it processed the batch (what the client knew when
+/// it sent it).
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the batch, its answers and their context"
+)]
 pub(crate) async fn settle(
     conn: &mut SqliteConnection,
     tables: &Tables,
+    entries: &[outbox::Sent],
     answers: &[Answer],
     floor: u64,
     policy: RetryPolicy,
     now_ms: i64,
 ) -> Result<Settled> {
+    let is_applied = |answer: &Answer| {
+        matches!(
+            answer,
+            Answer::Ack {
+                outcome: AckOutcome::Applied,
+                ..
+            }
+        )
+    };
     let server_cursor = answers
         .iter()
         .filter_map(|answer| match answer {
@@ -268,57 +290,75 @@ pub(crate) async fn settle(
             Answer::Nack { .. } => None,
         })
         .max();
-    let applied = answers
-        .iter()
-        .filter(|answer| {
-            matches!(
-                answer,
-                Answer::Ack {
-                    outcome: AckOutcome::Applied,
-                    ..
-                }
-            )
-        })
-        .count() as u64;
+    let applied = answers.iter().filter(|answer| is_applied(answer)).count() as u64;
     // When the batch's changes are all the server committed after `floor`, their sequence
     // numbers are known exactly: floor + 1, floor + 2, … in entry order.
     let exact = server_cursor.is_some_and(|cursor| cursor.checked_sub(floor) == Some(applied));
-    let mut next_seq = floor;
+    let sent: HashMap<&str, &outbox::Sent> = entries
+        .iter()
+        .map(|entry| (entry.id.as_str(), entry))
+        .collect();
     let mut settled = Settled {
         server_cursor,
         ..Settled::default()
     };
 
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-    for answer in answers {
-        let is_applied = matches!(
-            answer,
+    // Every ACK settles its entry, except a duplicate of another version (below).
+    let acknowledged: Vec<&str> = answers
+        .iter()
+        .filter(|answer| match answer {
             Answer::Ack {
-                outcome: AckOutcome::Applied,
+                outcome: AckOutcome::Duplicate,
+                version,
+                id,
                 ..
-            }
-        );
-        if is_applied {
+            } => sent
+                .get(id.as_str())
+                .is_some_and(|entry| version.is_none_or(|version| version == entry.version)),
+            Answer::Ack { id, .. } => sent.contains_key(id.as_str()),
+            Answer::Nack { .. } => false,
+        })
+        .map(Answer::id)
+        .collect();
+    outbox::remove_all(&mut tx, &acknowledged).await?;
+    let entity_ids: Vec<&str> = entries
+        .iter()
+        .map(|entry| entry.entity_id.as_str())
+        .collect();
+    let index = PresenceIndex::load_for(&mut tx, &entity_ids).await?;
+
+    let mut next_seq = floor;
+    for answer in answers {
+        if is_applied(answer) {
             next_seq += 1;
         }
-        let Some(entry) = outbox::get(&mut tx, answer.id()).await? else {
+        let Some(entry) = sent.get(answer.id()) else {
             continue;
         };
         let Some(handler) = handler(tables, &entry.entity_type) else {
-            outbox::remove(&mut tx, &entry.id).await?;
             continue;
         };
+        let presence = index.get(handler.entity(), &entry.entity_id);
         let changed = match answer {
             Answer::Ack {
                 outcome: AckOutcome::Applied,
                 version,
                 ..
             } => {
-                outbox::remove(&mut tx, &entry.id).await?;
                 // Our change has a sequence number above `floor`: exactly `next_seq` when
                 // known, else at least `floor + 1`.
                 let seq = if exact { next_seq } else { floor + 1 };
-                mark_synced(&mut tx, tables, handler, &entry, *version, Some(seq)).await?
+                mark_synced(
+                    &mut tx,
+                    tables,
+                    handler,
+                    entry,
+                    *version,
+                    Some(seq),
+                    presence,
+                )
+                .await?
             }
             Answer::Ack {
                 outcome: AckOutcome::Duplicate,
@@ -331,8 +371,7 @@ pub(crate) async fn settle(
                     outbox::reissue(&mut tx, &entry.id).await?;
                     None
                 } else {
-                    outbox::remove(&mut tx, &entry.id).await?;
-                    mark_synced(&mut tx, tables, handler, &entry, *version, None).await?
+                    mark_synced(&mut tx, tables, handler, entry, *version, None, presence).await?
                 }
             }
             Answer::Ack {
@@ -340,25 +379,23 @@ pub(crate) async fn settle(
                 version,
                 data,
                 ..
-            } => {
-                outbox::remove(&mut tx, &entry.id).await?;
-                match data {
-                    Some(data) => {
-                        adopt_winner(
-                            &mut tx,
-                            tables,
-                            handler,
-                            &entry.entity_id,
-                            data,
-                            *version,
-                            floor,
-                        )
-                        .await?
-                    }
-                    // A server without the winner in its ACK sends it as a data_update.
-                    None => None,
+            } => match data {
+                Some(data) => {
+                    adopt_winner(
+                        &mut tx,
+                        tables,
+                        handler,
+                        &entry.entity_id,
+                        data,
+                        *version,
+                        floor,
+                        presence,
+                    )
+                    .await?
                 }
-            }
+                // A server without the winner in its ACK sends it as a data_update.
+                None => None,
+            },
             Answer::Nack {
                 reason,
                 detail,
@@ -393,6 +430,7 @@ pub(crate) async fn settle(
 
 /// After an ACK that stored the entry's own state: records the row's sequence number and
 /// takes the stored version if the server changed it (a clamped future timestamp).
+#[allow(clippy::too_many_arguments, reason = "the entry and its answer")]
 async fn mark_synced(
     conn: &mut SqliteConnection,
     tables: &Tables,
@@ -400,11 +438,9 @@ async fn mark_synced(
     entry: &outbox::Sent,
     stored: Option<Version>,
     seq: Option<u64>,
+    presence: Presence,
 ) -> Result<Option<Changed>> {
-    if outbox::presence(conn, handler.entity(), &entry.entity_id)
-        .await?
-        .unsettled
-    {
+    if presence.unsettled {
         // A newer local edit waits; its own answer settles the row.
         return Ok(None);
     }
@@ -445,6 +481,7 @@ async fn mark_synced(
 
 /// After a `superseded` ACK: the replica takes the state that won, unless a newer local
 /// edit waits for its own answer.
+#[allow(clippy::too_many_arguments, reason = "the winner and its context")]
 async fn adopt_winner(
     conn: &mut SqliteConnection,
     tables: &Tables,
@@ -453,6 +490,7 @@ async fn adopt_winner(
     data: &Json,
     stored: Option<Version>,
     floor: u64,
+    presence: Presence,
 ) -> Result<Option<Changed>> {
     let Some(version) = version_in(handler, data).or(stored) else {
         return Ok(None);
@@ -476,7 +514,6 @@ async fn adopt_winner(
         data: data.clone(),
         seq: floor.max(local_seq),
     };
-    let presence = outbox::presence(conn, handler.entity(), entity_id).await?;
     if presence.unsettled {
         outbox::rebase(conn, handler.entity(), entity_id, &state).await?;
         return Ok(None);
