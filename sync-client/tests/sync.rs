@@ -358,3 +358,38 @@ async fn a_refused_change_fails_with_its_reason_and_can_be_discarded() {
     assert!(a.outbox().await.unwrap().is_empty());
     assert_eq!(a.status().borrow().failed, 0);
 }
+
+/// `wss://` through rustls, with a certificate the client was told to trust; a client
+/// that does not trust it stays offline and says why.
+#[cfg(feature = "rustls")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wss_connects_through_tls() {
+    let dir = Dir::new();
+    let server = Server::start(&dir.data()).await;
+    let tls = TlsProxy::start(server.address).await;
+    let url = format!("wss://localhost:{}/ws", tls.port);
+
+    let a = builder(&url, &dir.db("a"))
+        .tls_config(tls.client_config.clone())
+        .build()
+        .await
+        .unwrap();
+    a.put(&Account::new("acc", "over TLS", 1.0)).await.unwrap();
+    sync(&a, SYNC).await;
+    assert_converged(&server, &[&a]).await;
+
+    // The default roots do not include the self-signed certificate.
+    let untrusting = client(&url, &dir.db("b")).await;
+    let refused = untrusting.sync_now(SYNC).await.unwrap_err();
+    assert!(
+        matches!(refused, sync_client::Error::Offline(_)),
+        "{refused}"
+    );
+    let reason = untrusting
+        .status()
+        .borrow()
+        .last_error
+        .clone()
+        .unwrap_or_default();
+    assert!(reason.to_lowercase().contains("certificate"), "{reason}");
+}

@@ -517,3 +517,69 @@ impl Drop for FakeServer {
         self.task.abort();
     }
 }
+
+/// A TLS-terminating proxy with a self-signed certificate for `localhost`, in front of a
+/// plain server: `wss://localhost:<port>/…` reaches the server through it.
+#[cfg(feature = "rustls")]
+pub struct TlsProxy {
+    pub port: u16,
+    /// A client configuration that trusts the proxy's certificate.
+    pub client_config: Arc<rustls::ClientConfig>,
+    task: JoinHandle<()>,
+}
+
+#[cfg(feature = "rustls")]
+impl TlsProxy {
+    pub async fn start(upstream: SocketAddr) -> TlsProxy {
+        use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+
+        let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        let certificate = certified.cert.der().clone();
+        let key =
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(certified.key_pair.serialize_der()));
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let server_config = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![certificate.clone()], key)
+            .unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(certificate).unwrap();
+        let client_config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server_config));
+        let listener = bind("127.0.0.1:0".parse().unwrap()).await;
+        let port = listener.local_addr().unwrap().port();
+        let task = tokio::spawn(async move {
+            while let Ok((inbound, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(mut inbound) = acceptor.accept(inbound).await else {
+                        return;
+                    };
+                    let Ok(mut outbound) = TcpStream::connect(upstream).await else {
+                        return;
+                    };
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                });
+            }
+        });
+        TlsProxy {
+            port,
+            client_config: Arc::new(client_config),
+            task,
+        }
+    }
+}
+
+#[cfg(feature = "rustls")]
+impl Drop for TlsProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
