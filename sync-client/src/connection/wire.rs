@@ -5,7 +5,7 @@
 use serde_json::{Value as Json, json};
 use sync_core::version::Version;
 
-use crate::replica::apply::{AckOutcome, Answer};
+use crate::replica::settle::{AckOutcome, Answer};
 
 /// The limits the server announced in `welcome`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -15,8 +15,8 @@
 //!                         └───── discard_failed() ─▶ (removed, replica restored)
 //! ```
 //!
-//! Pending entries of one entity that were never sent are coalesced (see
-//! [`coalesce`](self#coalescing)); an entry that was sent is never rewritten.
+//! Pending entries of one entity that were never sent are coalesced (below); an entry
+//! that was sent is never rewritten, since the server may have processed it under its id.
 //!
 //! # Coalescing
 //!
@@ -30,14 +30,22 @@
 //! | delete | create or update | update, with the latest state |
 
 mod coalesce;
-mod sql;
+mod lifecycle;
+mod presence;
+mod queue;
+mod read;
 
 use chrono::{DateTime, Utc};
 use sync_core::change::Operation;
 use sync_core::version::Version;
 
 pub(crate) use coalesce::coalesce;
-pub(crate) use sql::*;
+pub(crate) use lifecycle::*;
+pub(crate) use presence::*;
+pub(crate) use queue::{
+    Base, BatchLimits, NewChange, Queued, Sent, create, enqueue, remove_all, take,
+};
+pub(crate) use read::*;
 
 /// One outbox entry, as [`Client::outbox`](crate::Client::outbox) and
 /// [`Client::failed`](crate::Client::failed) list it.

@@ -5,11 +5,13 @@
 //! was edited from (0 when unknown). Local edits keep the sequence number of the state
 //! they were made on, so incoming changes can always be ordered against a row.
 //!
-//! The rules for incoming changes are in [`apply`]; local writes are in [`local`].
+//! The rules for incoming changes are in [`apply`], the handling of the server's answers
+//! in [`settle`]; local writes are in [`local`].
 
 pub(crate) mod apply;
 pub(crate) mod local;
 pub(crate) mod meta;
+pub(crate) mod settle;
 
 use std::path::Path;
 use std::time::Duration;

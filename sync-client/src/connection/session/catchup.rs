@@ -1,0 +1,129 @@
+//! Catching up: rounds of `request_changes` pages from the stored cursor, live
+//! `data_update`s, and the rounds that close the gaps live updates leave.
+
+use tokio::time::Instant;
+
+use super::Session;
+use crate::connection::Waiter;
+use crate::connection::wire::{self, FeedChange};
+use crate::error::Result;
+use crate::event::Event;
+use crate::replica::apply::{self, Remote};
+
+impl Session<'_> {
+    /// Starts a catch-up round from the stored cursor; waiters without a round wait for it.
+    pub(super) fn start_round(&mut self, waiters: &mut [Waiter]) {
+        self.rounds.started += 1;
+        for waiter in waiters.iter_mut().filter(|waiter| waiter.round.is_none()) {
+            waiter.round = Some(self.rounds.started);
+        }
+        self.request_page(self.cursor);
+    }
+
+    pub(super) fn request_page(&mut self, since: u64) {
+        let limit = self
+            .shared
+            .config
+            .page_size
+            .min(self.limits.max_page)
+            .max(1);
+        self.rounds.requested_at = Some(Instant::now());
+        self.send(wire::request_changes(since, limit));
+    }
+
+    pub(super) async fn on_page(
+        &mut self,
+        changes: Vec<FeedChange>,
+        cursor: u64,
+        has_more: bool,
+        reset: bool,
+        waiters: &mut Vec<Waiter>,
+    ) -> Result<()> {
+        if self.rounds.requested_at.is_none() {
+            return Ok(());
+        }
+        let shared = self.shared;
+        if reset {
+            tracing::info!(
+                cursor = self.cursor,
+                "the server cannot continue from the cursor: full reload"
+            );
+            apply::reload(&mut *shared.replica.lock().await?, shared.replica.tables()).await?;
+            self.cursor = 0;
+            shared.set_cursor(0);
+            let _ = shared.events.send(Event::Reloaded);
+            self.request_page(0);
+            return Ok(());
+        }
+        let remotes: Vec<Remote<'_>> = changes.iter().map(remote).collect();
+        let (events, stored) = apply::page(
+            &mut *shared.replica.lock().await?,
+            shared.replica.tables(),
+            &remotes,
+            cursor,
+        )
+        .await?;
+        shared.publish(events);
+        self.cursor = stored;
+        shared.set_cursor(stored);
+        self.known_cursor = self.known_cursor.max(cursor);
+        if has_more {
+            self.request_page(self.cursor);
+            return Ok(());
+        }
+        self.rounds.requested_at = None;
+        self.rounds.done = self.rounds.started;
+        shared.synced();
+        if !self.caught_up {
+            self.caught_up = true;
+            self.fill().await?;
+        }
+        if std::mem::take(&mut self.rounds.again) {
+            self.start_round(waiters);
+        }
+        self.check_waiters(waiters).await?;
+        self.schedule_gap();
+        Ok(())
+    }
+
+    pub(super) async fn on_data_update(&mut self, change: FeedChange) -> Result<()> {
+        let shared = self.shared;
+        self.known_cursor = self.known_cursor.max(change.seq);
+        let (changed, advanced) = apply::data_update(
+            &mut *shared.replica.lock().await?,
+            shared.replica.tables(),
+            remote(&change),
+        )
+        .await?;
+        shared.publish(changed);
+        if let Some(cursor) = advanced {
+            self.cursor = cursor;
+            shared.set_cursor(cursor);
+        }
+        self.schedule_gap();
+        Ok(())
+    }
+
+    /// Whether the server mentioned changes past the stored cursor that no round covers.
+    pub(super) fn has_gap(&self) -> bool {
+        self.caught_up
+            && self.rounds.requested_at.is_none()
+            && self.in_flight.is_empty()
+            && self.known_cursor > self.cursor
+    }
+
+    pub(super) fn schedule_gap(&mut self) {
+        if self.gap_at.is_none() && self.has_gap() {
+            self.gap_at = Some(Instant::now() + self.shared.config.gap_delay);
+        }
+    }
+}
+
+fn remote(change: &FeedChange) -> Remote<'_> {
+    Remote {
+        entity_type: &change.entity_type,
+        deleted: change.deleted,
+        data: &change.data,
+        seq: change.seq,
+    }
+}
