@@ -312,6 +312,37 @@ async fn the_status_follows_the_connection_and_the_outbox() {
     ));
 }
 
+/// `close()` and dropping the last handle both end the connection and the task.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_or_dropping_the_client_ends_its_connection() {
+    let dir = Dir::new();
+    let server = Server::start(&dir.data()).await;
+    let a = client(&server.url(), &dir.db("a")).await;
+    let b = client(&server.url(), &dir.db("b")).await;
+    let a_clone = a.clone();
+    sync(&a, SYNC).await;
+    sync(&b, SYNC).await;
+    assert_eq!(server.connections(), 2);
+
+    a.close().await.unwrap();
+    assert!(
+        matches!(
+            a_clone.put(&Tag::new("t", "t")).await,
+            Err(sync_client::Error::Closed)
+        ),
+        "clones are closed too"
+    );
+    eventually("a's connection to close", SYNC, || async {
+        server.connections() == 1
+    })
+    .await;
+    drop(b);
+    eventually("b's connection to close", SYNC, || async {
+        server.connections() == 0
+    })
+    .await;
+}
+
 /// A change the server refuses for good fails with its reason; it can be retried, and
 /// discarding it puts the replica back to what the server holds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

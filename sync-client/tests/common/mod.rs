@@ -89,6 +89,7 @@ pub fn tenant() -> TenantId {
 pub struct Server {
     pub address: SocketAddr,
     pub store: SqliteStore,
+    server: SyncServer<SqliteStore, OpenAccess>,
     shutdown: ShutdownHandle,
     task: JoinHandle<()>,
 }
@@ -129,9 +130,15 @@ impl Server {
         Server {
             address,
             store,
+            server,
             shutdown,
             task,
         }
+    }
+
+    /// How many WebSocket connections are open.
+    pub fn connections(&self) -> usize {
+        self.server.connections()
     }
 
     pub fn url(&self) -> String {

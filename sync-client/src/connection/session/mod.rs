@@ -269,7 +269,9 @@ impl<'a> Session<'a> {
                     let message = message
                         .map(|message| format!(": {message}"))
                         .unwrap_or_default();
-                    return Ok(Some(self.lost(format!("the server is {status}{message}"))));
+                    return Ok(Some(
+                        self.lost(format!("the server sent status {status:?}{message}")),
+                    ));
                 }
             }
             Incoming::Welcome {
