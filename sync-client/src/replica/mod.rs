@@ -12,6 +12,8 @@ pub(crate) mod apply;
 pub(crate) mod local;
 pub(crate) mod meta;
 pub(crate) mod settle;
+#[cfg(test)]
+mod tests;
 
 use std::path::Path;
 use std::time::Duration;

@@ -1,0 +1,399 @@
+//! The apply rules, the cursor and the outbox on an in-memory replica, without a server.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value as Json, json};
+use sync_core::store::sqlite::Synchronous;
+use sync_core::version::Version;
+use sync_core::{Registry, Syncable, TenantId};
+
+use super::apply::{self, Remote};
+use super::settle::{self, AckOutcome, Answer, RetryPolicy};
+use super::{Replica, local, meta};
+use crate::backoff::Backoff;
+use crate::clock::Clock;
+use crate::outbox::{self, BatchLimits, Sent, Status};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Syncable)]
+#[sync(entity = "Note", table = "notes")]
+struct Note {
+    #[sync(id)]
+    id: String,
+    text: String,
+    #[sync(updated_at)]
+    updated_at: Option<DateTime<Utc>>,
+}
+
+struct Fixture {
+    replica: Replica,
+    clock: Clock,
+}
+
+async fn fixture() -> Fixture {
+    let registry = Registry::builder().entity::<Note>().build().unwrap();
+    let tenant = TenantId::new("t").unwrap();
+    let (replica, _) = Replica::open(None, registry, Synchronous::Off, &tenant)
+        .await
+        .unwrap();
+    Fixture {
+        replica,
+        clock: Clock::new(0),
+    }
+}
+
+fn note(id: &str, text: &str, at: &str) -> Json {
+    json!({ "id": id, "text": text, "updated_at": at })
+}
+
+impl Fixture {
+    /// A `data_update` of `data` at `seq`; whether it changed the replica.
+    async fn update(&self, data: Json, seq: u64) -> bool {
+        let mut conn = self.replica.lock().await.unwrap();
+        let remote = Remote {
+            entity_type: "Note",
+            deleted: false,
+            data: &data,
+            seq,
+        };
+        apply::data_update(&mut conn, self.replica.tables(), remote)
+            .await
+            .unwrap()
+            .0
+            .is_some()
+    }
+
+    async fn text(&self, id: &str) -> Option<String> {
+        let mut conn = self.replica.lock().await.unwrap();
+        let state = self
+            .replica
+            .tables()
+            .get(&mut conn, "Note", id)
+            .await
+            .unwrap()?;
+        (!state.deleted).then(|| state.data["text"].as_str().unwrap().to_owned())
+    }
+
+    async fn seq(&self, id: &str) -> u64 {
+        let mut conn = self.replica.lock().await.unwrap();
+        self.replica
+            .tables()
+            .get(&mut conn, "Note", id)
+            .await
+            .unwrap()
+            .unwrap()
+            .seq
+    }
+
+    async fn cursor(&self) -> u64 {
+        meta::cursor(&mut self.replica.lock().await.unwrap())
+            .await
+            .unwrap()
+    }
+
+    async fn put(&self, id: &str, text: &str) {
+        let mut conn = self.replica.lock().await.unwrap();
+        let handler = self.replica.registry().get("Note").unwrap();
+        let data = json!({ "id": id, "text": text, "updated_at": null });
+        local::put(
+            &mut conn,
+            self.replica.tables(),
+            &self.clock,
+            handler,
+            id,
+            data,
+            0,
+        )
+        .await
+        .unwrap();
+    }
+
+    async fn delete(&self, id: &str) {
+        let mut conn = self.replica.lock().await.unwrap();
+        let handler = self.replica.registry().get("Note").unwrap();
+        local::delete(
+            &mut conn,
+            self.replica.tables(),
+            &self.clock,
+            handler,
+            id,
+            0,
+        )
+        .await
+        .unwrap();
+    }
+
+    async fn outbox(&self) -> Vec<outbox::Entry> {
+        outbox::list(&mut self.replica.lock().await.unwrap(), None)
+            .await
+            .unwrap()
+    }
+
+    /// Takes everything ready, as the connection task does before sending.
+    async fn send(&self) -> Vec<Sent> {
+        let limits = BatchLimits {
+            max_entries: 100,
+            max_bytes: 1 << 20,
+        };
+        let mut conn = self.replica.lock().await.unwrap();
+        outbox::take(&mut conn, "t", limits, &HashSet::new(), i64::MAX)
+            .await
+            .unwrap()
+            .entries
+    }
+
+    async fn settle(&self, sent: &[Sent], answers: &[Answer], floor: u64) -> settle::Settled {
+        let policy = RetryPolicy {
+            max_attempts: 3,
+            backoff: Backoff::new(Duration::from_secs(1), Duration::from_secs(2)),
+        };
+        let mut conn = self.replica.lock().await.unwrap();
+        settle::settle(
+            &mut conn,
+            self.replica.tables(),
+            sent,
+            answers,
+            floor,
+            policy,
+            0,
+        )
+        .await
+        .unwrap()
+    }
+}
+
+fn applied(entry: &Sent, cursor: u64) -> Answer {
+    Answer::Ack {
+        id: entry.id.clone(),
+        outcome: AckOutcome::Applied,
+        version: Some(entry.version),
+        cursor: Some(cursor),
+        data: None,
+    }
+}
+
+fn refused(entry: &Sent) -> Answer {
+    Answer::Nack {
+        id: entry.id.clone(),
+        reason: "validation_error".into(),
+        detail: "text: bad".into(),
+        retryable: false,
+    }
+}
+
+#[tokio::test]
+async fn remote_states_apply_in_sequence_order() {
+    let replica = fixture().await;
+    assert!(
+        replica
+            .update(note("n", "second", "2026-03-01T10:00:02Z"), 2)
+            .await
+    );
+    assert!(
+        !replica
+            .update(note("n", "first", "2026-03-01T10:00:01Z"), 1)
+            .await,
+        "an older sequence number is stale"
+    );
+    assert!(
+        !replica
+            .update(note("n", "second", "2026-03-01T10:00:02Z"), 2)
+            .await,
+        "a repeat changes nothing"
+    );
+    assert_eq!(replica.text("n").await.as_deref(), Some("second"));
+}
+
+#[tokio::test]
+async fn the_cursor_moves_with_updates_that_follow_it_and_with_pages() {
+    let replica = fixture().await;
+    replica
+        .update(note("a", "a", "2026-03-01T10:00:00Z"), 1)
+        .await;
+    assert_eq!(replica.cursor().await, 1);
+    replica
+        .update(note("c", "c", "2026-03-01T10:00:00Z"), 3)
+        .await;
+    assert_eq!(replica.cursor().await, 1, "2 is missing: the cursor waits");
+    assert_eq!(
+        replica.text("c").await.as_deref(),
+        Some("c"),
+        "the row is applied all the same"
+    );
+
+    let data = note("b", "b", "2026-03-01T10:00:00Z");
+    let page = [Remote {
+        entity_type: "Note",
+        deleted: false,
+        data: &data,
+        seq: 2,
+    }];
+    let mut conn = replica.replica.lock().await.unwrap();
+    let (events, cursor) = apply::page(&mut conn, replica.replica.tables(), &page, 3)
+        .await
+        .unwrap();
+    assert_eq!((events.len(), cursor), (1, 3));
+}
+
+#[tokio::test]
+async fn a_local_change_waiting_for_its_answer_holds_incoming_changes_back() {
+    let replica = fixture().await;
+    replica
+        .update(note("n", "server", "2026-03-01T10:00:00Z"), 1)
+        .await;
+    replica.put("n", "mine").await;
+    assert!(
+        !replica
+            .update(note("n", "someone else", "2099-01-01T00:00:00Z"), 2)
+            .await
+    );
+    assert_eq!(replica.text("n").await.as_deref(), Some("mine"));
+
+    // Refused for good: the entry fails, and no longer holds the server's changes back.
+    let sent = replica.send().await;
+    replica.settle(&sent, &[refused(&sent[0])], 2).await;
+    assert_eq!(replica.outbox().await[0].status, Status::Failed);
+    assert!(
+        replica
+            .update(note("n", "later", "2026-03-01T10:00:01Z"), 3)
+            .await,
+        "a failed edit does not block"
+    );
+    assert_eq!(replica.text("n").await.as_deref(), Some("later"));
+}
+
+#[tokio::test]
+async fn discarding_a_refused_edit_restores_the_latest_server_state() {
+    let replica = fixture().await;
+    replica
+        .update(note("n", "server", "2026-03-01T10:00:00Z"), 1)
+        .await;
+    replica.put("n", "mine").await;
+    // Held back while the edit waited, but remembered as the entity's base.
+    replica
+        .update(note("n", "server, later", "2026-03-01T10:00:01Z"), 2)
+        .await;
+    let sent = replica.send().await;
+    replica.settle(&sent, &[refused(&sent[0])], 2).await;
+    assert_eq!(replica.text("n").await.as_deref(), Some("mine"));
+
+    let mut conn = replica.replica.lock().await.unwrap();
+    let (count, events) = local::discard_failed(&mut conn, replica.replica.tables())
+        .await
+        .unwrap();
+    drop(conn);
+    assert_eq!((count, events.len()), (1, 1));
+    assert_eq!(replica.text("n").await.as_deref(), Some("server, later"));
+    assert_eq!(replica.seq("n").await, 2);
+}
+
+#[tokio::test]
+async fn a_create_deleted_before_it_was_sent_leaves_nothing() {
+    let replica = fixture().await;
+    replica.put("n", "draft").await;
+    replica.put("n", "draft 2").await;
+    assert_eq!(replica.outbox().await.len(), 1);
+    replica.delete("n").await;
+    assert!(replica.outbox().await.is_empty());
+    let mut conn = replica.replica.lock().await.unwrap();
+    assert_eq!(
+        replica
+            .replica
+            .tables()
+            .get(&mut conn, "Note", "n")
+            .await
+            .unwrap(),
+        None,
+        "not even a tombstone"
+    );
+}
+
+#[tokio::test]
+async fn an_entry_that_was_sent_is_never_rewritten() {
+    let replica = fixture().await;
+    replica.put("n", "first").await;
+    let sent = replica.send().await;
+    replica.put("n", "second").await;
+    let outbox = replica.outbox().await;
+    assert_eq!(outbox.len(), 2, "a new entry, not a rewrite: {outbox:?}");
+    assert_eq!(
+        (outbox[0].id.as_str(), outbox[0].status),
+        (sent[0].id.as_str(), Status::Processing)
+    );
+    assert_eq!(outbox[1].status, Status::Pending);
+    assert!(
+        outbox[1].version > outbox[0].version,
+        "the edit is newer than the one it edits"
+    );
+}
+
+#[tokio::test]
+async fn acknowledged_changes_take_their_exact_sequence_numbers_when_nothing_came_between() {
+    let replica = fixture().await;
+    replica.put("a", "a").await;
+    replica.put("b", "b").await;
+    let sent = replica.send().await;
+    let settled = replica
+        .settle(&sent, &[applied(&sent[0], 2), applied(&sent[1], 2)], 0)
+        .await;
+    assert_eq!(settled.cursor, Some(2));
+    assert_eq!(
+        (
+            replica.seq("a").await,
+            replica.seq("b").await,
+            replica.cursor().await
+        ),
+        (1, 2, 2)
+    );
+
+    // Another client's change was committed in between: only lower bounds are known.
+    replica.put("c", "c").await;
+    let sent = replica.send().await;
+    let settled = replica.settle(&sent, &[applied(&sent[0], 4)], 2).await;
+    assert_eq!(settled.cursor, None);
+    assert_eq!((replica.seq("c").await, replica.cursor().await), (3, 2));
+    // The change in between arrives later and is applied; the stale one it follows is not.
+    assert!(
+        replica
+            .update(note("x", "x", "2026-03-01T10:00:00Z"), 3)
+            .await
+    );
+    let stale = json!({ "id": "c", "text": "older", "updated_at": Version::MIN.to_string() });
+    assert!(
+        !replica.update(stale, 4).await,
+        "an older version than the acknowledged one is stale"
+    );
+}
+
+#[tokio::test]
+async fn a_superseded_change_takes_the_winner_a_live_row_or_a_tombstone() {
+    let replica = fixture().await;
+    replica.put("live", "mine").await;
+    replica.put("dead", "mine").await;
+    let sent = replica.send().await;
+    let winner = note("live", "theirs", "2099-01-01T00:00:00Z");
+    let tombstone = json!({ "id": "dead", "updated_at": "2099-01-01T00:00:00.000Z" });
+    let superseded = |entry: &Sent, data: Json| Answer::Ack {
+        id: entry.id.clone(),
+        outcome: AckOutcome::Superseded,
+        version: Version::parse("2099-01-01T00:00:00Z").ok(),
+        cursor: Some(7),
+        data: Some(data),
+    };
+    let settled = replica
+        .settle(
+            &sent,
+            &[
+                superseded(&sent[0], winner),
+                superseded(&sent[1], tombstone),
+            ],
+            5,
+        )
+        .await;
+    assert_eq!(settled.events.len(), 2);
+    assert_eq!(replica.text("live").await.as_deref(), Some("theirs"));
+    assert_eq!(replica.text("dead").await, None);
+    assert!(replica.outbox().await.is_empty());
+}
