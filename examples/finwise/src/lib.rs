@@ -4,7 +4,8 @@
 //! [`app`] opens the data directory (the auth database `auth.db`, the JWT secret and one
 //! sync database per tenant) and returns the HTTP API of PROTOCOL.md part C as an axum
 //! [`Router`], with the [`AppState`] the sync route is built from. `main.rs` adds the
-//! command line, the listener and graceful shutdown.
+//! command line, the listener and graceful shutdown. [`cli`] is `finwise-cli`, an
+//! offline-first command-line client of the server built on `sync-client`.
 //!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -24,6 +25,7 @@
 
 pub mod api;
 pub mod authenticator;
+pub mod cli;
 pub mod config;
 pub mod db;
 pub mod entities;

@@ -1,0 +1,74 @@
+//! `status`: the login, the tenant, the connection, and the local replica's outbox.
+
+use chrono::SecondsFormat;
+use sync_client::status::Connection;
+
+use super::sync::reason;
+use super::{Context, finish};
+use crate::cli::error::Result;
+use crate::cli::replica::{self, Synced, count};
+use crate::entities::{Account, AccountGroup};
+
+/// `status`: syncs briefly when the server can be reached (so the counts are current),
+/// then reports. Works offline.
+pub(super) async fn run(context: &mut Context) -> Result<()> {
+    let user = context.profile.user()?.clone();
+    let (client, tenant) = context.replica().await?;
+    let result = async {
+        let synced = replica::sync(&client, &mut context.profile, &tenant, context.timeout).await?;
+        let status = client.status().borrow().clone();
+        let connection = match (&synced, status.connection) {
+            (Synced::Done, _) => "online, synced".to_owned(),
+            (Synced::Not(why), Connection::Online) => format!("online, still syncing ({why})"),
+            (Synced::Not(why), _) => format!("offline ({why})"),
+        };
+        let last_sync = context
+            .profile
+            .saved
+            .tenants
+            .get(tenant.as_str())
+            .and_then(|tenant| tenant.last_sync)
+            .map_or_else(
+                || "never".to_owned(),
+                |time| time.to_rfc3339_opts(SecondsFormat::Secs, true),
+            );
+        let accounts = client.list::<Account>().await?.len() as u64;
+        let groups = client.list::<AccountGroup>().await?.len() as u64;
+        let lines = [
+            ("server", context.server.clone()),
+            ("user", format!("{} <{}>", user.name, user.email)),
+            ("tenant", context.profile.tenant_label(tenant.as_str())),
+            (
+                "replica",
+                context.profile.replica_path(&tenant).display().to_string(),
+            ),
+            ("connection", connection),
+            ("last sync", last_sync),
+            ("cursor", status.cursor.to_string()),
+            ("pending", status.pending.to_string()),
+            ("processing", status.processing.to_string()),
+            ("failed", status.failed.to_string()),
+        ];
+        for (key, value) in lines {
+            println!("{:<11} {value}", format!("{key}:"));
+        }
+        for entry in client.failed().await? {
+            println!(
+                "  - {} {} {}: {}",
+                entry.operation.as_str(),
+                entry.entity_type,
+                entry.entity_id,
+                reason(entry.reason.as_deref(), entry.detail.as_deref())
+            );
+        }
+        println!(
+            "{:<11} {} in {}",
+            "data:",
+            count(accounts, "account"),
+            count(groups, "group")
+        );
+        Ok(())
+    }
+    .await;
+    finish(client, result).await
+}

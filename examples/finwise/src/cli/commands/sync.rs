@@ -1,0 +1,176 @@
+//! `sync`: catch up with the server and send every local change, showing a progress bar
+//! on a terminal, then a summary.
+
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use sync_client::Client;
+use sync_client::event::{Event, Source};
+use sync_client::status::Status;
+use sync_core::TenantId;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+
+use super::{Context, finish};
+use crate::cli::error::{Error, Result};
+use crate::cli::probe;
+use crate::cli::replica::{self, Synced, count, sync_url};
+
+/// `sync [--max-wait SECONDS]`.
+pub(super) async fn run(context: &mut Context, max_wait: Duration) -> Result<()> {
+    let (client, tenant) = context.replica().await?;
+    let result = sync(context, &client, &tenant, max_wait).await;
+    finish(client, result).await
+}
+
+async fn sync(
+    context: &mut Context,
+    client: &Client,
+    tenant: &TenantId,
+    max_wait: Duration,
+) -> Result<()> {
+    let mut status = client.status();
+    let mut events = client.events();
+    let start = client.cursor().await?;
+    let waiting_before = waiting(&status.borrow());
+    let url = sync_url(&context.server, tenant.as_str())?;
+    let token = context.profile.token()?.to_owned();
+    let target = probe::server_cursor(&url, &token, client.client_id(), context.timeout).await;
+    let progress = Progress::new(start, target);
+    let mut received = 0_u64;
+    let mut following = true;
+    let synced = {
+        let sync = replica::sync(client, &mut context.profile, tenant, max_wait);
+        tokio::pin!(sync);
+        loop {
+            tokio::select! {
+                synced = &mut sync => break synced?,
+                changed = status.changed(), if following => {
+                    if changed.is_err() {
+                        following = false;
+                    }
+                }
+                event = events.recv(), if following => match event {
+                    Ok(event) => received += remote(&event),
+                    Err(RecvError::Lagged(missed)) => received += missed,
+                    Err(RecvError::Closed) => following = false,
+                },
+            }
+            progress.show(&status.borrow_and_update(), received);
+        }
+    };
+    // The last page's events may still wait in the channel.
+    loop {
+        match events.try_recv() {
+            Ok(event) => received += remote(&event),
+            Err(TryRecvError::Lagged(missed)) => received += missed,
+            Err(_) => break,
+        }
+    }
+    progress.finish();
+    let now = status.borrow().clone();
+    let label = context.profile.tenant_label(tenant.as_str());
+    match synced {
+        Synced::Done => {
+            let sent = waiting_before.saturating_sub(waiting(&now));
+            println!(
+                "synced tenant {label}: received {}, sent {}; cursor {}; {} pending, {} failed",
+                count(received, "change"),
+                count(sent, "change"),
+                now.cursor,
+                now.pending + now.processing,
+                now.failed
+            );
+            for entry in client.failed().await? {
+                println!(
+                    "  failed: {} {} {}: {}",
+                    entry.operation.as_str(),
+                    entry.entity_type,
+                    entry.entity_id,
+                    reason(entry.reason.as_deref(), entry.detail.as_deref())
+                );
+            }
+            Ok(())
+        }
+        Synced::Not(why) => Err(Error::NotSynced(format!(
+            "not synced ({why}): {} waiting to be sent",
+            count(waiting(&now), "change")
+        ))),
+    }
+}
+
+/// 1 for a change from the server, else 0.
+fn remote(event: &Event) -> u64 {
+    match event {
+        Event::Changed(changed) if changed.source == Source::Remote => 1,
+        _ => 0,
+    }
+}
+
+/// Changes waiting to be sent or answered.
+fn waiting(status: &Status) -> u64 {
+    status.pending + status.processing
+}
+
+/// "validation_error: balance: missing field".
+pub(super) fn reason(reason: Option<&str>, detail: Option<&str>) -> String {
+    match (reason, detail) {
+        (Some(reason), Some(detail)) => format!("{reason}: {detail}"),
+        (Some(text), None) | (None, Some(text)) => text.to_owned(),
+        (None, None) => "no reason given".to_owned(),
+    }
+}
+
+/// The progress display: a bar from the replica's cursor to the server's when the server
+/// said where its feed ends, else a spinner counting the changes received. Hidden when
+/// standard error is not a terminal.
+struct Progress {
+    bar: ProgressBar,
+    start: u64,
+    /// The server's cursor, when it is ahead of the replica's.
+    target: Option<u64>,
+}
+
+impl Progress {
+    fn new(start: u64, target: Option<u64>) -> Progress {
+        let target = target.filter(|target| *target > start);
+        let (bar, template) = match target {
+            Some(target) => (
+                ProgressBar::new(target - start),
+                "{spinner} catching up [{bar:30}] {pos}/{len} changes, {eta} left {msg}",
+            ),
+            None => (ProgressBar::new_spinner(), "{spinner} {msg}"),
+        };
+        let style = ProgressStyle::with_template(template)
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> ");
+        bar.set_style(style);
+        bar.enable_steady_tick(Duration::from_millis(100));
+        let progress = Progress { bar, start, target };
+        progress.show(&Status::default(), 0);
+        progress
+    }
+
+    fn show(&self, status: &Status, received: u64) {
+        let sending = waiting(status);
+        let sending = if sending > 0 {
+            format!("{} to send", count(sending, "change"))
+        } else {
+            String::new()
+        };
+        match self.target {
+            Some(target) => {
+                let done = status.cursor.saturating_sub(self.start).max(received);
+                self.bar.set_position(done.min(target - self.start));
+                self.bar.set_message(sending);
+            }
+            None => self.bar.set_message(format!(
+                "syncing: {} received {sending}",
+                count(received, "change")
+            )),
+        }
+    }
+
+    fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
