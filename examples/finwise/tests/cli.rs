@@ -1,0 +1,639 @@
+//! `finwise-cli` end to end: the real binary, a fresh profile per "device", against a
+//! server on 127.0.0.1:0 (and a closed port for offline).
+
+mod common;
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::{Server, start};
+use finwise::entities::{Account, AccountGroup};
+use sync_core::TenantId;
+use sync_core::change::Change;
+use sync_core::store::{Store as _, StoreExt as _};
+use tokio::io::{AsyncBufReadExt as _, BufReader, Lines};
+use tokio::process::{Child, Command};
+
+/// How long a line the test waits for may take.
+const PATIENCE: Duration = Duration::from_secs(15);
+
+/// One installation of the CLI: its own profile directory.
+struct Device {
+    profile: tempfile::TempDir,
+}
+
+/// What a run printed, and whether it succeeded.
+#[derive(Debug)]
+struct Run {
+    success: bool,
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    /// Standard output of a run that must have succeeded.
+    #[track_caller]
+    fn ok(self) -> String {
+        assert!(self.success, "the command failed: {self:#?}");
+        self.stdout
+    }
+
+    /// Standard error of a run that must have failed with status 1.
+    #[track_caller]
+    fn failed(self) -> String {
+        assert_eq!(self.code, Some(1), "the command did not fail: {self:#?}");
+        self.stderr
+    }
+}
+
+impl Device {
+    fn new() -> Device {
+        Device {
+            profile: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn command(&self, server: &str, args: &[&str]) -> Command {
+        command(server, Some(self.profile.path()), args)
+    }
+
+    /// Runs `finwise-cli --server SERVER --profile P ARGS…` to its end.
+    async fn run(&self, server: &str, args: &[&str]) -> Run {
+        run(self.command(server, args)).await
+    }
+
+    /// Registers and logs in `name` (password `secret-NAME`).
+    async fn sign_up(&self, server: &Server, name: &str) {
+        let email = format!("{name}@example.com");
+        let password = format!("secret-{name}");
+        self.run(
+            &server.url,
+            &[
+                "register",
+                "--name",
+                name,
+                "--email",
+                &email,
+                "--password",
+                &password,
+            ],
+        )
+        .await
+        .ok();
+        self.log_in(server, name).await;
+    }
+
+    async fn log_in(&self, server: &Server, name: &str) {
+        let password = format!("secret-{name}");
+        let out = self
+            .run(&server.url, &["login", name, "--password", &password])
+            .await
+            .ok();
+        assert!(out.starts_with(&format!("logged in as {name} ")), "{out}");
+    }
+
+    /// Creates a tenant and makes it the current one; its id.
+    async fn new_tenant(&self, server: &Server, name: &str) -> String {
+        let out = self
+            .run(&server.url, &["tenant", "create", name])
+            .await
+            .ok();
+        let id = id_in(&out);
+        // By name: resolved through the server's list.
+        let out = self.run(&server.url, &["tenant", "use", name]).await.ok();
+        assert_eq!(out, format!("now using tenant {name} ({id})\n"));
+        id
+    }
+}
+
+fn command(server: &str, profile: Option<&Path>, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_finwise-cli"));
+    command.arg("--server").arg(server);
+    if let Some(profile) = profile {
+        command.arg("--profile").arg(profile);
+    }
+    for variable in [
+        "FINWISE_SERVER",
+        "FINWISE_PROFILE",
+        "FINWISE_PASSWORD",
+        "FINWISE_TIMEOUT",
+    ] {
+        command.env_remove(variable);
+    }
+    command
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    command
+}
+
+async fn run(mut command: Command) -> Run {
+    let output = tokio::time::timeout(Duration::from_secs(60), command.output())
+        .await
+        .expect("the command did not end within 60 s")
+        .unwrap();
+    Run {
+        success: output.status.success(),
+        code: output.status.code(),
+        stdout: String::from_utf8(output.stdout).unwrap(),
+        stderr: String::from_utf8(output.stderr).unwrap(),
+    }
+}
+
+/// The id in the last parentheses of `text`, e.g. `added account Giro (ID)`.
+fn id_in(text: &str) -> String {
+    let start = text.rfind('(').unwrap() + 1;
+    let end = start + text[start..].find(')').unwrap();
+    text[start..end].to_owned()
+}
+
+/// A server URL nothing listens on.
+fn closed_server() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    format!("http://127.0.0.1:{port}")
+}
+
+async fn server_accounts(server: &Server, tenant: &str) -> Vec<Account> {
+    let tenant = TenantId::new(tenant).unwrap();
+    let mut accounts = server.state.store.list::<Account>(&tenant).await.unwrap();
+    accounts.sort_by(|a, b| a.name.cmp(&b.name));
+    accounts
+}
+
+/// The line of `table` that mentions `needle`.
+fn row<'a>(table: &'a str, needle: &str) -> Option<Vec<&'a str>> {
+    table
+        .lines()
+        .find(|line| line.contains(needle))
+        .map(|line| line.split_whitespace().collect())
+}
+
+#[tokio::test]
+async fn register_login_tenant_group_and_accounts_reach_the_server() {
+    let server = start().await;
+    let device = Device::new();
+    device.sign_up(&server, "anna").await;
+    let tenant = device.new_tenant(&server, "Household").await;
+
+    let out = device.run(&server.url, &["tenant", "list"]).await.ok();
+    assert_eq!(row(&out, &tenant).unwrap(), ["*", &tenant, "Household"]);
+
+    let out = device
+        .run(&server.url, &["group", "add", "Banks"])
+        .await
+        .ok();
+    let group = id_in(&out);
+    let run = device
+        .run(
+            &server.url,
+            &[
+                "account",
+                "add",
+                "--name",
+                "Giro",
+                "--group",
+                "banks",
+                "--type",
+                "GIRO",
+                "--balance",
+                "120.5",
+            ],
+        )
+        .await;
+    assert!(run.stderr.contains("synced with the server"), "{run:#?}");
+    let giro = id_in(&run.ok());
+
+    let out = device.run(&server.url, &["account", "list"]).await.ok();
+    assert_eq!(
+        row(&out, &giro).unwrap(),
+        [giro.as_str(), "Giro", "giro", "120.50", "Banks"],
+        "{out}"
+    );
+    assert!(out.starts_with("ID "), "{out}");
+
+    // The server holds it, with the defaults filled in.
+    let accounts = server_accounts(&server, &tenant).await;
+    assert_eq!(accounts.len(), 1);
+    let account = &accounts[0];
+    assert_eq!(
+        (account.id.as_str(), account.name.as_str()),
+        (giro.as_str(), "Giro")
+    );
+    assert_eq!(account.account_type, finwise::entities::AccountType::Giro);
+    assert_eq!(account.account_group_id, group);
+    assert!(account.is_active && !account.is_offline_budget);
+    assert!((account.balance - 120.5).abs() < 1e-9);
+    let groups = server
+        .state
+        .store
+        .list::<AccountGroup>(&TenantId::new(tenant.as_str()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(groups.len(), 1);
+    assert_eq!(
+        (groups[0].name.as_str(), groups[0].sort_order),
+        ("Banks", 0)
+    );
+
+    // Edit by id prefix, then delete by name.
+    device
+        .run(
+            &server.url,
+            &[
+                "account",
+                "edit",
+                &giro[..8],
+                "--name",
+                "Girokonto",
+                "--balance",
+                "-3",
+            ],
+        )
+        .await
+        .ok();
+    let accounts = server_accounts(&server, &tenant).await;
+    assert_eq!(accounts[0].name, "Girokonto");
+    assert!((accounts[0].balance + 3.0).abs() < 1e-9);
+    let out = device
+        .run(&server.url, &["account", "delete", "girokonto"])
+        .await
+        .ok();
+    assert_eq!(out, format!("deleted account Girokonto ({giro})\n"));
+    assert!(server_accounts(&server, &tenant).await.is_empty());
+
+    let out = device.run(&server.url, &["group", "list"]).await.ok();
+    assert_eq!(
+        row(&out, &group).unwrap(),
+        [group.as_str(), "Banks", "0", "0"]
+    );
+}
+
+#[tokio::test]
+async fn offline_changes_wait_in_the_replica_and_reach_other_devices_after_sync() {
+    let server = start().await;
+    let laptop = Device::new();
+    laptop.sign_up(&server, "bert").await;
+    let tenant = laptop.new_tenant(&server, "Home").await;
+    laptop
+        .run(&server.url, &["group", "add", "Cash", "--sort", "3"])
+        .await
+        .ok();
+
+    // Offline: the change is kept and counted.
+    let offline = closed_server();
+    let run = laptop
+        .run(
+            &offline,
+            &[
+                "account", "add", "--name", "Wallet", "--group", "cash", "--type", "bar",
+            ],
+        )
+        .await;
+    assert!(
+        run.stderr.contains("not synced") && run.stderr.contains("1 change waiting to be sent"),
+        "{run:#?}"
+    );
+    let wallet = id_in(&run.ok());
+    let status = laptop.run(&offline, &["status"]).await.ok();
+    assert!(status.contains("\npending:    1\n"), "{status}");
+    assert!(status.contains("connection: offline ("), "{status}");
+    assert!(
+        status.contains(&format!("tenant:     Home ({tenant})")),
+        "{status}"
+    );
+    let out = laptop.run(&offline, &["account", "list"]).await.ok();
+    assert!(row(&out, &wallet).is_some(), "{out}");
+    assert!(server_accounts(&server, &tenant).await.is_empty());
+
+    // `sync` without the server fails, and says the change still waits.
+    let error = laptop.run(&offline, &["sync"]).await.failed();
+    assert!(error.contains("1 change waiting"), "{error}");
+
+    // Back online: `sync` sends it.
+    let out = laptop.run(&server.url, &["sync"]).await.ok();
+    assert!(
+        out.contains("sent 1 change") && out.contains("0 pending, 0 failed"),
+        "{out}"
+    );
+    let accounts = server_accounts(&server, &tenant).await;
+    assert_eq!(accounts.len(), 1);
+    assert_eq!(
+        (accounts[0].id.as_str(), accounts[0].name.as_str()),
+        (wallet.as_str(), "Wallet")
+    );
+    let status = laptop.run(&server.url, &["status"]).await.ok();
+    assert!(status.contains("\npending:    0\n"), "{status}");
+    assert!(status.contains("connection: online, synced"), "{status}");
+    assert!(!status.contains("last sync:  never"), "{status}");
+
+    // Another device of the same user sees it after its own sync.
+    let phone = Device::new();
+    phone.log_in(&server, "bert").await;
+    phone
+        .run(&server.url, &["tenant", "use", &tenant])
+        .await
+        .ok();
+    let out = phone.run(&server.url, &["sync"]).await.ok();
+    assert!(out.contains("received 2 changes"), "{out}");
+    let out = phone.run(&server.url, &["account", "list"]).await.ok();
+    assert_eq!(
+        row(&out, &wallet).unwrap(),
+        [wallet.as_str(), "Wallet", "bar", "0.00", "Cash"]
+    );
+}
+
+#[tokio::test]
+async fn watch_prints_a_change_made_on_another_device() {
+    let server = start().await;
+    let desk = Device::new();
+    desk.sign_up(&server, "carl").await;
+    let tenant = desk.new_tenant(&server, "Shop").await;
+    let out = desk.run(&server.url, &["group", "add", "Tills"]).await.ok();
+    let group = id_in(&out);
+
+    let watcher = Device::new();
+    watcher.log_in(&server, "carl").await;
+    watcher
+        .run(&server.url, &["tenant", "use", &tenant])
+        .await
+        .ok();
+    let mut child: Child = watcher.command(&server.url, &["watch"]).spawn().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+    wait_for(&mut stderr, "online").await;
+    // The catch-up brings the group that existed before.
+    let line = wait_for(&mut stdout, &group).await;
+    assert!(
+        line.contains("remote AccountGroup") && line.contains("\"Tills\""),
+        "{line}"
+    );
+
+    let out = desk
+        .run(
+            &server.url,
+            &[
+                "account",
+                "add",
+                "--name",
+                "Till 1",
+                "--group",
+                &group,
+                "--balance",
+                "50",
+            ],
+        )
+        .await
+        .ok();
+    let till = id_in(&out);
+    let line = wait_for(&mut stdout, &till).await;
+    assert!(
+        line.contains("remote Account") && line.contains("changed \"Till 1\" balance 50.00"),
+        "{line}"
+    );
+    desk.run(&server.url, &["account", "delete", &till])
+        .await
+        .ok();
+    let line = wait_for(&mut stdout, &till).await;
+    assert!(line.ends_with(" deleted"), "{line}");
+
+    child.kill().await.unwrap();
+}
+
+/// Reads lines until one contains `needle`; that line.
+async fn wait_for<R>(lines: &mut Lines<BufReader<R>>, needle: &str) -> String
+where
+    R: tokio::io::AsyncRead + Unpin,
+{
+    let search = async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if line.contains(needle) {
+                return line;
+            }
+        }
+        panic!("the output ended without {needle:?}");
+    };
+    tokio::time::timeout(PATIENCE, search)
+        .await
+        .unwrap_or_else(|_| panic!("no line with {needle:?} within {PATIENCE:?}"))
+}
+
+#[tokio::test]
+async fn errors_are_one_clear_line_and_fail() {
+    let server = start().await;
+    let device = Device::new();
+    let not_logged_in = "finwise-cli: not logged in: run `finwise-cli login`\n";
+    for args in [
+        &["account", "list"][..],
+        &["account", "add", "--name", "X", "--group", "g"],
+        &["tenant", "list"],
+        &["status"],
+        &["sync"],
+    ] {
+        let error = device.run(&server.url, args).await.failed();
+        assert_eq!(error, not_logged_in, "{args:?}");
+    }
+
+    device.sign_up(&server, "dora").await;
+    let error = device.run(&server.url, &["group", "list"]).await.failed();
+    assert!(
+        error.starts_with("finwise-cli: no tenant selected: run `finwise-cli tenant use"),
+        "{error}"
+    );
+
+    let error = device
+        .run(&server.url, &["login", "dora", "--password", "wrong"])
+        .await
+        .failed();
+    assert_eq!(
+        error,
+        "finwise-cli: the server refused: Incorrect username or password (401)\n"
+    );
+    let error = device
+        .run(
+            &server.url,
+            &[
+                "register",
+                "--name",
+                "dora",
+                "--email",
+                "other@example.com",
+                "--password",
+                "x",
+            ],
+        )
+        .await
+        .failed();
+    assert_eq!(
+        error,
+        "finwise-cli: the server refused: Username already taken (400)\n"
+    );
+    let error = device
+        .run(&closed_server(), &["tenant", "create", "Home"])
+        .await
+        .failed();
+    assert!(
+        error.starts_with("finwise-cli: cannot reach the server at http://127.0.0.1:"),
+        "{error}"
+    );
+
+    device.new_tenant(&server, "Home").await;
+    let error = device
+        .run(
+            &server.url,
+            &["account", "add", "--name", "X", "--group", "nowhere"],
+        )
+        .await
+        .failed();
+    assert!(
+        error.starts_with("finwise-cli: no account group \"nowhere\" in the local replica"),
+        "{error}"
+    );
+    let error = device
+        .run(&server.url, &["account", "edit", "nothing", "--name", "Y"])
+        .await
+        .failed();
+    assert!(
+        error.starts_with("finwise-cli: no account \"nothing\""),
+        "{error}"
+    );
+    let error = device
+        .run(&server.url, &["tenant", "use", "Elsewhere"])
+        .await
+        .failed();
+    assert!(
+        error.starts_with("finwise-cli: no tenant \"Elsewhere\""),
+        "{error}"
+    );
+    let error = device.run("localhost:8000", &["status"]).await.failed();
+    assert!(
+        error.contains("must start with http:// or https://"),
+        "{error}"
+    );
+
+    // clap's own mistakes exit with 2.
+    let run = device
+        .run(&server.url, &["account", "add", "--name", "X"])
+        .await;
+    assert_eq!(run.code, Some(2), "{run:#?}");
+    assert!(run.stderr.contains("--group"), "{run:#?}");
+}
+
+#[tokio::test]
+async fn sync_catches_up_a_large_tenant() {
+    let server = start().await;
+    let device = Device::new();
+    device.sign_up(&server, "emil").await;
+    let tenant = device.new_tenant(&server, "Big").await;
+    let group = AccountGroup {
+        id: "g1".to_owned(),
+        name: "All".to_owned(),
+        sort_order: 0,
+        logo_path: None,
+        updated_at: None,
+    };
+    let mut changes = vec![Change::upsert(&group).unwrap()];
+    for index in 0..2500 {
+        let account: Account = serde_json::from_value(serde_json::json!({
+            "id": format!("a{index:05}"),
+            "name": format!("Account {index}"),
+            "accountType": "spar",
+            "isActive": true,
+            "isOfflineBudget": false,
+            "accountGroupId": "g1",
+            "balance": index,
+            "offset": 0,
+        }))
+        .unwrap();
+        changes.push(Change::upsert(&account).unwrap());
+    }
+    let tenant_id = TenantId::new(tenant.as_str()).unwrap();
+    server
+        .state
+        .store
+        .apply(&tenant_id, &changes)
+        .await
+        .unwrap();
+
+    let out = device.run(&server.url, &["sync"]).await.ok();
+    assert!(
+        out.contains("received 2501 changes") && out.contains("cursor 2501;"),
+        "{out}"
+    );
+    let out = device.run(&server.url, &["account", "list"]).await.ok();
+    assert_eq!(out.lines().count(), 2501, "a header and 2500 accounts");
+    assert_eq!(
+        row(&out, "a02499").unwrap(),
+        ["a02499", "Account", "2499", "spar", "2499.00", "All"]
+    );
+}
+
+#[tokio::test]
+async fn the_default_profile_is_a_private_directory_in_the_config_dir() {
+    let server = start().await;
+    let home = tempfile::tempdir().unwrap();
+    let with_home = |args: &[&str]| {
+        let mut command = command(&server.url, None, args);
+        command
+            .env("HOME", home.path())
+            .env_remove("XDG_CONFIG_HOME");
+        command
+    };
+    run(with_home(&[
+        "register",
+        "--name",
+        "fred",
+        "--email",
+        "fred@example.com",
+        "--password",
+        "pw",
+    ]))
+    .await
+    .ok();
+    run(with_home(&["login", "fred", "--password", "pw"]))
+        .await
+        .ok();
+
+    let dir = home.path().join(".config").join("finwise-cli");
+    let profile: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("profile.json")).unwrap()).unwrap();
+    assert_eq!(profile["server"], server.url.as_str());
+    assert_eq!(profile["user"]["name"], "fred");
+    assert!(
+        profile["token"]
+            .as_str()
+            .is_some_and(|token| !token.is_empty())
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&dir.join("profile.json")), 0o600);
+    }
+
+    // The next command needs no --server: the profile remembers the login's.
+    let mut next = Command::new(env!("CARGO_BIN_EXE_finwise-cli"));
+    next.args(["tenant", "create", "Home"])
+        .env("HOME", home.path())
+        .env_remove("XDG_CONFIG_HOME")
+        .env_remove("FINWISE_SERVER")
+        .env_remove("FINWISE_PROFILE")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let out = run(next).await.ok();
+    assert!(out.starts_with("created tenant Home ("), "{out}");
+
+    // Logging out keeps the profile but not the token.
+    run(with_home(&["logout"])).await.ok();
+    let error = run(with_home(&["tenant", "list"])).await.failed();
+    assert_eq!(
+        error,
+        "finwise-cli: not logged in: run `finwise-cli login`\n"
+    );
+}
