@@ -27,6 +27,7 @@ impl Session<'_> {
             return Ok(());
         };
         batch.answers.push(answer);
+        let mut settled = false;
         while self
             .in_flight
             .front()
@@ -34,7 +35,11 @@ impl Session<'_> {
         {
             if let Some(batch) = self.in_flight.pop_front() {
                 self.settle(batch).await?;
+                settled = true;
             }
+        }
+        if !settled {
+            return Ok(());
         }
         if self.in_flight.is_empty() {
             self.shared.synced();
