@@ -1,12 +1,15 @@
 //! Opening the WebSocket: `ws://`, or `wss://` through rustls (feature `rustls`, default).
 
+#[cfg(feature = "rustls")]
 use std::sync::Arc;
 
 use tokio::net::TcpStream;
+#[cfg(feature = "rustls")]
+use tokio_tungstenite::Connector;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::http::header::AUTHORIZATION;
-use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream, tungstenite};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, tungstenite};
 
 /// An open connection.
 pub(crate) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -35,11 +38,25 @@ pub(crate) async fn connect(url: &str, token: Option<&str>, tls: &Tls) -> Result
             .map_err(|_| "the token holds characters a header cannot carry".to_owned())?;
         request.headers_mut().insert(AUTHORIZATION, value);
     }
-    let (socket, _) =
-        tokio_tungstenite::connect_async_tls_with_config(request, None, true, connector(tls))
-            .await
-            .map_err(describe)?;
+    let (socket, _) = open(request, tls).await.map_err(describe)?;
     Ok(socket)
+}
+
+#[cfg(feature = "rustls")]
+async fn open(
+    request: tungstenite::handshake::client::Request,
+    tls: &Tls,
+) -> Result<(Socket, tungstenite::handshake::client::Response), tungstenite::Error> {
+    tokio_tungstenite::connect_async_tls_with_config(request, None, true, connector(tls)).await
+}
+
+#[cfg(not(feature = "rustls"))]
+async fn open(
+    request: tungstenite::handshake::client::Request,
+    _tls: &Tls,
+) -> Result<(Socket, tungstenite::handshake::client::Response), tungstenite::Error> {
+    // `wss://` URLs fail here with "TLS support not compiled in".
+    tokio_tungstenite::connect_async_with_config(request, None, true).await
 }
 
 #[cfg(feature = "rustls")]
@@ -65,11 +82,6 @@ fn connector(tls: &Tls) -> Option<Connector> {
             .clone()
     })?;
     Some(Connector::Rustls(config))
-}
-
-#[cfg(not(feature = "rustls"))]
-fn connector(_tls: &Tls) -> Option<Connector> {
-    None
 }
 
 fn describe(error: tungstenite::Error) -> String {
