@@ -44,6 +44,11 @@ pub struct Status {
     pub last_error: Option<String>,
     /// The change-feed cursor the replica has caught up to.
     pub cursor: u64,
+    /// The tenant's cursor as the server last mentioned it (in `welcome`, pages, ACKs and
+    /// live updates); `None` before the first connection. With `cursor`, a UI can show
+    /// catch-up progress. It may run ahead of `cursor` for a moment, until a catch-up
+    /// round covers the changes the live updates did not.
+    pub server_cursor: Option<u64>,
 }
 
 impl Status {

@@ -303,6 +303,7 @@ async fn the_status_follows_the_connection_and_the_outbox() {
     assert!(status.last_sync.is_some());
     assert_eq!(status.last_error, None);
     assert_eq!(status.cursor, 3);
+    assert_eq!(status.server_cursor, Some(3));
 
     a.close().await.unwrap();
     assert_eq!(a.status().borrow().connection, Connection::Closed);

@@ -97,6 +97,15 @@ impl Shared {
         });
     }
 
+    /// Records the tenant cursor the server mentioned last.
+    pub(crate) fn set_server_cursor(&self, cursor: u64) {
+        self.status.send_if_modified(|status| {
+            let changed = status.server_cursor != Some(cursor);
+            status.server_cursor = Some(cursor);
+            changed
+        });
+    }
+
     /// Records a successful sync now.
     pub(crate) fn synced(&self) {
         self.status

@@ -66,7 +66,7 @@ impl Session<'_> {
         shared.publish(events);
         self.cursor = stored;
         shared.set_cursor(stored);
-        self.known_cursor = self.known_cursor.max(cursor);
+        self.learn_cursor(cursor);
         if has_more {
             self.request_page(self.cursor);
             return Ok(());
@@ -88,7 +88,7 @@ impl Session<'_> {
 
     pub(super) async fn on_data_update(&mut self, change: FeedChange) -> Result<()> {
         let shared = self.shared;
-        self.known_cursor = self.known_cursor.max(change.seq);
+        self.learn_cursor(change.seq);
         let (changed, advanced) = apply::data_update(
             &mut *shared.replica.lock().await?,
             shared.replica.tables(),

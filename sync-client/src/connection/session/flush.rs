@@ -80,7 +80,7 @@ impl Session<'_> {
             shared.set_cursor(cursor);
         }
         if let Some(cursor) = settled.server_cursor {
-            self.known_cursor = self.known_cursor.max(cursor);
+            self.learn_cursor(cursor);
             self.last_batch_cursor = Some(cursor);
         }
         for entry in batch.entries {

@@ -236,6 +236,14 @@ impl<'a> Session<'a> {
         deadline
     }
 
+    /// Records a tenant cursor the server mentioned.
+    fn learn_cursor(&mut self, cursor: u64) {
+        if cursor > self.known_cursor || self.shared.status.borrow().server_cursor.is_none() {
+            self.known_cursor = self.known_cursor.max(cursor);
+            self.shared.set_server_cursor(self.known_cursor);
+        }
+    }
+
     fn lost(&self, reason: String) -> End {
         End::Lost {
             reason,
@@ -326,7 +334,7 @@ impl<'a> Session<'a> {
         self.shared.clock.set_offset(offset);
         meta::set_offset(&mut *self.shared.replica.lock().await?, offset).await?;
         self.limits = limits;
-        self.known_cursor = self.known_cursor.max(cursor);
+        self.learn_cursor(cursor);
         self.greeted = true;
         tracing::debug!(offset, cursor, ?limits, "welcomed");
         self.shared.set_error(None);
