@@ -34,7 +34,6 @@ mod args;
 mod commands;
 mod error;
 mod lookup;
-mod probe;
 mod profile;
 mod replica;
 mod table;

@@ -1,6 +1,7 @@
 //! `sync`: catch up with the server and send every local change, showing a progress bar
 //! on a terminal, then a summary.
 
+use std::cell::Cell;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -12,8 +13,7 @@ use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use super::{Context, finish};
 use crate::cli::error::{Error, Result};
-use crate::cli::probe;
-use crate::cli::replica::{self, Synced, count, sync_url};
+use crate::cli::replica::{self, Synced, count};
 
 /// `sync [--max-wait SECONDS]`.
 pub(super) async fn run(context: &mut Context, max_wait: Duration) -> Result<()> {
@@ -32,10 +32,7 @@ async fn sync(
     let mut events = client.events();
     let start = client.cursor().await?;
     let waiting_before = waiting(&status.borrow());
-    let url = sync_url(&context.server, tenant.as_str())?;
-    let token = context.profile.token()?.to_owned();
-    let target = probe::server_cursor(&url, &token, client.client_id(), context.timeout).await;
-    let progress = Progress::new(start, target);
+    let progress = Progress::new(start);
     let mut received = 0_u64;
     let mut following = true;
     let synced = {
@@ -120,44 +117,48 @@ pub(super) fn reason(reason: Option<&str>, detail: Option<&str>) -> String {
     }
 }
 
-/// The progress display: a bar from the replica's cursor to the server's when the server
-/// said where its feed ends, else a spinner counting the changes received. Hidden when
-/// standard error is not a terminal.
+/// The progress display: a spinner counting the changes received, which becomes a bar
+/// from the replica's cursor to the server's once the connection's `welcome` has said
+/// where the server's feed ends (`Status::server_cursor`). Hidden when standard error is
+/// not a terminal.
 struct Progress {
     bar: ProgressBar,
     start: u64,
-    /// The server's cursor, when it is ahead of the replica's.
-    target: Option<u64>,
+    /// The server's cursor, once known and ahead of the replica's.
+    target: Cell<Option<u64>>,
 }
 
 impl Progress {
-    fn new(start: u64, target: Option<u64>) -> Progress {
-        let target = target.filter(|target| *target > start);
-        let (bar, template) = match target {
-            Some(target) => (
-                ProgressBar::new(target - start),
-                "{spinner} catching up [{bar:30}] {pos}/{len} changes, {eta} left {msg}",
-            ),
-            None => (ProgressBar::new_spinner(), "{spinner} {msg}"),
-        };
-        let style = ProgressStyle::with_template(template)
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> ");
-        bar.set_style(style);
+    fn new(start: u64) -> Progress {
+        let bar = ProgressBar::new_spinner();
+        bar.set_style(style("{spinner} {msg}"));
         bar.enable_steady_tick(Duration::from_millis(100));
-        let progress = Progress { bar, start, target };
+        let progress = Progress {
+            bar,
+            start,
+            target: Cell::new(None),
+        };
         progress.show(&Status::default(), 0);
         progress
     }
 
     fn show(&self, status: &Status, received: u64) {
+        if self.target.get().is_none()
+            && let Some(target) = status.server_cursor.filter(|target| *target > self.start)
+        {
+            self.target.set(Some(target));
+            self.bar.set_length(target - self.start);
+            self.bar.set_style(style(
+                "{spinner} catching up [{bar:30}] {pos}/{len} changes, {eta} left {msg}",
+            ));
+        }
         let sending = waiting(status);
         let sending = if sending > 0 {
             format!("{} to send", count(sending, "change"))
         } else {
             String::new()
         };
-        match self.target {
+        match self.target.get() {
             Some(target) => {
                 let done = status.cursor.saturating_sub(self.start).max(received);
                 self.bar.set_position(done.min(target - self.start));
@@ -173,4 +174,10 @@ impl Progress {
     fn finish(&self) {
         self.bar.finish_and_clear();
     }
+}
+
+fn style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template)
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ")
 }
