@@ -406,3 +406,30 @@ fn the_id_key_follows_serde_renames() {
         serde_json::json!({"uuid": "k1", "Changed": "2026-01-01T00:00:00.000Z"})
     );
 }
+
+#[test]
+fn a_registry_can_be_extended_with_another_registrys_entities() {
+    #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, sync_core::Syncable)]
+    struct Extra {
+        #[sync(id)]
+        id: String,
+        #[sync(updated_at)]
+        updated_at: Option<chrono::DateTime<chrono::Utc>>,
+    }
+    let shared = sync_core::Registry::builder()
+        .entity::<Renamed>()
+        .build()
+        .unwrap();
+    let extended = sync_core::Registry::builder()
+        .entities_of(&shared)
+        .entity::<Extra>()
+        .build()
+        .unwrap();
+    let names: Vec<&str> = extended.iter().map(|handler| handler.entity()).collect();
+    assert_eq!(names, ["Renamed", "Extra"]);
+    let twice = sync_core::Registry::builder()
+        .entities_of(&shared)
+        .entities_of(&shared)
+        .build();
+    assert!(twice.is_err(), "the same entity twice is still refused");
+}

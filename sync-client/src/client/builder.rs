@@ -77,6 +77,12 @@ impl Builder {
         self
     }
 
+    /// Registers every entity of `registry`: the same list the server registers.
+    pub fn entities(mut self, registry: &Registry) -> Builder {
+        self.registry = self.registry.entities_of(registry);
+        self
+    }
+
     /// Registers an entity type, exactly as on the server.
     pub fn entity<T: Syncable>(mut self) -> Builder {
         self.registry = self.registry.entity::<T>();

@@ -72,6 +72,12 @@ impl RegistryBuilder {
         self
     }
 
+    /// Registers every entity of `registry`, so a server and its clients can share one list.
+    pub fn entities_of(mut self, registry: &Registry) -> RegistryBuilder {
+        self.handlers.extend(registry.handlers.iter().cloned());
+        self
+    }
+
     /// Checks the entities: unique names, collections and tables, valid SQL names, and one
     /// id and one `updated_at` column each.
     pub fn build(self) -> Result<Registry> {

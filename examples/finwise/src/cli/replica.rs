@@ -9,10 +9,6 @@ use sync_core::TenantId;
 
 use super::error::{Error, Result};
 use super::profile::Profile;
-use crate::entities::{
-    Account, AccountGroup, AutomationRule, Category, CategoryGroup, PlanningTransaction, Recipient,
-    Tag, Transaction,
-};
 
 /// The sync socket of `tenant` on the server at `server` (`http://` or `https://`):
 /// `ws://` or `wss://`, the same host and path prefix, then `/ws_finwise/ws/{tenant}`.
@@ -54,15 +50,7 @@ pub(crate) async fn open(
         .token(token)
         .database(profile.replica_path(&tenant))
         .connect_timeout(timeout)
-        .entity::<Account>()
-        .entity::<AccountGroup>()
-        .entity::<Category>()
-        .entity::<CategoryGroup>()
-        .entity::<Recipient>()
-        .entity::<Tag>()
-        .entity::<AutomationRule>()
-        .entity::<PlanningTransaction>()
-        .entity::<Transaction>()
+        .entities(&crate::entities::registry())
         .build()
         .await?;
     Ok((client, tenant))
