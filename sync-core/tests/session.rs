@@ -208,6 +208,7 @@ async fn an_applied_change_is_acked_to_its_origin_and_broadcast_to_the_others() 
     assert_eq!(ack["outcome"], "applied");
     assert_eq!(ack["updated_at"], "2026-01-01T00:00:00.000Z");
     assert_eq!(ack["cursor"], 1);
+    assert_eq!(ack["seq"], 1, "the change's own sequence number");
 
     let update = other.recv().await;
     assert_eq!(update["event_type"], "data_update");
@@ -255,6 +256,11 @@ async fn a_superseded_change_tells_its_origin_the_winner_twice() {
     let ack = client.recv().await;
     assert_eq!(ack["outcome"], "superseded");
     assert_eq!(ack["data"]["name"], "newer");
+    assert_eq!(
+        (&ack["seq"], &ack["deleted"]),
+        (&json!(1), &json!(false)),
+        "the winner's"
+    );
     assert_eq!(ack["updated_at"], "2026-01-02T00:00:00.000Z");
     let update = client.recv().await;
     assert_eq!(update["event_type"], "data_update");

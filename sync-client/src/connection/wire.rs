@@ -145,6 +145,8 @@ pub(crate) fn decode(text: &str) -> Incoming {
             version: string("updated_at").and_then(|text| Version::parse(&text).ok()),
             cursor: number("cursor"),
             data: json.get("data").filter(|data| data.is_object()).cloned(),
+            seq: number("seq"),
+            deleted: json.get("deleted").and_then(Json::as_bool),
         }),
         "sync_nack" => {
             let reason = string("reason").unwrap_or_else(|| "unknown".to_owned());
@@ -217,7 +219,7 @@ mod tests {
         let ack = decode(
             r#"{"type":"sync_ack","id":"e1","status":"processed","entityId":"a1","entityType":"Account",
                 "operationType":"update","outcome":"superseded","updated_at":"2026-03-01T08:00:00.000Z","cursor":42,
-                "data":{"id":"a1","name":"Giro","updated_at":"2026-03-01T08:00:00.000Z"}}"#,
+                "data":{"id":"a1","name":"Giro","updated_at":"2026-03-01T08:00:00.000Z"},"seq":40,"deleted":false}"#,
         );
         let Incoming::Answer(Answer::Ack {
             id,
@@ -225,6 +227,8 @@ mod tests {
             version,
             cursor,
             data,
+            seq,
+            deleted,
         }) = ack
         else {
             panic!("{ack:?}")
@@ -235,6 +239,7 @@ mod tests {
         );
         assert_eq!(version, Version::parse("2026-03-01T08:00:00Z").ok());
         assert_eq!(data.unwrap()["name"], "Giro");
+        assert_eq!((seq, deleted), (Some(40), Some(false)));
 
         let nack =
             decode(r#"{"type":"sync_nack","id":"e2","reason":"overloaded","detail":"busy"}"#);

@@ -25,6 +25,11 @@ pub(crate) enum Answer {
         version: Option<Version>,
         cursor: Option<u64>,
         data: Option<Json>,
+        /// The stored state's sequence number, when the server says (this change's for
+        /// `applied`, the winner's for `superseded`).
+        seq: Option<u64>,
+        /// Whether a `superseded` change's winner is a tombstone, when the server says.
+        deleted: Option<bool>,
     },
     /// `sync_nack`.
     Nack {
@@ -154,11 +159,12 @@ pub(crate) async fn settle(
             Answer::Ack {
                 outcome: AckOutcome::Applied,
                 version,
+                seq,
                 ..
             } => {
-                // Our change has a sequence number above `floor`: exactly `next_seq` when
-                // known, else at least `floor + 1`.
-                let seq = if exact { next_seq } else { floor + 1 };
+                // The ACK's own sequence number when the server sends one; else it is above
+                // `floor`: exactly `next_seq` when known, else at least `floor + 1`.
+                let seq = seq.unwrap_or(if exact { next_seq } else { floor + 1 });
                 mark_synced(
                     &mut tx,
                     tables,
@@ -188,16 +194,23 @@ pub(crate) async fn settle(
                 outcome: AckOutcome::Superseded,
                 version,
                 data,
+                seq,
+                deleted,
                 ..
             } => match data {
                 Some(data) => {
+                    let winner = Winner {
+                        data,
+                        stored: *version,
+                        seq: *seq,
+                        deleted: *deleted,
+                    };
                     adopt_winner(
                         &mut tx,
                         tables,
                         handler,
                         &entry.entity_id,
-                        data,
-                        *version,
+                        winner,
                         floor,
                         presence,
                     )
@@ -292,37 +305,47 @@ async fn mark_synced(
 /// After a `superseded` ACK: the replica takes the state that won, unless a newer local
 /// edit waits for its own answer.
 #[allow(clippy::too_many_arguments, reason = "the winner and its context")]
+/// The winner a `superseded` ACK carries.
+struct Winner<'a> {
+    data: &'a Json,
+    stored: Option<Version>,
+    seq: Option<u64>,
+    deleted: Option<bool>,
+}
+
 async fn adopt_winner(
     conn: &mut SqliteConnection,
     tables: &Tables,
     handler: &dyn Handler,
     entity_id: &str,
-    data: &Json,
-    stored: Option<Version>,
+    winner: Winner<'_>,
     floor: u64,
     presence: Presence,
 ) -> Result<Option<Changed>> {
-    let Some(version) = version_in(handler, data).or(stored) else {
+    let data = winner.data;
+    let Some(version) = version_in(handler, data).or(winner.stored) else {
         return Ok(None);
     };
-    // The ACK does not say whether the winner is a tombstone; a tombstone's JSON holds
-    // only the id and the version.
-    let deleted = data.as_object().is_some_and(|object| {
-        object
-            .keys()
-            .all(|key| key == "id" || key == handler.updated_at_key())
+    // A server that does not say whether the winner is a tombstone: a tombstone's JSON
+    // holds only the id and the version.
+    let deleted = winner.deleted.unwrap_or_else(|| {
+        data.as_object().is_some_and(|object| {
+            object
+                .keys()
+                .all(|key| key == handler.id_key() || key == handler.updated_at_key())
+        })
     });
     let local_seq = tables
         .get(conn, handler.entity(), entity_id)
         .await?
         .map_or(0, |local| local.seq);
-    // Every change newer than the winner was committed after the batch was sent, so its
-    // sequence number is above `floor`.
+    // The winner's own sequence number when the server says; else every change newer than
+    // the winner was committed after the batch was sent, so its number is above `floor`.
     let state = Base {
         deleted,
         version,
         data: data.clone(),
-        seq: floor.max(local_seq),
+        seq: winner.seq.unwrap_or(floor).max(local_seq),
     };
     if presence.unsettled {
         outbox::rebase(conn, handler.entity(), entity_id, &state).await?;

@@ -171,6 +171,8 @@ fn applied(entry: &Sent, cursor: u64) -> Answer {
         version: Some(entry.version),
         cursor: Some(cursor),
         data: None,
+        seq: None,
+        deleted: None,
     }
 }
 
@@ -365,6 +367,50 @@ async fn acknowledged_changes_take_their_exact_sequence_numbers_when_nothing_cam
         !replica.update(stale, 4).await,
         "an older version than the acknowledged one is stale"
     );
+
+    // A server that sends each change's own sequence number leaves nothing to guess.
+    replica.put("d", "d").await;
+    let sent = replica.send().await;
+    let exact = Answer::Ack {
+        id: sent[0].id.clone(),
+        outcome: AckOutcome::Applied,
+        version: Some(sent[0].version),
+        cursor: Some(7),
+        data: None,
+        seq: Some(6),
+        deleted: None,
+    };
+    replica.settle(&sent, &[exact], 2).await;
+    assert_eq!(replica.seq("d").await, 6);
+}
+
+#[tokio::test]
+async fn a_superseded_ack_that_says_deleted_needs_no_guess() {
+    let replica = fixture().await;
+    replica.put("gone", "mine").await;
+    let sent = replica.send().await;
+    // A winner with more than id and version, yet a tombstone: the flag decides.
+    let winner = note("gone", "last text", "2099-01-01T00:00:00Z");
+    let answer = Answer::Ack {
+        id: sent[0].id.clone(),
+        outcome: AckOutcome::Superseded,
+        version: Version::parse("2099-01-01T00:00:00Z").ok(),
+        cursor: Some(9),
+        data: Some(winner),
+        seq: Some(8),
+        deleted: Some(true),
+    };
+    replica.settle(&sent, &[answer], 5).await;
+    assert_eq!(
+        replica.text("gone").await,
+        None,
+        "the winner is a tombstone"
+    );
+    assert_eq!(
+        replica.seq("gone").await,
+        8,
+        "at the winner's own sequence number"
+    );
 }
 
 #[tokio::test]
@@ -381,6 +427,8 @@ async fn a_superseded_change_takes_the_winner_a_live_row_or_a_tombstone() {
         version: Version::parse("2099-01-01T00:00:00Z").ok(),
         cursor: Some(7),
         data: Some(data),
+        seq: None,
+        deleted: None,
     };
     let settled = replica
         .settle(

@@ -117,6 +117,11 @@ pub struct Ack {
     pub cursor: u64,
     /// The winning entity, for `superseded`.
     pub data: Option<Json>,
+    /// The sequence number of the stored state: this change's for `applied`, the winner's
+    /// for `superseded`.
+    pub seq: Option<u64>,
+    /// Whether the winner of a `superseded` change is a tombstone.
+    pub deleted: Option<bool>,
 }
 
 /// A `sync_nack`.
@@ -191,6 +196,12 @@ impl ServerMessage {
                 });
                 if let Some(data) = &ack.data {
                     json["data"] = data.clone();
+                }
+                if let Some(seq) = ack.seq {
+                    json["seq"] = json!(seq);
+                }
+                if let Some(deleted) = ack.deleted {
+                    json["deleted"] = json!(deleted);
                 }
                 json
             }

@@ -232,7 +232,7 @@ async fn process<S: Store>(
         };
         let Some(batch) = &batch else { continue };
         let outcome = &batch.outcomes[index];
-        let ack = |outcome: OutcomeKind, updated_at: Version, data| {
+        let ack = |outcome: OutcomeKind, updated_at: Version, data, seq, deleted| {
             let text = |field: &Option<String>| field.clone().unwrap_or_default();
             Ack {
                 id: text(&entry.id),
@@ -243,6 +243,8 @@ async fn process<S: Store>(
                 updated_at,
                 cursor: batch.cursor,
                 data,
+                seq,
+                deleted,
             }
         };
         match outcome {
@@ -254,6 +256,8 @@ async fn process<S: Store>(
                     OutcomeKind::Applied,
                     effect.version,
                     None,
+                    Some(effect.seq),
+                    None,
                 )));
             }
             Outcome::Superseded { winner, .. } => {
@@ -261,6 +265,8 @@ async fn process<S: Store>(
                     OutcomeKind::Superseded,
                     winner.version,
                     Some(winner.data.clone()),
+                    Some(winner.seq),
+                    Some(winner.deleted),
                 )));
                 // A client that ignores the ACK's extra fields still converges.
                 replies.push(ServerMessage::DataUpdate {
@@ -273,6 +279,8 @@ async fn process<S: Store>(
                 replies.push(ServerMessage::Ack(ack(
                     OutcomeKind::Duplicate,
                     original.version,
+                    None,
+                    None,
                     None,
                 )));
             }
