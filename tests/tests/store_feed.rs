@@ -217,3 +217,53 @@ async fn purged_tombstones_reset_older_cursors() {
         retry.outcomes[0]
     );
 }
+
+#[tokio::test]
+async fn expired_tombstones_are_purged_by_the_configured_retention() {
+    use std::time::Duration;
+    use sync_core::store::sqlite::SqliteStore;
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::builder(dir.path(), common::registry())
+        .tombstone_retention(Some(Duration::from_secs(3600)))
+        .open()
+        .await
+        .unwrap();
+    let tenant = tenant("t");
+    let recent = Version::now().to_string();
+    store
+        .apply(
+            &tenant,
+            &[
+                delete("old", "a1", Some(&at(1))),
+                delete("new", "a2", Some(&recent)),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.purge_expired().await.unwrap(),
+        1,
+        "only the old tombstone expired"
+    );
+    assert_eq!(
+        store.get_state(&tenant, "Account", "a1").await.unwrap(),
+        None
+    );
+    assert!(
+        store
+            .get_state(&tenant, "Account", "a2")
+            .await
+            .unwrap()
+            .unwrap()
+            .deleted
+    );
+
+    let keep_all = SqliteStore::builder(dir.path(), common::registry())
+        .tombstone_retention(None)
+        .open()
+        .await
+        .unwrap();
+    keep_all.cursor(&tenant).await.unwrap();
+    assert_eq!(keep_all.purge_expired().await.unwrap(), 0);
+}

@@ -83,6 +83,8 @@ impl From<Synchronous> for SqliteSynchronous {
 pub const DEFAULT_MAX_OPEN_TENANTS: usize = 1024;
 /// The default time after which an unused tenant database is closed.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+/// The default time tombstones are kept: 30 days.
+pub const DEFAULT_TOMBSTONE_RETENTION: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 /// The default tolerance for versions in the future, beyond which they are clamped.
 pub const DEFAULT_MAX_CLOCK_SKEW: Duration = Duration::from_secs(300);
 
@@ -101,6 +103,7 @@ pub(crate) struct Config {
     idle_timeout: Duration,
     max_clock_skew: Duration,
     max_readers: u32,
+    tombstone_retention: Option<Duration>,
 }
 
 impl Builder {
@@ -127,6 +130,14 @@ impl Builder {
     /// Default 5 minutes.
     pub fn max_clock_skew(mut self, skew: Duration) -> Builder {
         self.config.max_clock_skew = skew;
+        self
+    }
+
+    /// How long tombstones (and processed change ids) are kept: older ones are purged
+    /// hourly from open tenants, and clients whose cursor predates a purged tombstone get
+    /// `reset`. `None` keeps them forever. Default 30 days.
+    pub fn tombstone_retention(mut self, retention: Option<Duration>) -> Builder {
+        self.config.tombstone_retention = retention;
         self
     }
 
@@ -192,6 +203,7 @@ impl SqliteStore {
                 idle_timeout: DEFAULT_IDLE_TIMEOUT,
                 max_clock_skew: DEFAULT_MAX_CLOCK_SKEW,
                 max_readers: 4,
+                tombstone_retention: Some(DEFAULT_TOMBSTONE_RETENTION),
             },
             registry,
         }
@@ -205,6 +217,22 @@ impl SqliteStore {
     /// How many tenant databases are open now.
     pub fn open_tenants(&self) -> usize {
         self.inner.tenants.len()
+    }
+
+    /// Purges, in every open tenant, the tombstones older than the retention (see
+    /// [`Builder::tombstone_retention`]); returns how many were removed. The background
+    /// sweep calls it hourly.
+    pub async fn purge_expired(&self) -> Result<u64> {
+        let Some(retention) = self.inner.config.tombstone_retention else {
+            return Ok(0);
+        };
+        let millis = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
+        let horizon = Version::now().add_millis(-millis);
+        let mut removed = 0;
+        for db in self.inner.tenants.open_databases() {
+            removed += feed::purge(&db, &self.inner, horizon).await?.removed;
+        }
+        Ok(removed)
     }
 
     /// Closes every tenant database that has been unused for the idle timeout.

@@ -120,6 +120,14 @@ impl Tenants {
         slot.db.get().cloned()
     }
 
+    /// Every open database.
+    pub(super) fn open_databases(&self) -> Vec<Arc<TenantDb>> {
+        self.lock()
+            .values()
+            .filter_map(|slot| slot.db.get().cloned())
+            .collect()
+    }
+
     /// Closes every database unused for `timeout` and not in use now.
     pub(super) fn close_idle(&self, timeout: Duration) {
         let now = self.now();
@@ -185,7 +193,10 @@ fn close(slot: Arc<Slot>) {
     }
 }
 
-/// Closes idle databases periodically until the store is dropped.
+/// How often open tenants are purged of expired tombstones.
+const PURGE_INTERVAL: Duration = Duration::from_secs(60 * 60);
+
+/// Closes idle databases, and hourly purges expired tombstones, until the store is dropped.
 pub(super) fn spawn_idle_sweep(inner: Weak<Inner>) {
     let Some(strong) = inner.upgrade() else {
         return;
@@ -195,9 +206,20 @@ pub(super) fn spawn_idle_sweep(inner: Weak<Inner>) {
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(period);
         ticks.tick().await;
+        let mut last_purge = Instant::now();
         loop {
             ticks.tick().await;
             let Some(inner) = inner.upgrade() else { break };
+            if last_purge.elapsed() >= PURGE_INTERVAL {
+                last_purge = Instant::now();
+                let store = super::SqliteStore {
+                    inner: inner.clone(),
+                };
+                match store.purge_expired().await {
+                    Ok(removed) => tracing::debug!(removed, "purged expired tombstones"),
+                    Err(error) => tracing::warn!(%error, "purging expired tombstones failed"),
+                }
+            }
             inner.tenants.close_idle(inner.config.idle_timeout);
         }
     });
