@@ -235,17 +235,9 @@ async fn simulate(seed: u64) {
     }
 
     // The network heals: every client sends everything, then catches up.
-    for index in 0..CLIENTS {
-        while !clients[index].outbox.is_empty() {
-            push(
-                &store,
-                &tenant,
-                &mut clients[index],
-                &mut rng,
-                false,
-                &mut acknowledged,
-            )
-            .await;
+    for client in &mut clients {
+        while !client.outbox.is_empty() {
+            push(&store, &tenant, client, &mut rng, false, &mut acknowledged).await;
         }
     }
     for client in &mut clients {
