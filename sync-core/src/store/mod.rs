@@ -70,6 +70,13 @@ pub trait Store: Send + Sync + 'static {
         entity_id: &str,
     ) -> impl Future<Output = Result<Option<Effect>>> + Send;
 
+    /// Every live row of one entity, as JSON, ordered by id.
+    fn list_json(
+        &self,
+        tenant: &TenantId,
+        entity_type: &str,
+    ) -> impl Future<Output = Result<Vec<serde_json::Value>>> + Send;
+
     /// The tenant's current sequence number: the cursor of its latest change.
     fn cursor(&self, tenant: &TenantId) -> impl Future<Output = Result<u64>> + Send;
 

@@ -29,11 +29,8 @@ pub trait StoreExt: Store {
     /// Every live entity of type `T`.
     fn list<T: Syncable>(&self, tenant: &TenantId) -> impl Future<Output = Result<Vec<T>>> + Send {
         async move {
-            let mut snapshot = self.snapshot(tenant).await?;
-            snapshot
-                .collections
-                .remove(T::COLLECTION)
-                .unwrap_or_default()
+            self.list_json(tenant, T::ENTITY)
+                .await?
                 .into_iter()
                 .map(|json| decode(json, "?"))
                 .collect()

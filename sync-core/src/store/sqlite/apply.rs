@@ -7,13 +7,12 @@
 //! each write updates, so a batch that touches one entity twice is decided as if the changes
 //! came one by one.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use sqlx::{Connection, SqliteConnection};
 
 use super::Inner;
-use super::bind::bind_value;
-use super::feed::{SEQ_KEY, load_state, read_meta, write_meta};
+use super::feed::{SEQ_KEY, read_meta, write_meta};
 use super::tenants::TenantDb;
 use crate::change::{Change, MAX_CHANGE_ID_LEN};
 use crate::entity::{Arrival, Handler, Prepared, Write};
@@ -66,24 +65,21 @@ pub(super) async fn apply(
             }
         };
         let key = (ready.handler.table(), change.entity_id.as_str());
-        let version = ready.prepared.version;
+        let (version, clamped) = (ready.prepared.version, ready.prepared.clamped);
         let outcome = match lww::decide(version, stored.get(&key).copied()) {
             Decision::Apply => {
                 seq += 1;
                 stored.insert(key, version);
-                Outcome::Applied {
-                    effect: write(&mut tx, inner, &ready, seq).await?,
-                    clamped: ready.prepared.clamped,
-                }
+                let effect = write(&mut tx, inner, ready, seq).await?;
+                Outcome::Applied { effect, clamped }
             }
             Decision::Supersede => {
-                let winner = load_state(&mut tx, inner, ready.handler, &change.entity_id)
+                let winner = inner
+                    .table_sql(ready.handler)
+                    .load(ready.handler, &mut tx, &change.entity_id)
                     .await?
                     .expect("a stored version was read in this transaction");
-                Outcome::Superseded {
-                    winner,
-                    clamped: ready.prepared.clamped,
-                }
+                Outcome::Superseded { winner, clamped }
             }
         };
         let recorded = Recorded {
@@ -120,7 +116,7 @@ fn check<'a>(
         ));
     }
     let handler = inner
-        .registry
+        .registry()
         .get(&change.entity_type)
         .ok_or_else(|| unknown_entity(inner, &change.entity_type))?;
     let prepared = handler.prepare(change, arrival)?;
@@ -131,44 +127,39 @@ fn check<'a>(
     })
 }
 
+/// Writes a winning change and returns the state it leaves.
 async fn write(
     tx: &mut SqliteConnection,
     inner: &Inner,
-    ready: &Ready<'_>,
+    ready: Ready<'_>,
     seq: u64,
 ) -> Result<Effect> {
-    let sql = inner.table_sql(ready.handler.table());
-    let change = ready.change;
-    let (deleted, data) = match &ready.prepared.write {
+    let Ready {
+        change,
+        handler,
+        prepared,
+    } = ready;
+    let sql = inner.table_sql(handler);
+    let (deleted, data) = match prepared.write {
         Write::Upsert { row, data } => {
-            let mut query = sqlx::query(&sql.upsert);
-            for value in row {
-                query = bind_value(query, value);
-            }
-            query.bind(as_i64(seq)).execute(&mut *tx).await?;
-            (false, data.clone())
+            sql.upsert(tx, &row, seq).await?;
+            (false, data)
         }
         Write::Delete => {
-            sqlx::query(&sql.delete)
-                .bind(&change.entity_id)
-                .bind(ready.prepared.version.to_string())
-                .bind(as_i64(seq))
-                .execute(&mut *tx)
+            sql.mark_deleted(tx, &change.entity_id, prepared.version, seq)
                 .await?;
             (
                 true,
-                ready
-                    .handler
-                    .tombstone_json(&change.entity_id, ready.prepared.version),
+                handler.tombstone_json(&change.entity_id, prepared.version),
             )
         }
     };
     Ok(Effect {
-        entity_type: ready.handler.entity(),
-        collection: ready.handler.collection(),
+        entity_type: handler.entity(),
+        collection: handler.collection(),
         entity_id: change.entity_id.clone(),
         deleted,
-        version: ready.prepared.version,
+        version: prepared.version,
         seq,
         data,
     })
@@ -176,7 +167,7 @@ async fn write(
 
 fn unknown_entity(inner: &Inner, entity_type: &str) -> Rejection {
     let known: Vec<&str> = inner
-        .registry
+        .registry()
         .iter()
         .map(|handler| handler.entity())
         .collect();
@@ -195,7 +186,7 @@ async fn processed_before<'a>(
     tx: &mut SqliteConnection,
     changes: &'a [Change],
 ) -> Result<HashMap<&'a str, Recorded>> {
-    let ids: Vec<&str> = changes.iter().map(|change| change.id.as_str()).collect();
+    let ids: HashSet<&str> = changes.iter().map(|change| change.id.as_str()).collect();
     let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
         "SELECT \"change_id\", \"kind\", \"version\", \"seq\" FROM \"_sync_changes\" \
          WHERE \"change_id\" IN (SELECT value FROM json_each(?))",
@@ -206,7 +197,7 @@ async fn processed_before<'a>(
     let mut processed = HashMap::with_capacity(rows.len());
     for (change_id, kind, version, seq) in rows {
         let (Some(change_id), Ok(version), Ok(seq)) = (
-            ids.iter().find(|id| **id == change_id),
+            ids.get(change_id.as_str()),
             Version::parse(&version),
             u64::try_from(seq),
         ) else {
@@ -228,24 +219,23 @@ async fn stored_versions<'a>(
     inner: &Inner,
     checked: &[Result<Ready<'a>, Rejection>],
 ) -> Result<HashMap<(&'static str, &'a str), Version>> {
-    let mut ids_by_table: HashMap<&'static str, Vec<&'a str>> = HashMap::new();
+    let mut ids_by_table: HashMap<&'static str, (&'a dyn Handler, HashSet<&'a str>)> =
+        HashMap::new();
     for ready in checked.iter().flatten() {
         ids_by_table
             .entry(ready.handler.table())
-            .or_default()
-            .push(ready.change.entity_id.as_str());
+            .or_insert_with(|| (ready.handler, HashSet::new()))
+            .1
+            .insert(ready.change.entity_id.as_str());
     }
     let mut stored = HashMap::new();
-    for (table, ids) in ids_by_table {
-        let rows: Vec<(String, String)> = sqlx::query_as(&inner.table_sql(table).versions)
+    for (table, (handler, ids)) in ids_by_table {
+        let rows: Vec<(String, String)> = sqlx::query_as(&inner.table_sql(handler).versions)
             .bind(serde_json::to_string(&ids).unwrap_or_default())
             .fetch_all(&mut *tx)
             .await?;
         for (id, version) in rows {
-            if let (Some(id), Ok(version)) = (
-                ids.iter().find(|known| **known == id),
-                Version::parse(&version),
-            ) {
+            if let (Some(id), Ok(version)) = (ids.get(id.as_str()), Version::parse(&version)) {
                 stored.insert((table, *id), version);
             }
         }
@@ -282,8 +272,4 @@ async fn record(
         .await?;
     }
     Ok(())
-}
-
-pub(super) fn as_i64(seq: u64) -> i64 {
-    i64::try_from(seq).unwrap_or(i64::MAX)
 }

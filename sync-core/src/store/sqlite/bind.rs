@@ -50,3 +50,8 @@ pub(super) fn read_value(row: &SqliteRow, index: usize, column: &Column) -> sqlx
 pub(super) fn quoted(name: &str) -> String {
     format!("\"{name}\"")
 }
+
+/// A sequence number as SQLite's signed integer.
+pub(super) fn as_i64(seq: u64) -> i64 {
+    i64::try_from(seq).unwrap_or(i64::MAX)
+}

@@ -7,12 +7,11 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{Connection, SqliteConnection};
 
 use super::Inner;
-use super::apply::as_i64;
+use super::bind::as_i64;
 use super::bind::quoted;
 use super::tenants::TenantDb;
 use crate::entity::{Handler, Role};
 use crate::error::Result;
-use crate::outcome::Effect;
 use crate::store::ddl::{DELETED, SEQ};
 use crate::store::{ChangePage, Purge, Snapshot};
 use crate::version::Version;
@@ -64,8 +63,8 @@ pub(super) async fn changes_since(
     // Each table's next `limit + 1` rows, merged by sequence number, decoded only if kept.
     let mut rows: Vec<(i64, &dyn Handler, SqliteRow)> = Vec::new();
     let fetch = i64::try_from(limit + 1).unwrap_or(i64::MAX);
-    for handler in inner.registry.iter() {
-        let sql = inner.table_sql(handler.table());
+    for handler in inner.registry().iter() {
+        let sql = inner.table_sql(handler);
         let fetched = sqlx::query(&sql.feed)
             .bind(as_i64(cursor))
             .bind(fetch)
@@ -83,7 +82,7 @@ pub(super) async fn changes_since(
 
     let mut changes = Vec::with_capacity(rows.len());
     for (_, handler, row) in &rows {
-        changes.push(inner.table_sql(handler.table()).effect(*handler, row)?);
+        changes.push(inner.table_sql(*handler).effect(*handler, row)?);
     }
     let cursor = changes.last().map_or(cursor, |change| change.seq);
     tx.commit().await?;
@@ -101,13 +100,9 @@ pub(super) async fn snapshot(db: &TenantDb, inner: &Inner) -> Result<Snapshot> {
         cursor: read_meta(&mut tx, SEQ_KEY).await?,
         ..Snapshot::default()
     };
-    for handler in inner.registry.iter() {
-        let sql = inner.table_sql(handler.table());
-        let rows = sqlx::query(&sql.snapshot).fetch_all(&mut *tx).await?;
-        let mut collection = Vec::with_capacity(rows.len());
-        for row in &rows {
-            collection.push(sql.effect(handler, row)?.data);
-        }
+    for handler in inner.registry().iter() {
+        let rows = inner.table_sql(handler).live(handler, &mut tx).await?;
+        let collection = rows.into_iter().map(|row| row.data).collect();
         snapshot
             .collections
             .insert(handler.collection(), collection);
@@ -116,28 +111,13 @@ pub(super) async fn snapshot(db: &TenantDb, inner: &Inner) -> Result<Snapshot> {
     Ok(snapshot)
 }
 
-/// The stored state of one entity, live or tombstone.
-pub(super) async fn load_state(
-    connection: &mut SqliteConnection,
-    inner: &Inner,
-    handler: &dyn Handler,
-    entity_id: &str,
-) -> Result<Option<Effect>> {
-    let sql = inner.table_sql(handler.table());
-    let row = sqlx::query(&sql.row)
-        .bind(entity_id)
-        .fetch_optional(&mut *connection)
-        .await?;
-    row.map(|row| sql.effect(handler, &row)).transpose()
-}
-
 pub(super) async fn purge(db: &TenantDb, inner: &Inner, horizon: Version) -> Result<Purge> {
     let mut writer = db.writer.lock().await;
     let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
     let mut horizon_seq = read_meta(&mut tx, PURGED_KEY).await?;
     let horizon_text = horizon.to_string();
     let mut removed = 0;
-    for handler in inner.registry.iter() {
+    for handler in inner.registry().iter() {
         let table = quoted(handler.table());
         let version = quoted(handler.columns()[handler.position(Role::UpdatedAt)].name);
         let condition = format!("\"{DELETED}\" = 1 AND {version} < ?");

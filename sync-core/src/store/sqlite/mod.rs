@@ -36,7 +36,6 @@ mod tenants;
 
 pub use self::tables::Tables;
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,7 +46,7 @@ use self::sql::TableSql;
 use self::tenants::{TenantDb, Tenants};
 use super::{ChangePage, MAX_PAGE, Purge, Snapshot, Store};
 use crate::change::Change;
-use crate::entity::{Arrival, Registry};
+use crate::entity::{Arrival, Handler, Registry};
 use crate::error::{Error, Result};
 use crate::outcome::{BatchOutcome, Effect};
 use crate::tenant::TenantId;
@@ -157,16 +156,10 @@ impl Builder {
                 path: data_dir.clone(),
                 source,
             })?;
-        let tables = self
-            .registry
-            .iter()
-            .map(|handler| (handler.table(), TableSql::new(handler)))
-            .collect();
         let inner = Arc::new(Inner {
             tenants: Tenants::new(self.config.max_open_tenants),
             config: self.config,
-            registry: self.registry,
-            tables,
+            tables: Tables::new(self.registry),
         });
         tenants::spawn_idle_sweep(Arc::downgrade(&inner));
         Ok(SqliteStore { inner })
@@ -181,14 +174,17 @@ pub struct SqliteStore {
 
 pub(crate) struct Inner {
     config: Config,
-    registry: Registry,
-    tables: HashMap<&'static str, TableSql>,
+    tables: Tables,
     tenants: Tenants,
 }
 
 impl Inner {
-    fn table_sql(&self, table: &str) -> &TableSql {
-        &self.tables[table]
+    fn registry(&self) -> &Registry {
+        self.tables.registry()
+    }
+
+    fn table_sql(&self, handler: &dyn Handler) -> &TableSql {
+        self.tables.sql_of(handler)
     }
 }
 
@@ -279,7 +275,7 @@ impl SqliteStore {
                 TenantDb::open(
                     self.database_path(tenant),
                     &self.inner.config,
-                    &self.inner.registry,
+                    self.inner.registry(),
                 )
             })
             .await
@@ -295,7 +291,7 @@ impl SqliteStore {
 
 impl Store for SqliteStore {
     fn registry(&self) -> &Registry {
-        &self.inner.registry
+        self.inner.registry()
     }
 
     async fn apply(&self, tenant: &TenantId, changes: &[Change]) -> Result<BatchOutcome> {
@@ -324,12 +320,33 @@ impl Store for SqliteStore {
         entity_type: &str,
         entity_id: &str,
     ) -> Result<Option<Effect>> {
-        let Some(handler) = self.inner.registry.get(entity_type) else {
+        let Some(handler) = self.registry().get(entity_type) else {
             return Ok(None);
         };
         let db = self.tenant(tenant).await?;
         let mut reader = db.readers.acquire().await?;
-        feed::load_state(&mut reader, &self.inner, handler, entity_id).await
+        self.inner
+            .table_sql(handler)
+            .load(handler, &mut reader, entity_id)
+            .await
+    }
+
+    async fn list_json(
+        &self,
+        tenant: &TenantId,
+        entity_type: &str,
+    ) -> Result<Vec<serde_json::Value>> {
+        let Some(handler) = self.registry().get(entity_type) else {
+            return Ok(Vec::new());
+        };
+        let db = self.tenant(tenant).await?;
+        let mut reader = db.readers.acquire().await?;
+        let rows = self
+            .inner
+            .table_sql(handler)
+            .live(handler, &mut reader)
+            .await?;
+        Ok(rows.into_iter().map(|row| row.data).collect())
     }
 
     async fn cursor(&self, tenant: &TenantId) -> Result<u64> {

@@ -1,9 +1,9 @@
 //! The statements of one entity table, built once per store so each change only binds.
 
-use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, SqliteConnection};
 
-use super::bind::{quoted, read_value};
+use super::bind::{as_i64, bind_value, quoted, read_value};
 use crate::entity::{Handler, Role, Value};
 use crate::error::{Error, Result};
 use crate::outcome::Effect;
@@ -63,6 +63,64 @@ impl TableSql {
             id_position: handler.position(Role::Id),
             version_position: handler.position(Role::UpdatedAt),
         }
+    }
+
+    /// Writes `row` (in column order) as a live row at sequence number `seq`.
+    pub(super) async fn upsert(
+        &self,
+        connection: &mut SqliteConnection,
+        row: &[Value],
+        seq: u64,
+    ) -> Result<()> {
+        let mut query = sqlx::query(&self.upsert);
+        for value in row {
+            query = bind_value(query, value);
+        }
+        query.bind(as_i64(seq)).execute(&mut *connection).await?;
+        Ok(())
+    }
+
+    /// Marks `entity_id` deleted at `version`, keeping (or creating) its row as a tombstone.
+    pub(super) async fn mark_deleted(
+        &self,
+        connection: &mut SqliteConnection,
+        entity_id: &str,
+        version: Version,
+        seq: u64,
+    ) -> Result<()> {
+        sqlx::query(&self.delete)
+            .bind(entity_id)
+            .bind(version.to_string())
+            .bind(as_i64(seq))
+            .execute(&mut *connection)
+            .await?;
+        Ok(())
+    }
+
+    /// The stored state of one entity, live or tombstone.
+    pub(super) async fn load(
+        &self,
+        handler: &dyn Handler,
+        connection: &mut SqliteConnection,
+        entity_id: &str,
+    ) -> Result<Option<Effect>> {
+        let row = sqlx::query(&self.row)
+            .bind(entity_id)
+            .fetch_optional(&mut *connection)
+            .await?;
+        row.map(|row| self.effect(handler, &row)).transpose()
+    }
+
+    /// Every live row, ordered by id.
+    pub(super) async fn live(
+        &self,
+        handler: &dyn Handler,
+        connection: &mut SqliteConnection,
+    ) -> Result<Vec<Effect>> {
+        let rows = sqlx::query(&self.snapshot)
+            .fetch_all(&mut *connection)
+            .await?;
+        rows.iter().map(|row| self.effect(handler, row)).collect()
     }
 
     /// Decodes a row selected by `row`, `feed` or `snapshot` into the entity's state.

@@ -19,8 +19,6 @@ use std::time::Duration;
 use serde_json::Value as Json;
 use sqlx::SqliteConnection;
 
-use super::apply::as_i64;
-use super::bind::bind_value;
 use super::sql::TableSql;
 use crate::change::{Change, Operation};
 use crate::entity::{Arrival, Handler, Registry, Write};
@@ -89,11 +87,7 @@ impl Tables {
         let Write::Upsert { row, data } = prepared.write else {
             unreachable!("an update prepares an upsert")
         };
-        let mut query = sqlx::query(&self.sql_of(handler).upsert);
-        for value in &row {
-            query = bind_value(query, value);
-        }
-        query.bind(as_i64(seq)).execute(&mut *connection).await?;
+        self.sql_of(handler).upsert(connection, &row, seq).await?;
         Ok(Ok(Effect {
             entity_type: handler.entity(),
             collection: handler.collection(),
@@ -117,11 +111,8 @@ impl Tables {
         let Some(handler) = self.registry.get(entity_type) else {
             return Ok(false);
         };
-        sqlx::query(&self.sql_of(handler).delete)
-            .bind(entity_id)
-            .bind(version.to_string())
-            .bind(as_i64(seq))
-            .execute(&mut *connection)
+        self.sql_of(handler)
+            .mark_deleted(connection, entity_id, version, seq)
             .await?;
         Ok(true)
     }
@@ -136,12 +127,9 @@ impl Tables {
         let Some(handler) = self.registry.get(entity_type) else {
             return Ok(None);
         };
-        let sql = self.sql_of(handler);
-        let row = sqlx::query(&sql.row)
-            .bind(entity_id)
-            .fetch_optional(&mut *connection)
-            .await?;
-        row.map(|row| sql.effect(handler, &row)).transpose()
+        self.sql_of(handler)
+            .load(handler, connection, entity_id)
+            .await
     }
 
     /// Every live row of `entity_type`, ordered by id.
@@ -153,11 +141,7 @@ impl Tables {
         let Some(handler) = self.registry.get(entity_type) else {
             return Ok(Vec::new());
         };
-        let sql = self.sql_of(handler);
-        let rows = sqlx::query(&sql.snapshot)
-            .fetch_all(&mut *connection)
-            .await?;
-        rows.iter().map(|row| sql.effect(handler, row)).collect()
+        self.sql_of(handler).live(handler, connection).await
     }
 
     /// Removes every row of every entity table (a full reload starts from nothing).
@@ -170,7 +154,7 @@ impl Tables {
         Ok(())
     }
 
-    fn sql_of(&self, handler: &dyn Handler) -> &TableSql {
+    pub(super) fn sql_of(&self, handler: &dyn Handler) -> &TableSql {
         &self.sql[handler.table()]
     }
 }
