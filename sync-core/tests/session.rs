@@ -594,6 +594,18 @@ async fn an_oversize_frame_closes_with_1009() {
     let mut client = server.connect("t").await;
     client.send_raw(Inbound::TooLarge).await;
     assert_eq!(client.closed().await, session::close::TOO_BIG);
+
+    // A transport that does not enforce the limit gets the same answer from the session.
+    let config = session::Config {
+        max_message_bytes: 64,
+        ..session::Config::default()
+    };
+    let server = Server::new(16, config).await;
+    let mut client = server.connect("t").await;
+    client
+        .send(json!({"type": "ping", "padding": "x".repeat(100)}))
+        .await;
+    assert_eq!(client.closed().await, session::close::TOO_BIG);
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde_json::{Value as Json, json};
 
 use super::client::Entry;
-use crate::outcome::{Effect, OutcomeKind, Reason, Rejection};
+use crate::outcome::{Effect, Outcome, OutcomeKind, Reason, Rejection};
 use crate::store::{ChangePage, Snapshot};
 use crate::version::Version;
 
@@ -139,15 +139,66 @@ pub struct Nack {
     pub rejection: Rejection,
 }
 
+impl Ack {
+    /// The ACK of `entry` for `outcome`, committed at tenant `cursor`; `None` for a
+    /// rejection, which is a [`Nack`].
+    pub fn of(entry: &Entry, outcome: &Outcome, cursor: u64) -> Option<Ack> {
+        let (kind, updated_at, data, seq, deleted) = match outcome {
+            Outcome::Applied { effect, .. } => (
+                OutcomeKind::Applied,
+                effect.version,
+                None,
+                Some(effect.seq),
+                None,
+            ),
+            Outcome::Superseded { winner, .. } => (
+                OutcomeKind::Superseded,
+                winner.version,
+                Some(winner.data.clone()),
+                Some(winner.seq),
+                Some(winner.deleted),
+            ),
+            Outcome::Duplicate { original } => {
+                (OutcomeKind::Duplicate, original.version, None, None, None)
+            }
+            Outcome::Rejected(_) => return None,
+        };
+        let [id, entity_id, entity_type, operation_type] = echoed(entry);
+        Some(Ack {
+            id,
+            entity_id,
+            entity_type,
+            operation_type,
+            outcome: kind,
+            updated_at,
+            cursor,
+            data,
+            seq,
+            deleted,
+        })
+    }
+}
+
+/// The identifying fields of `entry` as an answer echoes them: empty when missing.
+fn echoed(entry: &Entry) -> [String; 4] {
+    [
+        &entry.id,
+        &entry.entity_id,
+        &entry.entity_type,
+        &entry.operation_type,
+    ]
+    .map(|field| field.clone().unwrap_or_default())
+}
+
 impl Nack {
     /// A NACK of `entry`, echoing the fields it has.
     pub fn of(entry: &Entry, rejection: Rejection) -> Nack {
-        let text = |field: &Option<String>| field.clone().unwrap_or_default();
+        let [id, entity_id, entity_type, operation_type] = echoed(entry);
         Nack {
-            id: text(&entry.id),
-            entity_id: text(&entry.entity_id),
-            entity_type: text(&entry.entity_type),
-            operation_type: text(&entry.operation_type),
+            id,
+            entity_id,
+            entity_type,
+            operation_type,
             rejection,
         }
     }

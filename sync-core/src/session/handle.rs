@@ -8,7 +8,7 @@ use super::Session;
 use super::checksum::row_checksum;
 use crate::engine::SubmitError;
 use crate::hub::SessionId;
-use crate::outcome::{Outcome, OutcomeKind, Reason, Rejection};
+use crate::outcome::{Outcome, Reason, Rejection};
 use crate::protocol::{
     Ack, ClientMessage, Entry, Nack, PROTOCOL_VERSION, RowChecksum, ServerMessage,
 };
@@ -45,12 +45,6 @@ pub(super) async fn handle<S: Store>(
     text: &str,
 ) -> Vec<ServerMessage> {
     state.received += 1;
-    if text.len() > session.config.max_message_bytes {
-        return vec![ServerMessage::Error {
-            message: "message too big".to_owned(),
-            original_type: None,
-        }];
-    }
     let message = match ClientMessage::decode(text) {
         Ok(message) => message,
         Err(error) => return vec![error.reply()],
@@ -232,61 +226,26 @@ async fn process<S: Store>(
         };
         let Some(batch) = &batch else { continue };
         let outcome = &batch.outcomes[index];
-        let ack = |outcome: OutcomeKind, updated_at: Version, data, seq, deleted| {
-            let text = |field: &Option<String>| field.clone().unwrap_or_default();
-            Ack {
-                id: text(&entry.id),
-                entity_id: text(&entry.entity_id),
-                entity_type: text(&entry.entity_type),
-                operation_type: text(&entry.operation_type),
-                outcome,
-                updated_at,
-                cursor: batch.cursor,
-                data,
-                seq,
-                deleted,
-            }
-        };
         match outcome {
-            Outcome::Applied { effect, clamped } => {
-                if *clamped {
-                    tracing::info!(entity_id = %effect.entity_id, "clamped a future updated_at to the server time");
-                }
-                replies.push(ServerMessage::Ack(ack(
-                    OutcomeKind::Applied,
-                    effect.version,
-                    None,
-                    Some(effect.seq),
-                    None,
-                )));
-            }
-            Outcome::Superseded { winner, .. } => {
-                replies.push(ServerMessage::Ack(ack(
-                    OutcomeKind::Superseded,
-                    winner.version,
-                    Some(winner.data.clone()),
-                    Some(winner.seq),
-                    Some(winner.deleted),
-                )));
-                // A client that ignores the ACK's extra fields still converges.
-                replies.push(ServerMessage::DataUpdate {
-                    tenant_id: session.tenant.to_string(),
-                    operation: if winner.deleted { "delete" } else { "update" },
-                    effect: winner.clone(),
-                });
-            }
-            Outcome::Duplicate { original } => {
-                replies.push(ServerMessage::Ack(ack(
-                    OutcomeKind::Duplicate,
-                    original.version,
-                    None,
-                    None,
-                    None,
-                )));
-            }
             Outcome::Rejected(rejection) => {
-                replies.push(ServerMessage::Nack(Nack::of(entry, rejection.clone())))
+                replies.push(ServerMessage::Nack(Nack::of(entry, rejection.clone())));
             }
+            _ => replies.extend(Ack::of(entry, outcome, batch.cursor).map(ServerMessage::Ack)),
+        }
+        match outcome {
+            Outcome::Applied {
+                effect,
+                clamped: true,
+            } => {
+                tracing::info!(entity_id = %effect.entity_id, "clamped a future updated_at to the server time");
+            }
+            // A client that ignores the ACK's extra fields still converges.
+            Outcome::Superseded { winner, .. } => replies.push(ServerMessage::DataUpdate {
+                tenant_id: session.tenant.to_string(),
+                operation: if winner.deleted { "delete" } else { "update" },
+                effect: winner.clone(),
+            }),
+            _ => {}
         }
         state.processed += 1;
     }

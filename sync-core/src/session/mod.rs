@@ -170,6 +170,11 @@ impl<S: Store> Session<S> {
                     let Some(frame) = frame else { break None };
                     last_heard = Instant::now();
                     match frame {
+                        // One rule whatever the transport: a message over the limit ends
+                        // the session with 1009 (sync-axum's socket enforces it first).
+                        Inbound::Text(text) if text.len() > self.config.max_message_bytes => {
+                            break Some((close::TOO_BIG, "message too big"));
+                        }
                         Inbound::Text(text) => {
                             let replies = handle::handle(&self, &mut state, &text).await;
                             if send_all(&mut outbound, replies).await.is_err() {
