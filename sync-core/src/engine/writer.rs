@@ -64,11 +64,15 @@ pub(super) async fn run<S: Store>(
     }
 }
 
-async fn commit<S: Store>(inner: &Inner<S>, tenant: &TenantId, group: Vec<Job>) {
-    let changes: Vec<Change> = group
-        .iter()
-        .flat_map(|job| job.changes.iter().cloned())
-        .collect();
+async fn commit<S: Store>(inner: &Inner<S>, tenant: &TenantId, mut group: Vec<Job>) {
+    // The group's changes move into one batch; each job keeps its count to take back its
+    // outcomes.
+    let mut sizes = Vec::with_capacity(group.len());
+    let mut changes: Vec<Change> = Vec::new();
+    for job in &mut group {
+        sizes.push(job.changes.len());
+        changes.append(&mut job.changes);
+    }
     let result = inner.store.apply(tenant, &changes).await;
     let (mut outcomes, cursor) = match result {
         Ok(batch) => (batch.outcomes.into_iter(), batch.cursor),
@@ -83,10 +87,11 @@ async fn commit<S: Store>(inner: &Inner<S>, tenant: &TenantId, group: Vec<Job>) 
             return;
         }
     };
-    for job in group {
-        let mine: Vec<Outcome> = outcomes.by_ref().take(job.changes.len()).collect();
+    let mut sent = changes.iter();
+    for (job, size) in group.into_iter().zip(sizes) {
+        let mine: Vec<Outcome> = outcomes.by_ref().take(size).collect();
         let mut published = Vec::new();
-        for (outcome, change) in mine.iter().zip(&job.changes) {
+        for (outcome, change) in mine.iter().zip(sent.by_ref().take(size)) {
             if let Outcome::Applied { effect, .. } = outcome {
                 let operation = if effect.deleted {
                     "delete"
