@@ -33,7 +33,9 @@ fn sync_base(server: &str) -> Result<String> {
             "the server URL {server:?} must start with http:// or https://"
         )));
     };
-    Ok(format!("{ws}{rest}{}", "/ws_finwise/ws"))
+    // The server's own route, without its tenant parameter, which sync-client appends.
+    let route = crate::SYNC_PATH.trim_end_matches("/{tenant_id}");
+    Ok(format!("{ws}{rest}{route}"))
 }
 
 /// Opens the current tenant's replica; works without the server. The client connects
