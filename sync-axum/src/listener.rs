@@ -7,7 +7,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 /// Sets `TCP_NODELAY` on every connection `listener` accepts. Sync messages are small, and
 /// with Nagle's algorithm a reply can wait for the peer's delayed ACK: measured here, that
-/// raised the ACK p99 from about 9 ms to 46 ms (see `docs/performance.md`). Use it with
+/// raised the ACK p99 from about 5 ms to 46 ms (see `docs/performance.md`). Use it with
 /// `axum::serve(sync_axum::no_delay(listener), router)`.
 pub fn no_delay(listener: TcpListener) -> impl Listener<Io = TcpStream, Addr = SocketAddr> {
     listener.tap_io(|stream| {
