@@ -258,11 +258,8 @@ async fn data_status<S: Store>(
     state: &State,
     entity_types: Option<Vec<String>>,
 ) -> Vec<ServerMessage> {
-    let snapshot = match session.engine.store().snapshot(&session.tenant).await {
-        Ok(snapshot) => snapshot,
-        Err(error) => return vec![storage_error(&error)],
-    };
-    let registry = session.engine.store().registry();
+    let store = session.engine.store();
+    let registry = store.registry();
     let mut entity_checksums = BTreeMap::new();
     for handler in registry.iter() {
         let wanted = entity_types.as_ref().is_none_or(|types| {
@@ -273,11 +270,11 @@ async fn data_status<S: Store>(
         if !wanted {
             continue;
         }
-        let rows = snapshot
-            .collections
-            .get(handler.collection())
-            .map(Vec::as_slice)
-            .unwrap_or_default();
+        // Only the requested entities' tables are read.
+        let rows = match store.list_json(&session.tenant, handler.entity()).await {
+            Ok(rows) => rows,
+            Err(error) => return vec![storage_error(&error)],
+        };
         let checksums = rows
             .iter()
             .map(|row| RowChecksum {
