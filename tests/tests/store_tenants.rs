@@ -52,7 +52,11 @@ async fn a_tenant_database_is_created_on_first_use_in_wal_mode() {
     // Creating the tables was a write; in WAL mode it went to the write-ahead log, which
     // stays while the database is open (a rollback-journal database has no such file).
     let wal = dir.path().join("household-1.db-wal");
-    assert!(wal.exists(), "{} is missing: not in WAL mode", wal.display());
+    assert!(
+        wal.exists(),
+        "{} is missing: not in WAL mode",
+        wal.display()
+    );
     let snapshot = store.snapshot(&tenant).await.unwrap();
     assert_eq!(
         snapshot.collections.keys().copied().collect::<Vec<_>>(),
