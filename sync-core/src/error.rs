@@ -55,7 +55,7 @@ pub enum Error {
         source: DecodeError,
     },
     /// The database failed; the operation had no effect.
-    #[cfg(feature = "sqlite")]
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     /// A file system operation failed.
