@@ -143,3 +143,60 @@ pub(crate) fn is_rfc3339(value: &Value) -> bool {
         .as_str()
         .is_some_and(|text| chrono::DateTime::parse_from_rfc3339(text).is_ok())
 }
+
+/// The PostgreSQL server the tests use: `SYNC_TEST_DATABASE_URL`, by default the local one.
+pub(crate) fn database_url() -> String {
+    std::env::var("SYNC_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// A fresh schema of its own on the test PostgreSQL server, and a small pool whose
+/// connections use it. Call [`PgSchema::drop`] at the end of the test.
+pub(crate) struct PgSchema {
+    pub(crate) url: String,
+    pub(crate) name: String,
+    pub(crate) pool: sqlx::PgPool,
+}
+
+impl PgSchema {
+    /// Creates `finwise_test_<random>`; fails the test, naming the URL, when PostgreSQL
+    /// cannot be reached.
+    pub(crate) async fn create() -> PgSchema {
+        use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+        let url = database_url();
+        let name = format!("finwise_test_{}", uuid::Uuid::new_v4().simple());
+        let unreachable = |error: sqlx::Error| -> ! {
+            panic!(
+                "PostgreSQL at {url} is unreachable ({error}); start it (e.g. .ci/run) or set \
+                 SYNC_TEST_DATABASE_URL"
+            )
+        };
+        let options: PgConnectOptions = url.parse().unwrap_or_else(|error| unreachable(error));
+        let admin = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(std::time::Duration::from_secs(10))
+            .connect_with(options.clone())
+            .await
+            .unwrap_or_else(|error| unreachable(error));
+        sqlx::query(&format!("CREATE SCHEMA \"{name}\""))
+            .execute(&admin)
+            .await
+            .unwrap();
+        admin.close().await;
+        let pool = PgPoolOptions::new()
+            .max_connections(3)
+            .connect_with(options.options([("search_path", name.as_str())]))
+            .await
+            .unwrap_or_else(|error| unreachable(error));
+        PgSchema { url, name, pool }
+    }
+
+    /// Drops the schema with everything in it.
+    pub(crate) async fn drop(self) {
+        sqlx::query(&format!("DROP SCHEMA \"{}\" CASCADE", self.name))
+            .execute(&self.pool)
+            .await
+            .unwrap();
+        self.pool.close().await;
+    }
+}
