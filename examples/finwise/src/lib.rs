@@ -25,6 +25,7 @@
 
 pub mod api;
 pub mod authenticator;
+pub mod backend;
 pub mod cli;
 pub mod config;
 pub mod db;

@@ -1,6 +1,8 @@
 //! A FinWise server on 127.0.0.1:0 in a fresh data directory, and a client for it.
 #![allow(dead_code, reason = "each test file uses a different part")]
 
+pub(crate) mod ws;
+
 use std::net::SocketAddr;
 
 use finwise::{AppState, Config};
@@ -17,7 +19,32 @@ pub(crate) struct Server {
     pub(crate) dir: tempfile::TempDir,
 }
 
+/// Something serving the FinWise API: an in-process [`Server`], or the base URL of a server
+/// process (`http://127.0.0.1:PORT`).
+pub(crate) trait Endpoint {
+    /// `http://host:port`, without a trailing slash.
+    fn base(&self) -> &str;
+
+    /// The URL of `path` on this server.
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base())
+    }
+}
+
+impl Endpoint for Server {
+    fn base(&self) -> &str {
+        &self.url
+    }
+}
+
+impl Endpoint for String {
+    fn base(&self) -> &str {
+        self
+    }
+}
+
 impl Server {
+    /// The URL of `path` on this server (also [`Endpoint::url`], here without the import).
     pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.url)
     }
@@ -74,7 +101,7 @@ pub(crate) async fn read(response: Response) -> (StatusCode, Value) {
 }
 
 /// Registers `name` with `name@example.com` and password `secret-{name}`; the new user.
-pub(crate) async fn register(server: &Server, client: &Client, name: &str) -> Value {
+pub(crate) async fn register(server: &impl Endpoint, client: &Client, name: &str) -> Value {
     let response = client
         .post(server.url("/register"))
         .json(&json!({"name": name, "email": format!("{name}@example.com"), "password": format!("secret-{name}")}))
@@ -87,7 +114,7 @@ pub(crate) async fn register(server: &Server, client: &Client, name: &str) -> Va
 }
 
 /// Logs `name` in (as registered by [`register`]); the login response.
-pub(crate) async fn login(server: &Server, client: &Client, name: &str) -> Value {
+pub(crate) async fn login(server: &impl Endpoint, client: &Client, name: &str) -> Value {
     let response = client
         .post(server.url("/login"))
         .json(&json!({"username_or_email": name, "password": format!("secret-{name}")}))
@@ -106,7 +133,7 @@ pub(crate) struct User {
     pub(crate) token: String,
 }
 
-pub(crate) async fn user(server: &Server, name: &str) -> User {
+pub(crate) async fn user(server: &impl Endpoint, name: &str) -> User {
     let client = browser();
     let uuid = register(server, &client, name).await["uuid"]
         .as_str()
@@ -124,7 +151,7 @@ pub(crate) async fn user(server: &Server, name: &str) -> User {
 }
 
 /// Creates a tenant named `name` for `user`; the tenant.
-pub(crate) async fn create_tenant(server: &Server, user: &User, name: &str) -> Value {
+pub(crate) async fn create_tenant(server: &impl Endpoint, user: &User, name: &str) -> Value {
     let response = user
         .client
         .post(server.url("/tenants"))
