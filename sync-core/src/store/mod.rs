@@ -16,6 +16,7 @@
 //! - Every query is bound to one tenant; no call returns another tenant's data.
 
 pub mod ddl;
+mod plan;
 mod schema;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
