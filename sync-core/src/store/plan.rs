@@ -166,8 +166,14 @@ impl<'a> Batch<'a> {
 
         for (change, checked) in self.changes.iter().zip(self.checked) {
             if let Some(original) = processed.get(change.id.as_str()) {
+                let current = self.registry.get(&change.entity_type).and_then(|handler| {
+                    stored
+                        .get(&(handler.table(), change.entity_id.clone()))
+                        .cloned()
+                });
                 outcomes.push(Outcome::Duplicate {
                     original: *original,
+                    current,
                 });
                 continue;
             }
