@@ -137,20 +137,25 @@ impl std::fmt::Debug for Bus {
     }
 }
 
-/// A schema name the tables can live in: 1 to 63 letters, digits and `_`, not starting
-/// with a digit (so it never needs quoting, and a typo is an error, not a new schema).
+/// A schema name the tables can live in: 1 to 63 lowercase letters, digits and `_`, not
+/// starting with a digit or `pg_` (so it never needs quoting, and a typo is an error, not
+/// a differently spelt schema).
 fn valid_schema(schema: &str) -> Result<&str> {
-    let valid = !schema.is_empty()
+    let valid = schema
+        .bytes()
+        .next()
+        .is_some_and(|first| first.is_ascii_lowercase() || first == b'_')
         && schema.len() <= 63
-        && !schema.starts_with(|c: char| c.is_ascii_digit())
+        && !schema.starts_with("pg_")
         && schema
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
     if valid {
         Ok(schema)
     } else {
         Err(Error::Config(format!(
-            "invalid --database-schema {schema:?}: use 1 to 63 letters, digits and '_', not starting with a digit"
+            "invalid --database-schema {schema:?}: use 1 to 63 lowercase letters, digits and '_', \
+             not starting with a digit or pg_"
         )))
     }
 }

@@ -1,6 +1,7 @@
 //! A FinWise server on 127.0.0.1:0 in a fresh data directory, and a client for it.
 #![allow(dead_code, reason = "each test file uses a different part")]
 
+pub(crate) mod process;
 pub(crate) mod ws;
 
 use std::net::SocketAddr;
@@ -17,6 +18,8 @@ pub(crate) struct Server {
     pub(crate) url: String,
     pub(crate) state: AppState,
     pub(crate) dir: tempfile::TempDir,
+    /// With `FINWISE_TEST_BACKEND=postgres`, the schema the server's data is in.
+    pub(crate) schema: Option<PgSchema>,
 }
 
 /// Something serving the FinWise API: an in-process [`Server`], or the base URL of a server
@@ -61,11 +64,27 @@ pub(crate) async fn start() -> Server {
 }
 
 /// A server whose configuration `adjust` changes.
+///
+/// By default its data is in SQLite under a fresh data directory. With the environment
+/// variable `FINWISE_TEST_BACKEND=postgres` it is in a fresh schema of the test PostgreSQL
+/// server instead, so the HTTP and auth suites run on both backends:
+/// `FINWISE_TEST_BACKEND=postgres cargo test -p finwise --test users --test settings`.
 pub(crate) async fn start_with(adjust: impl FnOnce(&mut Config)) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config::new(dir.path());
     config.jwt_secret = Some(SECRET.to_vec());
     config.bcrypt_cost = 4;
+    let schema = match std::env::var("FINWISE_TEST_BACKEND").as_deref() {
+        Err(_) | Ok("" | "sqlite") => None,
+        Ok("postgres") => {
+            let schema = PgSchema::create().await;
+            config.database_url = Some(schema.url.clone());
+            config.database_schema = Some(schema.name.clone());
+            config.database_max_connections = 2;
+            Some(schema)
+        }
+        Ok(other) => panic!("FINWISE_TEST_BACKEND={other:?}: use sqlite or postgres"),
+    };
     adjust(&mut config);
     let (router, state) = finwise::app(config).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -75,6 +94,7 @@ pub(crate) async fn start_with(adjust: impl FnOnce(&mut Config)) -> Server {
         url: format!("http://{address}"),
         state,
         dir,
+        schema,
     }
 }
 
@@ -211,19 +231,39 @@ impl PgSchema {
             .unwrap();
         admin.close().await;
         let pool = PgPoolOptions::new()
-            .max_connections(3)
+            .max_connections(2)
             .connect_with(options.options([("search_path", name.as_str())]))
             .await
             .unwrap_or_else(|error| unreachable(error));
         PgSchema { url, name, pool }
     }
+}
 
-    /// Drops the schema with everything in it.
-    pub(crate) async fn drop(self) {
-        sqlx::query(&format!("DROP SCHEMA \"{}\" CASCADE", self.name))
-            .execute(&self.pool)
-            .await
-            .unwrap();
-        self.pool.close().await;
+impl Drop for PgSchema {
+    /// Drops the schema with everything in it, on a connection of its own (from a thread of
+    /// its own, since the test's runtime may be the one dropping it), giving up after 5 s
+    /// of waiting for locks.
+    fn drop(&mut self) {
+        let (url, name) = (self.url.clone(), self.name.clone());
+        let dropped = std::thread::spawn(move || {
+            use sqlx::Connection as _;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let mut connection = sqlx::PgConnection::connect(&url).await?;
+                sqlx::raw_sql(&format!(
+                    "SET lock_timeout = '5s'; DROP SCHEMA IF EXISTS \"{name}\" CASCADE"
+                ))
+                .execute(&mut connection)
+                .await?;
+                connection.close().await
+            })
+        })
+        .join();
+        if let Ok(Err(error)) = dropped {
+            eprintln!("cannot drop the test schema {}: {error}", self.name);
+        }
     }
 }
