@@ -93,7 +93,7 @@ pub enum NoticeKind {
     TenantDeleted,
 }
 
-/// One message on the bus. Its text form, [`Notice::to_text`], is at most 110 bytes.
+/// One message on the bus. Its text form, [`Notice::to_text`], is at most 128 bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notice {
     /// The node that sent it.
@@ -210,7 +210,7 @@ mod tests {
                 last: u64::MAX,
             },
         };
-        assert!(longest.to_text().len() <= 110);
+        assert!(longest.to_text().len() <= 128);
     }
 
     #[test]

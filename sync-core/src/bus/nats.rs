@@ -49,11 +49,7 @@ impl NatsBus {
     /// Connects to `url` with `options` (credentials, TLS, reconnect delays). The bus
     /// installs its own event callback, to learn of reconnections; one set on `options`
     /// is replaced.
-    pub async fn connect_with(
-        options: ConnectOptions,
-        url: &str,
-        prefix: &str,
-    ) -> Result<NatsBus> {
+    pub async fn connect_with(options: ConnectOptions, url: &str, prefix: &str) -> Result<NatsBus> {
         check_prefix(prefix)?;
         let (connections, receiver) = watch::channel(0u64);
         let options = options.event_callback(move |event| {

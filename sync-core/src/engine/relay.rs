@@ -207,7 +207,12 @@ impl Relay {
 
 impl Drop for Relay {
     fn drop(&mut self) {
-        for task in self.tasks.lock().unwrap_or_else(PoisonError::into_inner).drain(..) {
+        for task in self
+            .tasks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .drain(..)
+        {
             task.abort();
         }
     }
@@ -220,11 +225,7 @@ pub(super) struct Outbox(mpsc::Receiver<Notice>);
 pub(super) fn start<S: Store>(inner: &Arc<Inner<S>>, outbox: Outbox) {
     let Some(relay) = &inner.relay else { return };
     let publisher = tokio::spawn(publish(relay.bus.clone(), outbox.0));
-    let listener = tokio::spawn(listen(
-        Arc::downgrade(inner),
-        relay.bus.clone(),
-        relay.node,
-    ));
+    let listener = tokio::spawn(listen(Arc::downgrade(inner), relay.bus.clone(), relay.node));
     let mut tasks = relay.tasks.lock().unwrap_or_else(PoisonError::into_inner);
     tasks.push(publisher.abort_handle());
     tasks.push(listener.abort_handle());
@@ -300,7 +301,10 @@ async fn publish(bus: Arc<dyn Bus>, mut queue: mpsc::Receiver<Notice>) {
                     tracing::warn!(%error, notices = notices.len(), "the bus refused notices; the other nodes will catch up from the feed");
                 }
                 Err(_) => {
-                    tracing::warn!(notices = notices.len(), "the bus did not take notices in time; the other nodes will catch up from the feed");
+                    tracing::warn!(
+                        notices = notices.len(),
+                        "the bus did not take notices in time; the other nodes will catch up from the feed"
+                    );
                 }
             }
             if deletions == 0 || attempt == 2 {
@@ -347,7 +351,9 @@ async fn listen<S: Store>(inner: Weak<Inner<S>>, bus: Arc<dyn Bus>, node: NodeId
                             }
                         },
                         Event::Resync => {
-                            tracing::info!("the bus may have lost notices; catching up from the feed");
+                            tracing::info!(
+                                "the bus may have lost notices; catching up from the feed"
+                            );
                             relay.resync_all();
                         }
                     }
@@ -528,7 +534,9 @@ impl Delivery {
                 let seq = effect.seq;
                 match self.pending.remove(&seq) {
                     Some(local) => inner.hub.publish(&self.tenant, local.origin, local.message),
-                    None => inner.hub.publish(&self.tenant, None, encode(&self.tenant, effect)),
+                    None => inner
+                        .hub
+                        .publish(&self.tenant, None, encode(&self.tenant, effect)),
                 }
                 self.delivered = seq;
             }

@@ -103,9 +103,8 @@ async fn commit<S: Store>(inner: &Inner<S>, tenant: &TenantId, mut group: Vec<Jo
         for (outcome, change) in mine.iter().zip(sent.by_ref().take(size)) {
             if let Outcome::Applied { effect, .. } = outcome {
                 let seq = effect.seq;
-                range = Some(range.map_or((seq, seq), |(first, last)| {
-                    (first.min(seq), last.max(seq))
-                }));
+                range =
+                    Some(range.map_or((seq, seq), |(first, last)| (first.min(seq), last.max(seq))));
                 if !encode {
                     continue;
                 }
