@@ -76,6 +76,10 @@ pub enum Error {
         /// What failed.
         source: std::io::Error,
     },
+    /// The bus between server nodes failed; committed changes are safe in the store and
+    /// reach the other nodes by catch-up.
+    #[error("bus error: {0}")]
+    Bus(String),
 }
 
 /// `Result` with [`Error`] as the default error.
