@@ -15,9 +15,7 @@ use std::time::Duration;
 
 use common::process::spawn;
 use common::ws::{Socket, account, account_update, close_code, connect, entry, recv, send};
-use common::{
-    PgSchema, SECRET, Server, bare, browser, create_tenant, login, read, start_with, user,
-};
+use common::{PgSchema, Server, bare, browser, create_tenant, login, read, start_with, user};
 use futures::StreamExt;
 use serde_json::{Value, json};
 use sync_core::TenantId;
@@ -62,6 +60,17 @@ async fn node(schema: &PgSchema, bus: Bus) -> Server {
 /// Two nodes started at once.
 async fn two_nodes(schema: &PgSchema, bus: Bus) -> (Server, Server) {
     tokio::join!(node(schema, bus), node(schema, bus))
+}
+
+/// Sends `entries` one `process_sync_entry` after the other, without waiting for answers.
+async fn write_all(socket: &mut Socket, entries: Vec<Value>) {
+    for entry in entries {
+        send(
+            socket,
+            json!({"type": "process_sync_entry", "payload": entry}),
+        )
+        .await;
+    }
 }
 
 /// Reads everything `socket` receives until it stays quiet for `quiet`.
@@ -221,21 +230,9 @@ async fn behave_as_one_server(bus: Bus) {
         sent_one.insert(format!("one-{n}"), one_entry);
         sent_two.insert(format!("two-{n}"), two_entry);
     }
-    let write = |socket: &mut Socket, entries: Vec<Value>| {
-        let socket = socket;
-        async move {
-            for entry in entries {
-                send(
-                    socket,
-                    json!({"type": "process_sync_entry", "payload": entry}),
-                )
-                .await;
-            }
-        }
-    };
     tokio::join!(
-        write(&mut on_one, sent_one.values().cloned().collect()),
-        write(&mut on_two, sent_two.values().cloned().collect()),
+        write_all(&mut on_one, sent_one.values().cloned().collect()),
+        write_all(&mut on_two, sent_two.values().cloned().collect()),
     );
     let (seen_one, seen_two) = tokio::join!(
         drain(&mut on_one, Duration::from_millis(1500)),
@@ -349,7 +346,7 @@ async fn acked_changes_survive_a_killed_node(bus: Bus) {
         .as_str()
         .unwrap()
         .to_owned();
-    let mut socket = connect(&doomed, &bert, &tenant).await;
+    let socket = connect(&doomed, &bert, &tenant).await;
 
     // Stream changes without waiting for answers; kill the node after 40 ACKs.
     let total = 3_000;
