@@ -73,22 +73,67 @@ async fn write_all(socket: &mut Socket, entries: Vec<Value>) {
     }
 }
 
-/// Reads everything `socket` receives until it stays quiet for `quiet`.
-async fn drain(socket: &mut Socket, quiet: Duration) -> Vec<Value> {
-    let mut messages = Vec::new();
-    while let Ok(frame) = tokio::time::timeout(quiet, socket.next()).await {
+/// The next message on `socket` that is not a ping, within `patience`; `None` if none came.
+async fn next_message(socket: &mut Socket, patience: Duration) -> Option<Value> {
+    loop {
+        let frame = tokio::time::timeout(patience, socket.next()).await.ok()?;
         match frame.expect("open").expect("readable") {
             Message::Text(text) => {
                 let message: Value = serde_json::from_str(&text).unwrap();
                 if message["type"] != "ping" {
-                    messages.push(message);
+                    return Some(message);
                 }
             }
             Message::Close(frame) => panic!("closed: {frame:?}"),
             _ => {}
         }
     }
+}
+
+/// Reads `socket` until it has had `count` answers (`sync_ack`); every message read.
+async fn answers(socket: &mut Socket, count: usize) -> Vec<Value> {
+    let mut messages = Vec::new();
+    while messages
+        .iter()
+        .filter(|m: &&Value| m["type"] == "sync_ack")
+        .count()
+        < count
+    {
+        let message = next_message(socket, Duration::from_secs(30))
+            .await
+            .unwrap_or_else(|| panic!("{count} answers within 30 s; got {messages:#?}"));
+        messages.push(message);
+    }
     messages
+}
+
+/// Reads `socket` until its session's view of the accounts (see [`session_view`]) is
+/// `stored`, within 30 s, and checks that it stays so (nothing stale arrives after).
+async fn converge(
+    socket: &mut Socket,
+    seen: &mut Vec<Value>,
+    sent: &BTreeMap<String, Value>,
+    stored: &BTreeMap<String, String>,
+    node: u8,
+) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while session_view(sent, seen) != *stored {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match next_message(socket, left).await {
+            Some(message) => seen.push(message),
+            None => panic!(
+                "node {node}'s session never saw the stored winners {stored:#?}; it saw {seen:#?}"
+            ),
+        }
+    }
+    while let Some(message) = next_message(socket, Duration::from_millis(500)).await {
+        seen.push(message);
+    }
+    assert_eq!(
+        session_view(sent, seen),
+        *stored,
+        "node {node}'s session, at rest"
+    );
 }
 
 /// What a session knows of each account after `messages`: per id, the state carried by
@@ -234,14 +279,10 @@ async fn behave_as_one_server(bus: Bus) {
         write_all(&mut on_one, sent_one.values().cloned().collect()),
         write_all(&mut on_two, sent_two.values().cloned().collect()),
     );
-    let (seen_one, seen_two) = tokio::join!(
-        drain(&mut on_one, Duration::from_millis(1500)),
-        drain(&mut on_two, Duration::from_millis(1500)),
+    let (mut seen_one, mut seen_two) = tokio::join!(
+        answers(&mut on_one, sent_one.len()),
+        answers(&mut on_two, sent_two.len()),
     );
-    for (messages, sent) in [(&seen_one, &sent_one), (&seen_two, &sent_two)] {
-        let acks = messages.iter().filter(|m| m["type"] == "sync_ack").count();
-        assert_eq!(acks, sent.len(), "one answer per entry: {messages:#?}");
-    }
     let tenant_id = TenantId::new(id.clone()).unwrap();
     let mut stored = BTreeMap::new();
     for account_id in &accounts {
@@ -273,16 +314,12 @@ async fn behave_as_one_server(bus: Bus) {
     }
     let mut everything = sent_one.clone();
     everything.extend(sent_two.clone());
-    assert_eq!(
-        session_view(&everything, &seen_one),
-        stored,
-        "node 1's session"
-    );
-    assert_eq!(
-        session_view(&everything, &seen_two),
-        stored,
-        "node 2's session"
-    );
+    for (socket, seen, node) in [
+        (&mut on_one, &mut seen_one, 1),
+        (&mut on_two, &mut seen_two, 2),
+    ] {
+        converge(socket, seen, &everything, &stored, node).await;
+    }
     let mut expected = stored.clone();
     expected.insert("a0".to_owned(), "from node 1".to_owned());
     assert_eq!(initial_accounts(&mut on_one, &id).await, expected);
