@@ -165,23 +165,9 @@ fn starts_with_ignoring_case(text: &str, prefix: &str) -> bool {
         .is_some_and(|start| start.eq_ignore_ascii_case(prefix))
 }
 
-/// `url` with the password of its user info replaced by `***`, for errors and logs:
-/// `postgres://app:s3cret@db/app` → `postgres://app:***@db/app`. Text that is not a URL with
-/// a password is returned as is.
-pub fn mask_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    let Some((user_info, host)) = authority.rsplit_once('@') else {
-        return url.to_owned();
-    };
-    match user_info.split_once(':') {
-        Some((user, _password)) => format!("{scheme}://{user}:***@{host}{tail}"),
-        None => url.to_owned(),
-    }
-}
+/// `url` with its password replaced by `***`, for errors and logs (the store's own
+/// masking, so every message masks alike).
+pub use sync_core::store::postgres::mask_password;
 
 #[cfg(test)]
 mod tests {
@@ -255,13 +241,12 @@ mod tests {
             "postgres://app:***@db:5432/app?sslmode=require"
         );
         assert_eq!(
-            mask_password("postgres://app@db/app"),
-            "postgres://app@db/app"
+            mask_password("nats://bus:pw@127.0.0.1:4222"),
+            "nats://bus:***@127.0.0.1:4222"
         );
         assert_eq!(
             mask_password("nats://127.0.0.1:4222"),
             "nats://127.0.0.1:4222"
         );
-        assert_eq!(mask_password("not a url"), "not a url");
     }
 }

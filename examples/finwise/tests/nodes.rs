@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::process::spawn;
+use common::proxy::Proxy;
 use common::ws::{Socket, account, account_update, close_code, connect, entry, recv, send};
 use common::{PgSchema, Server, bare, browser, create_tenant, login, read, start_with, user};
 use futures::StreamExt;
@@ -477,4 +478,61 @@ async fn acked_changes_survive_a_node_killed_mid_stream_over_nats() {
 #[tokio::test]
 async fn acked_changes_survive_a_node_killed_mid_stream_over_notify() {
     acked_changes_survive_a_killed_node(Bus::Notify).await;
+}
+
+/// `GET /health` answers 503 while a node cannot reach PostgreSQL (so a load balancer takes
+/// it out) and 200 again once the database is back.
+#[tokio::test]
+async fn health_reports_whether_postgres_is_reachable() {
+    let schema = PgSchema::create().await;
+    let options: sqlx::postgres::PgConnectOptions = schema.url.parse().unwrap();
+    let direct = format!("{}:{}", options.get_host(), options.get_port());
+    let proxy = Proxy::start(direct.clone()).await;
+    let proxied = schema
+        .url
+        .replace(&direct, &format!("127.0.0.1:{}", proxy.port));
+    assert_ne!(
+        proxied, schema.url,
+        "the test URL names host:port explicitly"
+    );
+    let name = schema.name.clone();
+    let node = start_with(move |config| {
+        config.database_url = Some(proxied);
+        config.database_schema = Some(name);
+        config.database_max_connections = 2;
+    })
+    .await;
+    let health = || async { read(bare().get(node.url("/health")).send().await.unwrap()).await };
+
+    let (status, body) = health().await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{body}");
+    assert_eq!(
+        (&body["backend"], &body["database"]),
+        (&json!("postgres"), &json!("ok"))
+    );
+
+    proxy.cut();
+    let (status, body) = health().await;
+    assert_eq!(status, reqwest::StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(
+        (&body["status"], &body["database"]),
+        (&json!("unhealthy"), &json!("unavailable"))
+    );
+
+    proxy.restore();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, body) = health().await;
+        if status == reqwest::StatusCode::OK {
+            assert_eq!(body["database"], "ok");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "healthy again within 30 s: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    drop(node);
+    drop(schema);
 }

@@ -2,6 +2,7 @@
 #![allow(dead_code, reason = "each test file uses a different part")]
 
 pub(crate) mod process;
+pub(crate) mod proxy;
 pub(crate) mod ws;
 
 use std::net::SocketAddr;
