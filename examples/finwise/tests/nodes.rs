@@ -437,6 +437,10 @@ async fn acked_changes_survive_a_killed_node(bus: Bus) {
     writer.abort();
     let status = doomed.child.wait().await.unwrap();
     assert!(killed && !status.success(), "killed mid-stream: {status}");
+    eprintln!(
+        "{bus:?}: {} of {total} changes ACKed before the connection to the killed node ended",
+        acked.len()
+    );
     assert!(
         acked.len() < total,
         "the kill came before the last change ({} ACKs)",
@@ -534,5 +538,62 @@ async fn health_reports_whether_postgres_is_reachable() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     drop(node);
+    drop(schema);
+}
+
+/// On PostgreSQL a tenant's data lives in shared tables; rows left behind by a tenant whose
+/// record was lost belong to nobody, and a new tenant with that id starts empty.
+#[tokio::test]
+async fn orphaned_rows_are_not_inherited_on_postgres() {
+    let schema = PgSchema::create().await;
+    let server = node(&schema, Bus::Notify).await;
+    let cleo = user(&server, "cleo").await;
+    let id = "a-reused-id";
+    let body = json!({"uuid": id, "name": "Alt", "user_id": cleo.uuid});
+    let (status, _) = read(
+        cleo.client
+            .post(server.url("/tenants"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, reqwest::StatusCode::OK);
+    let mut socket = connect(&server, &cleo, id).await;
+    send(
+        &mut socket,
+        account_update("e1", id, "a1", "someone else's", "2026-01-01T00:00:00Z"),
+    )
+    .await;
+    assert_eq!(recv(&mut socket).await["outcome"], "applied");
+    drop(socket);
+    // The record goes, the rows stay (as after a crash between the two).
+    assert!(server.state.auth_db.delete_tenant(id).await.unwrap());
+    let tenant = TenantId::new(id).unwrap();
+    assert!(server.state.store.cursor(&tenant).await.unwrap() > 0);
+
+    let body = json!({"uuid": id, "name": "Neu", "user_id": cleo.uuid});
+    let (status, answer) = read(
+        cleo.client
+            .post(server.url("/tenants"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{answer}");
+    assert!(
+        server
+            .state
+            .store
+            .get_state(&tenant, "Account", "a1")
+            .await
+            .unwrap()
+            .is_none(),
+        "the new tenant starts without the old rows"
+    );
+    drop(server);
     drop(schema);
 }
