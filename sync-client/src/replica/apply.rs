@@ -78,7 +78,7 @@ async fn apply_remote(
 }
 
 /// Rules 2 and 3, then the write.
-async fn apply_state(
+pub(super) async fn apply_state(
     conn: &mut SqliteConnection,
     tables: &Tables,
     handler: &dyn Handler,
