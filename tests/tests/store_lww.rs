@@ -385,8 +385,8 @@ async fn every_rule_holds() {
             | (Expect::Rejected(..), Outcome::Rejected(_)) => {
                 batch.cursor == before_cursor
                     && match (&case.expect, outcome) {
-                        (Expect::Duplicate(kind), Outcome::Duplicate { original }) => {
-                            original.kind == *kind
+                        (Expect::Duplicate(kind), Outcome::Duplicate { original, current }) => {
+                            original.kind == *kind && current.is_some()
                         }
                         (Expect::Rejected(reason, detail), Outcome::Rejected(rejection)) => {
                             rejection.reason == *reason && rejection.detail.contains(detail)
@@ -422,6 +422,15 @@ async fn every_rule_holds() {
             failures.push(format!(
                 "{}: expected {:?} stored, found {state:?}",
                 case.name, case.stored
+            ));
+        }
+        // A retry carries the entity's current state, which is exactly what is stored.
+        if let Outcome::Duplicate { current, .. } = outcome
+            && current != &state
+        {
+            failures.push(format!(
+                "{}: duplicate's current {current:?} is not the stored {state:?}",
+                case.name
             ));
         }
         // A superseded change tells the winner, which is exactly what is stored.
@@ -562,5 +571,42 @@ async fn sequence_numbers_follow_commit_order_under_concurrent_writers() {
         all,
         (1..=160).collect::<Vec<u64>>(),
         "no sequence number is skipped or shared"
+    );
+}
+
+#[tokio::test]
+async fn a_retry_answers_with_the_state_the_batch_left_before_it() {
+    let (_dir, store) = store().await;
+    let tenant = tenant("t");
+    store
+        .apply(&tenant, &[update("c1", "a1", "first", &at(1))])
+        .await
+        .unwrap();
+    let batch = store
+        .apply(
+            &tenant,
+            &[
+                update("c2", "a1", "second", &at(2)),
+                update("c1", "a1", "first", &at(1)),
+                delete("c3", "a1", Some(&at(3))),
+            ],
+        )
+        .await
+        .unwrap();
+    let Outcome::Duplicate { original, current } = &batch.outcomes[1] else {
+        panic!("{batch:?}")
+    };
+    assert_eq!((original.kind, original.seq), (OutcomeKind::Applied, 1));
+    let current = current.as_ref().expect("a1 is stored");
+    assert_eq!(
+        (current.data["name"].as_str(), current.seq, current.deleted),
+        (Some("second"), 2, false),
+        "decided against the batch's earlier change, not the later delete"
+    );
+    let stored = store.get_state(&tenant, "Account", "a1").await.unwrap();
+    assert_eq!(
+        stored.map(|state| (state.deleted, state.seq)),
+        Some((true, 3)),
+        "the entity is written once, with its last state and seq"
     );
 }

@@ -16,6 +16,7 @@
 //! - Every query is bound to one tenant; no call returns another tenant's data.
 
 pub mod ddl;
+mod plan;
 mod schema;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
@@ -87,6 +88,10 @@ pub trait Store: Send + Sync + 'static {
         tenant: &TenantId,
         horizon: Version,
     ) -> impl Future<Output = Result<Purge>> + Send;
+
+    /// Removes every row, tombstone, sequence number and processed change id of `tenant`,
+    /// and nothing of any other tenant. The next use of the tenant starts empty, at cursor 0.
+    fn delete_tenant(&self, tenant: &TenantId) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// One page of a tenant's change feed.

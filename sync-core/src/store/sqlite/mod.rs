@@ -238,36 +238,6 @@ impl SqliteStore {
             .close_idle(self.inner.config.idle_timeout);
     }
 
-    /// Closes `tenant`'s database, after any write in progress, and deletes its files. The
-    /// next use of the tenant starts an empty database.
-    pub async fn delete_tenant(&self, tenant: &TenantId) -> Result<()> {
-        let path = self.database_path(tenant);
-        let db = self.inner.tenants.remove(tenant);
-        let _writes_done = match &db {
-            Some(db) => {
-                db.readers.close().await;
-                Some(db.writer.lock().await)
-            }
-            None => None,
-        };
-        for suffix in ["", "-wal", "-shm"] {
-            let mut file = path.clone().into_os_string();
-            file.push(suffix);
-            match tokio::fs::remove_file(&file).await {
-                Ok(()) => {}
-                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-                Err(source) => {
-                    return Err(Error::Io {
-                        path: file.into(),
-                        source,
-                    });
-                }
-            }
-        }
-        tracing::info!(%tenant, "deleted tenant database");
-        Ok(())
-    }
-
     async fn tenant(&self, tenant: &TenantId) -> Result<Arc<TenantDb>> {
         self.inner
             .tenants
@@ -358,5 +328,35 @@ impl Store for SqliteStore {
     async fn purge_tombstones(&self, tenant: &TenantId, horizon: Version) -> Result<Purge> {
         let db = self.tenant(tenant).await?;
         feed::purge(&db, &self.inner, horizon).await
+    }
+
+    /// Closes `tenant`'s database, after any write in progress, and deletes its files. The
+    /// next use of the tenant starts an empty database.
+    async fn delete_tenant(&self, tenant: &TenantId) -> Result<()> {
+        let path = self.database_path(tenant);
+        let db = self.inner.tenants.remove(tenant);
+        let _writes_done = match &db {
+            Some(db) => {
+                db.readers.close().await;
+                Some(db.writer.lock().await)
+            }
+            None => None,
+        };
+        for suffix in ["", "-wal", "-shm"] {
+            let mut file = path.clone().into_os_string();
+            file.push(suffix);
+            match tokio::fs::remove_file(&file).await {
+                Ok(()) => {}
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => {
+                    return Err(Error::Io {
+                        path: file.into(),
+                        source,
+                    });
+                }
+            }
+        }
+        tracing::info!(%tenant, "deleted tenant database");
+        Ok(())
     }
 }
