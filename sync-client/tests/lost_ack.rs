@@ -247,3 +247,42 @@ async fn a_refused_edit_that_is_discarded_ends_with_the_server_state() {
     );
     setup.assert_settled().await;
 }
+
+/// Two refused edits with another client's change between them (a failed edit does not
+/// hold incoming changes back, so the rename replaces the first one). Discarding both
+/// leaves the rename, not the second refused edit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_edits_around_a_remote_change_are_discarded_to_the_server_state() {
+    let strict = Registry::builder()
+        .entity::<StrictAccount>()
+        .entity::<Tag>()
+        .build()
+        .unwrap();
+    let setup = Setup::with_registry(strict).await;
+    let (a, b) = (&setup.a, &setup.b);
+    a.put(&Account::new("acc", "Giro", 1.0)).await.unwrap();
+    sync(a, SYNC).await;
+    sync(b, SYNC).await;
+
+    a.put(&Account::new("acc", "Giro", -5.0)).await.unwrap();
+    sync(a, SYNC).await;
+    b.put(&Account::new("acc", "Giro (renamed)", 2.0))
+        .await
+        .unwrap();
+    sync(b, SYNC).await;
+    sync(a, SYNC).await;
+    assert_eq!(name(a, "acc").await.as_deref(), Some("Giro (renamed)"));
+    a.put(&Account::new("acc", "Giro (renamed)", -7.0))
+        .await
+        .unwrap();
+    sync(a, SYNC).await;
+    assert_eq!(a.failed().await.unwrap().len(), 2);
+
+    assert_eq!(a.discard_failed().await.unwrap(), 2);
+    let account = a.get::<Account>("acc").await.unwrap().unwrap();
+    assert_eq!(
+        (account.name.as_str(), account.balance),
+        ("Giro (renamed)", 2.0)
+    );
+    setup.assert_settled().await;
+}

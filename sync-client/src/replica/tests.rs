@@ -654,3 +654,49 @@ async fn what_the_server_holds_passes_to_the_next_waiting_edit_and_survives_its_
     assert_eq!(replica.text("n").await.as_deref(), Some("theirs"));
     assert_eq!(replica.seq("n").await, 3);
 }
+
+/// Two failed edits with a server state applied between them (a failed edit does not hold
+/// incoming changes back): discarding both restores that server state, not the one before
+/// the first edit.
+#[tokio::test]
+async fn discarding_failed_edits_restores_the_newest_server_state_they_recorded() {
+    let replica = fixture().await;
+    replica
+        .update(note("n", "server", "2026-03-01T10:00:00Z"), 1)
+        .await;
+    replica.put("n", "refused once").await;
+    let sent = replica.send().await;
+    replica.settle(&sent, &[refused(&sent[0])], 1).await;
+    assert!(
+        replica
+            .update(note("n", "server, later", "2026-03-01T10:00:01Z"), 2)
+            .await
+    );
+    replica.put("n", "refused twice").await;
+    let sent = replica.send().await;
+    replica.settle(&sent, &[refused(&sent[0])], 2).await;
+
+    let mut conn = replica.replica.lock().await.unwrap();
+    let (count, _) = local::discard_failed(&mut conn, replica.replica.tables())
+        .await
+        .unwrap();
+    drop(conn);
+    assert_eq!(count, 2);
+    assert_eq!(replica.text("n").await.as_deref(), Some("server, later"));
+    assert_eq!(replica.seq("n").await, 2);
+
+    // A refused create edited and refused again: nothing of either remains.
+    replica.put("c", "refused create").await;
+    let sent = replica.send().await;
+    replica.settle(&sent, &[refused(&sent[0])], 2).await;
+    replica.put("c", "refused edit").await;
+    let sent = replica.send().await;
+    replica.settle(&sent, &[refused(&sent[0])], 2).await;
+    let mut conn = replica.replica.lock().await.unwrap();
+    local::discard_failed(&mut conn, replica.replica.tables())
+        .await
+        .unwrap();
+    drop(conn);
+    assert_eq!(replica.text("c").await, None);
+    assert!(replica.outbox().await.is_empty());
+}
