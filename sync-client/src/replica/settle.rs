@@ -20,8 +20,10 @@
 //! - when another local edit still waits, the row keeps that edit, and what the server
 //!   holds (the answer's state and the base, the newer one) becomes that edit's base;
 //! - a permanent failure keeps the local edit and the base until the app decides:
-//!   [`discard_failed`](super::local::discard_failed) restores the base, unless a newer
-//!   server state has replaced the edit since.
+//!   [`discard_failed`](super::local::discard_failed) restores the newest base of the
+//!   failed entries, unless a newer server state has replaced the edits since (a failed
+//!   entry holds nothing back). If the app retries instead and the server applies the
+//!   edit, the ACK brings the edit's state back over a server state that replaced it.
 
 use std::collections::HashMap;
 
@@ -271,8 +273,8 @@ pub(crate) async fn settle(
         // reports, then whatever newer state was held back while the change waited (its
         // base), so it ends with the server's current state whatever the outcome.
         let changed = match (reported, state) {
-            (Reported::Own { stored, seq }, _) => {
-                mark_synced(&mut tx, &context, stored, seq).await?
+            (Reported::Own { stored, seq }, own) => {
+                mark_synced(&mut tx, &context, stored, seq, own.as_ref()).await?
             }
             (Reported::Other(_), Some(state)) => adopt(&mut tx, &context, &state).await?,
             (Reported::Other(_) | Reported::Unknown, _) => None,
@@ -360,12 +362,16 @@ fn own_state(
 }
 
 /// After an ACK that stored the entry's own state: records the row's sequence number and
-/// takes the stored version if the server changed it (a clamped future timestamp).
+/// takes the stored version if the server changed it (a clamped future timestamp). A row
+/// that no longer holds the entry's state (a server state replaced the edit while it had
+/// failed, and the app retried it) takes the entry's state `own` when that is newer by
+/// sequence number.
 async fn mark_synced(
     conn: &mut SqliteConnection,
     context: &Context<'_>,
     stored: Option<Version>,
     seq: Option<u64>,
+    own: Option<&Base>,
 ) -> Result<Option<Changed>> {
     let Context {
         tables,
@@ -373,7 +379,29 @@ async fn mark_synced(
         entry,
         ..
     } = *context;
-    let Some(local) = tables.get(conn, handler.entity(), &entry.entity_id).await? else {
+    let local = tables.get(conn, handler.entity(), &entry.entity_id).await?;
+    let holds_own = local
+        .as_ref()
+        .is_some_and(|local| local.version == entry.version || Some(local.version) == stored);
+    if !holds_own {
+        let local_seq = local.as_ref().map_or(0, |local| local.seq);
+        let Some(own) = own.filter(|own| own.seq > local_seq) else {
+            return Ok(None);
+        };
+        return write_state(
+            conn,
+            tables,
+            handler,
+            &entry.entity_id,
+            own.deleted,
+            own.version,
+            &own.data,
+            own.seq,
+            Source::Remote,
+        )
+        .await;
+    }
+    let Some(local) = local else {
         return Ok(None);
     };
     let seq = seq.unwrap_or(local.seq).max(local.seq);

@@ -700,3 +700,34 @@ async fn discarding_failed_edits_restores_the_newest_server_state_they_recorded(
     assert_eq!(replica.text("c").await, None);
     assert!(replica.outbox().await.is_empty());
 }
+
+/// A refused edit no longer holds incoming changes back, so a server state replaces it;
+/// retried and applied, the edit is what the server holds, and the replica takes it back.
+#[tokio::test]
+async fn a_failed_edit_retried_and_applied_is_what_the_replica_holds() {
+    let replica = fixture().await;
+    replica.put("n", "mine").await;
+    let sent = replica.send().await;
+    replica.settle(&sent, &[refused(&sent[0])], 0).await;
+    replica
+        .update(note("n", "server", "2026-03-01T10:00:00Z"), 1)
+        .await;
+    assert_eq!(replica.text("n").await.as_deref(), Some("server"));
+
+    outbox::retry_failed(&mut replica.replica.lock().await.unwrap())
+        .await
+        .unwrap();
+    let sent = replica.send().await;
+    let ack = Answer::Ack {
+        id: sent[0].id.clone(),
+        outcome: AckOutcome::Applied,
+        version: Some(sent[0].version),
+        cursor: Some(2),
+        data: None,
+        seq: Some(2),
+        deleted: None,
+    };
+    replica.settle(&sent, &[ack], 1).await;
+    assert_eq!(replica.text("n").await.as_deref(), Some("mine"));
+    assert_eq!(replica.seq("n").await, 2);
+}
