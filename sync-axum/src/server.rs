@@ -12,8 +12,9 @@ use http::StatusCode;
 use http::request::Parts;
 use serde_json::json;
 use sync_core::TenantId;
+use sync_core::bus::Bus;
 use sync_core::engine::{self, Engine};
-use sync_core::hub::{Cut, Hub};
+use sync_core::hub::Hub;
 use sync_core::session::{self, Session};
 use sync_core::store::Store;
 use tokio::sync::watch;
@@ -30,6 +31,7 @@ pub struct Builder<S, A> {
     health_path: Option<String>,
     limits: Limits,
     engine: engine::Config,
+    bus: Option<Arc<dyn Bus>>,
 }
 
 impl<S: Store, A: Authenticator> Builder<S, A> {
@@ -59,12 +61,28 @@ impl<S: Store, A: Authenticator> Builder<S, A> {
         self
     }
 
+    /// Makes this server one node of several on one database: `bus` tells it of the other
+    /// nodes' commits and tenant deletions and tells them of its own, so every session sees
+    /// every change whichever node it is connected to. Default none: a single node.
+    pub fn bus(mut self, bus: Arc<dyn Bus>) -> Self {
+        self.bus = Some(bus);
+        self
+    }
+
     /// Builds the server.
+    ///
+    /// # Panics
+    ///
+    /// With a [`bus`](Self::bus), outside a Tokio runtime.
     pub fn build(self) -> SyncServer<S, A> {
         let hub = Hub::new(self.limits.outbound_queue);
+        let engine = match self.bus {
+            Some(bus) => Engine::with_bus(self.store, hub, self.engine, bus),
+            None => Engine::new(self.store, hub, self.engine),
+        };
         SyncServer {
             shared: Arc::new(Shared {
-                engine: Engine::new(self.store, hub, self.engine),
+                engine,
                 authenticator: self.authenticator,
                 limits: self.limits,
                 shutdown: watch::channel(false).0,
@@ -101,6 +119,7 @@ impl<S: Store> SyncServer<S, crate::auth::OpenAccess> {
             health_path: Some("/health".to_owned()),
             limits: Limits::default(),
             engine: engine::Config::default(),
+            bus: None,
         }
     }
 }
@@ -122,9 +141,10 @@ impl<S: Store, A: Authenticator> SyncServer<S, A> {
 
     /// A handle that shuts every session down.
     pub fn shutdown_handle(&self) -> ShutdownHandle {
+        let engine = self.shared.engine.clone();
         ShutdownHandle {
             shutdown: self.shared.shutdown.clone(),
-            hub: self.shared.engine.hub().clone(),
+            close_tenant: Arc::new(move |tenant| engine.close_tenant(tenant)),
         }
     }
 
@@ -138,7 +158,7 @@ impl<S: Store, A: Authenticator> SyncServer<S, A> {
 #[derive(Clone)]
 pub struct ShutdownHandle {
     shutdown: watch::Sender<bool>,
-    hub: Arc<Hub>,
+    close_tenant: Arc<dyn Fn(&TenantId) + Send + Sync>,
 }
 
 impl ShutdownHandle {
@@ -147,9 +167,10 @@ impl ShutdownHandle {
         self.shutdown.send_replace(true);
     }
 
-    /// Closes every session of `tenant` with 1008, e.g. when the tenant is deleted.
+    /// Closes every session of `tenant` with 1008, e.g. when the tenant is deleted; with a
+    /// bus, on every node.
     pub fn close_tenant(&self, tenant: &TenantId) {
-        self.hub.cut_tenant(tenant, Cut::TenantDeleted);
+        (self.close_tenant)(tenant);
     }
 }
 

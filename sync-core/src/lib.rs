@@ -47,6 +47,7 @@
 #[allow(unused_extern_crates, reason = "used by derived code in unit tests")]
 extern crate self as sync_core;
 
+pub mod bus;
 pub mod change;
 pub mod engine;
 pub mod entity;

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{at, delete, store, tenant, update, upsert};
+use common::{at, delete, store_tests, tenant, update, upsert};
 use serde_json::json;
 use sync_core::change::{Change, Operation};
 use sync_core::outcome::{Outcome, OutcomeKind, Reason};
@@ -353,9 +353,9 @@ fn cases() -> Vec<Case> {
     ]
 }
 
-#[tokio::test]
-async fn every_rule_holds() {
-    let (_dir, store) = store().await;
+store_tests! {
+async fn every_rule_holds(fixture: Fixture) {
+    let store = fixture.store.clone();
     let mut failures = Vec::new();
     for (index, case) in cases().into_iter().enumerate() {
         let tenant = tenant(&format!("case{index}"));
@@ -451,9 +451,8 @@ async fn every_rule_holds() {
     );
 }
 
-#[tokio::test]
-async fn a_missing_version_takes_the_arrival_time() {
-    let (_dir, store) = store().await;
+async fn a_missing_version_takes_the_arrival_time(fixture: Fixture) {
+    let store = fixture.store.clone();
     let tenant = tenant("t");
     let before = Version::now();
     let change = upsert("c1", Operation::Create, "a1", "no version", None);
@@ -474,9 +473,8 @@ async fn a_missing_version_takes_the_arrival_time() {
     );
 }
 
-#[tokio::test]
-async fn a_version_far_in_the_future_is_clamped_and_reported() {
-    let (_dir, store) = store().await;
+async fn a_version_far_in_the_future_is_clamped_and_reported(fixture: Fixture) {
+    let store = fixture.store.clone();
     let tenant = tenant("t");
     let future = Version::now().add_millis(3_600_000).to_string();
     let batch = store
@@ -503,9 +501,8 @@ async fn a_version_far_in_the_future_is_clamped_and_reported() {
     assert_eq!(effect.version, near);
 }
 
-#[tokio::test]
-async fn a_batch_commits_its_winners_and_reports_each_change_in_order() {
-    let (_dir, store) = store().await;
+async fn a_batch_commits_its_winners_and_reports_each_change_in_order(fixture: Fixture) {
+    let store = fixture.store.clone();
     let tenant = tenant("t");
     let batch = vec![
         update("c1", "a1", "one", &at(1)),
@@ -535,9 +532,8 @@ async fn a_batch_commits_its_winners_and_reports_each_change_in_order() {
     assert_eq!(snapshot.cursor, 2);
 }
 
-#[tokio::test]
-async fn sequence_numbers_follow_commit_order_under_concurrent_writers() {
-    let (_dir, store) = store().await;
+async fn sequence_numbers_follow_commit_order_under_concurrent_writers(fixture: Fixture) {
+    let store = fixture.store.clone();
     let tenant = tenant("t");
     let writers: Vec<_> = (0..8)
         .map(|writer| {
@@ -574,9 +570,8 @@ async fn sequence_numbers_follow_commit_order_under_concurrent_writers() {
     );
 }
 
-#[tokio::test]
-async fn a_retry_answers_with_the_state_the_batch_left_before_it() {
-    let (_dir, store) = store().await;
+async fn a_retry_answers_with_the_state_the_batch_left_before_it(fixture: Fixture) {
+    let store = fixture.store.clone();
     let tenant = tenant("t");
     store
         .apply(&tenant, &[update("c1", "a1", "first", &at(1))])
@@ -609,4 +604,5 @@ async fn a_retry_answers_with_the_state_the_batch_left_before_it() {
         Some((true, 3)),
         "the entity is written once, with its last state and seq"
     );
+}
 }

@@ -7,6 +7,14 @@
 //! changes go to the [`Hub`] for the tenant's other sessions. A writer idle for
 //! [`Config::writer_idle`] stops; the next change starts a new one.
 //!
+//! With several server nodes on one database, give each engine a [`Bus`] with
+//! [`Engine::with_bus`]: every node then delivers every change committed by any node to its
+//! own sessions of that tenant, exactly once and in sequence order (see [`crate::bus`]).
+//! Without a bus ([`Engine::new`]) the writer hands its changes straight to the hub.
+//!
+//! Server code (REST handlers, jobs) writes through [`Engine::put`] and [`Engine::delete`],
+//! so its changes are sequenced, broadcast and bused exactly like a client's.
+//!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
 //! use sync_core::engine::{Config, Engine};
@@ -23,6 +31,7 @@
 //! # });
 //! ```
 
+mod relay;
 mod writer;
 
 use std::collections::HashMap;
@@ -31,12 +40,15 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
+use crate::bus::{Bus, NodeId, NoticeKind};
 use crate::change::Change;
-use crate::hub::{Hub, SessionId};
-use crate::outcome::BatchOutcome;
-use crate::store::Store;
+use crate::entity::Syncable;
+use crate::hub::{Cut, Hub, SessionId, Subscription};
+use crate::outcome::{BatchOutcome, Outcome};
+use crate::store::{Store, StoreExt};
 use crate::tenant::TenantId;
 
+use self::relay::Relay;
 use self::writer::Job;
 
 /// Engine limits.
@@ -49,6 +61,12 @@ pub struct Config {
     pub max_group: usize,
     /// After how long without work a tenant's writer stops. Default 60 s.
     pub writer_idle: Duration,
+    /// With a bus: how often each tenant with sessions on this node compares the store's
+    /// cursor with what it delivered, the safety net when notices are lost. Default 5 s.
+    pub bus_check: Duration,
+    /// With a bus: notices that may wait for the bus; beyond it they are dropped and the
+    /// other nodes catch up from the feed. Default 4096.
+    pub bus_queue: usize,
 }
 
 impl Default for Config {
@@ -57,6 +75,8 @@ impl Default for Config {
             writer_queue: 1024,
             max_group: 2000,
             writer_idle: Duration::from_secs(60),
+            bus_check: Duration::from_secs(5),
+            bus_queue: 4096,
         }
     }
 }
@@ -71,6 +91,10 @@ pub enum SubmitError {
     /// The store failed; nothing of the group was committed; retrying may succeed.
     #[error("the store failed: {0}")]
     Storage(String),
+    /// The entity could not be turned into a change (its serialisation failed); nothing
+    /// was submitted.
+    #[error("invalid entity: {0}")]
+    Invalid(String),
 }
 
 /// The engine. Cheap to clone.
@@ -91,10 +115,13 @@ pub(crate) struct Inner<S> {
     hub: Arc<Hub>,
     config: Config,
     writers: Mutex<HashMap<TenantId, mpsc::Sender<Job>>>,
+    /// The cross-node delivery, when there is a bus.
+    relay: Option<Relay>,
+    node: NodeId,
 }
 
 impl<S: Store> Engine<S> {
-    /// An engine writing to `store` and publishing to `hub`.
+    /// An engine writing to `store` and publishing to `hub`: a single node, no bus.
     pub fn new(store: S, hub: Arc<Hub>, config: Config) -> Engine<S> {
         Engine {
             inner: Arc::new(Inner {
@@ -102,8 +129,101 @@ impl<S: Store> Engine<S> {
                 hub,
                 config,
                 writers: Mutex::new(HashMap::new()),
+                relay: None,
+                node: NodeId::random(),
             }),
         }
+    }
+
+    /// An engine that is one node of several on one database, told of the others' commits
+    /// by `bus` and telling them of its own. Its node id is drawn at random.
+    ///
+    /// # Panics
+    ///
+    /// Outside a Tokio runtime: it starts the tasks that publish to and listen on the bus.
+    pub fn with_bus(store: S, hub: Arc<Hub>, config: Config, bus: Arc<dyn Bus>) -> Engine<S> {
+        let (relay, outbox) = Relay::new(bus, config.bus_queue, config.bus_check);
+        let node = relay.node;
+        let inner = Arc::new(Inner {
+            store,
+            hub,
+            config,
+            writers: Mutex::new(HashMap::new()),
+            relay: Some(relay),
+            node,
+        });
+        relay::start(&inner, outbox);
+        Engine { inner }
+    }
+
+    /// This engine's id on the bus.
+    pub fn node(&self) -> NodeId {
+        self.inner.node
+    }
+
+    /// Subscribes a session to `tenant`'s changes, from every node when there is a bus.
+    /// Returns once delivery is set up: whatever the session reads from the store
+    /// afterwards, every later change reaches it.
+    pub async fn subscribe(&self, tenant: &TenantId) -> Subscription {
+        let subscription = self.inner.hub.subscribe(tenant);
+        relay::track(&self.inner, tenant).await;
+        subscription
+    }
+
+    /// Closes every session of `tenant` on this node and, with a bus, on every node, e.g.
+    /// when the tenant is deleted.
+    pub fn close_tenant(&self, tenant: &TenantId) {
+        self.inner.hub.cut_tenant(tenant, Cut::TenantDeleted);
+        if let Some(relay) = &self.inner.relay {
+            relay.announce(tenant, NoticeKind::TenantDeleted);
+        }
+    }
+
+    /// How many tenants this node delivers other nodes' changes to (0 without a bus).
+    pub fn tracked_tenants(&self) -> usize {
+        self.inner.relay.as_ref().map_or(0, Relay::tracked)
+    }
+
+    /// Creates or replaces `entity` from server code, under last-write-wins, exactly as if
+    /// a client had written it: grouped, sequenced, published to the tenant's sessions and
+    /// announced on the bus. A rejection is an [`Outcome::Rejected`].
+    pub async fn put<T: Syncable>(
+        &self,
+        tenant: &TenantId,
+        entity: &T,
+    ) -> Result<Outcome, SubmitError> {
+        let change =
+            Change::upsert(entity).map_err(|error| SubmitError::Invalid(error.to_string()))?;
+        self.submit_one(tenant, change).await
+    }
+
+    /// Deletes the entity of type `T` with `id` from server code, leaving a tombstone
+    /// versioned now, exactly as if a client had deleted it.
+    pub async fn delete<T: Syncable>(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+    ) -> Result<Outcome, SubmitError> {
+        self.submit_one(tenant, Change::delete(T::ENTITY, id)).await
+    }
+
+    /// The live entity of type `T` with `id`, read from the store.
+    pub async fn get<T: Syncable>(&self, tenant: &TenantId, id: &str) -> crate::Result<Option<T>> {
+        self.inner.store.get::<T>(tenant, id).await
+    }
+
+    /// Every live entity of type `T`, read from the store, ordered by id.
+    pub async fn list<T: Syncable>(&self, tenant: &TenantId) -> crate::Result<Vec<T>> {
+        self.inner.store.list::<T>(tenant).await
+    }
+
+    async fn submit_one(&self, tenant: &TenantId, change: Change) -> Result<Outcome, SubmitError> {
+        let batch = self.submit(tenant, None, vec![change]).await?;
+        batch
+            .outcomes
+            .into_iter()
+            .next()
+            .ok_or_else(|| SubmitError::Storage("the store returned no outcome".to_owned()))
     }
 
     /// The store, for reads.

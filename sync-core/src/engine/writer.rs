@@ -4,7 +4,9 @@ use std::sync::{Arc, PoisonError};
 
 use tokio::sync::{mpsc, oneshot};
 
+use super::relay::{Local, Pending};
 use super::{Inner, SubmitError};
+use crate::bus::NoticeKind;
 use crate::change::Change;
 use crate::hub::SessionId;
 use crate::outcome::{BatchOutcome, Outcome};
@@ -73,6 +75,9 @@ async fn commit<S: Store>(inner: &Inner<S>, tenant: &TenantId, mut group: Vec<Jo
         sizes.push(job.changes.len());
         changes.append(&mut job.changes);
     }
+    // With a bus, the tenant's delivery task learns that a commit is under way before it
+    // can appear in the feed; dropping `pending` on failure tells it the commit is over.
+    let pending = inner.relay.as_ref().map(|relay| relay.begin(tenant));
     let result = inner.store.apply(tenant, &changes).await;
     let (mut outcomes, cursor) = match result {
         Ok(batch) => (batch.outcomes.into_iter(), batch.cursor),
@@ -87,12 +92,22 @@ async fn commit<S: Store>(inner: &Inner<S>, tenant: &TenantId, mut group: Vec<Jo
             return;
         }
     };
+    // Nothing to encode for a tenant without sessions on this node.
+    let encode = pending.as_ref().is_none_or(Pending::tracked);
+    let mut range: Option<(u64, u64)> = None;
+    let mut local = Vec::new();
     let mut sent = changes.iter();
     for (job, size) in group.into_iter().zip(sizes) {
         let mine: Vec<Outcome> = outcomes.by_ref().take(size).collect();
         let mut published = Vec::new();
         for (outcome, change) in mine.iter().zip(sent.by_ref().take(size)) {
             if let Outcome::Applied { effect, .. } = outcome {
+                let seq = effect.seq;
+                range =
+                    Some(range.map_or((seq, seq), |(first, last)| (first.min(seq), last.max(seq))));
+                if !encode {
+                    continue;
+                }
                 let operation = if effect.deleted {
                     "delete"
                 } else {
@@ -103,7 +118,7 @@ async fn commit<S: Store>(inner: &Inner<S>, tenant: &TenantId, mut group: Vec<Jo
                     operation,
                     effect: effect.clone(),
                 };
-                published.push(Arc::<str>::from(message.to_text()));
+                published.push((seq, Arc::<str>::from(message.to_text())));
             }
         }
         if let Some(reply) = job.reply {
@@ -112,8 +127,22 @@ async fn commit<S: Store>(inner: &Inner<S>, tenant: &TenantId, mut group: Vec<Jo
                 cursor,
             }));
         }
-        for message in published {
-            inner.hub.publish(tenant, job.origin, message);
+        if pending.is_some() {
+            local.extend(published.into_iter().map(|(seq, message)| Local {
+                seq,
+                origin: job.origin,
+                message,
+            }));
+        } else {
+            for (_, message) in published {
+                inner.hub.publish(tenant, job.origin, message);
+            }
+        }
+    }
+    if let Some(pending) = pending {
+        pending.finish(local);
+        if let (Some((first, last)), Some(relay)) = (range, &inner.relay) {
+            relay.announce(tenant, NoticeKind::Committed { first, last });
         }
     }
 }

@@ -194,6 +194,9 @@ async fn process<S: Store>(
         Err(error) => {
             let rejection = match &error {
                 SubmitError::Overloaded => Rejection::new(Reason::Overloaded, error.to_string()),
+                SubmitError::Invalid(detail) => {
+                    Rejection::new(Reason::ValidationError, detail.clone())
+                }
                 SubmitError::Storage(detail) => {
                     tracing::error!(detail, "commit failed");
                     Rejection::new(

@@ -130,7 +130,7 @@ impl<S: Store> Session<S> {
         I: Stream<Item = Inbound> + Unpin + Send,
         O: Sink<Outbound> + Unpin + Send,
     {
-        let subscription = self.engine.hub().subscribe(&self.tenant);
+        let subscription = self.engine.subscribe(&self.tenant).await;
         let span = tracing::info_span!(
             "session",
             tenant = %self.tenant,

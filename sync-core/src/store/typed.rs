@@ -1,4 +1,11 @@
 //! Typed helpers over any [`Store`]: the CRUD an app uses with its own entity types.
+//!
+//! The writes here, [`StoreExt::put`] and [`StoreExt::delete`], go straight to the store:
+//! they bypass sync. Nothing is broadcast, connected clients learn of them only when they
+//! next catch up, and other server nodes are not told. Server code that writes while
+//! clients are connected uses [`Engine::put`](crate::engine::Engine::put) and
+//! [`Engine::delete`](crate::engine::Engine::delete) instead. The reads are the same either
+//! way.
 
 use std::future::Future;
 
@@ -10,7 +17,7 @@ use crate::outcome::Outcome;
 use crate::tenant::TenantId;
 
 /// Typed reads and writes for every [`Store`]; writes go through last-write-wins like any
-/// client's change.
+/// client's change, but bypass sync (see the [module docs](self)).
 pub trait StoreExt: Store {
     /// The live entity with `id`, if any.
     fn get<T: Syncable>(
@@ -37,7 +44,9 @@ pub trait StoreExt: Store {
         }
     }
 
-    /// Creates or replaces `entity` under last-write-wins.
+    /// Creates or replaces `entity` under last-write-wins, directly in the store: no
+    /// session is told and no other node hears of it. To write while clients are connected,
+    /// use [`Engine::put`](crate::engine::Engine::put).
     fn put<T: Syncable>(
         &self,
         tenant: &TenantId,
@@ -54,7 +63,9 @@ pub trait StoreExt: Store {
         }
     }
 
-    /// Deletes the entity with `id`, leaving a tombstone versioned now.
+    /// Deletes the entity with `id`, leaving a tombstone versioned now, directly in the
+    /// store: no session is told and no other node hears of it. To delete while clients are
+    /// connected, use [`Engine::delete`](crate::engine::Engine::delete).
     fn delete<T: Syncable>(
         &self,
         tenant: &TenantId,

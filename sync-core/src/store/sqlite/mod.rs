@@ -45,6 +45,7 @@ use sqlx::sqlite::SqliteSynchronous;
 use self::sql::TableSql;
 use self::tenants::{TenantDb, Tenants};
 use super::{ChangePage, MAX_PAGE, Purge, Snapshot, Store};
+pub use super::{DEFAULT_MAX_CLOCK_SKEW, DEFAULT_TOMBSTONE_RETENTION};
 use crate::change::Change;
 use crate::entity::{Arrival, Handler, Registry};
 use crate::error::{Error, Result};
@@ -82,10 +83,6 @@ impl From<Synchronous> for SqliteSynchronous {
 pub const DEFAULT_MAX_OPEN_TENANTS: usize = 1024;
 /// The default time after which an unused tenant database is closed.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
-/// The default time tombstones are kept: 30 days.
-pub const DEFAULT_TOMBSTONE_RETENTION: Duration = Duration::from_secs(30 * 24 * 60 * 60);
-/// The default tolerance for versions in the future, beyond which they are clamped.
-pub const DEFAULT_MAX_CLOCK_SKEW: Duration = Duration::from_secs(300);
 
 /// Configures a [`SqliteStore`].
 #[derive(Debug, Clone)]
