@@ -72,6 +72,26 @@ impl Fixture {
         }
     }
 
+    /// Another store of the common registry in the same location, keeping tombstones for
+    /// `retention`.
+    pub(crate) async fn open_with_retention(&self, retention: Option<Duration>) -> AnyStore {
+        match &*self.location {
+            Location::Dir(dir) => SqliteStore::builder(dir.path(), super::registry())
+                .synchronous(Synchronous::Off)
+                .tombstone_retention(retention)
+                .open()
+                .await
+                .unwrap()
+                .into(),
+            Location::Schema(schema) => postgres(super::registry(), schema, |builder| {
+                builder.tombstone_retention(retention)
+            })
+            .await
+            .unwrap()
+            .into(),
+        }
+    }
+
     /// The PostgreSQL schema of this fixture.
     pub(crate) fn schema(&self) -> Option<&str> {
         match &*self.location {
