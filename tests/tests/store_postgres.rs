@@ -389,3 +389,41 @@ async fn several_nodes_starting_at_once_prepare_one_schema() {
         .await
         .unwrap();
 }
+
+mod narrow {
+    use super::*;
+    /// The common `Account`'s table with one more required field and no default.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Syncable)]
+    #[sync(entity = "Account", table = "accounts")]
+    pub(crate) struct Account {
+        #[sync(id)]
+        pub(crate) id: String,
+        pub(crate) name: String,
+        pub(crate) level: i32,
+        #[sync(updated_at)]
+        pub(crate) updated_at: Option<DateTime<Utc>>,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schema_refusals_count_live_rows_of_every_tenant_sharing_the_table() {
+    let fixture = Fixture::new(Backend::Postgres, registry()).await;
+    fixture
+        .store
+        .apply(&tenant("a"), &[update("c1", "a1", "x", &at(1))])
+        .await
+        .unwrap();
+    let registry = Registry::builder()
+        .entity::<narrow::Account>()
+        .build()
+        .unwrap();
+    let error = fixture.open(registry).await.err().expect("refused");
+    let message = error.to_string();
+    assert!(matches!(error, Error::Schema { .. }), "{error:?}");
+    assert!(message.contains("column \"level\""), "{message}");
+    assert!(
+        message.contains("1 live rows"),
+        "tenant a's row counts: {message}"
+    );
+    fixture.clean_up().await;
+}
