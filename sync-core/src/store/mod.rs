@@ -26,6 +26,7 @@ pub mod ddl;
 mod plan;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod schema;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
