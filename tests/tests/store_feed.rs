@@ -2,15 +2,15 @@
 
 mod common;
 
-use common::{at, delete, store, tenant, update};
+use common::{at, delete, store_tests, tenant, update};
 use sync_core::change::Change;
 use sync_core::outcome::Outcome;
 use sync_core::store::Store;
 use sync_core::version::Version;
 
-#[tokio::test]
-async fn the_feed_pages_in_sequence_order_until_the_current_cursor() {
-    let (_dir, store) = store().await;
+store_tests! {
+async fn the_feed_pages_in_sequence_order_until_the_current_cursor(fixture: Fixture) {
+    let store = fixture.store.clone();
     let tenant = tenant("t");
     let changes: Vec<Change> = (0..25)
         .map(|n| update(&format!("c{n}"), &format!("a{n}"), "x", &at(n)))
@@ -62,9 +62,8 @@ async fn the_feed_pages_in_sequence_order_until_the_current_cursor() {
     assert_eq!(empty.cursor, 27);
 }
 
-#[tokio::test]
-async fn the_feed_spans_every_entity_in_one_order() {
-    let (_dir, store) = store().await;
+async fn the_feed_spans_every_entity_in_one_order(fixture: Fixture) {
+    let store = fixture.store.clone();
     let tenant = tenant("t");
     let group = Change {
         id: "g".into(),
@@ -97,9 +96,8 @@ async fn the_feed_spans_every_entity_in_one_order() {
     assert_eq!(page.changes[1].data["sortOrder"], 1);
 }
 
-#[tokio::test]
-async fn a_snapshot_holds_every_live_row_and_every_collection() {
-    let (_dir, store) = store().await;
+async fn a_snapshot_holds_every_live_row_and_every_collection(fixture: Fixture) {
+    let store = fixture.store.clone();
     let tenant = tenant("t");
     for chunk in 0..3 {
         let batch: Vec<Change> = (0..500)
@@ -127,9 +125,8 @@ async fn a_snapshot_holds_every_live_row_and_every_collection() {
     assert_eq!(snapshot.cursor, 1501);
 }
 
-#[tokio::test]
-async fn purged_tombstones_reset_older_cursors() {
-    let (_dir, store) = store().await;
+async fn purged_tombstones_reset_older_cursors(fixture: Fixture) {
+    let store = fixture.store.clone();
     let tenant = tenant("t");
     store
         .apply(
@@ -218,17 +215,12 @@ async fn purged_tombstones_reset_older_cursors() {
     );
 }
 
-#[tokio::test]
-async fn expired_tombstones_are_purged_by_the_configured_retention() {
+async fn expired_tombstones_are_purged_by_the_configured_retention(fixture: Fixture) {
     use std::time::Duration;
-    use sync_core::store::sqlite::SqliteStore;
 
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::builder(dir.path(), common::registry())
-        .tombstone_retention(Some(Duration::from_secs(3600)))
-        .open()
-        .await
-        .unwrap();
+    let store = fixture
+        .open_with_retention(Some(Duration::from_secs(3600)))
+        .await;
     let tenant = tenant("t");
     let recent = Version::now().to_string();
     store
@@ -259,11 +251,8 @@ async fn expired_tombstones_are_purged_by_the_configured_retention() {
             .deleted
     );
 
-    let keep_all = SqliteStore::builder(dir.path(), common::registry())
-        .tombstone_retention(None)
-        .open()
-        .await
-        .unwrap();
+    let keep_all = fixture.open_with_retention(None).await;
     keep_all.cursor(&tenant).await.unwrap();
     assert_eq!(keep_all.purge_expired().await.unwrap(), 0);
+}
 }

@@ -3,9 +3,12 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sync_core::store::sqlite::SqliteStore;
-use sync_core::store::{Store, StoreExt};
+use sync_core::store::{AnyStore, Store, StoreExt};
 use sync_core::{Error, Registry, Syncable, TenantId};
+
+mod common;
+
+use common::{Fixture, store_tests};
 
 mod v1 {
     use super::*;
@@ -79,9 +82,21 @@ mod note_required {
     }
 }
 
-async fn open<T: Syncable>(dir: &std::path::Path) -> SqliteStore {
-    let registry = Registry::builder().entity::<T>().build().unwrap();
-    SqliteStore::builder(dir, registry).open().await.unwrap()
+fn registry_of<T: Syncable>() -> Registry {
+    Registry::builder().entity::<T>().build().unwrap()
+}
+
+/// A store of `T` where the fixture's store is, as a restarted server opens it.
+async fn open<T: Syncable>(fixture: &Fixture) -> AnyStore {
+    fixture.open(registry_of::<T>()).await.unwrap()
+}
+
+/// Opens a store of `T` and uses a tenant: SQLite evolves a tenant's database on its first
+/// use, PostgreSQL its shared tables at connect; either refusal is returned.
+async fn open_and_use<T: Syncable>(fixture: &Fixture) -> Result<AnyStore, Error> {
+    let store = fixture.open(registry_of::<T>()).await?;
+    store.cursor(&TenantId::new("t").unwrap()).await?;
+    Ok(store)
 }
 
 fn schema_error(error: Error) -> String {
@@ -89,12 +104,13 @@ fn schema_error(error: Error) -> String {
     error.to_string()
 }
 
-#[tokio::test]
-async fn adding_fields_to_an_existing_database_keeps_its_rows() {
-    let dir = tempfile::tempdir().unwrap();
+store_tests! {
+registry = super::registry_of::<super::v1::Account>();
+
+async fn adding_fields_to_an_existing_database_keeps_its_rows(fixture: Fixture) {
     let tenant = TenantId::new("t").unwrap();
     {
-        let store = open::<v1::Account>(dir.path()).await;
+        let store = open::<v1::Account>(&fixture).await;
         let old = v1::Account {
             id: "a1".into(),
             name: "old row".into(),
@@ -103,7 +119,7 @@ async fn adding_fields_to_an_existing_database_keeps_its_rows() {
         store.put(&tenant, &old).await.unwrap();
     }
 
-    let store = open::<v2::Account>(dir.path()).await;
+    let store = open::<v2::Account>(&fixture).await;
     let old: v2::Account = store.get(&tenant, "a1").await.unwrap().unwrap();
     assert_eq!(
         (old.name.as_str(), old.note.as_deref(), old.rank),
@@ -123,20 +139,18 @@ async fn adding_fields_to_an_existing_database_keeps_its_rows() {
     drop(store);
 
     // Removing a field again keeps its column and data; nothing is dropped.
-    let store = open::<v1::Account>(dir.path()).await;
+    let store = open::<v1::Account>(&fixture).await;
     assert_eq!(store.list::<v1::Account>(&tenant).await.unwrap().len(), 2);
     drop(store);
-    let store = open::<v2::Account>(dir.path()).await;
+    let store = open::<v2::Account>(&fixture).await;
     let stored: v2::Account = store.get(&tenant, "a2").await.unwrap().unwrap();
     assert_eq!(stored.rank, 7);
 }
 
-#[tokio::test]
-async fn unsafe_changes_are_refused_and_change_nothing() {
-    let dir = tempfile::tempdir().unwrap();
+async fn unsafe_changes_are_refused_and_change_nothing(fixture: Fixture) {
     let tenant = TenantId::new("t").unwrap();
     {
-        let store = open::<v2::Account>(dir.path()).await;
+        let store = open::<v2::Account>(&fixture).await;
         let row = v2::Account {
             id: "a1".into(),
             name: "kept".into(),
@@ -148,11 +162,10 @@ async fn unsafe_changes_are_refused_and_change_nothing() {
     }
 
     let error = schema_error(
-        open::<type_changed::Account>(dir.path())
+        open_and_use::<type_changed::Account>(&fixture)
             .await
-            .cursor(&tenant)
-            .await
-            .unwrap_err(),
+            .err()
+            .expect("refused"),
     );
     assert!(
         error.contains("table \"accounts\", column \"name\""),
@@ -165,27 +178,25 @@ async fn unsafe_changes_are_refused_and_change_nothing() {
     assert!(error.contains("new field"), "the fix is named: {error}");
 
     let error = schema_error(
-        open::<required_added::Account>(dir.path())
+        open_and_use::<required_added::Account>(&fixture)
             .await
-            .cursor(&tenant)
-            .await
-            .unwrap_err(),
+            .err()
+            .expect("refused"),
     );
     assert!(error.contains("column \"level\""), "{error}");
     assert!(error.contains("1 live rows"), "{error}");
     assert!(error.contains("#[sync(default)]"), "{error}");
 
     let error = schema_error(
-        open::<note_required::Account>(dir.path())
+        open_and_use::<note_required::Account>(&fixture)
             .await
-            .cursor(&tenant)
-            .await
-            .unwrap_err(),
+            .err()
+            .expect("refused"),
     );
     assert!(error.contains("column \"note\""), "{error}");
     assert!(error.contains("1 live rows hold NULL"), "{error}");
 
-    let store = open::<v2::Account>(dir.path()).await;
+    let store = open::<v2::Account>(&fixture).await;
     let row: v2::Account = store.get(&tenant, "a1").await.unwrap().unwrap();
     assert_eq!(
         row.name, "kept",
@@ -193,12 +204,10 @@ async fn unsafe_changes_are_refused_and_change_nothing() {
     );
 }
 
-#[tokio::test]
-async fn a_required_field_is_added_freely_while_no_row_is_live() {
-    let dir = tempfile::tempdir().unwrap();
+async fn a_required_field_is_added_freely_while_no_row_is_live(fixture: Fixture) {
     let tenant = TenantId::new("t").unwrap();
     {
-        let store = open::<v1::Account>(dir.path()).await;
+        let store = open::<v1::Account>(&fixture).await;
         let row = v1::Account {
             id: "a1".into(),
             name: "x".into(),
@@ -207,7 +216,7 @@ async fn a_required_field_is_added_freely_while_no_row_is_live() {
         store.put(&tenant, &row).await.unwrap();
         store.delete::<v1::Account>(&tenant, "a1").await.unwrap();
     }
-    let store = open::<required_added::Account>(dir.path()).await;
+    let store = open::<required_added::Account>(&fixture).await;
     let row = required_added::Account {
         id: "a2".into(),
         name: "y".into(),
@@ -226,8 +235,7 @@ async fn a_required_field_is_added_freely_while_no_row_is_live() {
     );
 }
 
-#[tokio::test]
-async fn an_entity_registered_later_gets_its_table_at_the_next_open() {
+async fn an_entity_registered_later_gets_its_table_at_the_next_open(fixture: Fixture) {
     #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Syncable)]
     pub(crate) struct Tag {
         #[sync(id)]
@@ -235,23 +243,15 @@ async fn an_entity_registered_later_gets_its_table_at_the_next_open() {
         #[sync(updated_at)]
         pub(crate) updated_at: Option<DateTime<Utc>>,
     }
-    let dir = tempfile::tempdir().unwrap();
     let tenant = TenantId::new("t").unwrap();
-    open::<v1::Account>(dir.path())
-        .await
-        .cursor(&tenant)
-        .await
-        .unwrap();
+    open_and_use::<v1::Account>(&fixture).await.unwrap();
 
     let registry = Registry::builder()
         .entity::<v1::Account>()
         .entity::<Tag>()
         .build()
         .unwrap();
-    let store = SqliteStore::builder(dir.path(), registry)
-        .open()
-        .await
-        .unwrap();
+    let store = fixture.open(registry).await.unwrap();
     store
         .put(
             &tenant,
@@ -266,4 +266,5 @@ async fn an_entity_registered_later_gets_its_table_at_the_next_open() {
         store.snapshot(&tenant).await.unwrap().collections["tags"].len(),
         1
     );
+}
 }

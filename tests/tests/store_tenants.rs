@@ -5,8 +5,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{at, registry, store, tenant, update};
+use common::{at, delete, registry, store, store_tests, tenant, update};
 use sync_core::TenantId;
+use sync_core::outcome::Outcome;
+use sync_core::store::AnyStore;
 use sync_core::store::Store;
 use sync_core::store::sqlite::SqliteStore;
 
@@ -62,41 +64,6 @@ async fn a_tenant_database_is_created_on_first_use_in_wal_mode() {
         snapshot.collections.keys().copied().collect::<Vec<_>>(),
         ["account_groups", "accounts"]
     );
-}
-
-#[tokio::test]
-async fn tenants_never_see_each_others_data() {
-    let (_dir, store) = store().await;
-    let (a, b) = (tenant("a"), tenant("b"));
-    store
-        .apply(&a, &[update("c1", "shared-id", "A's", &at(1))])
-        .await
-        .unwrap();
-    store
-        .apply(&b, &[update("c1", "shared-id", "B's", &at(0))])
-        .await
-        .unwrap();
-
-    let in_a = store
-        .get_state(&a, "Account", "shared-id")
-        .await
-        .unwrap()
-        .unwrap();
-    let in_b = store
-        .get_state(&b, "Account", "shared-id")
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(in_a.data["name"], "A's");
-    assert_eq!(
-        in_b.data["name"], "B's",
-        "B's older change is not judged against A's row"
-    );
-    assert_eq!(
-        store.changes_since(&b, 0, 10).await.unwrap().changes.len(),
-        1
-    );
-    assert!(store.snapshot(&tenant("c")).await.unwrap().collections["accounts"].is_empty());
 }
 
 #[tokio::test]
@@ -187,4 +154,133 @@ async fn deleting_a_tenant_removes_its_files_and_only_its_data() {
         "a later use starts empty"
     );
     assert_eq!(store.cursor(&kept).await.unwrap(), 1);
+}
+
+store_tests! {
+async fn tenants_never_see_each_others_data(fixture: Fixture) {
+    let store = fixture.store.clone();
+    let (a, b) = (tenant("a"), tenant("b"));
+    store
+        .apply(&a, &[update("c1", "shared-id", "A's", &at(1))])
+        .await
+        .unwrap();
+    store
+        .apply(&b, &[update("c1", "shared-id", "B's", &at(0))])
+        .await
+        .unwrap();
+
+    let in_a = store
+        .get_state(&a, "Account", "shared-id")
+        .await
+        .unwrap()
+        .unwrap();
+    let in_b = store
+        .get_state(&b, "Account", "shared-id")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(in_a.data["name"], "A's");
+    assert_eq!(
+        in_b.data["name"], "B's",
+        "B's older change is not judged against A's row"
+    );
+    assert_eq!(
+        store.changes_since(&b, 0, 10).await.unwrap().changes.len(),
+        1
+    );
+    assert!(store.snapshot(&tenant("c")).await.unwrap().collections["accounts"].is_empty());
+}
+
+async fn deleting_a_tenant_removes_only_its_data(fixture: Fixture) {
+    let store = fixture.store.clone();
+    let (doomed, kept) = (tenant("doomed"), tenant("kept"));
+    for tenant in [&doomed, &kept] {
+        store
+            .apply(
+                tenant,
+                &[
+                    update("c1", "a1", "x", &at(1)),
+                    delete("c2", "a2", Some(&at(1))),
+                ],
+            )
+            .await
+            .unwrap();
+    }
+
+    store.delete_tenant(&doomed).await.unwrap();
+    assert_eq!(store.cursor(&doomed).await.unwrap(), 0, "a later use starts empty");
+    assert_eq!(store.get_state(&doomed, "Account", "a1").await.unwrap(), None);
+    assert_eq!(store.get_state(&doomed, "Account", "a2").await.unwrap(), None);
+    assert!(store.changes_since(&doomed, 0, 10).await.unwrap().changes.is_empty());
+    let retry = store
+        .apply(&doomed, &[update("c1", "a1", "x", &at(1))])
+        .await
+        .unwrap();
+    assert!(
+        matches!(retry.outcomes[0], Outcome::Applied { .. }),
+        "its processed change ids are gone too: {:?}",
+        retry.outcomes[0]
+    );
+
+    assert_eq!(store.cursor(&kept).await.unwrap(), 2);
+    assert_eq!(store.changes_since(&kept, 0, 10).await.unwrap().changes.len(), 2);
+    let retry = store
+        .apply(&kept, &[update("c1", "a1", "x", &at(1))])
+        .await
+        .unwrap();
+    assert!(matches!(retry.outcomes[0], Outcome::Duplicate { .. }));
+
+    if let (AnyStore::Postgres(pg), Some(schema)) = (&fixture.store, fixture.schema()) {
+        // In the shared tables, every row of the tenant is gone and the other's remain.
+        let count = |table: &str, column: &str, tenant: &str| {
+            let sql = format!("SELECT COUNT(*) FROM \"{schema}\".\"{table}\" WHERE \"{column}\" = $1");
+            let tenant = tenant.to_owned();
+            let pool = pg.pool().clone();
+            async move {
+                sqlx::query_scalar::<_, i64>(&sql)
+                    .bind(tenant)
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap()
+            }
+        };
+        store.delete_tenant(&doomed).await.unwrap();
+        for (table, column) in [
+            ("accounts", "_sync_tenant"),
+            ("account_groups", "_sync_tenant"),
+            ("_sync_changes", "tenant"),
+            ("_sync_tenants", "tenant"),
+        ] {
+            assert_eq!(count(table, column, "doomed").await, 0, "{table}");
+        }
+        assert_eq!(count("accounts", "_sync_tenant", "kept").await, 2);
+        assert_eq!(count("_sync_changes", "tenant", "kept").await, 2);
+        assert_eq!(count("_sync_tenants", "tenant", "kept").await, 1);
+    }
+}
+
+async fn concurrent_first_writes_of_a_tenant_share_one_sequence(fixture: Fixture) {
+    let store = fixture.store.clone();
+    let tenant = tenant("busy");
+    let tasks: Vec<_> = (0..16)
+        .map(|n| {
+            let (store, tenant) = (store.clone(), tenant.clone());
+            tokio::spawn(async move {
+                store
+                    .apply(
+                        &tenant,
+                        &[update(&format!("c{n}"), &format!("a{n}"), "x", &at(1))],
+                    )
+                    .await
+            })
+        })
+        .collect();
+    let mut cursors = Vec::new();
+    for task in tasks {
+        cursors.push(task.await.unwrap().unwrap().cursor);
+    }
+    cursors.sort_unstable();
+    assert_eq!(cursors, (1..=16).collect::<Vec<u64>>());
+    assert_eq!(store.cursor(&tenant).await.unwrap(), 16);
+}
 }

@@ -153,6 +153,7 @@ fn literal(dialect: Dialect, value: &Value) -> String {
 }
 
 /// The bookkeeping tables of a SQLite tenant database.
+#[cfg(feature = "sqlite")]
 pub(crate) const SQLITE_META: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS \"_sync_meta\" (\
         \"key\" TEXT NOT NULL PRIMARY KEY, \

@@ -2,8 +2,10 @@
 //!
 //! A [`Store`] applies batches of [`Change`]s under last-write-wins, keeps tombstones,
 //! numbers every committed change in a per-tenant sequence, and serves that sequence as a
-//! change feed. [`sqlite::SqliteStore`] is the embedded implementation, `postgres::PostgresStore` the
-//! shared one (feature `postgres`); the contract below
+//! change feed. [`sqlite::SqliteStore`] is the embedded implementation,
+//! `postgres::PostgresStore` (feature `postgres`) the one whose tenants share tables, and
+//! [`AnyStore`] either, chosen at run time. The decisions are the same in every store: they
+//! are made by one planner, and a store only reads and writes. The contract below
 //! is what every implementation keeps and what the shared test-suite checks.
 //!
 //! Contract:
@@ -11,7 +13,8 @@
 //!   and returns one [`Outcome`](crate::outcome::Outcome) per change, in order. A rejected
 //!   change writes nothing and does not abort the others.
 //! - The ids of processed changes are recorded in the same transaction; a retry gets
-//!   [`Outcome::Duplicate`](crate::outcome::Outcome::Duplicate) with the original result.
+//!   [`Outcome::Duplicate`](crate::outcome::Outcome::Duplicate) with the original result and
+//!   the entity's current stored state.
 //! - Every committed change, tombstones included, takes the tenant's next sequence number,
 //!   in commit order, so a cursor never skips a committed change.
 //! - Every query is bound to one tenant; no call returns another tenant's data.
@@ -23,6 +26,7 @@ pub mod ddl;
 mod plan;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod schema;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;

@@ -39,8 +39,8 @@ pub(crate) struct Fixture {
 }
 
 impl Fixture {
-    /// A fresh location with a store of the common registry.
-    pub(crate) async fn new(backend: Backend) -> Fixture {
+    /// A fresh location with a store of `registry`.
+    pub(crate) async fn new(backend: Backend, registry: Registry) -> Fixture {
         let location = Arc::new(match backend {
             Backend::Sqlite => Location::Dir(tempfile::tempdir().unwrap()),
             Backend::Postgres => {
@@ -48,8 +48,8 @@ impl Fixture {
             }
         });
         let store = match &*location {
-            Location::Dir(_) => open_sqlite(&location, super::registry()).await.into(),
-            Location::Schema(schema) => postgres(super::registry(), schema, |builder| builder)
+            Location::Dir(_) => open_sqlite(&location, registry).await.into(),
+            Location::Schema(schema) => postgres(registry, schema, |builder| builder)
                 .await
                 .unwrap()
                 .into(),
@@ -72,6 +72,26 @@ impl Fixture {
         }
     }
 
+    /// Another store of the common registry in the same location, keeping tombstones for
+    /// `retention`.
+    pub(crate) async fn open_with_retention(&self, retention: Option<Duration>) -> AnyStore {
+        match &*self.location {
+            Location::Dir(dir) => SqliteStore::builder(dir.path(), super::registry())
+                .synchronous(Synchronous::Off)
+                .tombstone_retention(retention)
+                .open()
+                .await
+                .unwrap()
+                .into(),
+            Location::Schema(schema) => postgres(super::registry(), schema, |builder| {
+                builder.tombstone_retention(retention)
+            })
+            .await
+            .unwrap()
+            .into(),
+        }
+    }
+
     /// The PostgreSQL schema of this fixture.
     pub(crate) fn schema(&self) -> Option<&str> {
         match &*self.location {
@@ -81,7 +101,7 @@ impl Fixture {
     }
 
     /// Drops the fixture's PostgreSQL schema, if it has one.
-    async fn clean_up(&self) {
+    pub(crate) async fn clean_up(&self) {
         if let Location::Schema(schema) = &*self.location {
             let AnyStore::Postgres(store) = &self.store else {
                 return;
@@ -129,12 +149,12 @@ pub(crate) async fn postgres(
 
 /// Runs `test` against a fresh fixture of `backend`, then drops its schema, also when the
 /// test panics (the panic is then resumed).
-pub(crate) async fn run<F, Fut>(backend: Backend, test: F)
+pub(crate) async fn run<F, Fut>(backend: Backend, registry: Registry, test: F)
 where
     F: FnOnce(Fixture) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let fixture = Fixture::new(backend).await;
+    let fixture = Fixture::new(backend, registry).await;
     let outcome = tokio::spawn(test(fixture.clone())).await;
     fixture.clean_up().await;
     if let Err(error) = outcome {
@@ -143,24 +163,30 @@ where
 }
 
 /// `store_tests! { async fn name(fixture: Fixture) { ... } ... }`: each function once per
-/// backend, as the tests `sqlite::name` and `postgres::name`.
+/// backend, as the tests `sqlite::name` and `postgres::name`, with a fixture of the common
+/// registry, or of `registry = expr;` given first.
+#[allow(unused_macros, reason = "not every test file uses it")]
 macro_rules! store_tests {
-    ($($(#[$meta:meta])* async fn $name:ident($fixture:ident: Fixture) $body:block)*) => {
+    (registry = $registry:expr; $($(#[$meta:meta])* async fn $name:ident($fixture:ident: Fixture) $body:block)*) => {
         $($(#[$meta])* async fn $name($fixture: crate::common::Fixture) $body)*
 
         mod sqlite {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
-                crate::common::backend::run(crate::common::Backend::Sqlite, super::$name).await;
+                crate::common::backend::run(crate::common::Backend::Sqlite, $registry, super::$name).await;
             })*
         }
 
         mod postgres {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
-                crate::common::backend::run(crate::common::Backend::Postgres, super::$name).await;
+                crate::common::backend::run(crate::common::Backend::Postgres, $registry, super::$name).await;
             })*
         }
     };
+    ($($tests:tt)*) => {
+        crate::common::store_tests!(registry = crate::common::registry(); $($tests)*);
+    };
 }
+#[allow(unused_imports, reason = "not every test file uses it")]
 pub(crate) use store_tests;

@@ -9,6 +9,7 @@ use sync_core::store::sqlite::{SqliteStore, Synchronous};
 use sync_core::{Registry, Syncable, TenantId};
 
 pub(crate) mod backend;
+#[allow(unused_imports, reason = "each test file uses a different part")]
 pub(crate) use backend::{Backend, Fixture, store_tests};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Syncable)]

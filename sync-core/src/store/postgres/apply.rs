@@ -7,7 +7,8 @@
 //! become visible in the order they were taken and a follower's cursor never skips one.
 //! Per batch, whatever its size: one query for the processed change ids, one per touched
 //! table for the stored rows (`= ANY($2)`), one `UNNEST` upsert per table for live rows and
-//! one for tombstones, one `UNNEST` insert for the processed ids, one update of the sequence.
+//! one for tombstones, and one statement that inserts the processed ids (`UNNEST`) and stores
+//! the new sequence number.
 
 use std::collections::HashMap;
 
@@ -42,14 +43,7 @@ pub(super) async fn apply(
     };
     let plan = batch.decide(prefetched, seq);
     write(&mut tx, inner, tenant, &plan).await?;
-    record(&mut tx, tenant, &plan.records, arrival.now).await?;
-    if plan.advanced {
-        sqlx::query("UPDATE \"_sync_tenants\" SET \"seq\" = $2 WHERE \"tenant\" = $1")
-            .bind(tenant)
-            .bind(as_i64(plan.seq))
-            .execute(&mut *tx)
-            .await?;
-    }
+    record(&mut tx, tenant, &plan, arrival.now).await?;
     tx.commit().await?;
     Ok(BatchOutcome {
         outcomes: plan.outcomes,
@@ -178,13 +172,10 @@ async fn write(tx: &mut PgConnection, inner: &Inner, tenant: &str, plan: &Plan<'
     Ok(())
 }
 
-/// Records the processed change ids with their outcomes, in one statement.
-async fn record(
-    tx: &mut PgConnection,
-    tenant: &str,
-    records: &[(&str, Recorded)],
-    now: Version,
-) -> Result<()> {
+/// Records the processed change ids with their outcomes and stores the tenant's new
+/// sequence number, in one statement. A batch without records changed nothing.
+async fn record(tx: &mut PgConnection, tenant: &str, plan: &Plan<'_>, now: Version) -> Result<()> {
+    let records = &plan.records;
     if records.is_empty() {
         return Ok(());
     }
@@ -196,9 +187,11 @@ async fn record(
         .collect();
     let seqs: Vec<i64> = records.iter().map(|(_, r)| as_i64(r.seq)).collect();
     sqlx::query(
-        "INSERT INTO \"_sync_changes\" (\"tenant\", \"change_id\", \"kind\", \"version\", \"seq\", \"processed_at\") \
+        "WITH recorded AS (\
+         INSERT INTO \"_sync_changes\" (\"tenant\", \"change_id\", \"kind\", \"version\", \"seq\", \"processed_at\") \
          SELECT $1::text, u.id, u.kind, u.version, u.seq, $6 \
-         FROM UNNEST($2::text[], $3::text[], $4::timestamptz[], $5::bigint[]) AS u(id, kind, version, seq)",
+         FROM UNNEST($2::text[], $3::text[], $4::timestamptz[], $5::bigint[]) AS u(id, kind, version, seq)) \
+         UPDATE \"_sync_tenants\" SET \"seq\" = $7 WHERE \"tenant\" = $1 AND $8",
     )
     .bind(tenant)
     .bind(ids)
@@ -206,6 +199,8 @@ async fn record(
     .bind(versions)
     .bind(seqs)
     .bind(now.to_datetime())
+    .bind(as_i64(plan.seq))
+    .bind(plan.advanced)
     .execute(&mut *tx)
     .await?;
     Ok(())
