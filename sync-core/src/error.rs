@@ -58,6 +58,16 @@ pub enum Error {
     #[cfg(any(feature = "sqlite", feature = "postgres"))]
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// The database at `url` (password masked) could not be reached or refused the
+    /// connection; nothing was created.
+    #[cfg(feature = "postgres")]
+    #[error("cannot connect to {url}: {source}")]
+    Connect {
+        /// The database URL, with its password masked.
+        url: String,
+        /// What failed.
+        source: sqlx::Error,
+    },
     /// A file system operation failed.
     #[error("cannot use {path}: {source}")]
     Io {

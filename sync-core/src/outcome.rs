@@ -27,6 +27,9 @@ pub enum Outcome {
     Duplicate {
         /// The outcome recorded when the change was first processed.
         original: Recorded,
+        /// The entity's stored state (live or tombstone) as the retry is answered, which
+        /// may be newer than `original`; `None` only if nothing is stored for it.
+        current: Option<Effect>,
     },
     /// Refused; nothing was written for this change.
     Rejected(Rejection),
@@ -48,7 +51,7 @@ impl Outcome {
         match self {
             Outcome::Applied { effect, .. } => Some(effect.version),
             Outcome::Superseded { winner, .. } => Some(winner.version),
-            Outcome::Duplicate { original } => Some(original.version),
+            Outcome::Duplicate { original, .. } => Some(original.version),
             Outcome::Rejected(_) => None,
         }
     }

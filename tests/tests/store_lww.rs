@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{at, delete, store, tenant, update, upsert};
+use common::{at, delete, store_tests, tenant, update, upsert};
 use serde_json::json;
 use sync_core::change::{Change, Operation};
 use sync_core::outcome::{Outcome, OutcomeKind, Reason};
@@ -353,9 +353,9 @@ fn cases() -> Vec<Case> {
     ]
 }
 
-#[tokio::test]
-async fn every_rule_holds() {
-    let (_dir, store) = store().await;
+store_tests! {
+async fn every_rule_holds(fixture: Fixture) {
+    let store = fixture.store.clone();
     let mut failures = Vec::new();
     for (index, case) in cases().into_iter().enumerate() {
         let tenant = tenant(&format!("case{index}"));
@@ -385,8 +385,8 @@ async fn every_rule_holds() {
             | (Expect::Rejected(..), Outcome::Rejected(_)) => {
                 batch.cursor == before_cursor
                     && match (&case.expect, outcome) {
-                        (Expect::Duplicate(kind), Outcome::Duplicate { original }) => {
-                            original.kind == *kind
+                        (Expect::Duplicate(kind), Outcome::Duplicate { original, current }) => {
+                            original.kind == *kind && current.is_some()
                         }
                         (Expect::Rejected(reason, detail), Outcome::Rejected(rejection)) => {
                             rejection.reason == *reason && rejection.detail.contains(detail)
@@ -424,6 +424,15 @@ async fn every_rule_holds() {
                 case.name, case.stored
             ));
         }
+        // A retry carries the entity's current state, which is exactly what is stored.
+        if let Outcome::Duplicate { current, .. } = outcome
+            && current != &state
+        {
+            failures.push(format!(
+                "{}: duplicate's current {current:?} is not the stored {state:?}",
+                case.name
+            ));
+        }
         // A superseded change tells the winner, which is exactly what is stored.
         if let (Outcome::Superseded { winner, .. }, Some(state)) = (outcome, &state)
             && winner != state
@@ -442,9 +451,8 @@ async fn every_rule_holds() {
     );
 }
 
-#[tokio::test]
-async fn a_missing_version_takes_the_arrival_time() {
-    let (_dir, store) = store().await;
+async fn a_missing_version_takes_the_arrival_time(fixture: Fixture) {
+    let store = fixture.store.clone();
     let tenant = tenant("t");
     let before = Version::now();
     let change = upsert("c1", Operation::Create, "a1", "no version", None);
@@ -465,9 +473,8 @@ async fn a_missing_version_takes_the_arrival_time() {
     );
 }
 
-#[tokio::test]
-async fn a_version_far_in_the_future_is_clamped_and_reported() {
-    let (_dir, store) = store().await;
+async fn a_version_far_in_the_future_is_clamped_and_reported(fixture: Fixture) {
+    let store = fixture.store.clone();
     let tenant = tenant("t");
     let future = Version::now().add_millis(3_600_000).to_string();
     let batch = store
@@ -494,9 +501,8 @@ async fn a_version_far_in_the_future_is_clamped_and_reported() {
     assert_eq!(effect.version, near);
 }
 
-#[tokio::test]
-async fn a_batch_commits_its_winners_and_reports_each_change_in_order() {
-    let (_dir, store) = store().await;
+async fn a_batch_commits_its_winners_and_reports_each_change_in_order(fixture: Fixture) {
+    let store = fixture.store.clone();
     let tenant = tenant("t");
     let batch = vec![
         update("c1", "a1", "one", &at(1)),
@@ -526,9 +532,8 @@ async fn a_batch_commits_its_winners_and_reports_each_change_in_order() {
     assert_eq!(snapshot.cursor, 2);
 }
 
-#[tokio::test]
-async fn sequence_numbers_follow_commit_order_under_concurrent_writers() {
-    let (_dir, store) = store().await;
+async fn sequence_numbers_follow_commit_order_under_concurrent_writers(fixture: Fixture) {
+    let store = fixture.store.clone();
     let tenant = tenant("t");
     let writers: Vec<_> = (0..8)
         .map(|writer| {
@@ -563,4 +568,41 @@ async fn sequence_numbers_follow_commit_order_under_concurrent_writers() {
         (1..=160).collect::<Vec<u64>>(),
         "no sequence number is skipped or shared"
     );
+}
+
+async fn a_retry_answers_with_the_state_the_batch_left_before_it(fixture: Fixture) {
+    let store = fixture.store.clone();
+    let tenant = tenant("t");
+    store
+        .apply(&tenant, &[update("c1", "a1", "first", &at(1))])
+        .await
+        .unwrap();
+    let batch = store
+        .apply(
+            &tenant,
+            &[
+                update("c2", "a1", "second", &at(2)),
+                update("c1", "a1", "first", &at(1)),
+                delete("c3", "a1", Some(&at(3))),
+            ],
+        )
+        .await
+        .unwrap();
+    let Outcome::Duplicate { original, current } = &batch.outcomes[1] else {
+        panic!("{batch:?}")
+    };
+    assert_eq!((original.kind, original.seq), (OutcomeKind::Applied, 1));
+    let current = current.as_ref().expect("a1 is stored");
+    assert_eq!(
+        (current.data["name"].as_str(), current.seq, current.deleted),
+        (Some("second"), 2, false),
+        "decided against the batch's earlier change, not the later delete"
+    );
+    let stored = store.get_state(&tenant, "Account", "a1").await.unwrap();
+    assert_eq!(
+        stored.map(|state| (state.deleted, state.seq)),
+        Some((true, 3)),
+        "the entity is written once, with its last state and seq"
+    );
+}
 }

@@ -158,7 +158,7 @@ impl Ack {
                 Some(winner.seq),
                 Some(winner.deleted),
             ),
-            Outcome::Duplicate { original } => {
+            Outcome::Duplicate { original, .. } => {
                 (OutcomeKind::Duplicate, original.version, None, None, None)
             }
             Outcome::Rejected(_) => return None,

@@ -2,7 +2,8 @@
 //!
 //! A [`Store`] applies batches of [`Change`]s under last-write-wins, keeps tombstones,
 //! numbers every committed change in a per-tenant sequence, and serves that sequence as a
-//! change feed. [`sqlite::SqliteStore`] is the embedded implementation; the contract below
+//! change feed. [`sqlite::SqliteStore`] is the embedded implementation, `postgres::PostgresStore` the
+//! shared one (feature `postgres`); the contract below
 //! is what every implementation keeps and what the shared test-suite checks.
 //!
 //! Contract:
@@ -15,7 +16,13 @@
 //!   in commit order, so a cursor never skips a committed change.
 //! - Every query is bound to one tenant; no call returns another tenant's data.
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod any;
 pub mod ddl;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod plan;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 mod schema;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
@@ -24,6 +31,7 @@ mod typed;
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::time::Duration;
 
 use crate::change::Change;
 use crate::entity::Registry;
@@ -32,10 +40,16 @@ use crate::outcome::{BatchOutcome, Effect};
 use crate::tenant::TenantId;
 use crate::version::Version;
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use any::AnyStore;
 pub use typed::StoreExt;
 
 /// The most changes one [`Store::changes_since`] page returns, whatever the caller asks.
 pub const MAX_PAGE: usize = 10_000;
+/// The default time tombstones (and processed change ids) are kept: 30 days.
+pub const DEFAULT_TOMBSTONE_RETENTION: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+/// The default tolerance for versions in the future, beyond which they are clamped.
+pub const DEFAULT_MAX_CLOCK_SKEW: Duration = Duration::from_secs(300);
 
 /// A tenant-partitioned store of syncable entities. See the [module docs](self) for the
 /// contract.
@@ -87,6 +101,10 @@ pub trait Store: Send + Sync + 'static {
         tenant: &TenantId,
         horizon: Version,
     ) -> impl Future<Output = Result<Purge>> + Send;
+
+    /// Removes every row, tombstone, sequence number and processed change id of `tenant`,
+    /// and nothing of any other tenant. The next use of the tenant starts empty, at cursor 0.
+    fn delete_tenant(&self, tenant: &TenantId) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// One page of a tenant's change feed.

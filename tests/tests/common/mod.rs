@@ -8,6 +8,9 @@ use sync_core::change::{Change, Operation};
 use sync_core::store::sqlite::{SqliteStore, Synchronous};
 use sync_core::{Registry, Syncable, TenantId};
 
+pub(crate) mod backend;
+pub(crate) use backend::{Backend, Fixture, store_tests};
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Syncable)]
 #[serde(rename_all = "camelCase")]
 #[sync(entity = "Account", table = "accounts")]

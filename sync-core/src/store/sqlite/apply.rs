@@ -1,11 +1,10 @@
-//! Applies a batch of changes in one transaction: idempotency, last-write-wins, tombstones
-//! and sequence numbers, as the [`Store`](crate::store::Store) contract states.
+//! Applies a batch of changes in one transaction, as the [`Store`](crate::store::Store)
+//! contract states. The decisions are the shared planner's ([`crate::store::plan`]); this
+//! file only reads what it needs and writes what it decided.
 //!
 //! Per batch, not per change: one query finds the change ids processed before, one query per
-//! table reads the stored versions, and one statement records the processed ids. Per change
-//! there is only its write. The decisions are made in order against an in-memory view that
-//! each write updates, so a batch that touches one entity twice is decided as if the changes
-//! came one by one.
+//! table reads the stored rows, and one statement per 500 records the processed ids. Each
+//! touched entity is then written once, with its final state.
 
 use std::collections::{HashMap, HashSet};
 
@@ -14,19 +13,12 @@ use sqlx::{Connection, SqliteConnection};
 use super::Inner;
 use super::feed::{SEQ_KEY, read_meta, write_meta};
 use super::tenants::TenantDb;
-use crate::change::{Change, MAX_CHANGE_ID_LEN};
-use crate::entity::{Arrival, Handler, Prepared, Write};
+use crate::change::Change;
+use crate::entity::{Arrival, Handler};
 use crate::error::Result;
-use crate::lww::{self, Decision};
-use crate::outcome::{BatchOutcome, Effect, Outcome, OutcomeKind, Reason, Recorded, Rejection};
+use crate::outcome::{BatchOutcome, Effect, OutcomeKind, Recorded};
+use crate::store::plan::{Batch, Plan, Prefetched};
 use crate::version::Version;
-
-/// A change that passed validation and waits for its decision.
-struct Ready<'a> {
-    change: &'a Change,
-    handler: &'a dyn Handler,
-    prepared: Prepared,
-}
 
 pub(super) async fn apply(
     db: &TenantDb,
@@ -34,173 +26,60 @@ pub(super) async fn apply(
     changes: &[Change],
     arrival: Arrival,
 ) -> Result<BatchOutcome> {
-    let checked: Vec<Result<Ready<'_>, Rejection>> = changes
-        .iter()
-        .map(|change| check(inner, change, arrival))
-        .collect();
+    let batch = Batch::check(inner.registry(), changes, arrival, |_, _, _| Ok(()));
 
     let mut writer = db.writer.lock().await;
     // IMMEDIATE takes the write lock up front, so reads inside see what the writes replace.
     // Dropping the transaction unfinished (an error or a cancelled caller) rolls it back.
     let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
-    let mut seq = read_meta(&mut tx, SEQ_KEY).await?;
-    let first_seq = seq;
-    let mut processed = processed_before(&mut tx, changes).await?;
-    let mut stored = stored_versions(&mut tx, inner, &checked).await?;
-    let mut records = Vec::new();
-
-    let mut outcomes = Vec::with_capacity(changes.len());
-    for (change, checked) in changes.iter().zip(checked) {
-        if let Some(original) = processed.get(change.id.as_str()) {
-            outcomes.push(Outcome::Duplicate {
-                original: *original,
-            });
-            continue;
-        }
-        let ready = match checked {
-            Ok(ready) => ready,
-            Err(rejection) => {
-                outcomes.push(Outcome::Rejected(rejection));
-                continue;
-            }
-        };
-        let key = (ready.handler.table(), change.entity_id.as_str());
-        let (version, clamped) = (ready.prepared.version, ready.prepared.clamped);
-        let outcome = match lww::decide(version, stored.get(&key).copied()) {
-            Decision::Apply => {
-                seq += 1;
-                stored.insert(key, version);
-                let effect = write(&mut tx, inner, ready, seq).await?;
-                Outcome::Applied { effect, clamped }
-            }
-            Decision::Supersede => {
-                let winner = inner
-                    .table_sql(ready.handler)
-                    .load(ready.handler, &mut tx, &change.entity_id)
-                    .await?
-                    .expect("a stored version was read in this transaction");
-                Outcome::Superseded { winner, clamped }
-            }
-        };
-        let recorded = Recorded {
-            kind: outcome.kind().expect("applied or superseded"),
-            version: outcome.stored_version().expect("applied or superseded"),
-            seq,
-        };
-        processed.insert(change.id.as_str(), recorded);
-        records.push((change.id.as_str(), recorded));
-        outcomes.push(outcome);
-    }
-
-    record(&mut tx, &records, arrival.now).await?;
-    if seq != first_seq {
-        write_meta(&mut tx, SEQ_KEY, seq).await?;
+    let seq = read_meta(&mut tx, SEQ_KEY).await?;
+    let prefetched = Prefetched {
+        processed: processed_before(&mut tx, &batch.change_ids()).await?,
+        stored: stored_states(&mut tx, inner, &batch.touched()).await?,
+    };
+    let plan = batch.decide(prefetched, seq);
+    write(&mut tx, inner, &plan).await?;
+    record(&mut tx, &plan.records, arrival.now).await?;
+    if plan.advanced {
+        write_meta(&mut tx, SEQ_KEY, plan.seq).await?;
     }
     tx.commit().await?;
     Ok(BatchOutcome {
-        outcomes,
-        cursor: seq,
+        outcomes: plan.outcomes,
+        cursor: plan.seq,
     })
 }
 
-/// Validates one change without touching the database.
-fn check<'a>(
-    inner: &'a Inner,
-    change: &'a Change,
-    arrival: Arrival,
-) -> Result<Ready<'a>, Rejection> {
-    if change.id.is_empty() || change.id.len() > MAX_CHANGE_ID_LEN {
-        return Err(Rejection::new(
-            Reason::ValidationError,
-            format!("id: a change id has 1 to {MAX_CHANGE_ID_LEN} bytes"),
-        ));
-    }
-    let handler = inner
-        .registry()
-        .get(&change.entity_type)
-        .ok_or_else(|| unknown_entity(inner, &change.entity_type))?;
-    let prepared = handler.prepare(change, arrival)?;
-    Ok(Ready {
-        change,
-        handler,
-        prepared,
-    })
-}
-
-/// Writes a winning change and returns the state it leaves.
-async fn write(
-    tx: &mut SqliteConnection,
-    inner: &Inner,
-    ready: Ready<'_>,
-    seq: u64,
-) -> Result<Effect> {
-    let Ready {
-        change,
-        handler,
-        prepared,
-    } = ready;
-    let sql = inner.table_sql(handler);
-    let (deleted, data) = match prepared.write {
-        Write::Upsert { row, data } => {
-            sql.upsert(tx, &row, seq).await?;
-            (false, data)
+/// Writes the final state of every entity the batch changed.
+async fn write(tx: &mut SqliteConnection, inner: &Inner, plan: &Plan<'_>) -> Result<()> {
+    for table in &plan.tables {
+        let sql = inner.table_sql(table.handler);
+        for live in &table.live {
+            sql.upsert(tx, &live.row, live.seq).await?;
         }
-        Write::Delete => {
-            sql.mark_deleted(tx, &change.entity_id, prepared.version, seq)
+        for tombstone in &table.tombstones {
+            sql.mark_deleted(tx, &tombstone.entity_id, tombstone.version, tombstone.seq)
                 .await?;
-            (
-                true,
-                handler.tombstone_json(&change.entity_id, prepared.version),
-            )
         }
-    };
-    Ok(Effect {
-        entity_type: handler.entity(),
-        collection: handler.collection(),
-        entity_id: change.entity_id.clone(),
-        deleted,
-        version: prepared.version,
-        seq,
-        data,
-    })
-}
-
-fn unknown_entity(inner: &Inner, entity_type: &str) -> Rejection {
-    let known: Vec<&str> = inner
-        .registry()
-        .iter()
-        .map(|handler| handler.entity())
-        .collect();
-    Rejection::new(
-        Reason::UnknownEntity,
-        format!(
-            "entityType {:?} is not registered; known: {}",
-            entity_type.chars().take(64).collect::<String>(),
-            known.join(", ")
-        ),
-    )
+    }
+    Ok(())
 }
 
 /// The recorded outcomes of the batch's change ids that were processed before.
-async fn processed_before<'a>(
+async fn processed_before(
     tx: &mut SqliteConnection,
-    changes: &'a [Change],
-) -> Result<HashMap<&'a str, Recorded>> {
-    let ids: HashSet<&str> = changes.iter().map(|change| change.id.as_str()).collect();
+    ids: &[&str],
+) -> Result<HashMap<String, Recorded>> {
     let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
         "SELECT \"change_id\", \"kind\", \"version\", \"seq\" FROM \"_sync_changes\" \
          WHERE \"change_id\" IN (SELECT value FROM json_each(?))",
     )
-    .bind(serde_json::to_string(&ids).unwrap_or_default())
+    .bind(serde_json::to_string(ids).unwrap_or_default())
     .fetch_all(&mut *tx)
     .await?;
     let mut processed = HashMap::with_capacity(rows.len());
     for (change_id, kind, version, seq) in rows {
-        let (Some(change_id), Ok(version), Ok(seq)) = (
-            ids.get(change_id.as_str()),
-            Version::parse(&version),
-            u64::try_from(seq),
-        ) else {
+        let (Ok(version), Ok(seq)) = (Version::parse(&version), u64::try_from(seq)) else {
             continue;
         };
         let kind = if kind == "superseded" {
@@ -208,35 +87,29 @@ async fn processed_before<'a>(
         } else {
             OutcomeKind::Applied
         };
-        processed.insert(*change_id, Recorded { kind, version, seq });
+        processed.insert(change_id, Recorded { kind, version, seq });
     }
     Ok(processed)
 }
 
-/// The stored versions, live or tombstone, of every entity the valid changes touch.
-async fn stored_versions<'a>(
+/// The stored states, live or tombstone, of the entities the batch touches.
+async fn stored_states(
     tx: &mut SqliteConnection,
     inner: &Inner,
-    checked: &[Result<Ready<'a>, Rejection>],
-) -> Result<HashMap<(&'static str, &'a str), Version>> {
-    let mut ids_by_table: HashMap<&'static str, (&'a dyn Handler, HashSet<&'a str>)> =
-        HashMap::new();
-    for ready in checked.iter().flatten() {
-        ids_by_table
-            .entry(ready.handler.table())
-            .or_insert_with(|| (ready.handler, HashSet::new()))
-            .1
-            .insert(ready.change.entity_id.as_str());
-    }
+    touched: &[(&dyn Handler, Vec<&str>)],
+) -> Result<HashMap<(&'static str, String), Effect>> {
     let mut stored = HashMap::new();
-    for (table, (handler, ids)) in ids_by_table {
-        let rows: Vec<(String, String)> = sqlx::query_as(&inner.table_sql(handler).versions)
-            .bind(serde_json::to_string(&ids).unwrap_or_default())
+    for (handler, ids) in touched {
+        let sql = inner.table_sql(*handler);
+        let wanted: HashSet<&str> = ids.iter().copied().collect();
+        let rows = sqlx::query(&sql.rows)
+            .bind(serde_json::to_string(ids).unwrap_or_default())
             .fetch_all(&mut *tx)
             .await?;
-        for (id, version) in rows {
-            if let (Some(id), Ok(version)) = (ids.get(id.as_str()), Version::parse(&version)) {
-                stored.insert((table, *id), version);
+        for row in &rows {
+            let state = sql.effect(*handler, row)?;
+            if wanted.contains(state.entity_id.as_str()) {
+                stored.insert((handler.table(), state.entity_id.clone()), state);
             }
         }
     }

@@ -45,6 +45,7 @@ use sqlx::sqlite::SqliteSynchronous;
 use self::sql::TableSql;
 use self::tenants::{TenantDb, Tenants};
 use super::{ChangePage, MAX_PAGE, Purge, Snapshot, Store};
+pub use super::{DEFAULT_MAX_CLOCK_SKEW, DEFAULT_TOMBSTONE_RETENTION};
 use crate::change::Change;
 use crate::entity::{Arrival, Handler, Registry};
 use crate::error::{Error, Result};
@@ -82,10 +83,6 @@ impl From<Synchronous> for SqliteSynchronous {
 pub const DEFAULT_MAX_OPEN_TENANTS: usize = 1024;
 /// The default time after which an unused tenant database is closed.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
-/// The default time tombstones are kept: 30 days.
-pub const DEFAULT_TOMBSTONE_RETENTION: Duration = Duration::from_secs(30 * 24 * 60 * 60);
-/// The default tolerance for versions in the future, beyond which they are clamped.
-pub const DEFAULT_MAX_CLOCK_SKEW: Duration = Duration::from_secs(300);
 
 /// Configures a [`SqliteStore`].
 #[derive(Debug, Clone)]
@@ -238,36 +235,6 @@ impl SqliteStore {
             .close_idle(self.inner.config.idle_timeout);
     }
 
-    /// Closes `tenant`'s database, after any write in progress, and deletes its files. The
-    /// next use of the tenant starts an empty database.
-    pub async fn delete_tenant(&self, tenant: &TenantId) -> Result<()> {
-        let path = self.database_path(tenant);
-        let db = self.inner.tenants.remove(tenant);
-        let _writes_done = match &db {
-            Some(db) => {
-                db.readers.close().await;
-                Some(db.writer.lock().await)
-            }
-            None => None,
-        };
-        for suffix in ["", "-wal", "-shm"] {
-            let mut file = path.clone().into_os_string();
-            file.push(suffix);
-            match tokio::fs::remove_file(&file).await {
-                Ok(()) => {}
-                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-                Err(source) => {
-                    return Err(Error::Io {
-                        path: file.into(),
-                        source,
-                    });
-                }
-            }
-        }
-        tracing::info!(%tenant, "deleted tenant database");
-        Ok(())
-    }
-
     async fn tenant(&self, tenant: &TenantId) -> Result<Arc<TenantDb>> {
         self.inner
             .tenants
@@ -358,5 +325,35 @@ impl Store for SqliteStore {
     async fn purge_tombstones(&self, tenant: &TenantId, horizon: Version) -> Result<Purge> {
         let db = self.tenant(tenant).await?;
         feed::purge(&db, &self.inner, horizon).await
+    }
+
+    /// Closes `tenant`'s database, after any write in progress, and deletes its files. The
+    /// next use of the tenant starts an empty database.
+    async fn delete_tenant(&self, tenant: &TenantId) -> Result<()> {
+        let path = self.database_path(tenant);
+        let db = self.inner.tenants.remove(tenant);
+        let _writes_done = match &db {
+            Some(db) => {
+                db.readers.close().await;
+                Some(db.writer.lock().await)
+            }
+            None => None,
+        };
+        for suffix in ["", "-wal", "-shm"] {
+            let mut file = path.clone().into_os_string();
+            file.push(suffix);
+            match tokio::fs::remove_file(&file).await {
+                Ok(()) => {}
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => {
+                    return Err(Error::Io {
+                        path: file.into(),
+                        source,
+                    });
+                }
+            }
+        }
+        tracing::info!(%tenant, "deleted tenant database");
+        Ok(())
     }
 }

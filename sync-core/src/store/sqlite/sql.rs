@@ -15,8 +15,8 @@ use crate::version::Version;
 pub(super) struct TableSql {
     pub(super) upsert: String,
     pub(super) delete: String,
-    /// The stored versions of the ids in a JSON array parameter.
-    pub(super) versions: String,
+    /// The stored rows of the ids in a JSON array parameter.
+    pub(super) rows: String,
     pub(super) row: String,
     pub(super) feed: String,
     pub(super) snapshot: String,
@@ -50,8 +50,8 @@ impl TableSql {
                  ON CONFLICT ({id}) DO UPDATE SET {version} = excluded.{version}, \
                  \"{DELETED}\" = 1, \"{SEQ}\" = excluded.\"{SEQ}\""
             ),
-            versions: format!(
-                "SELECT CAST({id} AS TEXT), {version} FROM {table} WHERE {id} IN (SELECT value FROM json_each(?))"
+            rows: format!(
+                "SELECT {selected} FROM {table} WHERE {id} IN (SELECT value FROM json_each(?))"
             ),
             row: format!("SELECT {selected} FROM {table} WHERE {id} = ?"),
             feed: format!(

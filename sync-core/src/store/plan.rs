@@ -1,0 +1,316 @@
+//! The store-independent half of `apply`: validation, idempotency, last-write-wins and
+//! sequence numbers, decided in memory so that a store only reads and writes.
+//!
+//! A store runs a batch in four steps:
+//!
+//! 1. [`Batch::check`] validates every change without touching the database.
+//! 2. Inside its transaction, the store reads what the batch needs: the recorded outcomes of
+//!    [`Batch::change_ids`], and the stored states (full rows, live or tombstone) of
+//!    [`Batch::touched`], one query per table, into a [`Prefetched`].
+//! 3. [`Batch::decide`] makes the decisions in order against an in-memory view of those
+//!    states that every winning change updates, so a batch that touches one entity twice is
+//!    decided as if its changes came one by one.
+//! 4. The store writes the [`Plan`]: the final state of each touched entity (one write per
+//!    table and id, with its last sequence number), the processed change ids, and the new
+//!    cursor. One write per key is what makes set-based statements possible.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::change::{Change, MAX_CHANGE_ID_LEN};
+use crate::entity::{Arrival, Handler, MAX_ENTITY_ID_LEN, Prepared, Registry, Value, Write};
+use crate::lww::{self, Decision};
+use crate::outcome::{Effect, Outcome, Reason, Recorded, Rejection};
+use crate::version::Version;
+
+/// A change that passed validation and waits for its decision.
+struct Ready<'a> {
+    handler: &'a dyn Handler,
+    prepared: Prepared,
+}
+
+/// A validated batch, before its decisions.
+pub(crate) struct Batch<'a> {
+    registry: &'a Registry,
+    changes: &'a [Change],
+    checked: Vec<Result<Ready<'a>, Rejection>>,
+}
+
+/// What a store read for a batch inside its transaction.
+#[derive(Debug, Default)]
+pub(crate) struct Prefetched {
+    /// The recorded outcomes of the batch's change ids that were processed before.
+    pub(crate) processed: HashMap<String, Recorded>,
+    /// The stored states, keyed by (table, entity id), of the entities the batch touches.
+    pub(crate) stored: HashMap<(&'static str, String), Effect>,
+}
+
+/// The decisions of a batch and the writes that commit them.
+pub(crate) struct Plan<'a> {
+    /// One outcome per change, in order.
+    pub(crate) outcomes: Vec<Outcome>,
+    /// The final writes, per table in the order the batch first touched them.
+    pub(crate) tables: Vec<TableWrites<'a>>,
+    /// The processed change ids and their outcomes, to record.
+    pub(crate) records: Vec<(&'a str, Recorded)>,
+    /// The tenant's sequence number after the batch.
+    pub(crate) seq: u64,
+    /// Whether the batch took any sequence number.
+    pub(crate) advanced: bool,
+}
+
+/// The final writes to one table: each entity at most once.
+pub(crate) struct TableWrites<'a> {
+    /// The entity.
+    pub(crate) handler: &'a dyn Handler,
+    /// Live rows to upsert.
+    pub(crate) live: Vec<LiveRow>,
+    /// Tombstones to write.
+    pub(crate) tombstones: Vec<Tombstone>,
+}
+
+/// A live row to upsert, in [`Handler::columns`] order, at sequence number `seq`.
+pub(crate) struct LiveRow {
+    pub(crate) row: Vec<Value>,
+    pub(crate) seq: u64,
+}
+
+/// A tombstone to write: the row keeps (or gets) the id and version, flagged deleted.
+pub(crate) struct Tombstone {
+    pub(crate) entity_id: String,
+    pub(crate) version: Version,
+    pub(crate) seq: u64,
+}
+
+/// The final write of one entity.
+enum Final {
+    Live(Vec<Value>),
+    Deleted,
+}
+
+impl<'a> Batch<'a> {
+    /// Validates every change. `extra` adds a store's own rules (e.g. what its column types
+    /// can hold) to a change that passed the shared ones.
+    pub(crate) fn check(
+        registry: &'a Registry,
+        changes: &'a [Change],
+        arrival: Arrival,
+        extra: impl Fn(&dyn Handler, &Change, &Prepared) -> Result<(), Rejection>,
+    ) -> Batch<'a> {
+        let checked = changes
+            .iter()
+            .map(|change| {
+                let ready = check(registry, change, arrival)?;
+                extra(ready.handler, change, &ready.prepared)?;
+                Ok(ready)
+            })
+            .collect();
+        Batch {
+            registry,
+            changes,
+            checked,
+        }
+    }
+
+    /// The change ids that may have been processed before: those of a valid length.
+    pub(crate) fn change_ids(&self) -> Vec<&'a str> {
+        let mut seen = HashSet::new();
+        self.changes
+            .iter()
+            .map(|change| change.id.as_str())
+            .filter(|id| !id.is_empty() && id.len() <= MAX_CHANGE_ID_LEN && seen.insert(*id))
+            .collect()
+    }
+
+    /// The entities whose stored state the decisions need, per table (each id once): those
+    /// of every change of a registered entity type with a valid id, so that a retry can be
+    /// answered with its entity's current state.
+    pub(crate) fn touched(&self) -> Vec<(&'a dyn Handler, Vec<&'a str>)> {
+        let mut tables: Vec<(&'a dyn Handler, Vec<&'a str>)> = Vec::new();
+        let mut seen = HashSet::new();
+        for change in self.changes {
+            let id = change.entity_id.as_str();
+            let Some(handler) = self.registry.get(&change.entity_type) else {
+                continue;
+            };
+            if id.is_empty() || id.len() > MAX_ENTITY_ID_LEN || !seen.insert((handler.table(), id))
+            {
+                continue;
+            }
+            match tables
+                .iter_mut()
+                .find(|(known, _)| known.table() == handler.table())
+            {
+                Some((_, ids)) => ids.push(id),
+                None => tables.push((handler, vec![id])),
+            }
+        }
+        tables
+    }
+
+    /// Decides every change in order, the tenant's sequence standing at `seq`.
+    pub(crate) fn decide(self, prefetched: Prefetched, mut seq: u64) -> Plan<'a> {
+        let Prefetched {
+            processed,
+            mut stored,
+        } = prefetched;
+        let mut processed: HashMap<&'a str, Recorded> = self
+            .change_ids()
+            .into_iter()
+            .filter_map(|id| processed.get(id).map(|recorded| (id, *recorded)))
+            .collect();
+        let first_seq = seq;
+        let mut finals: Vec<((&'static str, &'a str), &'a dyn Handler, Final)> = Vec::new();
+        let mut final_index: HashMap<(&'static str, &'a str), usize> = HashMap::new();
+        let mut records = Vec::new();
+        let mut outcomes = Vec::with_capacity(self.changes.len());
+
+        for (change, checked) in self.changes.iter().zip(self.checked) {
+            if let Some(original) = processed.get(change.id.as_str()) {
+                let current = self.registry.get(&change.entity_type).and_then(|handler| {
+                    stored
+                        .get(&(handler.table(), change.entity_id.clone()))
+                        .cloned()
+                });
+                outcomes.push(Outcome::Duplicate {
+                    original: *original,
+                    current,
+                });
+                continue;
+            }
+            let Ready { handler, prepared } = match checked {
+                Ok(ready) => ready,
+                Err(rejection) => {
+                    outcomes.push(Outcome::Rejected(rejection));
+                    continue;
+                }
+            };
+            let key = (handler.table(), change.entity_id.as_str());
+            let owned_key = (handler.table(), change.entity_id.clone());
+            let current = stored.get(&owned_key);
+            let outcome = match lww::decide(prepared.version, current.map(|state| state.version)) {
+                Decision::Apply => {
+                    seq += 1;
+                    let (deleted, data, write) = match prepared.write {
+                        Write::Upsert { row, data } => (false, data, Final::Live(row)),
+                        Write::Delete => (
+                            true,
+                            handler.tombstone_json(&change.entity_id, prepared.version),
+                            Final::Deleted,
+                        ),
+                    };
+                    let effect = Effect {
+                        entity_type: handler.entity(),
+                        collection: handler.collection(),
+                        entity_id: change.entity_id.clone(),
+                        deleted,
+                        version: prepared.version,
+                        seq,
+                        data,
+                    };
+                    stored.insert(owned_key, effect.clone());
+                    match final_index.get(&key) {
+                        Some(&index) => finals[index].2 = write,
+                        None => {
+                            final_index.insert(key, finals.len());
+                            finals.push((key, handler, write));
+                        }
+                    }
+                    Outcome::Applied {
+                        effect,
+                        clamped: prepared.clamped,
+                    }
+                }
+                Decision::Supersede => Outcome::Superseded {
+                    winner: current
+                        .cloned()
+                        .expect("only a stored state supersedes a change"),
+                    clamped: prepared.clamped,
+                },
+            };
+            let recorded = Recorded {
+                kind: outcome.kind().expect("applied or superseded"),
+                version: outcome.stored_version().expect("applied or superseded"),
+                seq,
+            };
+            processed.insert(change.id.as_str(), recorded);
+            records.push((change.id.as_str(), recorded));
+            outcomes.push(outcome);
+        }
+
+        Plan {
+            outcomes,
+            tables: table_writes(finals, &stored),
+            records,
+            seq,
+            advanced: seq != first_seq,
+        }
+    }
+}
+
+/// Groups the final writes by table; each takes the sequence number of its last change.
+fn table_writes<'a>(
+    finals: Vec<((&'static str, &'a str), &'a dyn Handler, Final)>,
+    stored: &HashMap<(&'static str, String), Effect>,
+) -> Vec<TableWrites<'a>> {
+    let mut tables: Vec<TableWrites<'a>> = Vec::new();
+    for ((table, entity_id), handler, write) in finals {
+        let state = &stored[&(table, entity_id.to_owned())];
+        let index = match tables
+            .iter()
+            .position(|writes| writes.handler.table() == table)
+        {
+            Some(index) => index,
+            None => {
+                tables.push(TableWrites {
+                    handler,
+                    live: Vec::new(),
+                    tombstones: Vec::new(),
+                });
+                tables.len() - 1
+            }
+        };
+        match write {
+            Final::Live(row) => tables[index].live.push(LiveRow {
+                row,
+                seq: state.seq,
+            }),
+            Final::Deleted => tables[index].tombstones.push(Tombstone {
+                entity_id: entity_id.to_owned(),
+                version: state.version,
+                seq: state.seq,
+            }),
+        }
+    }
+    tables
+}
+
+/// Validates one change without touching the database.
+fn check<'a>(
+    registry: &'a Registry,
+    change: &Change,
+    arrival: Arrival,
+) -> Result<Ready<'a>, Rejection> {
+    if change.id.is_empty() || change.id.len() > MAX_CHANGE_ID_LEN {
+        return Err(Rejection::new(
+            Reason::ValidationError,
+            format!("id: a change id has 1 to {MAX_CHANGE_ID_LEN} bytes"),
+        ));
+    }
+    let handler = registry
+        .get(&change.entity_type)
+        .ok_or_else(|| unknown_entity(registry, &change.entity_type))?;
+    let prepared = handler.prepare(change, arrival)?;
+    Ok(Ready { handler, prepared })
+}
+
+fn unknown_entity(registry: &Registry, entity_type: &str) -> Rejection {
+    let known: Vec<&str> = registry.iter().map(|handler| handler.entity()).collect();
+    Rejection::new(
+        Reason::UnknownEntity,
+        format!(
+            "entityType {:?} is not registered; known: {}",
+            entity_type.chars().take(64).collect::<String>(),
+            known.join(", ")
+        ),
+    )
+}
