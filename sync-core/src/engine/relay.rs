@@ -22,7 +22,7 @@
 //! and the other nodes catch up from the feed.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -61,6 +61,8 @@ struct Tracker {
     state: Mutex<State>,
     wake: Notify,
     ready: watch::Sender<bool>,
+    /// The delivery task, to replace it should it have ended unexpectedly.
+    task: OnceLock<AbortHandle>,
 }
 
 #[derive(Default)]
@@ -237,21 +239,26 @@ pub(super) async fn track<S: Store>(inner: &Arc<Inner<S>>, tenant: &TenantId) {
     let Some(relay) = &inner.relay else { return };
     let tracker = {
         let mut trackers = relay.trackers();
-        match trackers.get(tenant) {
+        let running = trackers
+            .get(tenant)
+            .filter(|tracker| tracker.task.get().is_some_and(|task| !task.is_finished()));
+        match running {
             Some(tracker) => tracker.clone(),
             None => {
                 let tracker = Arc::new(Tracker {
                     state: Mutex::new(State::default()),
                     wake: Notify::new(),
                     ready: watch::channel(false).0,
+                    task: OnceLock::new(),
                 });
                 trackers.insert(tenant.clone(), tracker.clone());
-                tokio::spawn(deliver(
+                let task = tokio::spawn(deliver(
                     Arc::downgrade(inner),
                     tenant.clone(),
                     tracker.clone(),
                     relay.check,
                 ));
+                let _ = tracker.task.set(task.abort_handle());
                 tracker
             }
         }

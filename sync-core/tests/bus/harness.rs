@@ -381,6 +381,7 @@ impl Proxy {
     }
 }
 
+#[cfg(any(feature = "nats", feature = "postgres"))]
 /// A random lowercase name, to keep concurrent tests apart on shared services.
 pub(crate) fn unique(prefix: &str) -> String {
     format!("{prefix}_{}", uuid::Uuid::new_v4().simple())
