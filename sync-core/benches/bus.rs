@@ -13,6 +13,8 @@
 //!    tenant with one session on node B (and on A without a bus): commits per second, the
 //!    bus sends and notices per second the publisher made, and how long node B took after
 //!    the writers stopped to have every change.
+//! 3. The ceiling under the NOTIFY bus: notifying transactions per second (one `pg_notify`
+//!    each, autocommit) from 1 and 8 connections at once, beside NATS publishes per second.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -299,6 +301,61 @@ async fn load(kind: Kind, tenants: usize) -> Load {
     }
 }
 
+/// Notifying transactions per second from `connections` connections at once.
+async fn raw_notify(connections: u32) -> f64 {
+    let url = std::env::var("SYNC_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(connections)
+        .connect(&url)
+        .await
+        .unwrap_or_else(|error| panic!("PostgreSQL is unreachable at {url}: {error}"));
+    let stop = Instant::now() + Duration::from_secs(2);
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..connections)
+        .map(|n| {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                let mut count = 0u64;
+                while Instant::now() < stop {
+                    sqlx::query("SELECT pg_notify('bench_raw', $1)")
+                        .bind(format!("{n} {count}"))
+                        .execute(&pool)
+                        .await
+                        .unwrap();
+                    count += 1;
+                }
+                count
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for task in tasks {
+        total += task.await.unwrap();
+    }
+    total as f64 / started.elapsed().as_secs_f64()
+}
+
+/// NATS publishes per second, flushed at the end.
+async fn raw_nats() -> f64 {
+    let url =
+        std::env::var("SYNC_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned());
+    let client = async_nats::connect(&url)
+        .await
+        .unwrap_or_else(|error| panic!("NATS is unreachable at {url}: {error}"));
+    let started = Instant::now();
+    let mut count = 0u64;
+    while started.elapsed() < Duration::from_secs(2) {
+        client
+            .publish("bench_raw.t", format!("{count}").into())
+            .await
+            .unwrap();
+        count += 1;
+    }
+    client.flush().await.unwrap();
+    count as f64 / started.elapsed().as_secs_f64()
+}
+
 #[allow(clippy::print_stdout, reason = "a benchmark prints its figures")]
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -343,5 +400,14 @@ fn main() {
                 );
             }
         }
+        println!();
+        println!("the buses' own ceiling, 2 s each");
+        for connections in [1, 8] {
+            println!(
+                "NOTIFY transactions/s, {connections} connection(s): {:>9.0}",
+                raw_notify(connections).await
+            );
+        }
+        println!("NATS publishes/s, 1 connection:         {:>9.0}", raw_nats().await);
     });
 }
