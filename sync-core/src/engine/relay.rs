@@ -477,22 +477,41 @@ impl Delivery {
                 self.pending.insert(change.seq, change);
             }
         }
+        // One feed read answers every notice so far: afterwards `delivered` is at least
+        // everything visible then (a purged or reset feed may even end below a notice).
         let must_read = state.resync || state.remote > self.delivered;
         state.resync = false;
+        state.remote = 0;
         must_read
     }
 
     /// Publishes everything it can, reading the feed where it must.
     async fn run<S: Store>(&mut self, inner: &Inner<S>, mut must_read: bool) {
+        // The same gap after two feed reads: the feed does not hold those seqs.
+        let mut last_gap = None;
+        let mut gap_reads = 0;
         loop {
             must_read |= self.take();
             self.advance(inner);
             let gap = self
                 .pending
                 .first_key_value()
-                .is_some_and(|(seq, _)| *seq > self.delivered + 1);
-            if !(must_read || gap) {
-                return;
+                .map(|(seq, _)| *seq)
+                .filter(|seq| *seq > self.delivered + 1);
+            if !must_read {
+                let Some(next) = gap else { return };
+                if last_gap == Some((self.delivered, next)) {
+                    gap_reads += 1;
+                } else {
+                    (last_gap, gap_reads) = (Some((self.delivered, next)), 1);
+                }
+                if gap_reads > 2 {
+                    // The feed does not hold the seqs before this node's next change (a
+                    // tenant deleted and recreated under us): go on from there.
+                    tracing::warn!(tenant = %self.tenant, delivered = self.delivered, next, "the feed has no changes before this node's next one; skipping ahead");
+                    self.delivered = next - 1;
+                    continue;
+                }
             }
             must_read = false;
             if let Err(error) = self.read_feed(inner).await {
