@@ -278,6 +278,83 @@ async fn a_superseded_change_tells_its_origin_the_winner_twice() {
     assert_eq!(client.recv().await["outcome"], "duplicate");
 }
 
+/// The first answer to a change can be lost while another client replaces the entity: a
+/// retry's `duplicate` then reports the entity's current state, in the ACK and as a
+/// `data_update`, and says only the current version and sequence number otherwise.
+#[tokio::test]
+async fn a_duplicate_reports_the_current_state_when_another_change_replaced_the_retried_one() {
+    let server = Server::default().await;
+    let mut origin = server.connect("t").await;
+    let mut other = server.connect("t").await;
+    let created = entry(
+        "e1",
+        "t",
+        "create",
+        "a1",
+        account("a1", "Giro", "2026-01-01T00:00:00Z"),
+    );
+    origin.send(created.clone()).await;
+    assert_eq!(origin.recv().await["outcome"], "applied");
+    other.recv().await;
+
+    // Nothing replaced it: the current version and sequence number, no state.
+    origin.send(created.clone()).await;
+    let ack = origin.recv().await;
+    assert_eq!(ack["outcome"], "duplicate");
+    assert_eq!(ack["updated_at"], "2026-01-01T00:00:00.000Z");
+    assert_eq!(ack["seq"], 1);
+    assert!(
+        ack.get("data").is_none() && ack.get("deleted").is_none(),
+        "{ack}"
+    );
+    origin.silent().await;
+
+    other
+        .send(entry(
+            "e2",
+            "t",
+            "update",
+            "a1",
+            account("a1", "renamed", "2026-01-02T00:00:00Z"),
+        ))
+        .await;
+    assert_eq!(other.recv().await["outcome"], "applied");
+    assert_eq!(origin.recv().await["event_type"], "data_update");
+
+    origin.send(created.clone()).await;
+    let ack = origin.recv().await;
+    assert_eq!(ack["outcome"], "duplicate");
+    assert_eq!(
+        ack["updated_at"], "2026-01-02T00:00:00.000Z",
+        "the current version"
+    );
+    assert_eq!(ack["data"]["name"], "renamed");
+    assert_eq!((&ack["seq"], &ack["deleted"]), (&json!(2), &json!(false)));
+    let update = origin.recv().await;
+    assert_eq!(update["event_type"], "data_update");
+    assert_eq!(update["data"]["single_entity"]["name"], "renamed");
+    assert_eq!(update["cursor"], 2);
+
+    // A tombstone is reported as one.
+    other
+        .send(entry(
+            "e3",
+            "t",
+            "delete",
+            "a1",
+            json!({"id": "a1", "updated_at": "2026-01-03T00:00:00Z"}),
+        ))
+        .await;
+    assert_eq!(other.recv().await["outcome"], "applied");
+    origin.recv().await;
+    origin.send(created).await;
+    let ack = origin.recv().await;
+    assert_eq!((&ack["seq"], &ack["deleted"]), (&json!(3), &json!(true)));
+    assert_eq!(origin.recv().await["operation_type"], "delete");
+    origin.silent().await;
+    other.silent().await;
+}
+
 #[tokio::test]
 async fn an_entry_for_another_tenant_is_forbidden_and_writes_nothing() {
     let server = Server::default().await;

@@ -9,14 +9,35 @@ pub const DEFAULT_SESSION_LIFETIME: Duration = Duration::from_secs(7 * 24 * 60 *
 /// The shortest JWT secret accepted, in bytes.
 pub const MIN_SECRET_LEN: usize = 32;
 
+/// The default size of the PostgreSQL connection pool of one node.
+pub const DEFAULT_DATABASE_CONNECTIONS: u32 = 10;
+
 /// The server's configuration. Build it with [`Config::new`] and set the fields you need.
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct Config {
-    /// Where `auth.db`, `jwt-secret` and every tenant's `<tenant>.db` live.
+    /// With SQLite (no [`database_url`](Self::database_url)): where `auth.db`, `jwt-secret`
+    /// and every tenant's `<tenant>.db` live. Unused with PostgreSQL.
     pub data_dir: PathBuf,
+    /// `None`: the embedded SQLite databases under [`data_dir`](Self::data_dir), for one
+    /// process. A `postgres://` or `postgresql://` URL: every tenant's data and the auth
+    /// tables in that database, shared by every node started with the same URL. Any other
+    /// scheme is refused at start.
+    pub database_url: Option<String>,
+    /// With PostgreSQL: the schema the tables live in, created if missing. `None`: the
+    /// connection's default schema (the first of its `search_path`, usually `public`).
+    pub database_schema: Option<String>,
+    /// With PostgreSQL: the most connections this node opens to the database. Default
+    /// [`DEFAULT_DATABASE_CONNECTIONS`].
+    pub database_max_connections: u32,
+    /// With PostgreSQL: how the nodes tell each other of their commits and of deleted
+    /// tenants. `None`: LISTEN/NOTIFY in the database. A `nats://host:port` URL: NATS
+    /// (the choice for many busy tenants). Refused with SQLite, whose data belongs to one
+    /// process.
+    pub bus_url: Option<String>,
     /// The HS256 secret for session tokens, at least [`MIN_SECRET_LEN`] bytes. When `None`
-    /// the secret in `<data_dir>/jwt-secret` is used, generated on first start.
+    /// a secret is generated on first start and kept: in `<data_dir>/jwt-secret` with
+    /// SQLite, in the database (shared by every node) with PostgreSQL.
     pub jwt_secret: Option<Vec<u8>>,
     /// Origins allowed to call the API from a browser, with credentials, e.g.
     /// `http://localhost:5173`. Empty: no CORS headers (same-origin use only).
@@ -45,6 +66,10 @@ impl Config {
     pub fn new(data_dir: impl Into<PathBuf>) -> Config {
         Config {
             data_dir: data_dir.into(),
+            database_url: None,
+            database_schema: None,
+            database_max_connections: DEFAULT_DATABASE_CONNECTIONS,
+            bus_url: None,
             jwt_secret: None,
             cors_origins: Vec::new(),
             static_dir: None,
@@ -61,6 +86,19 @@ impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
             .field("data_dir", &self.data_dir)
+            .field(
+                "database_url",
+                &self
+                    .database_url
+                    .as_deref()
+                    .map(crate::backend::mask_password),
+            )
+            .field("database_schema", &self.database_schema)
+            .field("database_max_connections", &self.database_max_connections)
+            .field(
+                "bus_url",
+                &self.bus_url.as_deref().map(crate::backend::mask_password),
+            )
             .field(
                 "jwt_secret",
                 &self.jwt_secret.as_ref().map(|_| "<redacted>"),

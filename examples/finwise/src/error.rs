@@ -13,6 +13,16 @@ pub enum Error {
     /// The auth database failed; the operation had no effect.
     #[error("auth database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// A service the configuration names (PostgreSQL, NATS) cannot be reached at start.
+    #[error("cannot connect to {service} at {url}: {reason}")]
+    Connect {
+        /// `PostgreSQL` or `NATS`.
+        service: &'static str,
+        /// The URL tried, its password masked.
+        url: String,
+        /// Why, as the driver said it.
+        reason: String,
+    },
     /// The sync store failed.
     #[error(transparent)]
     Store(#[from] sync_core::Error),

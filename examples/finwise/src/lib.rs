@@ -1,9 +1,13 @@
 //! The FinWise example server: the backend of the FinWise 0.4 personal-finance frontend,
 //! built on `sync-core` and `sync-axum`.
 //!
-//! [`app`] opens the data directory (the auth database `auth.db`, the JWT secret and one
-//! sync database per tenant) and returns the HTTP API of PROTOCOL.md part C as an axum
-//! [`Router`], with the [`AppState`] the sync route is built from. `main.rs` adds the
+//! [`app`] opens the server's data and returns the HTTP API of PROTOCOL.md part C as an
+//! axum [`Router`], with the [`AppState`] the sync route is built from. The data is, by
+//! default, in a data directory (the auth database `auth.db`, the JWT secret and one SQLite
+//! database per tenant), for one process; with [`Config::database_url`] it is in one
+//! PostgreSQL database shared by any number of nodes, which tell each other of their
+//! commits over a bus (LISTEN/NOTIFY, or NATS with [`Config::bus_url`]) and behave as one
+//! server behind any load balancer (see [`backend`] and the README's "Several nodes"). `main.rs` adds the
 //! command line, the listener and graceful shutdown. [`cli`] is `finwise-cli`, an
 //! offline-first command-line client of the server built on `sync-client`.
 //!
@@ -25,11 +29,13 @@
 
 pub mod api;
 pub mod authenticator;
+pub mod backend;
 pub mod cli;
 pub mod config;
 pub mod db;
 pub mod entities;
 mod error;
+mod open;
 pub mod password;
 pub mod secret;
 pub mod session;
@@ -42,7 +48,6 @@ use http::{HeaderValue, Method, header};
 use sync_axum::SyncServer;
 use sync_axum::jwt::JwtKeys;
 use sync_core::store::Store as _;
-use sync_core::store::sqlite::SqliteStore;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::trace::TraceLayer;
@@ -59,8 +64,10 @@ pub const SYNC_PATH: &str = "/ws_finwise/ws/{tenant_id}";
 /// [`SYNC_PATH`], the static frontend if configured, CORS for the configured origins, and
 /// request tracing.
 ///
-/// Fails if the data directory, the auth database or the secret cannot be used, or the
-/// configuration cannot work (a short secret, a `*` CORS origin).
+/// Fails if the data directory, the auth database or the secret cannot be used, a
+/// configured service (PostgreSQL, NATS) cannot be reached ([`Error::Connect`], naming the
+/// URL with its password masked), or the configuration cannot work (a short secret, a `*`
+/// CORS origin, an unknown URL scheme, a bus with SQLite).
 pub async fn app(config: Config) -> Result<(Router, AppState)> {
     let state = state(config).await?;
     let sync_routes = state.sync.router();
@@ -77,40 +84,38 @@ pub async fn app(config: Config) -> Result<(Router, AppState)> {
     Ok((router.with_state(state.clone()).merge(sync_routes), state))
 }
 
-/// Opens the data directory, the auth database, the secret and the store.
+/// Opens the backend the configuration selects (see [`backend`]): the store, the auth
+/// database, the secret and, with PostgreSQL, the bus between nodes.
 async fn state(config: Config) -> Result<AppState> {
-    let data_dir = &config.data_dir;
-    tokio::fs::create_dir_all(data_dir)
-        .await
-        .map_err(|source| Error::Io {
-            path: data_dir.clone(),
-            source,
-        })?;
-    let auth_db = db::AuthDb::open(&data_dir.join(db::AUTH_DB_FILE)).await?;
-    let secret = secret::load_or_generate(config.jwt_secret.as_deref(), data_dir)?;
+    let backend = backend::Backend::of(&config)?;
+    let open::Opened {
+        store,
+        auth_db,
+        secret,
+        bus,
+    } = open::open(&config, &backend).await?;
     let keys = JwtKeys::from_secret(&secret);
-    let store = SqliteStore::builder(data_dir, entities::registry())
-        .open()
-        .await?;
     let authenticator = FinwiseAuthenticator::new(auth_db.clone(), keys.clone())
         .dev_open_access(config.dev_open_access);
     if config.dev_open_access {
         warn_open_access();
     }
-    let sync = Arc::new(
-        SyncServer::builder(store.clone(), authenticator.clone())
-            .path(SYNC_PATH)
-            .health_path(None)
-            .limits(config.limits.clone())
-            .build(),
-    );
+    let mut sync = SyncServer::builder(store.clone(), authenticator.clone())
+        .path(SYNC_PATH)
+        .health_path(None)
+        .limits(config.limits.clone());
+    if let Some(bus) = bus {
+        sync = sync.bus(bus);
+    }
+    let sync = Arc::new(sync.build());
     let tenant_deleted = state::TenantDeletedHooks::default();
     let sessions = sync.shutdown_handle();
     tenant_deleted.register(move |tenant| {
+        // With a bus, the tenant's sessions on every node are closed.
         sessions.close_tenant(&tenant);
         async {}
     });
-    tracing::info!(data_dir = %data_dir.display(), entities = store.registry().len(), "FinWise server ready");
+    tracing::info!(backend = ?backend, entities = store.registry().len(), "FinWise server ready");
     Ok(AppState {
         store,
         auth_db,

@@ -13,11 +13,29 @@ struct Cli {
     /// Address to listen on.
     #[arg(long, env = "FINWISE_BIND", default_value = "127.0.0.1:8000")]
     bind: SocketAddr,
-    /// Directory for auth.db, the JWT secret and one database per tenant.
+    /// Directory for auth.db, the JWT secret and one database per tenant (SQLite, when no
+    /// --database-url is given).
     #[arg(long, env = "FINWISE_DATA_DIR", default_value = "./data")]
     data_dir: PathBuf,
-    /// HS256 secret for session tokens (at least 32 bytes). Default: generated once and
-    /// kept in <data-dir>/jwt-secret.
+    /// A PostgreSQL database for every tenant's data and the auth tables, shared by every
+    /// node started with the same URL: postgres://user:password@host:port/database.
+    /// Default: SQLite under --data-dir, for one process.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// With --database-url: the schema the tables live in, created if missing. Default: the
+    /// connection's default schema.
+    #[arg(long, env = "FINWISE_DATABASE_SCHEMA")]
+    database_schema: Option<String>,
+    /// With --database-url: the most connections this node opens to PostgreSQL.
+    #[arg(long, env = "FINWISE_DATABASE_CONNECTIONS", default_value_t = finwise::config::DEFAULT_DATABASE_CONNECTIONS)]
+    database_connections: u32,
+    /// With --database-url: a NATS server (nats://host:port) the nodes tell each other of
+    /// their commits through. Default: PostgreSQL LISTEN/NOTIFY.
+    #[arg(long, env = "FINWISE_BUS_URL", hide_env_values = true)]
+    bus_url: Option<String>,
+    /// HS256 secret for session tokens (at least 32 bytes); give every node the same.
+    /// Default: generated once and kept in <data-dir>/jwt-secret (SQLite) or in the
+    /// database (PostgreSQL).
     #[arg(long, env = "FINWISE_JWT_SECRET", hide_env_values = true)]
     jwt_secret: Option<String>,
     /// A browser origin allowed to call the API with credentials, e.g.
@@ -72,6 +90,10 @@ async fn main() -> std::process::ExitCode {
 
 async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     let mut config = finwise::Config::new(cli.data_dir);
+    config.database_url = cli.database_url;
+    config.database_schema = cli.database_schema;
+    config.database_max_connections = cli.database_connections;
+    config.bus_url = cli.bus_url;
     config.jwt_secret = cli.jwt_secret.map(String::into_bytes);
     config.cors_origins = cli.cors_origins;
     config.static_dir = cli.static_dir;

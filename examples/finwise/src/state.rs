@@ -8,7 +8,7 @@ use std::sync::{Arc, RwLock};
 use sync_axum::SyncServer;
 use sync_axum::jwt::JwtKeys;
 use sync_core::TenantId;
-use sync_core::store::sqlite::SqliteStore;
+use sync_core::store::AnyStore;
 
 use crate::authenticator::FinwiseAuthenticator;
 use crate::config::Config;
@@ -21,8 +21,9 @@ use crate::db::AuthDb;
 /// [`tenant_deleted`](Self::tenant_deleted) to close a deleted tenant's sessions.
 #[derive(Clone)]
 pub struct AppState {
-    /// Every tenant's entities, one SQLite database per tenant under the data directory.
-    pub store: SqliteStore,
+    /// Every tenant's entities: one SQLite database per tenant under the data directory, or
+    /// shared PostgreSQL tables.
+    pub store: AnyStore,
     /// Users, tenants and settings.
     pub auth_db: AuthDb,
     /// Issues and verifies session tokens.
@@ -37,21 +38,27 @@ pub struct AppState {
     pub tenant_deleted: TenantDeletedHooks,
     /// The sync server behind `/ws_finwise/ws/{tenant_id}`: its connection count, and the
     /// handle that ends sessions at shutdown.
-    pub sync: Arc<SyncServer<SqliteStore, FinwiseAuthenticator>>,
+    pub sync: Arc<SyncServer<AnyStore, FinwiseAuthenticator>>,
 }
 
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AppState")
-            .field(
-                "store",
-                &format_args!("SqliteStore({} open)", self.store.open_tenants()),
-            )
+            .field("store", &format_args!("{}", store_name(&self.store)))
             .field("auth_db", &self.auth_db)
             .field("dev_open_access", &self.dev_open_access)
             .field("config", &self.config)
             .field("tenant_deleted", &self.tenant_deleted)
             .finish_non_exhaustive()
+    }
+}
+
+/// The store's kind, for logs and `GET /health`.
+pub(crate) fn store_name(store: &AnyStore) -> &'static str {
+    match store {
+        AnyStore::Sqlite(_) => "sqlite",
+        AnyStore::Postgres(_) => "postgres",
+        _ => "other",
     }
 }
 

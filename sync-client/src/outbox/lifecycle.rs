@@ -1,7 +1,7 @@
 //! What becomes of entries after they were sent: retries, failures, lost answers, and the
 //! user's `retry_failed` and `discard_failed`.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use sqlx::{Row, SqliteConnection};
 
@@ -94,7 +94,8 @@ pub(crate) async fn retry_failed(conn: &mut SqliteConnection) -> Result<u64> {
     .rows_affected())
 }
 
-/// A failed entity whose entries were removed, with the base of its earliest one.
+/// A failed entity whose entries were removed, with the server state its entries
+/// recorded last.
 #[derive(Debug)]
 pub(crate) struct Discarded {
     pub(crate) entity_type: String,
@@ -102,8 +103,13 @@ pub(crate) struct Discarded {
     pub(crate) base: Option<Base>,
 }
 
-/// Removes every failed entry; returns how many, and each entity once, with the base of
-/// its earliest failed entry.
+/// Removes every failed entry; returns how many, and each entity once, with the newest
+/// base of its failed entries by server sequence number (the earliest among equals).
+///
+/// A base is the state an entry was made on, or a newer server state held back while it
+/// waited. A local edit keeps the sequence number of the state it was made on, so a base
+/// that is a refused earlier edit never outranks the server state that edit was made on,
+/// while a server state that arrived between two failed edits does.
 pub(crate) async fn take_failed(conn: &mut SqliteConnection) -> Result<(usize, Vec<Discarded>)> {
     let rows = sqlx::query(
         "SELECT \"entity_type\", \"entity_id\", \"base\" FROM \"_sync_outbox\" WHERE \"status\" = 'failed' \
@@ -111,17 +117,29 @@ pub(crate) async fn take_failed(conn: &mut SqliteConnection) -> Result<(usize, V
     )
     .fetch_all(&mut *conn)
     .await?;
-    let mut seen = HashSet::new();
-    let mut discarded = Vec::new();
+    let mut positions: HashMap<(String, String), usize> = HashMap::new();
+    let mut discarded: Vec<Discarded> = Vec::new();
     for row in rows {
         let entity_type: String = row.try_get(0)?;
         let entity_id: String = row.try_get(1)?;
-        if seen.insert((entity_type.clone(), entity_id.clone())) {
-            discarded.push(Discarded {
-                entity_type,
-                entity_id,
-                base: decode_base(row.try_get(2)?),
-            });
+        let base = decode_base(row.try_get(2)?);
+        match positions.get(&(entity_type.clone(), entity_id.clone())) {
+            Some(&position) => {
+                let kept = &mut discarded[position].base;
+                // No base (nothing before a create) counts as sequence number 0.
+                let seq = |base: &Option<Base>| base.as_ref().map_or(0, |base| base.seq);
+                if seq(&base) > seq(kept) {
+                    *kept = base;
+                }
+            }
+            None => {
+                positions.insert((entity_type.clone(), entity_id.clone()), discarded.len());
+                discarded.push(Discarded {
+                    entity_type,
+                    entity_id,
+                    base,
+                });
+            }
         }
     }
     let count = sqlx::query("DELETE FROM \"_sync_outbox\" WHERE \"status\" = 'failed'")

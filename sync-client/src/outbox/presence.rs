@@ -2,12 +2,13 @@
 
 use std::collections::HashMap;
 
-use serde_json::json;
+use serde_json::{Value as Json, json};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
+use sync_core::change::Operation;
 
 use super::Status;
-use super::queue::{Base, CHUNK, bind_all, placeholders, seq_i64};
+use super::queue::{Base, CHUNK, bind_all, decode_base, parse_operation, placeholders, seq_i64};
 use crate::error::Result;
 
 /// Whether an entity has entries that hold back incoming changes (pending or processing)
@@ -128,6 +129,44 @@ pub(crate) async fn rebase(
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+/// What an entry being settled recorded: the state it sent, and its base (the replica's
+/// state before the edit, or a newer server state held back while it waited).
+#[derive(Debug, Clone)]
+pub(crate) struct Recorded {
+    pub(crate) operation: Operation,
+    pub(crate) payload: Json,
+    pub(crate) base: Option<Base>,
+}
+
+/// What the entries with `ids` recorded, by id; read before an answer removes them.
+pub(crate) async fn recorded(
+    conn: &mut SqliteConnection,
+    ids: &[&str],
+) -> Result<HashMap<String, Recorded>> {
+    let mut recorded = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(CHUNK) {
+        let sql = format!(
+            "SELECT \"id\", \"operation\", \"payload\", \"base\" FROM \"_sync_outbox\" WHERE \"id\" IN ({})",
+            placeholders(chunk.len())
+        );
+        let rows = bind_all(sqlx::query(&sql), chunk)
+            .fetch_all(&mut *conn)
+            .await?;
+        for row in rows {
+            let payload: String = row.try_get(2)?;
+            recorded.insert(
+                row.try_get(0)?,
+                Recorded {
+                    operation: parse_operation(&row.try_get::<String, _>(1)?),
+                    payload: serde_json::from_str(&payload).unwrap_or(Json::Null),
+                    base: decode_base(row.try_get(3)?),
+                },
+            );
+        }
+    }
+    Ok(recorded)
 }
 
 /// Forgets the server sequence numbers of every recorded base (after a full reload, they

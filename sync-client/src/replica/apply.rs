@@ -4,8 +4,11 @@
 //! in a `superseded` ACK) is applied unless
 //!
 //! 1. the entity has a pending or processing outbox entry: the local change is newer, and
-//!    the server's answer to it settles the entity (the incoming state is remembered as
-//!    the entity's base, restored if the local change is discarded);
+//!    the server's answer to it settles the entity. The incoming state is not dropped: it
+//!    is remembered as the waiting entries' base (the newest by sequence number), and
+//!    once the entity's last pending change is settled the replica takes the newer of it
+//!    and the answer's state (see [`settle`](super::settle), "The rule"), or restores it
+//!    if the local change fails and is discarded;
 //! 2. the row already reflects that change or a later one (its server sequence number is
 //!    at least the incoming one); or
 //! 3. the incoming version is older than the row's, and the row holds no failed local
@@ -14,7 +17,9 @@
 //! The cursor is stored in the transaction that applies the rows it covers: a page's
 //! cursor with the page, a `data_update`'s when it directly follows the stored cursor, a
 //! batch's ACK cursor when the batch's changes are exactly the sequence numbers after it
-//! (see [`settle`](super::settle)).
+//! (see [`settle`](super::settle)). A state held back by rule 1 counts as covered because
+//! it is recorded as a base in that same transaction: the cursor never passes a change
+//! that is neither applied nor remembered.
 
 use serde_json::Value as Json;
 use sqlx::{Connection, SqliteConnection};
@@ -78,7 +83,7 @@ async fn apply_remote(
 }
 
 /// Rules 2 and 3, then the write.
-async fn apply_state(
+pub(super) async fn apply_state(
     conn: &mut SqliteConnection,
     tables: &Tables,
     handler: &dyn Handler,

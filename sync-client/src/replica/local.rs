@@ -164,8 +164,10 @@ pub(crate) async fn restore(
 }
 
 /// Removes every failed entry and puts each of their entities back to the state the
-/// server holds, as far as the replica knows it: the state before the first failed edit,
-/// unless the server has sent a newer one since, or another local edit is queued.
+/// server holds, as far as the replica knows it: the newest server state the failed
+/// entries recorded (the state before the first failed edit, or one held back or received
+/// between them), unless the server has sent a newer one since, or another local edit is
+/// queued.
 pub(crate) async fn discard_failed(
     conn: &mut SqliteConnection,
     tables: &Tables,

@@ -1,19 +1,45 @@
 //! Settling a batch's answers: ACKs remove entries and record what the server stored,
-//! `superseded` brings the winner, NACKs retry or fail.
+//! `superseded` and `duplicate` bring the state that holds, NACKs retry or fail.
+//!
+//! # The rule
+//!
+//! Once the last pending change of an entity is settled (an ACK of any outcome, or a
+//! permanent failure that the app discards), the replica holds the server's current state
+//! of that entity. Holding incoming changes back while a local change waits
+//! ([`apply`](super::apply), rule 1) is allowed only because of this rule:
+//!
+//! - a held-back state is not dropped: it is remembered as the waiting entries' *base*
+//!   (the newest by server sequence number), in the transaction that moves the cursor
+//!   past it;
+//! - when an ACK settles the entity's last waiting entry, the replica takes what the ACK
+//!   reports (the entry's own state for `applied`, the winner for `superseded`, the
+//!   current state for a `duplicate` that carries one) and then the base by the apply
+//!   rules, so the newer of the two by sequence number is what remains. A server that
+//!   sends no state in a `duplicate` is covered too: the state that replaced the change
+//!   reached the client through the feed, and is the base;
+//! - when another local edit still waits, the row keeps that edit, and what the server
+//!   holds (the answer's state and the base, the newer one) becomes that edit's base;
+//! - a permanent failure keeps the local edit and the base until the app decides:
+//!   [`discard_failed`](super::local::discard_failed) restores the newest base of the
+//!   failed entries, unless a newer server state has replaced the edits since (a failed
+//!   entry holds nothing back). If the app retries instead and the server applies the
+//!   edit, the ACK brings the edit's state back over a server state that replaced it.
 
 use std::collections::HashMap;
 
 use serde_json::Value as Json;
 use sqlx::{Connection, SqliteConnection};
+use sync_core::change::Operation;
 use sync_core::entity::Handler;
 use sync_core::store::sqlite::Tables;
 use sync_core::version::Version;
 
+use super::apply::apply_state;
 use super::{handler, meta, set_seq, version_in, write_state};
 use crate::backoff::Backoff;
 use crate::error::Result;
 use crate::event::{Changed, Source};
-use crate::outbox::{self, Base, Presence, PresenceIndex};
+use crate::outbox::{self, Base, PresenceIndex};
 
 /// The server's answer to one sent entry.
 #[derive(Debug, Clone, PartialEq)]
@@ -119,23 +145,18 @@ pub(crate) async fn settle(
     };
 
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-    // Every ACK settles its entry, except a duplicate of another version (below).
+    // Every ACK settles its entry, except a duplicate an old server answered with another
+    // version and nothing else (below).
     let acknowledged: Vec<&str> = answers
         .iter()
-        .filter(|answer| match answer {
-            Answer::Ack {
-                outcome: AckOutcome::Duplicate,
-                version,
-                id,
-                ..
-            } => sent
-                .get(id.as_str())
-                .is_some_and(|entry| version.is_none_or(|version| version == entry.version)),
-            Answer::Ack { id, .. } => sent.contains_key(id.as_str()),
-            Answer::Nack { .. } => false,
+        .filter(|answer| {
+            sent.get(answer.id())
+                .is_some_and(|entry| settles(answer, entry))
         })
         .map(Answer::id)
         .collect();
+    // What the entries sent and remembered, read before they go.
+    let recorded = outbox::recorded(&mut tx, &acknowledged).await?;
     outbox::remove_all(&mut tx, &acknowledged).await?;
     let entity_ids: Vec<&str> = entries
         .iter()
@@ -155,70 +176,7 @@ pub(crate) async fn settle(
             continue;
         };
         let presence = index.get(handler.entity(), &entry.entity_id);
-        let changed = match answer {
-            Answer::Ack {
-                outcome: AckOutcome::Applied,
-                version,
-                seq,
-                ..
-            } => {
-                // The ACK's own sequence number when the server sends one; else it is above
-                // `floor`: exactly `next_seq` when known, else at least `floor + 1`.
-                let seq = seq.unwrap_or(if exact { next_seq } else { floor + 1 });
-                mark_synced(
-                    &mut tx,
-                    tables,
-                    handler,
-                    entry,
-                    *version,
-                    Some(seq),
-                    presence,
-                )
-                .await?
-            }
-            Answer::Ack {
-                outcome: AckOutcome::Duplicate,
-                version,
-                ..
-            } => {
-                if version.is_some_and(|version| version != entry.version) {
-                    // Processed before, and the client never learned the outcome, which
-                    // was not this version: ask again under a new id to learn the winner.
-                    outbox::reissue(&mut tx, &entry.id).await?;
-                    None
-                } else {
-                    mark_synced(&mut tx, tables, handler, entry, *version, None, presence).await?
-                }
-            }
-            Answer::Ack {
-                outcome: AckOutcome::Superseded,
-                version,
-                data,
-                seq,
-                deleted,
-                ..
-            } => match data {
-                Some(data) => {
-                    let winner = Winner {
-                        data,
-                        stored: *version,
-                        seq: *seq,
-                        deleted: *deleted,
-                    };
-                    adopt_winner(
-                        &mut tx,
-                        tables,
-                        handler,
-                        &entry.entity_id,
-                        winner,
-                        floor,
-                        presence,
-                    )
-                    .await?
-                }
-                // A server without the winner in its ACK sends it as a data_update.
-                None => None,
-            },
+        let reported = match answer {
             Answer::Nack {
                 reason,
                 detail,
@@ -236,10 +194,97 @@ pub(crate) async fn settle(
                         now_ms.saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
                     outbox::retry_later(&mut tx, &entry.id, next, reason, detail).await?;
                 }
-                None
+                continue;
             }
+            Answer::Ack { .. } if !settles(answer, entry) => {
+                // Processed before, and the client never learned the outcome, which was
+                // not this version: ask again under a new id to learn the winner.
+                outbox::reissue(&mut tx, &entry.id).await?;
+                continue;
+            }
+            Answer::Ack {
+                outcome: AckOutcome::Applied,
+                version,
+                seq,
+                ..
+            } => Reported::Own {
+                stored: *version,
+                // The ACK's own sequence number when the server sends one; else it is
+                // above `floor`: exactly `next_seq` when known, else at least `floor + 1`.
+                seq: Some(seq.unwrap_or(if exact { next_seq } else { floor + 1 })),
+            },
+            Answer::Ack {
+                outcome: AckOutcome::Superseded | AckOutcome::Duplicate,
+                data: Some(data),
+                version,
+                seq,
+                deleted,
+                ..
+            } => Reported::Other(Winner {
+                data,
+                stored: *version,
+                seq: *seq,
+                deleted: *deleted,
+            }),
+            // A server without the winner in its ACK sends it as a data_update.
+            Answer::Ack {
+                outcome: AckOutcome::Superseded,
+                data: None,
+                ..
+            } => Reported::Unknown,
+            // The entity still holds this change's state (a current server says so with
+            // the state's `seq`; an old one with the entry's own version).
+            Answer::Ack {
+                outcome: AckOutcome::Duplicate,
+                data: None,
+                version,
+                seq,
+                ..
+            } => Reported::Own {
+                stored: *version,
+                seq: *seq,
+            },
+        };
+        let Some(record) = recorded.get(&entry.id) else {
+            continue;
+        };
+        let context = Context {
+            tables,
+            handler,
+            entry,
+            floor,
+        };
+        let state = match reported {
+            Reported::Own { stored, seq } => own_state(handler, entry, record, stored, seq),
+            Reported::Other(winner) => winner_state(&mut tx, &context, winner).await?,
+            Reported::Unknown => None,
+        };
+        if presence.unsettled {
+            // A newer local edit waits, and its own answer settles the row. Until then,
+            // what the server holds is remembered for it, as a skipped change would be.
+            for state in [state.as_ref(), record.base.as_ref()].into_iter().flatten() {
+                if state.seq > 0 {
+                    outbox::rebase(&mut tx, handler.entity(), &entry.entity_id, state).await?;
+                }
+            }
+            continue;
+        }
+        // The entity's last pending change is settled: the replica takes what the answer
+        // reports, then whatever newer state was held back while the change waited (its
+        // base), so it ends with the server's current state whatever the outcome.
+        let changed = match (reported, state) {
+            (Reported::Own { stored, seq }, own) => {
+                mark_synced(&mut tx, &context, stored, seq, own.as_ref()).await?
+            }
+            (Reported::Other(_), Some(state)) => adopt(&mut tx, &context, &state).await?,
+            (Reported::Other(_) | Reported::Unknown, _) => None,
         };
         settled.events.extend(changed);
+        if let Some(base) = &record.base {
+            let caught_up =
+                apply_state(&mut tx, tables, handler, &entry.entity_id, base, presence).await?;
+            settled.events.extend(caught_up);
+        }
     }
     if let Some(cursor) = server_cursor.filter(|_| exact)
         && meta::cursor(&mut tx).await? == floor
@@ -251,23 +296,112 @@ pub(crate) async fn settle(
     Ok(settled)
 }
 
-/// After an ACK that stored the entry's own state: records the row's sequence number and
-/// takes the stored version if the server changed it (a clamped future timestamp).
-#[allow(clippy::too_many_arguments, reason = "the entry and its answer")]
-async fn mark_synced(
-    conn: &mut SqliteConnection,
-    tables: &Tables,
+/// Whether an ACK settles its entry. Every ACK does, except a `duplicate` that carries
+/// neither a state nor a sequence number and names a version other than the entry's: an
+/// old server's answer to a change whose original outcome was lost and was not this state.
+fn settles(answer: &Answer, entry: &outbox::Sent) -> bool {
+    match answer {
+        Answer::Ack {
+            outcome: AckOutcome::Duplicate,
+            version,
+            data: None,
+            seq: None,
+            ..
+        } => version.is_none_or(|version| version == entry.version),
+        Answer::Ack { .. } => true,
+        Answer::Nack { .. } => false,
+    }
+}
+
+/// What an ACK says the server holds for the entity.
+#[derive(Clone, Copy)]
+enum Reported<'a> {
+    /// The entry's own state, stored at `stored` (the server's version, when it clamped a
+    /// future one), at sequence number `seq` when known.
+    Own {
+        stored: Option<Version>,
+        seq: Option<u64>,
+    },
+    /// Another state: the winner over the entry, or the state that replaced it since.
+    Other(Winner<'a>),
+    /// Nothing yet: a `superseded` ACK without its winner, which follows as a `data_update`.
+    Unknown,
+}
+
+/// The entry being settled and what its answer is read against.
+struct Context<'a> {
+    tables: &'a Tables,
+    handler: &'a dyn Handler,
+    entry: &'a outbox::Sent,
+    floor: u64,
+}
+
+/// The entry's own state as the server stored it; `None` when its sequence number is not
+/// known (it then cannot be ordered against other states).
+fn own_state(
     handler: &dyn Handler,
     entry: &outbox::Sent,
+    record: &outbox::Recorded,
     stored: Option<Version>,
     seq: Option<u64>,
-    presence: Presence,
-) -> Result<Option<Changed>> {
-    if presence.unsettled {
-        // A newer local edit waits; its own answer settles the row.
-        return Ok(None);
+) -> Option<Base> {
+    let version = stored.unwrap_or(entry.version);
+    let mut data = record.payload.clone();
+    if let Some(object) = data.as_object_mut() {
+        object.insert(
+            handler.updated_at_key().to_owned(),
+            Json::String(version.to_string()),
+        );
     }
-    let Some(local) = tables.get(conn, handler.entity(), &entry.entity_id).await? else {
+    Some(Base {
+        deleted: record.operation == Operation::Delete,
+        version,
+        data,
+        seq: seq?,
+    })
+}
+
+/// After an ACK that stored the entry's own state: records the row's sequence number and
+/// takes the stored version if the server changed it (a clamped future timestamp). A row
+/// that no longer holds the entry's state (a server state replaced the edit while it had
+/// failed, and the app retried it) takes the entry's state `own` when that is newer by
+/// sequence number.
+async fn mark_synced(
+    conn: &mut SqliteConnection,
+    context: &Context<'_>,
+    stored: Option<Version>,
+    seq: Option<u64>,
+    own: Option<&Base>,
+) -> Result<Option<Changed>> {
+    let Context {
+        tables,
+        handler,
+        entry,
+        ..
+    } = *context;
+    let local = tables.get(conn, handler.entity(), &entry.entity_id).await?;
+    let holds_own = local
+        .as_ref()
+        .is_some_and(|local| local.version == entry.version || Some(local.version) == stored);
+    if !holds_own {
+        let local_seq = local.as_ref().map_or(0, |local| local.seq);
+        let Some(own) = own.filter(|own| own.seq > local_seq) else {
+            return Ok(None);
+        };
+        return write_state(
+            conn,
+            tables,
+            handler,
+            &entry.entity_id,
+            own.deleted,
+            own.version,
+            &own.data,
+            own.seq,
+            Source::Remote,
+        )
+        .await;
+    }
+    let Some(local) = local else {
         return Ok(None);
     };
     let seq = seq.unwrap_or(local.seq).max(local.seq);
@@ -302,10 +436,9 @@ async fn mark_synced(
     }
 }
 
-/// After a `superseded` ACK: the replica takes the state that won, unless a newer local
-/// edit waits for its own answer.
-#[allow(clippy::too_many_arguments, reason = "the winner and its context")]
-/// The winner a `superseded` ACK carries.
+/// A state other than the entry's that an ACK carries: the winner of a `superseded`
+/// change, or the current state a `duplicate` reports.
+#[derive(Clone, Copy)]
 struct Winner<'a> {
     data: &'a Json,
     stored: Option<Version>,
@@ -313,15 +446,18 @@ struct Winner<'a> {
     deleted: Option<bool>,
 }
 
-async fn adopt_winner(
+/// The winner as a state to apply, or `None` when it has no version.
+async fn winner_state(
     conn: &mut SqliteConnection,
-    tables: &Tables,
-    handler: &dyn Handler,
-    entity_id: &str,
+    context: &Context<'_>,
     winner: Winner<'_>,
-    floor: u64,
-    presence: Presence,
-) -> Result<Option<Changed>> {
+) -> Result<Option<Base>> {
+    let Context {
+        tables,
+        handler,
+        entry,
+        floor,
+    } = *context;
     let data = winner.data;
     let Some(version) = version_in(handler, data).or(winner.stored) else {
         return Ok(None);
@@ -336,40 +472,51 @@ async fn adopt_winner(
         })
     });
     let local_seq = tables
-        .get(conn, handler.entity(), entity_id)
+        .get(conn, handler.entity(), &entry.entity_id)
         .await?
         .map_or(0, |local| local.seq);
     // The winner's own sequence number when the server says; else every change newer than
     // the winner was committed after the batch was sent, so its number is above `floor`.
-    let state = Base {
+    Ok(Some(Base {
         deleted,
         version,
         data: data.clone(),
         seq: winner.seq.unwrap_or(floor).max(local_seq),
-    };
-    if presence.unsettled {
-        outbox::rebase(conn, handler.entity(), entity_id, &state).await?;
-        return Ok(None);
-    }
+    }))
+}
+
+/// The replica takes `state`, the winner over the entry's local edit, whatever the
+/// sequence numbers say.
+async fn adopt(
+    conn: &mut SqliteConnection,
+    context: &Context<'_>,
+    state: &Base,
+) -> Result<Option<Changed>> {
+    let Context {
+        tables,
+        handler,
+        entry,
+        ..
+    } = *context;
+    let entity_id = entry.entity_id.as_str();
     if let Some(local) = tables.get(conn, handler.entity(), entity_id).await?
-        && local.deleted == deleted
-        && local.version == version
-        && (deleted || local.data == *data)
+        && local.deleted == state.deleted
+        && local.version == state.version
+        && (state.deleted || local.data == state.data)
     {
         if state.seq > local.seq {
             set_seq(conn, handler, entity_id, state.seq).await?;
         }
         return Ok(None);
     }
-    // The winner replaces the local edit whatever the sequence numbers say.
     write_state(
         conn,
         tables,
         handler,
         entity_id,
-        deleted,
-        version,
-        data,
+        state.deleted,
+        state.version,
+        &state.data,
         state.seq,
         Source::Remote,
     )

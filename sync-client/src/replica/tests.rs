@@ -445,3 +445,289 @@ async fn a_superseded_change_takes_the_winner_a_live_row_or_a_tombstone() {
     assert_eq!(replica.text("dead").await, None);
     assert!(replica.outbox().await.is_empty());
 }
+
+/// A `duplicate` ACK as a server that predates current states in duplicates answers it:
+/// the version the change was first stored with, nothing else.
+fn duplicate_of_old(entry: &Sent, cursor: u64) -> Answer {
+    Answer::Ack {
+        id: entry.id.clone(),
+        outcome: AckOutcome::Duplicate,
+        version: Some(entry.version),
+        cursor: Some(cursor),
+        data: None,
+        seq: None,
+        deleted: None,
+    }
+}
+
+fn version(text: &str) -> Option<Version> {
+    Version::parse(text).ok()
+}
+
+/// The interleaving of issue 17 with a server that sends no state in a duplicate: the
+/// change was applied, its ACK lost, another client renamed the entity, and the client's
+/// catch-up held the rename back. The retry's `duplicate` settles the entity, and the
+/// replica takes the rename it held back.
+#[tokio::test]
+async fn a_duplicate_without_state_settles_to_the_change_held_back() {
+    let replica = fixture().await;
+    replica.put("n", "mine").await;
+    let sent = replica.send().await;
+    assert!(
+        !replica
+            .update(note("n", "renamed", "2099-01-01T00:00:00Z"), 2)
+            .await,
+        "held back while the create waits"
+    );
+    assert_eq!(replica.cursor().await, 0);
+    let settled = replica
+        .settle(&sent, &[duplicate_of_old(&sent[0], 2)], 2)
+        .await;
+    assert_eq!(replica.text("n").await.as_deref(), Some("renamed"));
+    assert_eq!(replica.seq("n").await, 2);
+    assert_eq!(settled.events.len(), 1);
+    assert!(replica.outbox().await.is_empty());
+}
+
+/// A current server's `duplicate` carries the current state when another change replaced
+/// the retried one: the replica takes it in the same answer, nothing is sent again.
+#[tokio::test]
+async fn a_duplicate_with_the_current_state_takes_it() {
+    let replica = fixture().await;
+    replica.put("n", "mine").await;
+    let sent = replica.send().await;
+    let current = Answer::Ack {
+        id: sent[0].id.clone(),
+        outcome: AckOutcome::Duplicate,
+        version: version("2099-01-01T00:00:00Z"),
+        cursor: Some(2),
+        data: Some(note("n", "renamed", "2099-01-01T00:00:00.000Z")),
+        seq: Some(2),
+        deleted: Some(false),
+    };
+    replica.settle(&sent, &[current], 2).await;
+    assert_eq!(replica.text("n").await.as_deref(), Some("renamed"));
+    assert_eq!(replica.seq("n").await, 2);
+    assert!(replica.outbox().await.is_empty(), "not sent again");
+
+    // Without a state, the sequence number says the entity still holds the change.
+    replica.put("m", "mine").await;
+    let sent = replica.send().await;
+    let own = Answer::Ack {
+        id: sent[0].id.clone(),
+        outcome: AckOutcome::Duplicate,
+        version: Some(sent[0].version),
+        cursor: Some(3),
+        data: None,
+        seq: Some(3),
+        deleted: None,
+    };
+    replica.settle(&sent, &[own], 3).await;
+    assert_eq!(
+        (replica.text("m").await.as_deref(), replica.seq("m").await),
+        (Some("mine"), 3)
+    );
+    assert!(replica.outbox().await.is_empty());
+}
+
+/// A newer change of another client can arrive before the ACK of ours (the two travel
+/// different paths on the server): held back, then taken once the ACK settles the entity.
+#[tokio::test]
+async fn an_applied_change_settles_to_a_newer_change_held_back() {
+    let replica = fixture().await;
+    replica
+        .update(note("n", "server", "2026-03-01T10:00:00Z"), 1)
+        .await;
+    replica.put("n", "mine").await;
+    let sent = replica.send().await;
+    replica
+        .update(note("n", "theirs", "2099-01-01T00:00:00Z"), 3)
+        .await;
+    let ack = Answer::Ack {
+        id: sent[0].id.clone(),
+        outcome: AckOutcome::Applied,
+        version: Some(sent[0].version),
+        cursor: Some(3),
+        data: None,
+        seq: Some(2),
+        deleted: None,
+    };
+    replica.settle(&sent, &[ack], 1).await;
+    assert_eq!(replica.text("n").await.as_deref(), Some("theirs"));
+    assert_eq!(replica.seq("n").await, 3);
+
+    // A state held back that is older than the acknowledged change is not taken.
+    replica.put("n", "mine again").await;
+    let sent = replica.send().await;
+    replica
+        .update(note("n", "stale", "2099-01-01T00:00:00.001Z"), 4)
+        .await;
+    let ack = Answer::Ack {
+        id: sent[0].id.clone(),
+        outcome: AckOutcome::Applied,
+        version: Some(sent[0].version),
+        cursor: Some(5),
+        data: None,
+        seq: Some(5),
+        deleted: None,
+    };
+    replica.settle(&sent, &[ack], 3).await;
+    assert_eq!(replica.text("n").await.as_deref(), Some("mine again"));
+    assert_eq!(replica.seq("n").await, 5);
+}
+
+/// A `superseded` ACK names the winner at the time of the change; a newer state held back
+/// meanwhile is what the server holds now.
+#[tokio::test]
+async fn a_superseded_change_settles_to_the_newest_of_winner_and_held_back() {
+    let replica = fixture().await;
+    replica.put("n", "mine").await;
+    let sent = replica.send().await;
+    replica
+        .update(note("n", "newest", "2099-01-02T00:00:00Z"), 4)
+        .await;
+    let superseded = Answer::Ack {
+        id: sent[0].id.clone(),
+        outcome: AckOutcome::Superseded,
+        version: version("2099-01-01T00:00:00Z"),
+        cursor: Some(4),
+        data: Some(note("n", "winner", "2099-01-01T00:00:00.000Z")),
+        seq: Some(3),
+        deleted: Some(false),
+    };
+    replica.settle(&sent, &[superseded], 2).await;
+    assert_eq!(replica.text("n").await.as_deref(), Some("newest"));
+    assert_eq!(replica.seq("n").await, 4);
+}
+
+/// A pending delete holds back a newer re-creation; the delete's duplicate settles the
+/// entity to it.
+#[tokio::test]
+async fn a_pending_delete_settles_to_a_re_creation_held_back() {
+    let replica = fixture().await;
+    replica
+        .update(note("n", "server", "2026-03-01T10:00:00Z"), 1)
+        .await;
+    replica.delete("n").await;
+    let sent = replica.send().await;
+    replica
+        .update(note("n", "re-created", "2099-01-01T00:00:00Z"), 3)
+        .await;
+    assert_eq!(replica.text("n").await, None, "held back");
+    replica
+        .settle(&sent, &[duplicate_of_old(&sent[0], 3)], 3)
+        .await;
+    assert_eq!(replica.text("n").await.as_deref(), Some("re-created"));
+}
+
+/// A change held back while an entry waited, and a newer local edit queued after it: the
+/// first entry's ACK hands what the server holds on to the edit, so discarding the edit
+/// when it fails restores the server's state, not the first local one.
+#[tokio::test]
+async fn what_the_server_holds_passes_to_the_next_waiting_edit_and_survives_its_discard() {
+    let replica = fixture().await;
+    replica
+        .update(note("n", "server", "2026-03-01T10:00:00Z"), 1)
+        .await;
+    replica.put("n", "first").await;
+    let first = replica.send().await;
+    replica
+        .update(note("n", "theirs", "2099-01-01T00:00:00Z"), 3)
+        .await;
+    replica.put("n", "second").await;
+    replica
+        .settle(&first, &[duplicate_of_old(&first[0], 3)], 3)
+        .await;
+    assert_eq!(
+        replica.text("n").await.as_deref(),
+        Some("second"),
+        "the waiting edit stays"
+    );
+
+    let second = replica.send().await;
+    replica.settle(&second, &[refused(&second[0])], 3).await;
+    let mut conn = replica.replica.lock().await.unwrap();
+    local::discard_failed(&mut conn, replica.replica.tables())
+        .await
+        .unwrap();
+    drop(conn);
+    assert_eq!(replica.text("n").await.as_deref(), Some("theirs"));
+    assert_eq!(replica.seq("n").await, 3);
+}
+
+/// Two failed edits with a server state applied between them (a failed edit does not hold
+/// incoming changes back): discarding both restores that server state, not the one before
+/// the first edit.
+#[tokio::test]
+async fn discarding_failed_edits_restores_the_newest_server_state_they_recorded() {
+    let replica = fixture().await;
+    replica
+        .update(note("n", "server", "2026-03-01T10:00:00Z"), 1)
+        .await;
+    replica.put("n", "refused once").await;
+    let sent = replica.send().await;
+    replica.settle(&sent, &[refused(&sent[0])], 1).await;
+    assert!(
+        replica
+            .update(note("n", "server, later", "2026-03-01T10:00:01Z"), 2)
+            .await
+    );
+    replica.put("n", "refused twice").await;
+    let sent = replica.send().await;
+    replica.settle(&sent, &[refused(&sent[0])], 2).await;
+
+    let mut conn = replica.replica.lock().await.unwrap();
+    let (count, _) = local::discard_failed(&mut conn, replica.replica.tables())
+        .await
+        .unwrap();
+    drop(conn);
+    assert_eq!(count, 2);
+    assert_eq!(replica.text("n").await.as_deref(), Some("server, later"));
+    assert_eq!(replica.seq("n").await, 2);
+
+    // A refused create edited and refused again: nothing of either remains.
+    replica.put("c", "refused create").await;
+    let sent = replica.send().await;
+    replica.settle(&sent, &[refused(&sent[0])], 2).await;
+    replica.put("c", "refused edit").await;
+    let sent = replica.send().await;
+    replica.settle(&sent, &[refused(&sent[0])], 2).await;
+    let mut conn = replica.replica.lock().await.unwrap();
+    local::discard_failed(&mut conn, replica.replica.tables())
+        .await
+        .unwrap();
+    drop(conn);
+    assert_eq!(replica.text("c").await, None);
+    assert!(replica.outbox().await.is_empty());
+}
+
+/// A refused edit no longer holds incoming changes back, so a server state replaces it;
+/// retried and applied, the edit is what the server holds, and the replica takes it back.
+#[tokio::test]
+async fn a_failed_edit_retried_and_applied_is_what_the_replica_holds() {
+    let replica = fixture().await;
+    replica.put("n", "mine").await;
+    let sent = replica.send().await;
+    replica.settle(&sent, &[refused(&sent[0])], 0).await;
+    replica
+        .update(note("n", "server", "2026-03-01T10:00:00Z"), 1)
+        .await;
+    assert_eq!(replica.text("n").await.as_deref(), Some("server"));
+
+    outbox::retry_failed(&mut replica.replica.lock().await.unwrap())
+        .await
+        .unwrap();
+    let sent = replica.send().await;
+    let ack = Answer::Ack {
+        id: sent[0].id.clone(),
+        outcome: AckOutcome::Applied,
+        version: Some(sent[0].version),
+        cursor: Some(2),
+        data: None,
+        seq: Some(2),
+        deleted: None,
+    };
+    replica.settle(&sent, &[ack], 1).await;
+    assert_eq!(replica.text("n").await.as_deref(), Some("mine"));
+    assert_eq!(replica.seq("n").await, 2);
+}

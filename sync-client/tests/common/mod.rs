@@ -1,6 +1,7 @@
 //! Test support: a real sync server (sync-axum over a SQLite store) on 127.0.0.1 that can
 //! be stopped and started again on the same address and data directory, a TCP proxy that
-//! can refuse, delay and cut connections, and the entities the tests sync.
+//! can refuse, delay and cut connections (also right before the server's next `sync_ack`,
+//! to lose an answer to a committed change), and the entities the tests sync.
 
 #![allow(
     dead_code,
@@ -23,6 +24,8 @@ use sync_core::engine;
 use sync_core::store::sqlite::{SqliteStore, Synchronous};
 use sync_core::store::{Snapshot, Store};
 use sync_core::{Registry, Syncable, TenantId};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -319,13 +322,22 @@ fn assert_same(client: &[serde_json::Value], server: &[serde_json::Value], what:
 }
 
 /// A TCP proxy in front of an upstream address: it can refuse new connections, delay
-/// them, and cut every open one.
+/// them, cut every open one, and cut a connection right before the server's next
+/// `sync_ack` reaches the client.
 pub struct Proxy {
     pub address: SocketAddr,
     refuse: Arc<AtomicBool>,
     delay_ms: Arc<AtomicU64>,
     cut: watch::Sender<u64>,
+    trap: Arc<AckTrap>,
     task: JoinHandle<()>,
+}
+
+/// A one-shot trap for the next `sync_ack` the server sends through the proxy.
+struct AckTrap {
+    armed: AtomicBool,
+    /// How many times the trap fired.
+    fired: watch::Sender<u64>,
 }
 
 impl Proxy {
@@ -335,8 +347,12 @@ impl Proxy {
         let refuse = Arc::new(AtomicBool::new(false));
         let delay_ms = Arc::new(AtomicU64::new(0));
         let (cut, cuts) = watch::channel(0u64);
+        let trap = Arc::new(AckTrap {
+            armed: AtomicBool::new(false),
+            fired: watch::channel(0).0,
+        });
         let task = {
-            let (refuse, delay_ms) = (refuse.clone(), delay_ms.clone());
+            let (refuse, delay_ms, trap) = (refuse.clone(), delay_ms.clone(), trap.clone());
             tokio::spawn(async move {
                 while let Ok((inbound, _)) = listener.accept().await {
                     if refuse.load(Ordering::SeqCst) {
@@ -346,14 +362,19 @@ impl Proxy {
                     let delay = Duration::from_millis(delay_ms.load(Ordering::SeqCst));
                     let mut cuts = cuts.clone();
                     cuts.mark_unchanged();
+                    let (refuse, trap) = (refuse.clone(), trap.clone());
                     tokio::spawn(async move {
                         tokio::time::sleep(delay).await;
                         let Ok(outbound) = TcpStream::connect(upstream).await else {
                             return;
                         };
-                        let (mut inbound, mut outbound) = (inbound, outbound);
+                        let (mut client_read, mut client_write) = inbound.into_split();
+                        let (mut server_read, mut server_write) = outbound.into_split();
+                        // Dropping the halves when any of these ends closes both sockets,
+                        // without a close frame.
                         tokio::select! {
-                            _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                            _ = tokio::io::copy(&mut client_read, &mut server_write) => {}
+                            _ = forward_from_server(&mut server_read, &mut client_write, &trap, &refuse) => {}
                             _ = cuts.changed() => {}
                         }
                     });
@@ -365,7 +386,24 @@ impl Proxy {
             refuse,
             delay_ms,
             cut,
+            trap,
             task,
+        }
+    }
+
+    /// Arms a one-shot trap: the next `sync_ack` frame the server sends is not forwarded;
+    /// its connection is cut instead, and new connections are refused until
+    /// [`refuse(false)`](Proxy::refuse). The server sends an ACK only after it committed the
+    /// change, so the client is left with a committed change whose answer it never got.
+    /// The returned future resolves when the trap has fired (it fails after 20 s).
+    pub fn cut_at_next_ack(&self) -> impl std::future::Future<Output = ()> + 'static {
+        let mut fired = self.trap.fired.subscribe();
+        self.trap.armed.store(true, Ordering::SeqCst);
+        async move {
+            tokio::time::timeout(Duration::from_secs(20), fired.changed())
+                .await
+                .expect("the server sent a sync_ack within 20 s")
+                .expect("the proxy runs");
         }
     }
 
@@ -388,6 +426,69 @@ impl Proxy {
     pub fn cut(&self) {
         self.cut.send_modify(|cuts| *cuts += 1);
     }
+}
+
+/// Copies the server's bytes to the client: the HTTP upgrade response, then WebSocket
+/// frames one by one, so the trap can stop at the first frame of a `sync_ack`. Server
+/// frames are not masked, so their text is readable as it is.
+async fn forward_from_server(
+    from: &mut OwnedReadHalf,
+    to: &mut OwnedWriteHalf,
+    trap: &AckTrap,
+    refuse: &AtomicBool,
+) -> std::io::Result<()> {
+    let mut buffer = Vec::new();
+    let mut upgraded = false;
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        let read = from.read(&mut chunk).await?;
+        if read == 0 {
+            return Ok(());
+        }
+        buffer.extend_from_slice(&chunk[..read]);
+        loop {
+            let unit = if upgraded {
+                frame_len(&buffer)
+            } else {
+                let end = buffer.windows(4).position(|window| window == b"\r\n\r\n");
+                end.map(|end| end + 4)
+            };
+            let Some(unit) = unit else { break };
+            if upgraded && is_ack(&buffer[..unit]) && trap.armed.swap(false, Ordering::SeqCst) {
+                refuse.store(true, Ordering::SeqCst);
+                trap.fired.send_modify(|fired| *fired += 1);
+                return Ok(());
+            }
+            to.write_all(&buffer[..unit]).await?;
+            buffer.drain(..unit);
+            upgraded = true;
+        }
+    }
+}
+
+/// The length of the complete WebSocket frame at the start of `bytes`, if it is all there.
+fn frame_len(bytes: &[u8]) -> Option<usize> {
+    let second = *bytes.get(1)?;
+    let (header, len) = match second & 0x7f {
+        126 => (
+            4,
+            u64::from(u16::from_be_bytes(bytes.get(2..4)?.try_into().ok()?)),
+        ),
+        127 => (10, u64::from_be_bytes(bytes.get(2..10)?.try_into().ok()?)),
+        len => (2, u64::from(len)),
+    };
+    let header = header + if second & 0x80 != 0 { 4 } else { 0 };
+    let total = header + usize::try_from(len).ok()?;
+    (bytes.len() >= total).then_some(total)
+}
+
+/// Whether a complete server frame is (the start of) a `sync_ack` text message.
+fn is_ack(frame: &[u8]) -> bool {
+    let opcode = frame[0] & 0x0f;
+    opcode == 0x1
+        && frame
+            .windows(br#""type":"sync_ack""#.len())
+            .any(|window| window == br#""type":"sync_ack""#)
 }
 
 impl Drop for Proxy {

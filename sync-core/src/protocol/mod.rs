@@ -21,6 +21,7 @@ mod client;
 mod server;
 
 pub use client::{ClientMessage, DecodeError, Entry};
+pub(crate) use server::origin_state;
 pub use server::{Ack, Nack, RowChecksum, ServerMessage};
 
 /// The protocol version this crate speaks in `hello`/`welcome`.

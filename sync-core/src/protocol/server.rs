@@ -111,17 +111,42 @@ pub struct Ack {
     pub operation_type: String,
     /// Applied, superseded or duplicate.
     pub outcome: OutcomeKind,
-    /// The stored version.
+    /// The stored version: this change's for `applied`, the winner's for `superseded`,
+    /// the entity's current one for `duplicate`.
     pub updated_at: Version,
     /// The tenant's sequence number after the commit.
     pub cursor: u64,
-    /// The winning entity, for `superseded`.
+    /// The state the origin must adopt: the winner for `superseded`, and for `duplicate`
+    /// the entity's current state when another change replaced the retried one since.
     pub data: Option<Json>,
     /// The sequence number of the stored state: this change's for `applied`, the winner's
-    /// for `superseded`.
+    /// for `superseded`, the current state's for `duplicate`.
     pub seq: Option<u64>,
-    /// Whether the winner of a `superseded` change is a tombstone.
+    /// Whether the state in `data` is a tombstone; present exactly when `data` is.
     pub deleted: Option<bool>,
+}
+
+/// The state the origin of a change must adopt, which differs from what it sent: the
+/// winner of a `superseded` change, or the current state of a `duplicate` when that is not
+/// the state the retried change stored (it lost, or another change replaced it since).
+/// The session sends it to the origin as a `data_update` too, so a client that ignores
+/// the ACK's extra fields converges as well.
+pub(crate) fn origin_state(outcome: &Outcome) -> Option<&Effect> {
+    match outcome {
+        Outcome::Superseded { winner, .. } => Some(winner),
+        Outcome::Duplicate {
+            original,
+            current: Some(current),
+        } => {
+            let own = original.kind == OutcomeKind::Applied
+                && current.seq == original.seq
+                && current.version == original.version;
+            (!own).then_some(current)
+        }
+        Outcome::Applied { .. }
+        | Outcome::Duplicate { current: None, .. }
+        | Outcome::Rejected(_) => None,
+    }
 }
 
 /// A `sync_nack`.
@@ -158,9 +183,21 @@ impl Ack {
                 Some(winner.seq),
                 Some(winner.deleted),
             ),
-            Outcome::Duplicate { original, .. } => {
-                (OutcomeKind::Duplicate, original.version, None, None, None)
-            }
+            Outcome::Duplicate { original, current } => match current {
+                // The entity's state now: the answer to the first attempt may have been
+                // lost while another change replaced it.
+                Some(current) => {
+                    let replaced = origin_state(outcome).is_some();
+                    (
+                        OutcomeKind::Duplicate,
+                        current.version,
+                        replaced.then(|| current.data.clone()),
+                        Some(current.seq),
+                        replaced.then_some(current.deleted),
+                    )
+                }
+                None => (OutcomeKind::Duplicate, original.version, None, None, None),
+            },
             Outcome::Rejected(_) => return None,
         };
         let [id, entity_id, entity_type, operation_type] = echoed(entry);

@@ -10,7 +10,7 @@ use crate::engine::SubmitError;
 use crate::hub::SessionId;
 use crate::outcome::{Outcome, Reason, Rejection};
 use crate::protocol::{
-    Ack, ClientMessage, Entry, Nack, PROTOCOL_VERSION, RowChecksum, ServerMessage,
+    Ack, ClientMessage, Entry, Nack, PROTOCOL_VERSION, RowChecksum, ServerMessage, origin_state,
 };
 use crate::store::{MAX_PAGE, Store};
 use crate::version::Version;
@@ -235,20 +235,21 @@ async fn process<S: Store>(
             }
             _ => replies.extend(Ack::of(entry, outcome, batch.cursor).map(ServerMessage::Ack)),
         }
-        match outcome {
-            Outcome::Applied {
-                effect,
-                clamped: true,
-            } => {
-                tracing::info!(entity_id = %effect.entity_id, "clamped a future updated_at to the server time");
-            }
-            // A client that ignores the ACK's extra fields still converges.
-            Outcome::Superseded { winner, .. } => replies.push(ServerMessage::DataUpdate {
+        if let Outcome::Applied {
+            effect,
+            clamped: true,
+        } = outcome
+        {
+            tracing::info!(entity_id = %effect.entity_id, "clamped a future updated_at to the server time");
+        }
+        // The winner over the change, or the state that replaced a retried one: a client
+        // that ignores the ACK's extra fields still converges.
+        if let Some(adopted) = origin_state(outcome) {
+            replies.push(ServerMessage::DataUpdate {
                 tenant_id: session.tenant.to_string(),
-                operation: if winner.deleted { "delete" } else { "update" },
-                effect: winner.clone(),
-            }),
-            _ => {}
+                operation: if adopted.deleted { "delete" } else { "update" },
+                effect: adopted.clone(),
+            });
         }
         state.processed += 1;
     }

@@ -1,12 +1,14 @@
 //! Tenants: `GET`/`POST /tenants`, `PUT /tenants/{id}`, `DELETE /tenants/{id}/complete`.
 //!
 //! A tenant's record (owner and name) is in the auth database; its data is the sync
-//! store's database `<data_dir>/<id>.db`, created here with the record and deleted with it.
+//! store's (with SQLite the database `<data_dir>/<id>.db`, with PostgreSQL its rows in the
+//! shared tables), created here with the record and deleted with it. Deleting a tenant
+//! closes its sync sessions on every node (through the bus) before its data goes.
 
 use axum::extract::State;
 use serde::Deserialize;
 use sync_core::TenantId;
-use sync_core::store::Store;
+use sync_core::store::{AnyStore, Store};
 
 use super::caller::{Caller, check_owner};
 use super::error::ApiError;
@@ -89,14 +91,18 @@ pub(crate) async fn create(
     Ok(axum::Json(tenant))
 }
 
-/// Creates `id`'s sync database with every registered table. A database file left from
-/// before (a tenant record lost without its data) belongs to nobody now and is deleted
-/// first, so a new tenant never starts with someone else's data.
+/// Creates `id`'s sync database with every registered table. Data left from before (a
+/// tenant record lost without its data: a database file with SQLite, changes in the shared
+/// tables with PostgreSQL) belongs to nobody now and is deleted first, so a new tenant
+/// never starts with someone else's data.
 async fn create_database(state: &AppState, id: &TenantId) -> crate::Result<()> {
-    if tokio::fs::try_exists(state.store.database_path(id))
-        .await
-        .unwrap_or(true)
-    {
+    let orphaned = match &state.store {
+        AnyStore::Sqlite(store) => tokio::fs::try_exists(store.database_path(id))
+            .await
+            .unwrap_or(true),
+        _ => state.store.cursor(id).await? > 0,
+    };
+    if orphaned {
         tracing::warn!(tenant = %id, "deleting an orphaned database before creating the tenant");
         state.store.delete_tenant(id).await?;
     }

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use sync_core::version::Version;
 
-use super::{AuthDb, read_time};
+use super::{AuthDb, on_pool, read_time};
 use crate::error::Result;
 
 /// A user's settings: `{"user_id","log_level","log_categories","history_retention_days","updated_at"}`.
@@ -77,13 +77,13 @@ pub struct SettingsUpdate {
 impl AuthDb {
     /// `user_id`'s saved settings, if they ever saved any.
     pub async fn settings(&self, user_id: &str) -> Result<Option<Settings>> {
-        let row: Option<(String, String, i64, String)> = sqlx::query_as(
+        let row: Option<(String, String, i64, String)> = on_pool!(self, |pool| sqlx::query_as(
             "SELECT log_level, log_categories, history_retention_days, updated_at
-             FROM user_settings WHERE user_id = ?1",
+             FROM user_settings WHERE user_id = $1",
         )
         .bind(user_id)
-        .fetch_optional(self.pool())
-        .await?;
+        .fetch_optional(pool)
+        .await)?;
         let Some((log_level, categories, history_retention_days, updated_at)) = row else {
             return Ok(None);
         };
@@ -103,9 +103,10 @@ impl AuthDb {
     /// Saves `settings`, replacing the user's previous ones.
     pub async fn save_settings(&self, settings: &Settings) -> Result<()> {
         let categories = serde_json::Value::from(settings.log_categories.clone()).to_string();
-        sqlx::query(
+        on_pool!(self, |pool| {
+            sqlx::query(
             "INSERT INTO user_settings (user_id, log_level, log_categories, history_retention_days, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5)
+             VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (user_id) DO UPDATE SET log_level = excluded.log_level,
                  log_categories = excluded.log_categories,
                  history_retention_days = excluded.history_retention_days,
@@ -116,8 +117,10 @@ impl AuthDb {
         .bind(categories)
         .bind(settings.history_retention_days)
         .bind(settings.updated_at.to_string())
-        .execute(self.pool())
-        .await?;
+        .execute(pool)
+        .await
+        .map(|_| ())
+        })?;
         Ok(())
     }
 }

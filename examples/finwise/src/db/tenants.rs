@@ -4,7 +4,7 @@ use serde::Serialize;
 use sync_core::TenantId;
 use sync_core::version::Version;
 
-use super::{AuthDb, read_time, violates_unique};
+use super::{AuthDb, Unique, on_pool, read_time, violates};
 use crate::error::Result;
 
 /// A tenant as the API shows it: `{"uuid","name","user_id","createdAt","updatedAt"}`.
@@ -50,22 +50,22 @@ fn tenant((uuid, name, user_id, created_at, updated_at): TenantRow) -> Result<Te
 impl AuthDb {
     /// `user_id`'s tenants, oldest first.
     pub async fn tenants_of(&self, user_id: &str) -> Result<Vec<Tenant>> {
-        let rows: Vec<TenantRow> = sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM tenants WHERE user_id = ?1 ORDER BY created_at, name"
-        ))
-        .bind(user_id)
-        .fetch_all(self.pool())
-        .await?;
+        let query =
+            format!("SELECT {COLUMNS} FROM tenants WHERE user_id = $1 ORDER BY created_at, name");
+        let rows: Vec<TenantRow> = on_pool!(self, |pool| sqlx::query_as(&query)
+            .bind(user_id)
+            .fetch_all(pool)
+            .await)?;
         rows.into_iter().map(tenant).collect()
     }
 
     /// The tenant with id `uuid`.
     pub async fn tenant(&self, uuid: &str) -> Result<Option<Tenant>> {
-        let row: Option<TenantRow> =
-            sqlx::query_as(&format!("SELECT {COLUMNS} FROM tenants WHERE uuid = ?1"))
-                .bind(uuid)
-                .fetch_optional(self.pool())
-                .await?;
+        let query = format!("SELECT {COLUMNS} FROM tenants WHERE uuid = $1");
+        let row: Option<TenantRow> = on_pool!(self, |pool| sqlx::query_as(&query)
+            .bind(uuid)
+            .fetch_optional(pool)
+            .await)?;
         row.map(tenant).transpose()
     }
 
@@ -84,15 +84,18 @@ impl AuthDb {
             return Ok(Err(TenantConflict::Id));
         }
         let now = Version::now();
-        let inserted = sqlx::query(
-            "INSERT INTO tenants (uuid, name, user_id, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)",
+        let inserted = on_pool!(self, |pool| {
+            sqlx::query(
+            "INSERT INTO tenants (uuid, name, user_id, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)",
         )
         .bind(id.as_str())
         .bind(name)
         .bind(user_id)
         .bind(now.to_string())
-        .execute(self.pool())
-        .await;
+        .execute(pool)
+        .await
+        .map(|_| ())
+        });
         match inserted {
             Ok(_) => Ok(Ok(Tenant {
                 uuid: id.as_str().to_owned(),
@@ -101,8 +104,8 @@ impl AuthDb {
                 created_at: now,
                 updated_at: now,
             })),
-            Err(error) if violates_unique(&error, "tenants.name") => Ok(Err(TenantConflict::Name)),
-            Err(error) if violates_unique(&error, "tenants.uuid") => Ok(Err(TenantConflict::Id)),
+            Err(error) if violates(&error, Unique::TenantName) => Ok(Err(TenantConflict::Name)),
+            Err(error) if violates(&error, Unique::TenantId) => Ok(Err(TenantConflict::Id)),
             Err(error) => Err(error.into()),
         }
     }
@@ -124,20 +127,23 @@ impl AuthDb {
             return Ok(Some(Err(TenantConflict::Name)));
         }
         let now = Version::now();
-        let updated = sqlx::query("UPDATE tenants SET name = ?2, updated_at = ?3 WHERE uuid = ?1")
-            .bind(uuid)
-            .bind(name)
-            .bind(now.to_string())
-            .execute(self.pool())
-            .await;
+        let updated = on_pool!(self, |pool| sqlx::query(
+            "UPDATE tenants SET name = $2, updated_at = $3 WHERE uuid = $1"
+        )
+        .bind(uuid)
+        .bind(name)
+        .bind(now.to_string())
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected()));
         match updated {
-            Ok(done) if done.rows_affected() == 0 => Ok(None),
+            Ok(0) => Ok(None),
             Ok(_) => {
                 tenant.name = name.to_owned();
                 tenant.updated_at = now;
                 Ok(Some(Ok(tenant)))
             }
-            Err(error) if violates_unique(&error, "tenants.name") => {
+            Err(error) if violates(&error, Unique::TenantName) => {
                 Ok(Some(Err(TenantConflict::Name)))
             }
             Err(error) => Err(error.into()),
@@ -146,22 +152,27 @@ impl AuthDb {
 
     /// Removes tenant `uuid`'s record; whether it existed. Its data is the store's to delete.
     pub async fn delete_tenant(&self, uuid: &str) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM tenants WHERE uuid = ?1")
-            .bind(uuid)
-            .execute(self.pool())
-            .await?;
-        Ok(done.rows_affected() == 1)
+        let deleted = on_pool!(self, |pool| sqlx::query(
+            "DELETE FROM tenants WHERE uuid = $1"
+        )
+        .bind(uuid)
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected()))?;
+        Ok(deleted == 1)
     }
 
     async fn name_taken(&self, user_id: &str, name: &str, except: Option<&str>) -> Result<bool> {
-        let found: Option<(String,)> = sqlx::query_as(
-            "SELECT uuid FROM tenants WHERE user_id = ?1 AND name = ?2 AND uuid IS NOT ?3",
+        let found: Option<(String,)> = on_pool!(self, |pool| {
+            sqlx::query_as(
+            "SELECT uuid FROM tenants WHERE user_id = $1 AND name = $2 AND uuid IS DISTINCT FROM $3",
         )
         .bind(user_id)
         .bind(name)
         .bind(except)
-        .fetch_optional(self.pool())
-        .await?;
+        .fetch_optional(pool)
+        .await
+        })?;
         Ok(found.is_some())
     }
 }

@@ -3,7 +3,7 @@
 use serde::Serialize;
 use sync_core::version::Version;
 
-use super::{AuthDb, fold, read_time, violates_unique};
+use super::{AuthDb, Unique, fold, on_pool, read_time, violates};
 use crate::error::Result;
 
 /// A user as the API shows it: `{"uuid","name","email","createdAt","updatedAt"}`. The
@@ -63,14 +63,14 @@ impl AuthDb {
     /// case); the email is checked first.
     pub async fn create_user(&self, new: NewUser<'_>) -> Result<Result<User, UserConflict>> {
         let (name_key, email_key) = (fold(new.name), fold(new.email));
-        let taken: Option<(String, String)> = sqlx::query_as(
-            "SELECT email_key, name_key FROM users WHERE email_key = ?1 OR name_key = ?2 \
-             ORDER BY email_key = ?1 DESC LIMIT 1",
+        let taken: Option<(String, String)> = on_pool!(self, |pool| sqlx::query_as(
+            "SELECT email_key, name_key FROM users WHERE email_key = $1 OR name_key = $2 \
+             ORDER BY email_key = $1 DESC LIMIT 1",
         )
         .bind(&email_key)
         .bind(&name_key)
-        .fetch_optional(self.pool())
-        .await?;
+        .fetch_optional(pool)
+        .await)?;
         if let Some((taken_email, _)) = taken {
             return Ok(Err(if taken_email == email_key {
                 UserConflict::Email
@@ -86,9 +86,10 @@ impl AuthDb {
             created_at: now,
             updated_at: now,
         };
-        let inserted = sqlx::query(
+        let inserted = on_pool!(self, |pool| {
+            sqlx::query(
             "INSERT INTO users (uuid, name, name_key, email, email_key, password_hash, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
         )
         .bind(&user.uuid)
         .bind(&user.name)
@@ -97,13 +98,15 @@ impl AuthDb {
         .bind(&email_key)
         .bind(new.password_hash)
         .bind(now.to_string())
-        .execute(self.pool())
-        .await;
+        .execute(pool)
+        .await
+        .map(|_| ())
+        });
         match inserted {
             Ok(_) => Ok(Ok(user)),
             // Lost a race with a concurrent registration of the same email or name.
-            Err(error) if violates_unique(&error, "email_key") => Ok(Err(UserConflict::Email)),
-            Err(error) if violates_unique(&error, "name_key") => Ok(Err(UserConflict::Name)),
+            Err(error) if violates(&error, Unique::UserEmail) => Ok(Err(UserConflict::Email)),
+            Err(error) if violates(&error, Unique::UserName) => Ok(Err(UserConflict::Name)),
             Err(error) => Err(error.into()),
         }
     }
@@ -113,12 +116,12 @@ impl AuthDb {
     pub async fn find_login(&self, login: &str) -> Result<Option<(User, String)>> {
         let key = fold(login);
         for column in ["email_key", "name_key"] {
-            let row: Option<(String, String, String, String, String, String)> = sqlx::query_as(
-                &format!("SELECT {COLUMNS}, password_hash FROM users WHERE {column} = ?1"),
-            )
-            .bind(&key)
-            .fetch_optional(self.pool())
-            .await?;
+            let query = format!("SELECT {COLUMNS}, password_hash FROM users WHERE {column} = $1");
+            let row: Option<(String, String, String, String, String, String)> =
+                on_pool!(self, |pool| sqlx::query_as(&query)
+                    .bind(&key)
+                    .fetch_optional(pool)
+                    .await)?;
             if let Some((uuid, name, email, created_at, updated_at, hash)) = row {
                 return Ok(Some((
                     user((uuid, name, email, created_at, updated_at))?,
@@ -131,23 +134,25 @@ impl AuthDb {
 
     /// The user with id `uuid`.
     pub async fn user(&self, uuid: &str) -> Result<Option<User>> {
-        let row: Option<UserRow> =
-            sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE uuid = ?1"))
-                .bind(uuid)
-                .fetch_optional(self.pool())
-                .await?;
+        let query = format!("SELECT {COLUMNS} FROM users WHERE uuid = $1");
+        let row: Option<UserRow> = on_pool!(self, |pool| sqlx::query_as(&query)
+            .bind(uuid)
+            .fetch_optional(pool)
+            .await)?;
         row.map(user).transpose()
     }
 
     /// Replaces a user's password hash; for administration and migrations.
     pub async fn set_password_hash(&self, uuid: &str, password_hash: &str) -> Result<bool> {
-        let done =
-            sqlx::query("UPDATE users SET password_hash = ?2, updated_at = ?3 WHERE uuid = ?1")
-                .bind(uuid)
-                .bind(password_hash)
-                .bind(Version::now().to_string())
-                .execute(self.pool())
-                .await?;
-        Ok(done.rows_affected() == 1)
+        let changed = on_pool!(self, |pool| sqlx::query(
+            "UPDATE users SET password_hash = $2, updated_at = $3 WHERE uuid = $1"
+        )
+        .bind(uuid)
+        .bind(password_hash)
+        .bind(Version::now().to_string())
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected()))?;
+        Ok(changed == 1)
     }
 }

@@ -1,6 +1,10 @@
 //! A FinWise server on 127.0.0.1:0 in a fresh data directory, and a client for it.
 #![allow(dead_code, reason = "each test file uses a different part")]
 
+pub(crate) mod process;
+pub(crate) mod proxy;
+pub(crate) mod ws;
+
 use std::net::SocketAddr;
 
 use finwise::{AppState, Config};
@@ -15,9 +19,36 @@ pub(crate) struct Server {
     pub(crate) url: String,
     pub(crate) state: AppState,
     pub(crate) dir: tempfile::TempDir,
+    /// With `FINWISE_TEST_BACKEND=postgres`, the schema the server's data is in.
+    pub(crate) schema: Option<PgSchema>,
+}
+
+/// Something serving the FinWise API: an in-process [`Server`], or the base URL of a server
+/// process (`http://127.0.0.1:PORT`).
+pub(crate) trait Endpoint {
+    /// `http://host:port`, without a trailing slash.
+    fn base(&self) -> &str;
+
+    /// The URL of `path` on this server.
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base())
+    }
+}
+
+impl Endpoint for Server {
+    fn base(&self) -> &str {
+        &self.url
+    }
+}
+
+impl Endpoint for String {
+    fn base(&self) -> &str {
+        self
+    }
 }
 
 impl Server {
+    /// The URL of `path` on this server (also [`Endpoint::url`], here without the import).
     pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.url)
     }
@@ -34,11 +65,27 @@ pub(crate) async fn start() -> Server {
 }
 
 /// A server whose configuration `adjust` changes.
+///
+/// By default its data is in SQLite under a fresh data directory. With the environment
+/// variable `FINWISE_TEST_BACKEND=postgres` it is in a fresh schema of the test PostgreSQL
+/// server instead, so the HTTP and auth suites run on both backends:
+/// `FINWISE_TEST_BACKEND=postgres cargo test -p finwise --test users --test settings`.
 pub(crate) async fn start_with(adjust: impl FnOnce(&mut Config)) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config::new(dir.path());
     config.jwt_secret = Some(SECRET.to_vec());
     config.bcrypt_cost = 4;
+    let schema = match std::env::var("FINWISE_TEST_BACKEND").as_deref() {
+        Err(_) | Ok("" | "sqlite") => None,
+        Ok("postgres") => {
+            let schema = PgSchema::create().await;
+            config.database_url = Some(schema.url.clone());
+            config.database_schema = Some(schema.name.clone());
+            config.database_max_connections = 2;
+            Some(schema)
+        }
+        Ok(other) => panic!("FINWISE_TEST_BACKEND={other:?}: use sqlite or postgres"),
+    };
     adjust(&mut config);
     let (router, state) = finwise::app(config).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -48,6 +95,7 @@ pub(crate) async fn start_with(adjust: impl FnOnce(&mut Config)) -> Server {
         url: format!("http://{address}"),
         state,
         dir,
+        schema,
     }
 }
 
@@ -74,7 +122,7 @@ pub(crate) async fn read(response: Response) -> (StatusCode, Value) {
 }
 
 /// Registers `name` with `name@example.com` and password `secret-{name}`; the new user.
-pub(crate) async fn register(server: &Server, client: &Client, name: &str) -> Value {
+pub(crate) async fn register(server: &impl Endpoint, client: &Client, name: &str) -> Value {
     let response = client
         .post(server.url("/register"))
         .json(&json!({"name": name, "email": format!("{name}@example.com"), "password": format!("secret-{name}")}))
@@ -87,7 +135,7 @@ pub(crate) async fn register(server: &Server, client: &Client, name: &str) -> Va
 }
 
 /// Logs `name` in (as registered by [`register`]); the login response.
-pub(crate) async fn login(server: &Server, client: &Client, name: &str) -> Value {
+pub(crate) async fn login(server: &impl Endpoint, client: &Client, name: &str) -> Value {
     let response = client
         .post(server.url("/login"))
         .json(&json!({"username_or_email": name, "password": format!("secret-{name}")}))
@@ -106,7 +154,7 @@ pub(crate) struct User {
     pub(crate) token: String,
 }
 
-pub(crate) async fn user(server: &Server, name: &str) -> User {
+pub(crate) async fn user(server: &impl Endpoint, name: &str) -> User {
     let client = browser();
     let uuid = register(server, &client, name).await["uuid"]
         .as_str()
@@ -124,7 +172,7 @@ pub(crate) async fn user(server: &Server, name: &str) -> User {
 }
 
 /// Creates a tenant named `name` for `user`; the tenant.
-pub(crate) async fn create_tenant(server: &Server, user: &User, name: &str) -> Value {
+pub(crate) async fn create_tenant(server: &impl Endpoint, user: &User, name: &str) -> Value {
     let response = user
         .client
         .post(server.url("/tenants"))
@@ -142,4 +190,81 @@ pub(crate) fn is_rfc3339(value: &Value) -> bool {
     value
         .as_str()
         .is_some_and(|text| chrono::DateTime::parse_from_rfc3339(text).is_ok())
+}
+
+/// The PostgreSQL server the tests use: `SYNC_TEST_DATABASE_URL`, by default the local one.
+pub(crate) fn database_url() -> String {
+    std::env::var("SYNC_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// A fresh schema of its own on the test PostgreSQL server, and a small pool whose
+/// connections use it. Call [`PgSchema::drop`] at the end of the test.
+pub(crate) struct PgSchema {
+    pub(crate) url: String,
+    pub(crate) name: String,
+    pub(crate) pool: sqlx::PgPool,
+}
+
+impl PgSchema {
+    /// Creates `finwise_test_<random>`; fails the test, naming the URL, when PostgreSQL
+    /// cannot be reached.
+    pub(crate) async fn create() -> PgSchema {
+        use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+        let url = database_url();
+        let name = format!("finwise_test_{}", uuid::Uuid::new_v4().simple());
+        let unreachable = |error: sqlx::Error| -> ! {
+            panic!(
+                "PostgreSQL at {url} is unreachable ({error}); start it (e.g. .ci/run) or set \
+                 SYNC_TEST_DATABASE_URL"
+            )
+        };
+        let options: PgConnectOptions = url.parse().unwrap_or_else(|error| unreachable(error));
+        let admin = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(std::time::Duration::from_secs(10))
+            .connect_with(options.clone())
+            .await
+            .unwrap_or_else(|error| unreachable(error));
+        sqlx::query(&format!("CREATE SCHEMA \"{name}\""))
+            .execute(&admin)
+            .await
+            .unwrap();
+        admin.close().await;
+        let pool = PgPoolOptions::new()
+            .max_connections(2)
+            .connect_with(options.options([("search_path", name.as_str())]))
+            .await
+            .unwrap_or_else(|error| unreachable(error));
+        PgSchema { url, name, pool }
+    }
+}
+
+impl Drop for PgSchema {
+    /// Drops the schema with everything in it, on a connection of its own (from a thread of
+    /// its own, since the test's runtime may be the one dropping it), giving up after 5 s
+    /// of waiting for locks.
+    fn drop(&mut self) {
+        let (url, name) = (self.url.clone(), self.name.clone());
+        let dropped = std::thread::spawn(move || {
+            use sqlx::Connection as _;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let mut connection = sqlx::PgConnection::connect(&url).await?;
+                sqlx::raw_sql(&format!(
+                    "SET lock_timeout = '5s'; DROP SCHEMA IF EXISTS \"{name}\" CASCADE"
+                ))
+                .execute(&mut connection)
+                .await?;
+                connection.close().await
+            })
+        })
+        .join();
+        if let Ok(Err(error)) = dropped {
+            eprintln!("cannot drop the test schema {}: {error}", self.name);
+        }
+    }
 }

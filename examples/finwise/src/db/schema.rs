@@ -1,0 +1,102 @@
+//! The auth tables' definitions, per backend, and their creation.
+
+use sqlx::PgPool;
+
+use crate::error::Result;
+
+/// The SQLite tables of `auth.db`.
+pub(super) const SQLITE: &str = "
+CREATE TABLE IF NOT EXISTS users (
+    uuid TEXT PRIMARY KEY NOT NULL,
+    name TEXT NOT NULL,
+    name_key TEXT NOT NULL,
+    email TEXT NOT NULL,
+    email_key TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS users_name_key ON users (name_key);
+CREATE UNIQUE INDEX IF NOT EXISTS users_email_key ON users (email_key);
+
+CREATE TABLE IF NOT EXISTS tenants (
+    uuid TEXT PRIMARY KEY NOT NULL,
+    name TEXT NOT NULL,
+    user_id TEXT NOT NULL REFERENCES users (uuid) ON DELETE CASCADE,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    UNIQUE (user_id, name)
+);
+
+CREATE TABLE IF NOT EXISTS user_settings (
+    user_id TEXT PRIMARY KEY NOT NULL REFERENCES users (uuid) ON DELETE CASCADE,
+    log_level TEXT NOT NULL,
+    log_categories TEXT NOT NULL,
+    history_retention_days INTEGER NOT NULL,
+    updated_at TEXT NOT NULL
+);
+";
+
+/// The same tables on PostgreSQL, plus `server_secrets` (the JWT secret every node
+/// shares). Text is compared and sorted bytewise (`COLLATE "C"`), as SQLite does, whatever
+/// the database's locale; integers are `BIGINT`, the `i64` the queries read. The
+/// constraints carry the names [`super::Unique`] recognises in errors.
+const POSTGRES: &str = r#"
+CREATE TABLE IF NOT EXISTS users (
+    uuid TEXT COLLATE "C" NOT NULL,
+    name TEXT COLLATE "C" NOT NULL,
+    name_key TEXT COLLATE "C" NOT NULL,
+    email TEXT COLLATE "C" NOT NULL,
+    email_key TEXT COLLATE "C" NOT NULL,
+    password_hash TEXT NOT NULL,
+    created_at TEXT COLLATE "C" NOT NULL,
+    updated_at TEXT COLLATE "C" NOT NULL,
+    CONSTRAINT users_pkey PRIMARY KEY (uuid)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS users_name_key ON users (name_key);
+CREATE UNIQUE INDEX IF NOT EXISTS users_email_key ON users (email_key);
+
+CREATE TABLE IF NOT EXISTS tenants (
+    uuid TEXT COLLATE "C" NOT NULL,
+    name TEXT COLLATE "C" NOT NULL,
+    user_id TEXT COLLATE "C" NOT NULL REFERENCES users (uuid) ON DELETE CASCADE,
+    created_at TEXT COLLATE "C" NOT NULL,
+    updated_at TEXT COLLATE "C" NOT NULL,
+    CONSTRAINT tenants_pkey PRIMARY KEY (uuid),
+    CONSTRAINT tenants_user_id_name_key UNIQUE (user_id, name)
+);
+
+CREATE TABLE IF NOT EXISTS user_settings (
+    user_id TEXT COLLATE "C" NOT NULL REFERENCES users (uuid) ON DELETE CASCADE,
+    log_level TEXT NOT NULL,
+    log_categories TEXT NOT NULL,
+    history_retention_days BIGINT NOT NULL,
+    updated_at TEXT COLLATE "C" NOT NULL,
+    CONSTRAINT user_settings_pkey PRIMARY KEY (user_id)
+);
+
+CREATE TABLE IF NOT EXISTS server_secrets (
+    name TEXT COLLATE "C" NOT NULL,
+    value TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    CONSTRAINT server_secrets_pkey PRIMARY KEY (name)
+);
+"#;
+
+/// Creates the missing PostgreSQL tables in the schema `pool`'s connections use.
+///
+/// `CREATE TABLE IF NOT EXISTS` alone is not safe when two nodes run it at the same moment
+/// (both may pass the check and one fails on the catalog's unique index), so the creation
+/// runs in one transaction holding an advisory lock keyed by the schema: the second node
+/// waits, then finds every table there.
+pub(super) async fn create_postgres(pool: &PgPool) -> Result<()> {
+    let mut transaction = pool.begin().await?;
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock(hashtext('finwise auth tables in ' || coalesce(current_schema(), '')))",
+    )
+    .execute(&mut *transaction)
+    .await?;
+    sqlx::raw_sql(POSTGRES).execute(&mut *transaction).await?;
+    transaction.commit().await?;
+    Ok(())
+}

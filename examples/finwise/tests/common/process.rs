@@ -1,0 +1,98 @@
+//! The `finwise` server as a real process (`CARGO_BIN_EXE_finwise`): started on
+//! 127.0.0.1:0 until it listens, or run until it exits.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt as _, BufReader};
+use tokio::process::{Child, Command};
+
+use super::Endpoint;
+
+/// `finwise --bind 127.0.0.1:0 --data-dir DATA ARGS…`, with none of its settings taken
+/// from the test's environment, logging without colours.
+fn command(data: &Path, args: &[String]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_finwise"));
+    command
+        .args(["--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(data)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    for variable in [
+        "DATABASE_URL",
+        "FINWISE_BUS_URL",
+        "FINWISE_DATABASE_SCHEMA",
+        "FINWISE_DATABASE_CONNECTIONS",
+        "FINWISE_JWT_SECRET",
+        "FINWISE_BIND",
+        "FINWISE_DATA_DIR",
+    ] {
+        command.env_remove(variable);
+    }
+    command
+}
+
+/// Runs `finwise ARGS…` until it exits (within 60 s): its exit status and everything it
+/// printed (standard output then standard error).
+pub(crate) async fn exit_of(args: &[String]) -> (std::process::ExitStatus, String) {
+    let data = tempfile::tempdir().unwrap();
+    let child = command(data.path(), args).spawn().unwrap();
+    let output = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("finwise exits within 60 s")
+        .unwrap();
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status, printed)
+}
+
+/// A `finwise` process: a node that can be killed.
+pub(crate) struct Process {
+    pub(crate) child: Child,
+    pub(crate) url: String,
+    _data: tempfile::TempDir,
+}
+
+impl Endpoint for Process {
+    fn base(&self) -> &str {
+        &self.url
+    }
+}
+
+/// Starts `finwise` on 127.0.0.1:0 with `args`, and waits until it listens.
+pub(crate) async fn spawn(args: &[String]) -> Process {
+    let data = tempfile::tempdir().unwrap();
+    let mut child = command(data.path(), args).spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let address = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(at) = line.find("address=") {
+                let rest = &line[at + "address=".len()..];
+                return rest.split_whitespace().next().unwrap().to_owned();
+            }
+        }
+        let mut stderr = String::new();
+        tokio::io::AsyncReadExt::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr)
+            .await
+            .unwrap();
+        panic!("finwise exited before listening: {stderr}");
+    })
+    .await
+    .expect("finwise listens within 30 s");
+    // Keep reading its log, so the pipe never fills.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Process {
+        child,
+        url: format!("http://{address}"),
+        _data: data,
+    }
+}
