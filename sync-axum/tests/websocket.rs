@@ -1,6 +1,7 @@
 //! The server over real sockets on 127.0.0.1: authentication before the upgrade, the
 //! protocol end to end, limits, health and shutdown.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -9,6 +10,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sync_axum::jwt::{JwtAuthenticator, JwtKeys};
 use sync_axum::{Limits, ShutdownHandle, SyncServer};
+use sync_core::bus::Bus;
+use sync_core::bus::local::LocalBus;
 use sync_core::store::sqlite::{SqliteStore, Synchronous};
 use sync_core::{Registry, Syncable};
 use tokio::net::TcpStream;
@@ -38,17 +41,33 @@ struct Running {
 
 async fn start(limits: Limits) -> Running {
     let dir = tempfile::tempdir().unwrap();
+    let store = open_store(&dir).await;
+    serve(store, limits, None, dir).await
+}
+
+async fn open_store(dir: &tempfile::TempDir) -> SqliteStore {
     let registry = Registry::builder().entity::<Account>().build().unwrap();
-    let store = SqliteStore::builder(dir.path(), registry)
+    SqliteStore::builder(dir.path(), registry)
         .synchronous(Synchronous::Off)
         .open()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+async fn serve(
+    store: SqliteStore,
+    limits: Limits,
+    bus: Option<Arc<dyn Bus>>,
+    dir: tempfile::TempDir,
+) -> Running {
     let keys = JwtKeys::from_secret(SECRET);
-    let server = SyncServer::builder(store, JwtAuthenticator::new(keys.clone()))
+    let mut builder = SyncServer::builder(store, JwtAuthenticator::new(keys.clone()))
         .path("/sync/{tenant}")
-        .limits(limits)
-        .build();
+        .limits(limits);
+    if let Some(bus) = bus {
+        builder = builder.bus(bus);
+    }
+    let server = builder.build();
     let shutdown = server.shutdown_handle();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap().to_string();
@@ -293,4 +312,38 @@ async fn health_reports_and_shutdown_closes_every_session() {
         );
         assert_eq!(close_code(socket).await, CloseCode::Away);
     }
+}
+
+/// Two servers on one database with a bus: a change through one reaches the other's
+/// sessions, and a tenant closed on one is closed on both.
+#[tokio::test]
+async fn two_nodes_with_a_bus_share_changes_and_tenant_deletion() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(&dir).await;
+    let bus: Arc<dyn Bus> = Arc::new(LocalBus::new(1024));
+    let node_a = serve(
+        store.clone(),
+        Limits::default(),
+        Some(bus.clone()),
+        tempfile::tempdir().unwrap(),
+    )
+    .await;
+    let node_b = serve(store, Limits::default(), Some(bus), dir).await;
+    let mut origin = node_a.connect("t").await;
+    let mut far = node_b.connect("t").await;
+    // A round trip: once answered, far's session is subscribed.
+    send(&mut far, json!({"type": "ping", "timestamp": 1})).await;
+    assert_eq!(recv(&mut far).await["type"], "pong");
+
+    send(&mut origin, create("e1", "t", "a1", "Giro")).await;
+    assert_eq!(recv(&mut origin).await["outcome"], "applied");
+    let update = recv(&mut far).await;
+    assert_eq!(update["event_type"], "data_update");
+    assert_eq!(update["data"]["single_entity"]["name"], "Giro");
+
+    node_a
+        .shutdown
+        .close_tenant(&sync_core::TenantId::new("t").unwrap());
+    assert_eq!(close_code(&mut origin).await, CloseCode::Policy);
+    assert_eq!(close_code(&mut far).await, CloseCode::Policy);
 }

@@ -22,7 +22,7 @@
 //! and the other nodes catch up from the feed.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -61,6 +61,8 @@ struct Tracker {
     state: Mutex<State>,
     wake: Notify,
     ready: watch::Sender<bool>,
+    /// The delivery task, to replace it should it have ended unexpectedly.
+    task: OnceLock<AbortHandle>,
 }
 
 #[derive(Default)]
@@ -237,21 +239,26 @@ pub(super) async fn track<S: Store>(inner: &Arc<Inner<S>>, tenant: &TenantId) {
     let Some(relay) = &inner.relay else { return };
     let tracker = {
         let mut trackers = relay.trackers();
-        match trackers.get(tenant) {
+        let running = trackers
+            .get(tenant)
+            .filter(|tracker| tracker.task.get().is_some_and(|task| !task.is_finished()));
+        match running {
             Some(tracker) => tracker.clone(),
             None => {
                 let tracker = Arc::new(Tracker {
                     state: Mutex::new(State::default()),
                     wake: Notify::new(),
                     ready: watch::channel(false).0,
+                    task: OnceLock::new(),
                 });
                 trackers.insert(tenant.clone(), tracker.clone());
-                tokio::spawn(deliver(
+                let task = tokio::spawn(deliver(
                     Arc::downgrade(inner),
                     tenant.clone(),
                     tracker.clone(),
                     relay.check,
                 ));
+                let _ = tracker.task.set(task.abort_handle());
                 tracker
             }
         }
@@ -470,22 +477,41 @@ impl Delivery {
                 self.pending.insert(change.seq, change);
             }
         }
+        // One feed read answers every notice so far: afterwards `delivered` is at least
+        // everything visible then (a purged or reset feed may even end below a notice).
         let must_read = state.resync || state.remote > self.delivered;
         state.resync = false;
+        state.remote = 0;
         must_read
     }
 
     /// Publishes everything it can, reading the feed where it must.
     async fn run<S: Store>(&mut self, inner: &Inner<S>, mut must_read: bool) {
+        // The same gap after two feed reads: the feed does not hold those seqs.
+        let mut last_gap = None;
+        let mut gap_reads = 0;
         loop {
             must_read |= self.take();
             self.advance(inner);
             let gap = self
                 .pending
                 .first_key_value()
-                .is_some_and(|(seq, _)| *seq > self.delivered + 1);
-            if !(must_read || gap) {
-                return;
+                .map(|(seq, _)| *seq)
+                .filter(|seq| *seq > self.delivered + 1);
+            if !must_read {
+                let Some(next) = gap else { return };
+                if last_gap == Some((self.delivered, next)) {
+                    gap_reads += 1;
+                } else {
+                    (last_gap, gap_reads) = (Some((self.delivered, next)), 1);
+                }
+                if gap_reads > 2 {
+                    // The feed does not hold the seqs before this node's next change (a
+                    // tenant deleted and recreated under us): go on from there.
+                    tracing::warn!(tenant = %self.tenant, delivered = self.delivered, next, "the feed has no changes before this node's next one; skipping ahead");
+                    self.delivered = next - 1;
+                    continue;
+                }
             }
             must_read = false;
             if let Err(error) = self.read_feed(inner).await {

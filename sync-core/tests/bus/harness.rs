@@ -15,8 +15,8 @@ use sync_core::bus::{Bus, Event, Notice, NoticeKind};
 use sync_core::engine::{self, Engine};
 use sync_core::hub::Hub;
 use sync_core::session::{self, Inbound, Outbound, Session};
-use sync_core::store::Store;
 use sync_core::store::sqlite::{SqliteStore, Synchronous};
+use sync_core::store::{AnyStore, Store};
 use sync_core::{Registry, Syncable, TenantId};
 #[cfg(any(feature = "nats", feature = "postgres"))]
 use tokio::net::{TcpListener, TcpStream};
@@ -35,40 +35,70 @@ pub(crate) struct Account {
     pub(crate) updated_at: Option<DateTime<Utc>>,
 }
 
-/// Nodes A and B: their own engines and hubs, one store (clones share the database).
+/// The store both nodes share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Backend {
+    /// One SQLite directory: clones of one `SqliteStore` share its databases.
+    Sqlite,
+    /// One PostgreSQL schema, fresh per test: each node opens its own `PostgresStore`.
+    #[cfg(feature = "postgres")]
+    Postgres,
+}
+
+/// Nodes A and B: their own engines and hubs, one database.
 pub(crate) struct Cluster {
     _dir: tempfile::TempDir,
-    pub(crate) store: SqliteStore,
+    schema: Option<String>,
+    pub(crate) store: AnyStore,
     pub(crate) a: Node,
     pub(crate) b: Node,
 }
 
 pub(crate) struct Node {
-    pub(crate) engine: Engine<SqliteStore>,
+    pub(crate) engine: Engine<AnyStore>,
     shutdown: watch::Sender<bool>,
 }
 
 impl Cluster {
     /// `check` is the periodic safety net; a long one proves the bus delivered.
-    pub(crate) async fn new(bus_a: Arc<dyn Bus>, bus_b: Arc<dyn Bus>, check: Duration) -> Cluster {
+    pub(crate) async fn new(
+        backend: Backend,
+        bus_a: Arc<dyn Bus>,
+        bus_b: Arc<dyn Bus>,
+        check: Duration,
+    ) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
-        let registry = Registry::builder().entity::<Account>().build().unwrap();
-        let store = SqliteStore::builder(dir.path(), registry)
-            .synchronous(Synchronous::Off)
-            .open()
-            .await
-            .unwrap();
+        let registry = || Registry::builder().entity::<Account>().build().unwrap();
+        let (store_a, store_b, schema): (AnyStore, AnyStore, _) = match backend {
+            Backend::Sqlite => {
+                let store = SqliteStore::builder(dir.path(), registry())
+                    .synchronous(Synchronous::Off)
+                    .open()
+                    .await
+                    .unwrap();
+                (store.clone().into(), store.into(), None)
+            }
+            #[cfg(feature = "postgres")]
+            Backend::Postgres => {
+                let schema = unique("sync_test");
+                let a = postgres_store(registry(), &schema).await;
+                let b = postgres_store(registry(), &schema).await;
+                (a.into(), b.into(), Some(schema))
+            }
+        };
         let config = engine::Config {
             bus_check: check,
             ..engine::Config::default()
         };
-        let node = |bus| Node {
-            engine: Engine::with_bus(store.clone(), Hub::new(4096), config.clone(), bus),
+        let node = |store, bus| Node {
+            engine: Engine::with_bus(store, Hub::new(4096), config.clone(), bus),
             shutdown: watch::channel(false).0,
         };
-        let (a, b) = (node(bus_a), node(bus_b));
+        let store = store_a.clone();
+        let (a, b) = (node(store_a, bus_a), node(store_b, bus_b));
         Cluster {
             _dir: dir,
+            schema,
             store,
             a,
             b,
@@ -82,6 +112,43 @@ impl Cluster {
         assert!(!page.has_more);
         page.changes.iter().map(|change| change.seq).collect()
     }
+
+    /// Drops the PostgreSQL schema, if there is one.
+    pub(crate) async fn close(self) {
+        #[cfg(feature = "postgres")]
+        if let (Some(schema), AnyStore::Postgres(store)) = (&self.schema, &self.store) {
+            let drop = format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE");
+            if let Err(error) = sqlx::query(&drop).execute(store.pool()).await {
+                eprintln!("could not drop test schema {schema}: {error}");
+            }
+        }
+        let _ = &self.schema;
+    }
+}
+
+/// A PostgreSQL store in `schema`, with a small pool; an unreachable server fails the test.
+#[cfg(feature = "postgres")]
+async fn postgres_store(
+    registry: Registry,
+    schema: &str,
+) -> sync_core::store::postgres::PostgresStore {
+    let url = database_url();
+    sync_core::store::postgres::PostgresStore::builder(&url, registry)
+        .schema(schema)
+        .max_connections(2)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect()
+        .await
+        .unwrap_or_else(|error| {
+            panic!("PostgreSQL at {url} is unreachable ({error}); start it or set SYNC_TEST_DATABASE_URL")
+        })
+}
+
+/// The database of the PostgreSQL tests.
+#[cfg(feature = "postgres")]
+pub(crate) fn database_url() -> String {
+    std::env::var("SYNC_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
 }
 
 impl Node {

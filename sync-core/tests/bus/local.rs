@@ -6,49 +6,21 @@ use std::time::Duration;
 use sync_core::bus::Bus;
 use sync_core::bus::local::LocalBus;
 
-use crate::harness::Cluster;
+use crate::harness::{Backend, Cluster};
 use crate::scenarios;
 
-fn pair() -> (Arc<dyn Bus>, Arc<dyn Bus>) {
+pub(crate) async fn pair() -> (Arc<dyn Bus>, Arc<dyn Bus>) {
     let bus = Arc::new(LocalBus::new(1024));
     (bus.clone(), bus)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_change_reaches_the_other_node_once() {
-    let (a, b) = pair();
-    scenarios::a_change_reaches_the_other_node_once(a, b).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn interleaved_commits_arrive_in_order_everywhere() {
-    let (a, b) = pair();
-    scenarios::interleaved_commits_arrive_in_order_everywhere(a, b).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_lost_notice_is_caught_up() {
-    let (a, b) = pair();
-    scenarios::a_lost_notice_is_caught_up(a, b).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_periodic_check_delivers_without_notices() {
-    let (a, b) = pair();
-    scenarios::the_periodic_check_delivers_without_notices(a, b).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_tenant_deletion_closes_sessions_everywhere() {
-    let (a, b) = pair();
-    scenarios::a_tenant_deletion_closes_sessions_everywhere(a, b).await;
-}
+scenario_tests!(crate::local::pair);
 
 /// A node that falls behind the local bus's capacity resyncs from the feed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_listener_that_falls_behind_resyncs() {
     let bus = Arc::new(LocalBus::new(1));
-    let cluster = Cluster::new(bus.clone(), bus, scenarios::NO_CHECK).await;
+    let cluster = Cluster::new(Backend::Sqlite, bus.clone(), bus, scenarios::NO_CHECK).await;
     let mut far = cluster.b.connect("t").await;
     let mut writer = cluster.a.connect("t").await;
     let mut seqs = Vec::new();
@@ -62,8 +34,8 @@ async fn a_listener_that_falls_behind_resyncs() {
 /// Tracking a tenant stops once its last session on the node leaves.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tracking_ends_with_the_last_session() {
-    let (a, b) = pair();
-    let cluster = Cluster::new(a, b, Duration::from_millis(100)).await;
+    let (a, b) = pair().await;
+    let cluster = Cluster::new(Backend::Sqlite, a, b, Duration::from_millis(100)).await;
     let first = cluster.b.connect("t").await;
     let second = cluster.b.connect("t").await;
     assert_eq!(cluster.b.engine.tracked_tenants(), 1);

@@ -6,7 +6,7 @@ use std::time::Duration;
 use sync_core::bus::Bus;
 use sync_core::bus::nats::NatsBus;
 
-use crate::harness::{Proxy, unique};
+use crate::harness::{Backend, Proxy, unique};
 use crate::scenarios;
 
 fn url() -> String {
@@ -26,7 +26,7 @@ async fn connect(url: &str, prefix: &str) -> Arc<dyn Bus> {
 }
 
 /// Two nodes, each with its own connection, on a subject prefix of their own.
-async fn pair() -> (Arc<dyn Bus>, Arc<dyn Bus>) {
+pub(crate) async fn pair() -> (Arc<dyn Bus>, Arc<dyn Bus>) {
     let prefix = unique("sync");
     (
         connect(&url(), &prefix).await,
@@ -34,32 +34,9 @@ async fn pair() -> (Arc<dyn Bus>, Arc<dyn Bus>) {
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_change_reaches_the_other_node_once() {
-    let (a, b) = pair().await;
-    scenarios::a_change_reaches_the_other_node_once(a, b).await;
-}
+scenario_tests!(crate::nats::pair);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn interleaved_commits_arrive_in_order_everywhere() {
-    let (a, b) = pair().await;
-    scenarios::interleaved_commits_arrive_in_order_everywhere(a, b).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_lost_notice_is_caught_up() {
-    let (a, b) = pair().await;
-    scenarios::a_lost_notice_is_caught_up(a, b).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_tenant_deletion_closes_sessions_everywhere() {
-    let (a, b) = pair().await;
-    scenarios::a_tenant_deletion_closes_sessions_everywhere(a, b).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_bus_outage_keeps_acks_and_is_caught_up() {
+async fn outage(backend: Backend) {
     let url = url();
     let target = url.trim_start_matches("nats://").to_owned();
     let proxy = Proxy::start(target).await;
@@ -67,5 +44,17 @@ async fn a_bus_outage_keeps_acks_and_is_caught_up() {
     let prefix = unique("sync");
     let a = connect(&proxied, &prefix).await;
     let b = connect(&proxied, &prefix).await;
-    scenarios::a_bus_outage_keeps_acks_and_is_caught_up(a, b, &proxy).await;
+    scenarios::a_bus_outage_keeps_acks_and_is_caught_up(backend, a, b, &proxy).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bus_outage_keeps_acks_and_is_caught_up() {
+    outage(Backend::Sqlite).await;
+}
+
+/// The bus is cut, the store is not: ACKs flow, and node B catches up from PostgreSQL.
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bus_outage_on_one_postgres_store() {
+    outage(Backend::Postgres).await;
 }

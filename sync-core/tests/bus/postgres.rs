@@ -10,7 +10,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sync_core::bus::Bus;
 use sync_core::bus::postgres::PostgresBus;
 
-use crate::harness::{Proxy, unique};
+use crate::harness::{Backend, Proxy, unique};
 use crate::scenarios;
 
 fn url() -> String {
@@ -33,7 +33,7 @@ async fn connect(options: PgConnectOptions, channel: &str) -> Arc<dyn Bus> {
     Arc::new(PostgresBus::new(pool).channel(channel).unwrap())
 }
 
-async fn pair() -> (Arc<dyn Bus>, Arc<dyn Bus>) {
+pub(crate) async fn pair() -> (Arc<dyn Bus>, Arc<dyn Bus>) {
     let options = PgConnectOptions::from_str(&url()).expect("SYNC_TEST_DATABASE_URL is a URL");
     let channel = unique("sync");
     (
@@ -42,32 +42,9 @@ async fn pair() -> (Arc<dyn Bus>, Arc<dyn Bus>) {
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_change_reaches_the_other_node_once() {
-    let (a, b) = pair().await;
-    scenarios::a_change_reaches_the_other_node_once(a, b).await;
-}
+scenario_tests!(crate::postgres::pair);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn interleaved_commits_arrive_in_order_everywhere() {
-    let (a, b) = pair().await;
-    scenarios::interleaved_commits_arrive_in_order_everywhere(a, b).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_lost_notice_is_caught_up() {
-    let (a, b) = pair().await;
-    scenarios::a_lost_notice_is_caught_up(a, b).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_tenant_deletion_closes_sessions_everywhere() {
-    let (a, b) = pair().await;
-    scenarios::a_tenant_deletion_closes_sessions_everywhere(a, b).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_bus_outage_keeps_acks_and_is_caught_up() {
+async fn outage(backend: Backend) {
     let options = PgConnectOptions::from_str(&url()).expect("SYNC_TEST_DATABASE_URL is a URL");
     let target = format!("{}:{}", options.get_host(), options.get_port());
     let proxy = Proxy::start(target).await;
@@ -75,7 +52,7 @@ async fn a_bus_outage_keeps_acks_and_is_caught_up() {
     let channel = unique("sync");
     let a = connect(proxied.clone(), &channel).await;
     let b = connect(proxied, &channel).await;
-    scenarios::a_bus_outage_keeps_acks_and_is_caught_up(a, b, &proxy).await;
+    scenarios::a_bus_outage_keeps_acks_and_is_caught_up(backend, a, b, &proxy).await;
 }
 
 #[tokio::test]
@@ -88,4 +65,16 @@ async fn channel_names_are_checked() {
             "{error}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bus_outage_keeps_acks_and_is_caught_up() {
+    outage(Backend::Sqlite).await;
+}
+
+/// The bus is cut, the store is not: ACKs flow, and node B catches up from PostgreSQL.
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bus_outage_on_one_postgres_store() {
+    outage(Backend::Postgres).await;
 }

@@ -11,7 +11,7 @@ use sync_core::session::close;
 
 #[cfg(any(feature = "nats", feature = "postgres"))]
 use crate::harness::Proxy;
-use crate::harness::{Account, Client, Cluster, Lossy};
+use crate::harness::{Account, Backend, Client, Cluster, Lossy};
 
 /// Long enough that only the bus can have delivered within a test.
 pub(crate) const NO_CHECK: Duration = Duration::from_secs(600);
@@ -21,8 +21,12 @@ fn tenant() -> TenantId {
 }
 
 /// A client's change through A reaches B's sessions once; so do server-side writes.
-pub(crate) async fn a_change_reaches_the_other_node_once(a: Arc<dyn Bus>, b: Arc<dyn Bus>) {
-    let cluster = Cluster::new(a, b, NO_CHECK).await;
+pub(crate) async fn a_change_reaches_the_other_node_once(
+    backend: Backend,
+    a: Arc<dyn Bus>,
+    b: Arc<dyn Bus>,
+) {
+    let cluster = Cluster::new(backend, a, b, NO_CHECK).await;
     let mut writer = cluster.a.connect("t").await;
     let mut near = cluster.a.connect("t").await;
     let mut far = cluster.b.connect("t").await;
@@ -86,16 +90,18 @@ pub(crate) async fn a_change_reaches_the_other_node_once(a: Arc<dyn Bus>, b: Arc
             .unwrap()
             .is_none()
     );
+    cluster.close().await;
 }
 
 /// Writers on both nodes at once: every session of both nodes gets every change in strictly
 /// increasing order, none missing (compared with the feed), never its own.
 pub(crate) async fn interleaved_commits_arrive_in_order_everywhere(
+    backend: Backend,
     a: Arc<dyn Bus>,
     b: Arc<dyn Bus>,
 ) {
     const EACH: usize = 60;
-    let cluster = Cluster::new(a, b, NO_CHECK).await;
+    let cluster = Cluster::new(backend, a, b, NO_CHECK).await;
     let mut watch_a = cluster.a.connect("t").await;
     let mut watch_b = cluster.b.connect("t").await;
     let writer_a = cluster.a.connect("t").await;
@@ -138,46 +144,57 @@ pub(crate) async fn interleaved_commits_arrive_in_order_everywhere(
             "the others' changes, in order, never its own"
         );
     }
+    cluster.close().await;
 }
 
 /// A lost notice leaves a gap that the next notice fills from the feed, in order.
-pub(crate) async fn a_lost_notice_is_caught_up(a: Arc<dyn Bus>, b: Arc<dyn Bus>) {
+pub(crate) async fn a_lost_notice_is_caught_up(backend: Backend, a: Arc<dyn Bus>, b: Arc<dyn Bus>) {
     let lossy = Lossy::new(a);
-    let cluster = Cluster::new(lossy.clone(), b, NO_CHECK).await;
+    let cluster = Cluster::new(backend, lossy.clone(), b, NO_CHECK).await;
     let mut far = cluster.b.connect("t").await;
     let mut writer = cluster.a.connect("t").await;
 
+    // Once a notice has arrived, both nodes listen: a later silence is the lost notice.
+    let first = writer.write("e0", "a0", "first").await;
+    far.collect(1, Duration::from_secs(5)).await;
     lossy.dropping.store(true, Ordering::SeqCst);
     let lost = writer.write("e1", "a1", "lost").await;
     far.silent(Duration::from_millis(500)).await;
     lossy.dropping.store(false, Ordering::SeqCst);
     let next = writer.write("e2", "a2", "next").await;
-    far.collect(2, Duration::from_secs(5)).await;
-    assert_eq!(far.updates, [lost, next]);
+    far.collect(3, Duration::from_secs(5)).await;
+    assert_eq!(far.updates, [first, lost, next]);
+    cluster.close().await;
 }
 
 /// With every notice lost, the periodic check still delivers.
-pub(crate) async fn the_periodic_check_delivers_without_notices(a: Arc<dyn Bus>, b: Arc<dyn Bus>) {
+pub(crate) async fn the_periodic_check_delivers_without_notices(
+    backend: Backend,
+    a: Arc<dyn Bus>,
+    b: Arc<dyn Bus>,
+) {
     let lossy = Lossy::new(a);
     lossy.dropping.store(true, Ordering::SeqCst);
-    let cluster = Cluster::new(lossy, b, Duration::from_millis(200)).await;
+    let cluster = Cluster::new(backend, lossy, b, Duration::from_millis(200)).await;
     let mut far = cluster.b.connect("t").await;
     let mut writer = cluster.a.connect("t").await;
     let first = writer.write("e1", "a1", "one").await;
     let second = writer.write("e2", "a2", "two").await;
     far.collect(2, Duration::from_secs(5)).await;
     assert_eq!(far.updates, [first, second]);
+    cluster.close().await;
 }
 
 #[cfg(any(feature = "nats", feature = "postgres"))]
 /// Both nodes' bus connections go through `proxy`: while it is cut, ACKs keep flowing; once
 /// it is back, the other node's sessions have every change, in order.
 pub(crate) async fn a_bus_outage_keeps_acks_and_is_caught_up(
+    backend: Backend,
     a: Arc<dyn Bus>,
     b: Arc<dyn Bus>,
     proxy: &Proxy,
 ) {
-    let cluster = Cluster::new(a, b, NO_CHECK).await;
+    let cluster = Cluster::new(backend, a, b, NO_CHECK).await;
     let mut far = cluster.b.connect("t").await;
     let mut writer = cluster.a.connect("t").await;
     let before = writer.write("e0", "a0", "before").await;
@@ -193,9 +210,12 @@ pub(crate) async fn a_bus_outage_keeps_acks_and_is_caught_up(
                 .write(&format!("e{n}"), &format!("a{n}"), "during")
                 .await,
         );
+        // Were ACKs waiting for the bus, they would wait for the whole outage, which ends
+        // only after this loop; the bound leaves room for a loaded machine.
         assert!(
-            started.elapsed() < Duration::from_secs(2),
-            "an ACK does not wait for the bus"
+            started.elapsed() < Duration::from_secs(5),
+            "an ACK does not wait for the bus: {:?}",
+            started.elapsed()
         );
     }
     // The cut is real: nothing reaches the other node while it lasts.
@@ -213,11 +233,16 @@ pub(crate) async fn a_bus_outage_keeps_acks_and_is_caught_up(
     expected.push(after);
     far.collect(expected.len(), Duration::from_secs(10)).await;
     assert_eq!(far.updates, expected);
+    cluster.close().await;
 }
 
 /// Deleting a tenant through A closes its sessions on B, and only that tenant's.
-pub(crate) async fn a_tenant_deletion_closes_sessions_everywhere(a: Arc<dyn Bus>, b: Arc<dyn Bus>) {
-    let cluster = Cluster::new(a, b, NO_CHECK).await;
+pub(crate) async fn a_tenant_deletion_closes_sessions_everywhere(
+    backend: Backend,
+    a: Arc<dyn Bus>,
+    b: Arc<dyn Bus>,
+) {
+    let cluster = Cluster::new(backend, a, b, NO_CHECK).await;
     let mut near = cluster.a.connect("t").await;
     let mut far = cluster.b.connect("t").await;
     let mut other = cluster.b.connect("u").await;
@@ -228,4 +253,5 @@ pub(crate) async fn a_tenant_deletion_closes_sessions_everywhere(a: Arc<dyn Bus>
         .send(serde_json::json!({"type": "ping", "timestamp": 1}))
         .await;
     assert_eq!(other.recv().await["type"], "pong");
+    cluster.close().await;
 }
