@@ -13,6 +13,11 @@ pub struct Limits {
     /// The most entries one `process_sync_batch` may hold; a larger batch is NACKed
     /// `too_large`, entry by entry. Default 500.
     pub max_batch: usize,
+    /// The most changes a connection has in flight to its tenant's writer; at the bound the
+    /// server stops reading that connection until the oldest is answered, so TCP pushes
+    /// back. A batch larger than this is taken alone. Default 64 (see
+    /// [`sync_core::session::Config::max_in_flight`]).
+    pub max_in_flight: usize,
     /// Undelivered broadcasts per connection; a connection that falls further behind is
     /// closed with 1013 and catches up on reconnect. Default 1024.
     pub outbound_queue: usize,
@@ -31,6 +36,7 @@ impl Default for Limits {
             max_connections: 10_000,
             max_message_bytes: 1 << 20,
             max_batch: 500,
+            max_in_flight: 64,
             outbound_queue: 1024,
             read_buffer_bytes: 4 << 10,
             ping_interval: Duration::from_secs(30),

@@ -204,6 +204,7 @@ async fn upgrade<S: Store, A: Authenticator>(
                 idle_timeout: shared.limits.idle_timeout,
                 max_batch: shared.limits.max_batch,
                 max_message_bytes: shared.limits.max_message_bytes,
+                max_in_flight: shared.limits.max_in_flight,
                 ..session::Config::default()
             };
             let session = Session::new(
