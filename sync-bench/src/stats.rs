@@ -1,0 +1,84 @@
+//! Percentiles, medians and the figures' formatting.
+
+use std::time::Duration;
+
+/// Latency samples.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Latencies {
+    samples: Vec<Duration>,
+}
+
+impl Latencies {
+    pub(crate) fn push(&mut self, sample: Duration) {
+        self.samples.push(sample);
+    }
+
+    pub(crate) fn extend(&mut self, other: Latencies) {
+        self.samples.extend(other.samples);
+    }
+
+    /// p50, p99 and max, in milliseconds; zeros when there are no samples.
+    pub(crate) fn summary(&mut self) -> Summary {
+        self.samples.sort_unstable();
+        let at = |p: f64| {
+            if self.samples.is_empty() {
+                return 0.0;
+            }
+            let index = ((self.samples.len() - 1) as f64 * p).round() as usize;
+            ms(self.samples[index])
+        };
+        Summary {
+            p50: at(0.5),
+            p99: at(0.99),
+            max: at(1.0),
+        }
+    }
+}
+
+/// A latency distribution's figures, in milliseconds.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Summary {
+    pub(crate) p50: f64,
+    pub(crate) p99: f64,
+    pub(crate) max: f64,
+}
+
+pub(crate) fn ms(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}
+
+/// The median and the range of several runs' values.
+pub(crate) fn spread(values: &[f64]) -> (f64, f64, f64) {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let median = match sorted.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    };
+    (
+        median,
+        sorted.first().copied().unwrap_or(0.0),
+        sorted.last().copied().unwrap_or(0.0),
+    )
+}
+
+/// `value` with thousands separators and `decimals` decimals.
+pub(crate) fn number(value: f64, decimals: usize) -> String {
+    let text = format!("{value:.decimals$}");
+    let (whole, fraction) = text
+        .split_once('.')
+        .map_or((text.as_str(), None), |(w, f)| (w, Some(f)));
+    let (sign, digits) = whole.strip_prefix('-').map_or(("", whole), |d| ("-", d));
+    let mut grouped = String::new();
+    for (n, digit) in digits.chars().enumerate() {
+        if n > 0 && (digits.len() - n) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(digit);
+    }
+    match fraction {
+        Some(fraction) => format!("{sign}{grouped}.{fraction}"),
+        None => format!("{sign}{grouped}"),
+    }
+}
