@@ -103,10 +103,21 @@ pub(crate) struct Server {
 }
 
 impl Server {
-    /// Starts the child and waits until it listens.
+    /// Starts the child and waits until it listens. `SYNC_BENCH_SERVER_PREFIX` (split on
+    /// whitespace) runs it under another program, e.g. `valgrind --tool=callgrind`.
     pub(crate) async fn start(args: &ServerArgs) -> Server {
         let exe = std::env::current_exe().expect("the benchmark's own path");
-        let mut child = Command::new(exe)
+        let prefix = std::env::var("SYNC_BENCH_SERVER_PREFIX").unwrap_or_default();
+        let mut words = prefix.split_whitespace();
+        let mut command = match words.next() {
+            Some(program) => {
+                let mut command = Command::new(program);
+                command.args(words).arg(exe);
+                command
+            }
+            None => Command::new(exe),
+        };
+        let mut child = command
             .args(args.to_args())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

@@ -69,7 +69,7 @@ mod pipeline;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::{Sink, SinkExt, Stream, StreamExt};
+use futures::{FutureExt, Sink, SinkExt, Stream, StreamExt};
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tracing::Instrument;
@@ -255,14 +255,34 @@ impl<S: Store> Session<S> {
                     }
                 }
                 done = pipeline.next(), if !pipeline.is_empty() => {
-                    let replies = handle::finish(&self, &mut state, done);
-                    if send_all(&mut outbound, replies).await.is_err() {
+                    // A group commit answers many slots at once: their replies leave
+                    // with one flush.
+                    let mut done = Some(done);
+                    let mut sent = true;
+                    while let Some(finished) = done {
+                        let replies = handle::finish(&self, &mut state, finished);
+                        sent = feed_all(&mut outbound, replies).await.is_ok();
+                        if !sent {
+                            break;
+                        }
+                        done = pipeline.next().now_or_never();
+                    }
+                    if !sent || outbound.flush().await.is_err() {
                         break None;
                     }
                 }
                 delivered = subscription.recv() => match delivered {
                     Ok(message) => {
-                        if outbound.send(Outbound::Text(message)).await.is_err() {
+                        // Deliveries queued together leave with one flush.
+                        let mut sent = outbound.feed(Outbound::Text(message)).await.is_ok();
+                        for _ in 1..MAX_UNFLUSHED {
+                            if !sent {
+                                break;
+                            }
+                            let Some(Ok(message)) = subscription.recv().now_or_never() else { break };
+                            sent = outbound.feed(Outbound::Text(message)).await.is_ok();
+                        }
+                        if !sent || outbound.flush().await.is_err() {
                             break None;
                         }
                     }
@@ -316,13 +336,16 @@ fn text(message: &ServerMessage) -> Outbound {
     Outbound::Text(Arc::from(message.to_text()))
 }
 
-/// Sends `replies` with one flush: a batch's ACKs leave in as few packets as fit.
-async fn send_all<O: Sink<Outbound> + Unpin>(
+/// The most hub deliveries sent with one flush.
+const MAX_UNFLUSHED: usize = 64;
+
+/// Queues `replies` on the sink without flushing it.
+async fn feed_all<O: Sink<Outbound> + Unpin>(
     outbound: &mut O,
     replies: Vec<ServerMessage>,
 ) -> Result<(), O::Error> {
     for reply in &replies {
         outbound.feed(text(reply)).await?;
     }
-    outbound.flush().await
+    Ok(())
 }
