@@ -194,7 +194,7 @@ async fn upgrade<S: Store, A: Authenticator>(
     let limits = &shared.limits;
     upgrade
         .read_buffer_size(limits.read_buffer_bytes)
-        .write_buffer_size(limits.read_buffer_bytes)
+        .write_buffer_size(limits.write_buffer_bytes)
         .max_message_size(limits.max_message_bytes)
         .max_frame_size(limits.max_message_bytes)
         .on_upgrade(move |websocket| async move {
