@@ -98,3 +98,36 @@ pub(crate) fn classify(message: &Message) -> Reply {
         Reply::Other
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_valid_protocol_json() {
+        let one = entry("e1", "t", "a1");
+        let Message::Text(single) = single(&one) else {
+            panic!("a text message")
+        };
+        let json: serde_json::Value = serde_json::from_str(&single).unwrap();
+        assert_eq!(json["type"], "process_sync_entry");
+        assert_eq!(json["payload"]["entityId"], "a1");
+        assert_eq!(json["payload"]["payload"]["currency"], "EUR");
+        let Message::Text(many) = batch(&[one.clone(), entry("e2", "t", "a2")]) else {
+            panic!("a text message")
+        };
+        let json: serde_json::Value = serde_json::from_str(&many).unwrap();
+        assert_eq!(json["entries"][1]["id"], "e2");
+    }
+
+    #[test]
+    fn replies_are_told_apart() {
+        let ack = Message::text(r#"{"id":"e1","status":"processed","type":"sync_ack"}"#);
+        let nack = Message::text(r#"{"reason":"overloaded","type":"sync_nack"}"#);
+        let update = Message::text(r#"{"event_type":"data_update"}"#);
+        assert_eq!(classify(&ack), Reply::Ack);
+        assert_eq!(classify(&nack), Reply::Nack);
+        assert_eq!(classify(&update), Reply::Other);
+        assert_eq!(classify(&Message::binary(vec![1])), Reply::Other);
+    }
+}

@@ -217,3 +217,17 @@ async fn send_and_wait(socket: &mut Socket, id: &str, tenant: &str) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_change_index_is_read_from_the_entity_id() {
+        let update = Message::text(
+            r#"{"cursor":3,"data":{"single_entity":{"id":"fo-42","name":"x"}},"entity_id":"fo-42"}"#,
+        );
+        assert_eq!(index_of(&update), Some(42));
+        assert_eq!(index_of(&Message::text(r#"{"type":"ping"}"#)), None);
+    }
+}

@@ -82,3 +82,35 @@ pub(crate) fn number(value: f64, decimals: usize) -> String {
         None => format!("{sign}{grouped}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_pick_the_nearest_rank() {
+        let mut latencies = Latencies::default();
+        for ms in (1..=100).rev() {
+            latencies.push(Duration::from_millis(ms));
+        }
+        let summary = latencies.summary();
+        assert_eq!((summary.p50, summary.p99, summary.max), (51.0, 99.0, 100.0));
+        let empty = Latencies::default().summary();
+        assert_eq!((empty.p50, empty.max), (0.0, 0.0));
+    }
+
+    #[test]
+    fn spread_is_median_min_max() {
+        assert_eq!(spread(&[3.0, 1.0, 2.0]), (2.0, 1.0, 3.0));
+        assert_eq!(spread(&[4.0, 1.0, 2.0, 3.0]), (2.5, 1.0, 4.0));
+        assert_eq!(spread(&[]), (0.0, 0.0, 0.0));
+    }
+
+    #[test]
+    fn numbers_get_thousands_separators() {
+        assert_eq!(number(1234567.891, 0), "1,234,568");
+        assert_eq!(number(999.0, 0), "999");
+        assert_eq!(number(-12345.5, 1), "-12,345.5");
+        assert_eq!(number(0.25, 2), "0.25");
+    }
+}
