@@ -13,12 +13,22 @@ pub struct Limits {
     /// The most entries one `process_sync_batch` may hold; a larger batch is NACKed
     /// `too_large`, entry by entry. Default 500.
     pub max_batch: usize,
+    /// The most changes a connection has in flight to its tenant's writer; at the bound the
+    /// server stops reading that connection until the oldest is answered, so TCP pushes
+    /// back. A batch larger than this is taken alone. Default 64 (see
+    /// [`sync_core::session::Config::max_in_flight`]).
+    pub max_in_flight: usize,
     /// Undelivered broadcasts per connection; a connection that falls further behind is
     /// closed with 1013 and catches up on reconnect. Default 1024.
     pub outbound_queue: usize,
-    /// The initial read buffer of a connection (the WebSocket default is 128 KiB; it grows
-    /// only for large messages). Default 4 KiB.
+    /// The initial read buffer of a connection. The WebSocket library's default is 128 KiB,
+    /// allocated for every connection; this one holds a typical message (a few hundred
+    /// bytes) and grows only for a larger one, up to `max_message_bytes`. It is most of
+    /// what an idle connection costs. Default 1 KiB.
     pub read_buffer_bytes: usize,
+    /// How many bytes of outgoing frames a connection buffers before it writes them to the
+    /// socket. The buffer grows only while there is traffic. Default 4 KiB.
+    pub write_buffer_bytes: usize,
     /// How often the server pings. Default 30 s.
     pub ping_interval: Duration,
     /// How long a silent connection is kept. Default 120 s.
@@ -31,8 +41,10 @@ impl Default for Limits {
             max_connections: 10_000,
             max_message_bytes: 1 << 20,
             max_batch: 500,
+            max_in_flight: 64,
             outbound_queue: 1024,
-            read_buffer_bytes: 4 << 10,
+            read_buffer_bytes: 1 << 10,
+            write_buffer_bytes: 4 << 10,
             ping_interval: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(120),
         }

@@ -215,7 +215,7 @@ async fn upgrade<S: Store, A: Authenticator>(
     let limits = &shared.limits;
     upgrade
         .read_buffer_size(limits.read_buffer_bytes)
-        .write_buffer_size(limits.read_buffer_bytes)
+        .write_buffer_size(limits.write_buffer_bytes)
         .max_message_size(limits.max_message_bytes)
         .max_frame_size(limits.max_message_bytes)
         .on_upgrade(move |websocket| async move {
@@ -225,6 +225,7 @@ async fn upgrade<S: Store, A: Authenticator>(
                 idle_timeout: shared.limits.idle_timeout,
                 max_batch: shared.limits.max_batch,
                 max_message_bytes: shared.limits.max_message_bytes,
+                max_in_flight: shared.limits.max_in_flight,
                 ..session::Config::default()
             };
             let session = Session::new(

@@ -1,5 +1,7 @@
 //! The session protocol, driven over channels: every message of PROTOCOL.md, without sockets.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -7,11 +9,14 @@ use futures::channel::mpsc;
 use futures::{SinkExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use sync_core::change::Change;
 use sync_core::engine::{self, Engine};
 use sync_core::hub::{Cut, Hub};
+use sync_core::outcome::{BatchOutcome, Effect};
 use sync_core::session::{self, Inbound, Outbound, Session};
-use sync_core::store::Store;
 use sync_core::store::sqlite::{SqliteStore, Synchronous};
+use sync_core::store::{ChangePage, Purge, Snapshot, Store};
+use sync_core::version::Version;
 use sync_core::{Registry, Syncable, TenantId};
 use tokio::sync::watch;
 
@@ -74,31 +79,51 @@ impl Server {
     }
 
     async fn connect(&self, tenant: &str) -> Client {
-        let (to_session, inbound) = mpsc::channel(64);
-        let (outbound, from_session) = mpsc::channel(1024);
-        let session = Session::new(
-            self.engine.clone(),
-            TenantId::new(tenant).unwrap(),
-            "tester",
-            self.config.clone(),
-            self.shutdown.subscribe(),
-        );
-        tokio::spawn(session.run(inbound, outbound));
-        let mut client = Client {
-            to_session,
-            from_session,
-        };
-        assert_eq!(
-            client.recv().await,
-            json!({"type": "status", "status": "online"})
-        );
-        client
+        open(&self.engine, &self.shutdown, &self.config, tenant).await
     }
+}
+
+/// A session of `tenant` over channels, greeted.
+async fn open<S: Store>(
+    engine: &Engine<S>,
+    shutdown: &watch::Sender<bool>,
+    config: &session::Config,
+    tenant: &str,
+) -> Client {
+    let (to_session, inbound) = mpsc::channel(256);
+    let (outbound, from_session) = mpsc::channel(1024);
+    let session = Session::new(
+        engine.clone(),
+        TenantId::new(tenant).unwrap(),
+        "tester",
+        config.clone(),
+        shutdown.subscribe(),
+    );
+    let read = Arc::new(AtomicUsize::new(0));
+    let counter = read.clone();
+    let inbound = inbound.inspect(move |_| {
+        counter.fetch_add(1, Ordering::SeqCst);
+    });
+    let task = tokio::spawn(session.run(inbound, outbound));
+    let mut client = Client {
+        to_session,
+        from_session,
+        read,
+        task,
+    };
+    assert_eq!(
+        client.recv().await,
+        json!({"type": "status", "status": "online"})
+    );
+    client
 }
 
 struct Client {
     to_session: mpsc::Sender<Inbound>,
     from_session: mpsc::Receiver<Outbound>,
+    /// How many frames the session has taken from `to_session`.
+    read: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
 }
 
 impl Client {
@@ -142,6 +167,23 @@ impl Client {
                 Outbound::Text(_) => {}
             }
         }
+    }
+
+    /// Waits until the session has taken `count` frames in all.
+    async fn has_read(&self, count: usize) {
+        let read = async {
+            while self.read.load(Ordering::SeqCst) < count {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(5), read)
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "the session read {} frames, not {count}",
+                    self.read.load(Ordering::SeqCst)
+                )
+            });
     }
 
     async fn silent(&mut self) {
@@ -735,4 +777,364 @@ async fn the_server_pings_and_closes_silent_clients() {
     };
     assert!(ping.contains("\"type\":\"ping\""));
     assert_eq!(client.closed().await, session::close::GOING_AWAY);
+}
+
+/// A store whose `apply` waits until the test opens its gate, and that records the size of
+/// every batch the writer applies.
+#[derive(Clone)]
+struct Gated {
+    inner: SqliteStore,
+    open: Arc<watch::Sender<bool>>,
+    batches: Arc<Mutex<Vec<usize>>>,
+    started: Arc<watch::Sender<usize>>,
+}
+
+impl Gated {
+    async fn new() -> (Gated, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = Registry::builder().entity::<Account>().build().unwrap();
+        let inner = SqliteStore::builder(dir.path(), registry)
+            .synchronous(Synchronous::Off)
+            .open()
+            .await
+            .unwrap();
+        let store = Gated {
+            inner,
+            open: Arc::new(watch::channel(false).0),
+            batches: Arc::default(),
+            started: Arc::new(watch::channel(0).0),
+        };
+        (store, dir)
+    }
+
+    fn open_gate(&self) {
+        self.open.send_replace(true);
+    }
+
+    /// Waits until `count` applies have started.
+    async fn started(&self, count: usize) {
+        let mut started = self.started.subscribe();
+        tokio::time::timeout(Duration::from_secs(5), started.wait_for(|n| *n >= count))
+            .await
+            .expect("the writer applies within 5 s")
+            .unwrap();
+    }
+
+    fn batches(&self) -> Vec<usize> {
+        self.batches.lock().unwrap().clone()
+    }
+}
+
+impl Store for Gated {
+    fn registry(&self) -> &Registry {
+        self.inner.registry()
+    }
+
+    async fn apply(
+        &self,
+        tenant: &TenantId,
+        changes: &[Change],
+    ) -> sync_core::Result<BatchOutcome> {
+        self.batches.lock().unwrap().push(changes.len());
+        self.started.send_modify(|n| *n += 1);
+        let _ = self.open.subscribe().wait_for(|open| *open).await;
+        self.inner.apply(tenant, changes).await
+    }
+
+    async fn changes_since(
+        &self,
+        tenant: &TenantId,
+        cursor: u64,
+        limit: usize,
+    ) -> sync_core::Result<ChangePage> {
+        self.inner.changes_since(tenant, cursor, limit).await
+    }
+
+    async fn snapshot(&self, tenant: &TenantId) -> sync_core::Result<Snapshot> {
+        self.inner.snapshot(tenant).await
+    }
+
+    async fn get_state(
+        &self,
+        tenant: &TenantId,
+        entity_type: &str,
+        entity_id: &str,
+    ) -> sync_core::Result<Option<Effect>> {
+        self.inner.get_state(tenant, entity_type, entity_id).await
+    }
+
+    async fn list_json(
+        &self,
+        tenant: &TenantId,
+        entity_type: &str,
+    ) -> sync_core::Result<Vec<Value>> {
+        self.inner.list_json(tenant, entity_type).await
+    }
+
+    async fn cursor(&self, tenant: &TenantId) -> sync_core::Result<u64> {
+        self.inner.cursor(tenant).await
+    }
+
+    async fn purge_tombstones(
+        &self,
+        tenant: &TenantId,
+        horizon: Version,
+    ) -> sync_core::Result<Purge> {
+        self.inner.purge_tombstones(tenant, horizon).await
+    }
+}
+
+fn created(n: usize) -> Value {
+    let id = format!("a{n}");
+    entry(
+        &format!("e{n}"),
+        "t",
+        "create",
+        &id,
+        account(&id, "x", "2026-01-01T00:00:00Z"),
+    )
+}
+
+#[tokio::test]
+async fn pipelined_messages_are_committed_together_and_answered_in_arrival_order() {
+    let (store, _dir) = Gated::new().await;
+    let engine = Engine::new(store.clone(), Hub::new(256), engine::Config::default());
+    let shutdown = watch::channel(false).0;
+    let mut client = open(&engine, &shutdown, &session::Config::default(), "t").await;
+
+    // The first entry holds the writer, so everything after it waits in its queue.
+    client.send(created(0)).await;
+    store.started(1).await;
+    for n in 1..=3 {
+        client.send(created(n)).await;
+    }
+    client.send(json!({"type": "ping", "timestamp": 7})).await;
+    client
+        .send(entry("bad", "t", "create", "a9", json!({"id": "a9"})))
+        .await;
+    // A tie on `updated_at`: the later arrival wins, so the writer got them in order.
+    for (id, name) in [("tie-1", "first"), ("tie-2", "second")] {
+        client
+            .send(entry(
+                id,
+                "t",
+                "update",
+                "tie",
+                account("tie", name, "2026-01-01T00:00:00Z"),
+            ))
+            .await;
+    }
+    client
+        .send(json!({"type": "request_changes", "since": 0}))
+        .await;
+    client.has_read(9).await;
+    client.silent().await;
+    store.open_gate();
+
+    for n in 0..=3 {
+        let ack = client.recv().await;
+        assert_eq!(
+            (&ack["type"], &ack["id"]),
+            (&json!("sync_ack"), &json!(format!("e{n}")))
+        );
+    }
+    assert_eq!(client.recv().await, json!({"type": "pong", "timestamp": 7}));
+    let nack = client.recv().await;
+    assert_eq!(
+        (&nack["id"], &nack["reason"]),
+        (&json!("bad"), &json!("validation_error"))
+    );
+    for id in ["tie-1", "tie-2"] {
+        assert_eq!(client.recv().await["id"], id);
+    }
+    // The read waits for the entries before it, so it sees them all.
+    let page = client.recv().await;
+    assert_eq!(
+        (&page["type"], &page["cursor"]),
+        (&json!("changes"), &json!(6))
+    );
+    let tie = page["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|change| change["data"]["id"] == "tie")
+        .unwrap();
+    assert_eq!(tie["data"]["name"], "second", "{tie}");
+    client.silent().await;
+    assert_eq!(
+        store.batches(),
+        [1, 6],
+        "the entries that waited (the invalid one too: the store validates) are one group commit"
+    );
+}
+
+#[tokio::test]
+async fn a_session_stops_reading_at_its_in_flight_bound() {
+    let (store, _dir) = Gated::new().await;
+    let engine = Engine::new(store.clone(), Hub::new(256), engine::Config::default());
+    let shutdown = watch::channel(false).0;
+    let config = session::Config {
+        max_in_flight: 4,
+        ..session::Config::default()
+    };
+    let mut client = open(&engine, &shutdown, &config, "t").await;
+    for n in 0..20 {
+        client.send(created(n)).await;
+    }
+    store.started(1).await;
+    client.has_read(4).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        client.read.load(Ordering::SeqCst),
+        4,
+        "four changes in flight, the rest wait in the transport"
+    );
+    store.open_gate();
+    for n in 0..20 {
+        assert_eq!(client.recv().await["id"], format!("e{n}"));
+    }
+    let batches = store.batches();
+    assert_eq!(batches.iter().sum::<usize>(), 20);
+    assert!(batches.iter().all(|size| *size <= 4), "{batches:?}");
+
+    // A batch larger than the bound is taken alone, after what is in flight.
+    let entries: Vec<Value> = (20..26).map(|n| created(n)["payload"].clone()).collect();
+    client.send(created(26)).await;
+    client
+        .send(json!({"type": "process_sync_batch", "entries": entries}))
+        .await;
+    for n in 26..=26 {
+        assert_eq!(client.recv().await["id"], format!("e{n}"));
+    }
+    for n in 20..26 {
+        assert_eq!(client.recv().await["id"], format!("e{n}"));
+    }
+    assert_eq!(store.batches()[batches.len()..], [1, 6]);
+}
+
+#[tokio::test]
+async fn a_full_writer_queue_nacks_overloaded_in_order() {
+    let (store, _dir) = Gated::new().await;
+    let config = engine::Config {
+        writer_queue: 2,
+        ..engine::Config::default()
+    };
+    let engine = Engine::new(store.clone(), Hub::new(256), config);
+    let shutdown = watch::channel(false).0;
+    let mut client = open(&engine, &shutdown, &session::Config::default(), "t").await;
+    client.send(created(0)).await;
+    store.started(1).await;
+    for n in 1..=6 {
+        client.send(created(n)).await;
+    }
+    client.has_read(7).await;
+    store.open_gate();
+    // The writer holds e0; its queue takes e1 and e2; the rest are refused at once, but
+    // answered in their turn.
+    for n in 0..=2 {
+        let ack = client.recv().await;
+        assert_eq!(
+            (&ack["type"], &ack["id"]),
+            (&json!("sync_ack"), &json!(format!("e{n}")))
+        );
+    }
+    for n in 3..=6 {
+        let nack = client.recv().await;
+        assert_eq!(
+            (
+                &nack["type"],
+                &nack["id"],
+                &nack["reason"],
+                &nack["retryable"]
+            ),
+            (
+                &json!("sync_nack"),
+                &json!(format!("e{n}")),
+                &json!("overloaded"),
+                &json!(true)
+            )
+        );
+    }
+    assert_eq!(store.batches(), [1, 2]);
+}
+
+#[tokio::test]
+async fn deliveries_pings_and_shutdown_go_out_while_entries_wait() {
+    let (store, _dir) = Gated::new().await;
+    let engine = Engine::new(store.clone(), Hub::new(256), engine::Config::default());
+    let shutdown = watch::channel(false).0;
+    let config = session::Config {
+        ping_interval: Duration::from_millis(50),
+        idle_timeout: Duration::from_millis(60),
+        ..session::Config::default()
+    };
+    let mut client = open(&engine, &shutdown, &config, "t").await;
+    client.send(created(0)).await;
+    store.started(1).await;
+    engine
+        .hub()
+        .publish(&TenantId::new("t").unwrap(), None, Arc::from("{\"n\":1}"));
+    let Outbound::Text(delivered) = client.next().await else {
+        panic!("expected the delivery")
+    };
+    assert_eq!(&*delivered, "{\"n\":1}");
+    // Pings go on, and a client waiting for its answers is not closed as idle.
+    for _ in 0..3 {
+        let Outbound::Text(ping) = client.next().await else {
+            panic!("expected a ping")
+        };
+        assert!(ping.contains("\"type\":\"ping\""), "{ping}");
+    }
+    shutdown.send_replace(true);
+    assert_eq!(
+        client.recv().await,
+        json!({"type": "status", "status": "shutdown"})
+    );
+    assert_eq!(client.closed().await, session::close::GOING_AWAY);
+}
+
+#[tokio::test]
+async fn a_client_that_leaves_with_entries_in_flight_leaks_nothing() {
+    let (store, _dir) = Gated::new().await;
+    let engine = Engine::new(store.clone(), Hub::new(256), engine::Config::default());
+    let shutdown = watch::channel(false).0;
+    let tenant = TenantId::new("t").unwrap();
+    let client = open(&engine, &shutdown, &session::Config::default(), "t").await;
+    let mut client = client;
+    for n in 0..4 {
+        client.send(created(n)).await;
+    }
+    store.started(1).await;
+    client.has_read(4).await;
+    let Client {
+        to_session, task, ..
+    } = client;
+    drop(to_session);
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .expect("the session ends while its entries wait")
+        .unwrap();
+    assert_eq!(engine.hub().sessions(&tenant), 0);
+
+    // The writer still commits what it took; a retry is a duplicate.
+    store.open_gate();
+    let committed = async {
+        while engine.store().cursor(&tenant).await.unwrap() < 4 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), committed)
+        .await
+        .expect("the writer commits the entries of a client that left");
+    let mut again = open(&engine, &shutdown, &session::Config::default(), "t").await;
+    again.send(created(3)).await;
+    // The writer may publish the earlier commits after `again` subscribed.
+    let ack = loop {
+        let message = again.recv().await;
+        if message["type"] == "sync_ack" {
+            break message;
+        }
+        assert_eq!(message["event_type"], "data_update", "{message}");
+    };
+    assert_eq!(ack["outcome"], "duplicate");
 }

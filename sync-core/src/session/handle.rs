@@ -1,4 +1,9 @@
 //! What a session answers to each client message.
+//!
+//! [`handle`] decodes a message and answers at once what needs no store ([`Step::Reply`]),
+//! or says what must wait: entries for the tenant's writer ([`Step::Entries`]) or a read of
+//! the store ([`Step::Read`]). The pipeline runs those; [`finish`] turns their results into
+//! the replies.
 
 use std::collections::BTreeMap;
 
@@ -8,7 +13,7 @@ use super::Session;
 use super::checksum::row_checksum;
 use crate::engine::SubmitError;
 use crate::hub::SessionId;
-use crate::outcome::{Outcome, Reason, Rejection};
+use crate::outcome::{BatchOutcome, Outcome, Reason, Rejection};
 use crate::protocol::{
     Ack, ClientMessage, Entry, Nack, PROTOCOL_VERSION, RowChecksum, ServerMessage, origin_state,
 };
@@ -17,10 +22,10 @@ use crate::version::Version;
 
 /// What a session remembers between messages.
 pub(super) struct State {
-    id: SessionId,
+    pub(super) id: SessionId,
     client_id: Option<String>,
     connected_at: Version,
-    last_sync: Option<Version>,
+    pub(super) last_sync: Option<Version>,
     received: u64,
     processed: u64,
 }
@@ -38,63 +43,79 @@ impl State {
     }
 }
 
-/// The replies to one text frame, in order.
-pub(super) async fn handle<S: Store>(
-    session: &Session<S>,
-    state: &mut State,
-    text: &str,
-) -> Vec<ServerMessage> {
+/// What one text frame asks for.
+pub(super) enum Step {
+    /// The replies, known without the store.
+    Reply(Vec<ServerMessage>),
+    /// Entries to commit through the tenant's writer.
+    Entries(Vec<Entry>),
+    /// A read of the store.
+    Read(Read),
+}
+
+/// A message answered from the store.
+pub(super) enum Read {
+    Initial,
+    Changes { since: u64, limit: usize },
+    Welcome,
+    DataStatus(Option<Vec<String>>),
+}
+
+/// What a finished step of the pipeline produced.
+pub(super) enum Done {
+    /// Replies ready to send.
+    Replies(Vec<ServerMessage>),
+    /// Entries and the writer's answer: `None` when no entry was valid.
+    Entries {
+        entries: Vec<Entry>,
+        verdicts: Vec<Result<usize, Rejection>>,
+        result: Result<Option<BatchOutcome>, SubmitError>,
+    },
+    /// A read's replies; `synced` when it brought the client up to date.
+    Read {
+        replies: Vec<ServerMessage>,
+        synced: bool,
+    },
+}
+
+/// Decodes one text frame and answers what needs no store.
+pub(super) fn handle<S: Store>(session: &Session<S>, state: &mut State, text: &str) -> Step {
     state.received += 1;
     let message = match ClientMessage::decode(text) {
         Ok(message) => message,
-        Err(error) => return vec![error.reply()],
+        Err(error) => return Step::Reply(vec![error.reply()]),
     };
+    let reply = |reply: ServerMessage| Step::Reply(vec![reply]);
     match message {
-        ClientMessage::Ping { timestamp } => vec![ServerMessage::Pong { timestamp }],
-        ClientMessage::ProcessSyncEntry(entry) => process(session, state, vec![entry]).await,
+        ClientMessage::Ping { timestamp } => reply(ServerMessage::Pong { timestamp }),
+        ClientMessage::ProcessSyncEntry(entry) => Step::Entries(vec![entry]),
         ClientMessage::ProcessSyncBatch(entries) if entries.len() > session.config.max_batch => {
             let detail = format!(
                 "a batch holds at most {} entries; this one has {}",
                 session.config.max_batch,
                 entries.len()
             );
-            entries
-                .iter()
-                .map(|entry| ServerMessage::Nack(Nack::because(entry, Reason::TooLarge, &detail)))
-                .collect()
+            Step::Reply(
+                entries
+                    .iter()
+                    .map(|entry| {
+                        ServerMessage::Nack(Nack::because(entry, Reason::TooLarge, &detail))
+                    })
+                    .collect(),
+            )
         }
-        ClientMessage::ProcessSyncBatch(entries) => process(session, state, entries).await,
+        ClientMessage::ProcessSyncBatch(entries) => Step::Entries(entries),
         ClientMessage::RequestInitialData { tenant_id } => {
-            if let Some(refusal) = other_tenant(session, tenant_id.as_deref()) {
-                return vec![refusal];
-            }
-            match session.engine.store().snapshot(&session.tenant).await {
-                Ok(snapshot) => {
-                    state.last_sync = Some(Version::now());
-                    vec![ServerMessage::InitialDataLoad {
-                        tenant_id: session.tenant.to_string(),
-                        snapshot,
-                    }]
-                }
-                Err(error) => vec![storage_error(&error)],
+            match other_tenant(session, tenant_id.as_deref()) {
+                Some(refusal) => reply(refusal),
+                None => Step::Read(Read::Initial),
             }
         }
         ClientMessage::RequestChanges { since, limit } => {
             let limit = limit
                 .unwrap_or(session.config.default_page)
                 .clamp(1, MAX_PAGE);
-            match session
-                .engine
-                .store()
-                .changes_since(&session.tenant, since, limit)
-                .await
-            {
-                Ok(page) => {
-                    state.last_sync = Some(Version::now());
-                    vec![ServerMessage::Changes(page)]
-                }
-                Err(error) => vec![storage_error(&error)],
-            }
+            Step::Read(Read::Changes { since, limit })
         }
         ClientMessage::Hello { client_id, .. } => {
             state.client_id = client_id.map(|id| id.chars().take(128).collect());
@@ -102,30 +123,16 @@ pub(super) async fn handle<S: Store>(
                 tracing::Span::current().record("client_id", client_id.as_str());
             }
             tracing::info!("hello");
-            match session.engine.store().cursor(&session.tenant).await {
-                Ok(cursor) => vec![ServerMessage::Welcome {
-                    server_time: Version::now().as_millis(),
-                    cursor,
-                    protocol: PROTOCOL_VERSION,
-                    limits: json!({
-                        "max_message_bytes": session.config.max_message_bytes,
-                        "max_batch": session.config.max_batch,
-                        "max_page": MAX_PAGE,
-                    }),
-                }],
-                Err(error) => vec![storage_error(&error)],
-            }
+            Step::Read(Read::Welcome)
         }
         ClientMessage::DataStatusRequest {
             tenant_id,
             entity_types,
-        } => {
-            if let Some(refusal) = other_tenant(session, tenant_id.as_deref()) {
-                return vec![refusal];
-            }
-            data_status(session, state, entity_types).await
-        }
-        ClientMessage::ConnectionStatusRequest => vec![ServerMessage::ConnectionStatusResponse {
+        } => match other_tenant(session, tenant_id.as_deref()) {
+            Some(refusal) => reply(refusal),
+            None => Step::Read(Read::DataStatus(entity_types)),
+        },
+        ClientMessage::ConnectionStatusRequest => reply(ServerMessage::ConnectionStatusResponse {
             tenant_id: session.tenant.to_string(),
             stats: json!({
                 "session_id": state.id,
@@ -135,16 +142,85 @@ pub(super) async fn handle<S: Store>(
                 "changes_processed": state.processed,
                 "tenant_sessions": session.engine.hub().sessions(&session.tenant),
             }),
-        }],
+        }),
         ClientMessage::TenantDisconnect { tenant_id, reason } => {
-            vec![ServerMessage::TenantDisconnectAck {
+            reply(ServerMessage::TenantDisconnectAck {
                 tenant_id: tenant_id.unwrap_or_else(|| session.tenant.to_string()),
                 message: format!(
                     "disconnect acknowledged ({})",
                     reason.as_deref().unwrap_or("no reason given")
                 ),
-            }]
+            })
         } // `ClientMessage` is non-exhaustive for other crates only.
+    }
+}
+
+/// Answers a read; `last_sync` is the session's, as the read starts.
+pub(super) async fn read<S: Store>(
+    session: &Session<S>,
+    read: Read,
+    last_sync: Option<Version>,
+) -> Done {
+    let store = session.engine.store();
+    let (replies, synced) = match read {
+        Read::Initial => match store.snapshot(&session.tenant).await {
+            Ok(snapshot) => (
+                vec![ServerMessage::InitialDataLoad {
+                    tenant_id: session.tenant.to_string(),
+                    snapshot,
+                }],
+                true,
+            ),
+            Err(error) => (vec![storage_error(&error)], false),
+        },
+        Read::Changes { since, limit } => {
+            match store.changes_since(&session.tenant, since, limit).await {
+                Ok(page) => (vec![ServerMessage::Changes(page)], true),
+                Err(error) => (vec![storage_error(&error)], false),
+            }
+        }
+        Read::Welcome => match store.cursor(&session.tenant).await {
+            Ok(cursor) => (
+                vec![ServerMessage::Welcome {
+                    server_time: Version::now().as_millis(),
+                    cursor,
+                    protocol: PROTOCOL_VERSION,
+                    limits: json!({
+                        "max_message_bytes": session.config.max_message_bytes,
+                        "max_batch": session.config.max_batch,
+                        "max_page": MAX_PAGE,
+                    }),
+                }],
+                false,
+            ),
+            Err(error) => (vec![storage_error(&error)], false),
+        },
+        Read::DataStatus(entity_types) => {
+            (data_status(session, last_sync, entity_types).await, false)
+        }
+    };
+    Done::Read { replies, synced }
+}
+
+/// The replies of a finished step, with the session's state brought up to date.
+pub(super) fn finish<S: Store>(
+    session: &Session<S>,
+    state: &mut State,
+    done: Done,
+) -> Vec<ServerMessage> {
+    match done {
+        Done::Replies(replies) => replies,
+        Done::Read { replies, synced } => {
+            if synced {
+                state.last_sync = Some(Version::now());
+            }
+            replies
+        }
+        Done::Entries {
+            entries,
+            verdicts,
+            result,
+        } => answer(session, state, &entries, verdicts, result),
     }
 }
 
@@ -166,29 +242,31 @@ fn storage_error(error: &crate::Error) -> ServerMessage {
     }
 }
 
-/// Validates the entries, commits the valid ones together, and answers each in order.
-async fn process<S: Store>(
+/// Validates entries: the changes to submit, and per entry its change's index or its
+/// rejection.
+pub(super) fn validate<S>(
     session: &Session<S>,
-    state: &mut State,
-    entries: Vec<Entry>,
-) -> Vec<ServerMessage> {
+    entries: &[Entry],
+) -> (Vec<crate::change::Change>, Vec<Result<usize, Rejection>>) {
     let mut changes = Vec::with_capacity(entries.len());
     let mut verdicts: Vec<Result<usize, Rejection>> = Vec::with_capacity(entries.len());
-    for entry in &entries {
+    for entry in entries {
         verdicts.push(entry.to_change(&session.tenant).map(|change| {
             changes.push(change);
             changes.len() - 1
         }));
     }
-    let submitted = if changes.is_empty() {
-        Ok(None)
-    } else {
-        session
-            .engine
-            .submit(&session.tenant, Some(state.id), changes)
-            .await
-            .map(Some)
-    };
+    (changes, verdicts)
+}
+
+/// Answers each entry in order, from the writer's outcomes.
+fn answer<S>(
+    session: &Session<S>,
+    state: &mut State,
+    entries: &[Entry],
+    verdicts: Vec<Result<usize, Rejection>>,
+    submitted: Result<Option<BatchOutcome>, SubmitError>,
+) -> Vec<ServerMessage> {
     let batch = match submitted {
         Ok(batch) => batch,
         Err(error) => {
@@ -259,7 +337,7 @@ async fn process<S: Store>(
 
 async fn data_status<S: Store>(
     session: &Session<S>,
-    state: &State,
+    last_sync: Option<Version>,
     entity_types: Option<Vec<String>>,
 ) -> Vec<ServerMessage> {
     let store = session.engine.store();
@@ -300,7 +378,7 @@ async fn data_status<S: Store>(
     vec![ServerMessage::DataStatusResponse {
         tenant_id: session.tenant.to_string(),
         entity_checksums,
-        last_sync_time: state.last_sync.map(|at| at.as_millis().div_euclid(1000)),
+        last_sync_time: last_sync.map(|at| at.as_millis().div_euclid(1000)),
         server_time: Version::now().as_millis().div_euclid(1000),
     }]
 }

@@ -8,14 +8,73 @@
 //!
 //! A session's tenant is the one it was authorised for; an entry naming another tenant is
 //! NACKed `forbidden` and writes nothing.
+//!
+//! # Pipelining
+//!
+//! A session does not wait for one message's answer before it reads the next. Entries
+//! (`process_sync_entry`, `process_sync_batch`) go to the tenant's writer as they arrive, up
+//! to [`Config::max_in_flight`] changes at a time, so the writer's group commit takes a
+//! client's pipelined entries in one transaction instead of paying a commit each. Replies
+//! still leave in the order the messages arrived: ACKs and NACKs in entry order, a `pong`
+//! after the ACKs of the entries sent before its `ping`. A message that reads the store
+//! (`request_changes`, `request_initial_data`, `hello`, `data_status_request`) waits until
+//! every entry before it is answered, so it sees their effects, and the session reads
+//! nothing after it until it is answered.
+//!
+//! While `max_in_flight` changes are in flight the session stops reading its client, so the
+//! transport's own flow control (TCP) pushes back on a client that sends faster than the
+//! tenant's writer commits; nothing buffers without bound. A batch larger than
+//! `max_in_flight` is admitted alone. When the writer's queue is full, entries are NACKed
+//! `overloaded` (retryable). Deliveries from the hub, pings, shutdown and close codes go out
+//! while entries are in flight. A client that leaves with entries in flight loses their
+//! replies only: the writer still commits them, and a retry is answered `duplicate`.
+//!
+//! Each pipelined message is one job in its tenant's writer queue
+//! ([`engine::Config::writer_queue`](crate::engine::Config::writer_queue), 1,024 jobs by
+//! default). Many sessions of one tenant that all keep `max_in_flight` single entries in
+//! flight can fill it (16 sessions at 64 each), and then get `overloaded` NACKs.
+//!
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! use futures::{SinkExt, StreamExt};
+//! use sync_core::engine::{self, Engine};
+//! use sync_core::hub::Hub;
+//! use sync_core::session::{Config, Inbound, Outbound, Session};
+//! use sync_core::store::sqlite::SqliteStore;
+//! use sync_core::{Registry, TenantId};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let store = SqliteStore::builder(dir.path(), Registry::default()).open().await.unwrap();
+//! let engine = Engine::new(store, Hub::new(256), engine::Config::default());
+//! let config = Config { max_in_flight: 128, ..Config::default() };
+//! let shutdown = tokio::sync::watch::channel(false);
+//! let session = Session::new(engine, TenantId::new("t").unwrap(), "user-1", config, shutdown.1);
+//!
+//! let (mut to_session, inbound) = futures::channel::mpsc::channel(8);
+//! let (outbound, mut from_session) = futures::channel::mpsc::channel(8);
+//! tokio::spawn(session.run(inbound, outbound));
+//! let Some(Outbound::Text(online)) = from_session.next().await else { panic!() };
+//! assert_eq!(&*online, r#"{"status":"online","type":"status"}"#);
+//! // Two pings sent at once are answered in order.
+//! for n in [1, 2] {
+//!     let ping = format!(r#"{{"type":"ping","timestamp":{n}}}"#);
+//!     to_session.send(Inbound::Text(ping)).await.unwrap();
+//! }
+//! for n in [1, 2] {
+//!     let Some(Outbound::Text(pong)) = from_session.next().await else { panic!() };
+//!     assert_eq!(&*pong, format!(r#"{{"timestamp":{n},"type":"pong"}}"#));
+//! }
+//! # });
+//! ```
 
 mod checksum;
 mod handle;
+mod pipeline;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::{Sink, SinkExt, Stream, StreamExt};
+use futures::{FutureExt, Sink, SinkExt, Stream, StreamExt};
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tracing::Instrument;
@@ -82,6 +141,11 @@ pub struct Config {
     pub max_message_bytes: usize,
     /// The page size of `request_changes` when the client gives none. Default 1000.
     pub default_page: usize,
+    /// The most changes a session has in flight to its tenant's writer (a message that is
+    /// not an entry counts as one); at the bound it stops reading its client until the
+    /// first of them is answered. A batch larger than this is admitted alone. At least 1;
+    /// default 64. See [Pipelining](self#pipelining).
+    pub max_in_flight: usize,
 }
 
 impl Default for Config {
@@ -92,6 +156,7 @@ impl Default for Config {
             max_batch: 500,
             max_message_bytes: 1 << 20,
             default_page: 1000,
+            max_in_flight: 64,
         }
     }
 }
@@ -164,36 +229,65 @@ impl<S: Store> Session<S> {
         );
         let mut last_heard = Instant::now();
         let mut shutdown = self.shutdown.clone();
+        let mut pipeline = pipeline::Pipeline::new(&self);
+        // A message read but not yet admitted to the pipeline; the session reads nothing
+        // more while it waits.
+        let mut held: Option<handle::Step> = None;
         let close = loop {
+            if let Some(step) = held.take_if(|step| pipeline.admits(step)) {
+                pipeline.push(step, state.id, state.last_sync);
+            }
+            let reading = held.is_none() && pipeline.wants_more();
             tokio::select! {
-                frame = inbound.next() => {
+                frame = inbound.next(), if reading => {
                     let Some(frame) = frame else { break None };
                     last_heard = Instant::now();
-                    match frame {
+                    let step = match frame {
                         // One rule whatever the transport: a message over the limit ends
                         // the session with 1009 (sync-axum's socket enforces it first).
                         Inbound::Text(text) if text.len() > self.config.max_message_bytes => {
                             break Some((close::TOO_BIG, "message too big"));
                         }
-                        Inbound::Text(text) => {
-                            let replies = handle::handle(&self, &mut state, &text).await;
-                            if send_all(&mut outbound, replies).await.is_err() {
-                                break None;
-                            }
-                        }
-                        Inbound::Binary => {
-                            let reply = ServerMessage::Error { message: "binary frames are not supported: send JSON text".to_owned(), original_type: None };
-                            if outbound.send(self::text(&reply)).await.is_err() {
-                                break None;
-                            }
-                        }
+                        Inbound::Text(text) => handle::handle(&self, &mut state, &text),
+                        Inbound::Binary => handle::Step::Reply(vec![ServerMessage::Error { message: "binary frames are not supported: send JSON text".to_owned(), original_type: None }]),
                         Inbound::TooLarge => break Some((close::TOO_BIG, "message too big")),
-                        Inbound::Activity => {}
+                        Inbound::Activity => continue,
+                    };
+                    if pipeline.admits(&step) {
+                        pipeline.push(step, state.id, state.last_sync);
+                    } else {
+                        held = Some(step);
+                    }
+                }
+                done = pipeline.next(), if !pipeline.is_empty() => {
+                    // A group commit answers many slots at once: their replies leave
+                    // with one flush.
+                    let mut done = Some(done);
+                    let mut sent = true;
+                    while let Some(finished) = done {
+                        let replies = handle::finish(&self, &mut state, finished);
+                        sent = feed_all(&mut outbound, replies).await.is_ok();
+                        if !sent {
+                            break;
+                        }
+                        done = pipeline.next().now_or_never();
+                    }
+                    if !sent || outbound.flush().await.is_err() {
+                        break None;
                     }
                 }
                 delivered = subscription.recv() => match delivered {
                     Ok(message) => {
-                        if outbound.send(Outbound::Text(message)).await.is_err() {
+                        // Deliveries queued together leave with one flush.
+                        let mut sent = outbound.feed(Outbound::Text(message)).await.is_ok();
+                        for _ in 1..MAX_UNFLUSHED {
+                            if !sent {
+                                break;
+                            }
+                            let Some(Ok(message)) = subscription.recv().now_or_never() else { break };
+                            sent = outbound.feed(Outbound::Text(message)).await.is_ok();
+                        }
+                        if !sent || outbound.flush().await.is_err() {
                             break None;
                         }
                     }
@@ -202,7 +296,8 @@ impl<S: Store> Session<S> {
                     Err(Cut::Shutdown) => break Some(shutdown_close(&mut outbound).await),
                 },
                 _ = pings.tick() => {
-                    if last_heard.elapsed() > self.config.idle_timeout {
+                    // A client waiting for its answers is not idle.
+                    if pipeline.is_empty() && held.is_none() && last_heard.elapsed() > self.config.idle_timeout {
                         break Some((close::GOING_AWAY, "idle timeout"));
                     }
                     let ping = ServerMessage::Ping { timestamp: crate::version::Version::now().as_millis() };
@@ -215,6 +310,14 @@ impl<S: Store> Session<S> {
                 }
             }
         };
+        if !pipeline.is_empty() {
+            // Their replies are lost; the writer still commits what it took.
+            tracing::debug!(
+                in_flight = pipeline.weight(),
+                "session ends with messages in flight"
+            );
+        }
+        drop(pipeline);
         if let Some((code, reason)) = close {
             tracing::info!(code, reason, "closing session");
             let _ = outbound.send(Outbound::Close { code, reason }).await;
@@ -238,12 +341,16 @@ fn text(message: &ServerMessage) -> Outbound {
     Outbound::Text(Arc::from(message.to_text()))
 }
 
-async fn send_all<O: Sink<Outbound> + Unpin>(
+/// The most hub deliveries sent with one flush.
+const MAX_UNFLUSHED: usize = 64;
+
+/// Queues `replies` on the sink without flushing it.
+async fn feed_all<O: Sink<Outbound> + Unpin>(
     outbound: &mut O,
     replies: Vec<ServerMessage>,
 ) -> Result<(), O::Error> {
     for reply in &replies {
-        outbound.send(text(reply)).await?;
+        outbound.feed(text(reply)).await?;
     }
     Ok(())
 }
