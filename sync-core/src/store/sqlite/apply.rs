@@ -4,11 +4,8 @@
 //!
 //! Per batch, not per change: one query finds the change ids processed before, one query per
 //! table reads the stored rows. Each touched entity is then written once, with its final
-//! state: one multi-row statement per table and kind of write, one for the processed ids and
-//! one for the sequence number, all sent as one query (see [`super::sql`]). A batch is
-//! thus about six round trips to the connection's thread whatever its size; under load each
-//! round trip waits for a core, which is why their number matters more than their size.
-//! The outcomes return only after the commit.
+//! state, in multi-row statements per table (see [`super::sql`]), and the processed ids are
+//! recorded the same way. The outcomes return only after the commit.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
@@ -16,8 +13,7 @@ use std::sync::LazyLock;
 use sqlx::{Connection, SqliteConnection};
 
 use super::Inner;
-use super::bind::as_i64;
-use super::feed::{SEQ_KEY, read_meta};
+use super::feed::{SEQ_KEY, read_meta, write_meta};
 use super::sql::Chunked;
 use super::tenants::TenantDb;
 use crate::change::Change;
@@ -45,7 +41,11 @@ pub(super) async fn apply(
         stored: stored_states(&mut tx, inner, &batch.touched()).await?,
     };
     let plan = batch.decide(prefetched, seq);
-    write(&mut tx, inner, &plan, arrival.now).await?;
+    write(&mut tx, inner, &plan).await?;
+    record(&mut tx, &plan.records, arrival.now).await?;
+    if plan.advanced {
+        write_meta(&mut tx, SEQ_KEY, plan.seq).await?;
+    }
     tx.commit().await?;
     Ok(BatchOutcome {
         outcomes: plan.outcomes,
@@ -53,47 +53,13 @@ pub(super) async fn apply(
     })
 }
 
-/// Writes the final state of every entity the batch changed, records the processed change
-/// ids and advances the sequence number: one multi-statement query, one round trip.
-async fn write(
-    tx: &mut SqliteConnection,
-    inner: &Inner,
-    plan: &Plan<'_>,
-    now: Version,
-) -> Result<()> {
-    let mut text = String::new();
+/// Writes the final state of every entity the batch changed.
+async fn write(tx: &mut SqliteConnection, inner: &Inner, plan: &Plan<'_>) -> Result<()> {
     for table in &plan.tables {
         let sql = inner.table_sql(table.handler);
-        sql.upsert.push_statements(table.live.len(), &mut text);
-        sql.delete
-            .push_statements(table.tombstones.len(), &mut text);
+        sql.upsert_rows(tx, &table.live).await?;
+        sql.mark_deleted_rows(tx, &table.tombstones).await?;
     }
-    RECORD.push_statements(plan.records.len(), &mut text);
-    if plan.advanced {
-        text.push_str(SEQ_UPDATE);
-    }
-    if text.is_empty() {
-        return Ok(());
-    }
-    let now = now.to_string();
-    let mut query = sqlx::query(&text).persistent(false);
-    for table in &plan.tables {
-        let sql = inner.table_sql(table.handler);
-        query = sql.bind_live(query, &table.live);
-        query = sql.bind_tombstones(query, &table.tombstones);
-    }
-    for (id, recorded) in &plan.records {
-        query = query
-            .bind(*id)
-            .bind(recorded.kind.as_str())
-            .bind(recorded.version.to_string())
-            .bind(as_i64(recorded.seq))
-            .bind(now.as_str());
-    }
-    if plan.advanced {
-        query = query.bind(as_i64(plan.seq));
-    }
-    query.execute(&mut *tx).await?;
     Ok(())
 }
 
@@ -148,9 +114,6 @@ async fn stored_states(
     Ok(stored)
 }
 
-/// Advances the tenant's sequence number.
-const SEQ_UPDATE: &str = "UPDATE \"_sync_meta\" SET \"value\" = ? WHERE \"key\" = 'seq';";
-
 /// The multi-row statements that record processed change ids.
 static RECORD: LazyLock<Chunked> = LazyLock::new(|| {
     Chunked::new(
@@ -160,3 +123,25 @@ static RECORD: LazyLock<Chunked> = LazyLock::new(|| {
         5,
     )
 });
+
+/// Records the processed change ids with their outcomes, in multi-row statements.
+async fn record(
+    tx: &mut SqliteConnection,
+    records: &[(&str, Recorded)],
+    now: Version,
+) -> Result<()> {
+    let now = now.to_string();
+    for (start, count, text) in RECORD.chunks(records.len()) {
+        let mut query = sqlx::query(text);
+        for (id, recorded) in &records[start..start + count] {
+            query = query
+                .bind(*id)
+                .bind(recorded.kind.as_str())
+                .bind(recorded.version.to_string())
+                .bind(super::bind::as_i64(recorded.seq))
+                .bind(now.as_str());
+        }
+        query.execute(&mut *tx).await?;
+    }
+    Ok(())
+}

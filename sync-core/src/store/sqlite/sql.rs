@@ -1,17 +1,15 @@
 //! The statements of one entity table, built once per store so each change only binds.
 //!
-//! A batch's writes are multi-row statements, `INSERT … VALUES (…), (…) … ON CONFLICT DO
-//! UPDATE`, one per table and kind of write (more only past SQLite's bound on parameters),
-//! sent together with the processed-id records and the sequence number as one
-//! multi-statement query: one round trip to the connection's thread for all the writes of a
-//! batch. The text depends on the batch's shape, so it is prepared for each batch and not
-//! cached (`persistent(false)`): parsing costs about a microsecond per row, and no large
-//! statement stays in memory for each of the open tenants.
+//! Writes are multi-row statements: `INSERT … VALUES (…), (…) … ON CONFLICT DO UPDATE`
+//! with up to [`MAX_ROWS`] rows. A batch is cut into full chunks and then the binary digits
+//! of the remainder (a batch of 100 is 64 + 32 + 4 rows), so a table has at most seven
+//! statement texts per kind of write, which stay prepared in the connection's statement
+//! cache, and a batch of `n` rows takes about `n / 64 + 6` statements instead of `n`.
 
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
 
-use super::bind::{SqliteQuery, as_i64, bind_value, quoted, read_value};
+use super::bind::{as_i64, bind_value, quoted, read_value};
 use crate::entity::{Handler, Role, Value};
 use crate::error::{Error, Result};
 use crate::outcome::Effect;
@@ -19,55 +17,72 @@ use crate::store::ddl::{DELETED, SEQ};
 use crate::store::plan::{LiveRow, Tombstone};
 use crate::version::Version;
 
+/// The most rows one write statement carries: a power of two.
+pub(super) const MAX_ROWS: usize = 64;
 /// SQLite's default bound on the parameters of one statement (`SQLITE_MAX_VARIABLE_NUMBER`).
 const MAX_PARAMETERS: usize = 32_766;
 
-/// A multi-row write: `head`, then one `row` tuple per row, comma-separated, then `tail`.
+/// One multi-row statement per power of two of rows, up to a full chunk.
 pub(super) struct Chunked {
-    head: String,
-    row: String,
-    tail: String,
-    /// The most rows one statement may carry under SQLite's parameter bound.
-    max_rows: usize,
-    /// The statement for one row.
-    single: String,
+    /// `texts[k]` writes `2^k` rows.
+    texts: Vec<String>,
 }
 
 impl Chunked {
-    /// The write whose rows bind `parameters` values each.
+    /// `head` followed by `rows` copies of `row` (a parenthesised tuple), comma-separated,
+    /// then `tail`; for each power of two of rows that fits [`MAX_ROWS`] and
+    /// `parameters` per row under SQLite's bound.
     pub(super) fn new(head: &str, row: &str, tail: &str, parameters: usize) -> Chunked {
-        Chunked {
-            head: head.to_owned(),
-            row: row.to_owned(),
-            tail: tail.to_owned(),
-            max_rows: (MAX_PARAMETERS / parameters.max(1)).max(1),
-            single: format!("{head}{row}{tail}"),
-        }
+        let fit = (MAX_PARAMETERS / parameters.max(1)).clamp(1, MAX_ROWS);
+        // The largest power of two not above `fit`.
+        let max_rows = 1 << (usize::BITS - 1 - fit.leading_zeros());
+        let texts = std::iter::successors(Some(1_usize), |rows| Some(rows * 2))
+            .take_while(|rows| *rows <= max_rows)
+            .map(|rows| {
+                let mut text =
+                    String::with_capacity(head.len() + tail.len() + rows * (row.len() + 2));
+                text.push_str(head);
+                for index in 0..rows {
+                    if index > 0 {
+                        text.push_str(", ");
+                    }
+                    text.push_str(row);
+                }
+                text.push_str(tail);
+                text
+            })
+            .collect();
+        Chunked { texts }
     }
 
     /// The statement for one row.
     pub(super) fn single(&self) -> &str {
-        &self.single
+        &self.texts[0]
     }
 
-    /// Appends the statements that write `rows` rows, in order, each under the parameter
-    /// bound and ended by `;`. The caller binds every row's values in the same order.
-    pub(super) fn push_statements(&self, rows: usize, out: &mut String) {
-        let mut remaining = rows;
-        while remaining > 0 {
-            let count = remaining.min(self.max_rows);
-            out.reserve(self.head.len() + self.tail.len() + count * (self.row.len() + 2) + 1);
-            out.push_str(&self.head);
-            for index in 0..count {
-                if index > 0 {
-                    out.push_str(", ");
-                }
-                out.push_str(&self.row);
+    /// Cuts `len` rows into chunks: as many full chunks as fit, then the remainder's binary
+    /// digits, largest first. Yields (first row, rows, statement).
+    pub(super) fn chunks(&self, len: usize) -> impl Iterator<Item = (usize, usize, &str)> {
+        let full = 1_usize << (self.texts.len() - 1);
+        let mut start = 0;
+        std::iter::from_fn(move || {
+            let remaining = len - start;
+            if remaining == 0 {
+                return None;
             }
-            out.push_str(&self.tail);
-            out.push(';');
-            remaining -= count;
-        }
+            let rows = if remaining >= full {
+                full
+            } else {
+                1 << (usize::BITS - 1 - remaining.leading_zeros())
+            };
+            let chunk = (
+                start,
+                rows,
+                self.texts[rows.trailing_zeros() as usize].as_str(),
+            );
+            start += rows;
+            Some(chunk)
+        })
     }
 }
 
@@ -151,36 +166,44 @@ impl TableSql {
         Ok(())
     }
 
-    /// Binds the values of `rows` (live rows, each at its sequence number) for the
-    /// statements [`Chunked::push_statements`] wrote for them with `self.upsert`.
-    pub(super) fn bind_live<'q>(
+    /// Writes `rows` as live rows, each at its sequence number, in multi-row statements.
+    /// Each id appears at most once (the planner's one write per entity).
+    pub(super) async fn upsert_rows(
         &self,
-        mut query: SqliteQuery<'q>,
-        rows: &'q [LiveRow],
-    ) -> SqliteQuery<'q> {
-        for live in rows {
-            for value in &live.row {
-                query = bind_value(query, value);
+        connection: &mut SqliteConnection,
+        rows: &[LiveRow],
+    ) -> Result<()> {
+        for (start, count, text) in self.upsert.chunks(rows.len()) {
+            let mut query = sqlx::query(text);
+            for live in &rows[start..start + count] {
+                for value in &live.row {
+                    query = bind_value(query, value);
+                }
+                query = query.bind(as_i64(live.seq));
             }
-            query = query.bind(as_i64(live.seq));
+            query.execute(&mut *connection).await?;
         }
-        query
+        Ok(())
     }
 
-    /// Binds the values of `tombstones` for the statements written for them with
-    /// `self.delete`.
-    pub(super) fn bind_tombstones<'q>(
+    /// Writes `tombstones`, each at its version and sequence number, in multi-row
+    /// statements. Each id appears at most once.
+    pub(super) async fn mark_deleted_rows(
         &self,
-        mut query: SqliteQuery<'q>,
-        tombstones: &'q [Tombstone],
-    ) -> SqliteQuery<'q> {
-        for tombstone in tombstones {
-            query = query
-                .bind(tombstone.entity_id.as_str())
-                .bind(tombstone.version.to_string())
-                .bind(as_i64(tombstone.seq));
+        connection: &mut SqliteConnection,
+        tombstones: &[Tombstone],
+    ) -> Result<()> {
+        for (start, count, text) in self.delete.chunks(tombstones.len()) {
+            let mut query = sqlx::query(text);
+            for tombstone in &tombstones[start..start + count] {
+                query = query
+                    .bind(tombstone.entity_id.as_str())
+                    .bind(tombstone.version.to_string())
+                    .bind(as_i64(tombstone.seq));
+            }
+            query.execute(&mut *connection).await?;
         }
-        query
+        Ok(())
     }
 
     /// Marks `entity_id` deleted at `version`, keeping (or creating) its row as a tombstone.
@@ -283,35 +306,43 @@ impl TableSql {
 mod tests {
     use super::*;
 
-    #[test]
-    fn statements_stay_under_the_parameter_bound() {
-        let chunked = Chunked::new("INSERT INTO t (a, b) VALUES ", "(?, ?)", " ON CONFLICT", 2);
-        assert_eq!(
-            chunked.single(),
-            "INSERT INTO t (a, b) VALUES (?, ?) ON CONFLICT"
-        );
-        let mut text = String::new();
-        chunked.push_statements(0, &mut text);
-        assert_eq!(text, "");
-        chunked.push_statements(2, &mut text);
-        assert_eq!(
-            text,
-            "INSERT INTO t (a, b) VALUES (?, ?), (?, ?) ON CONFLICT;"
-        );
+    fn sizes(chunked: &Chunked, len: usize) -> Vec<(usize, usize)> {
+        chunked
+            .chunks(len)
+            .map(|(start, rows, text)| {
+                assert_eq!(text.matches("(?)").count(), rows, "{text}");
+                (start, rows)
+            })
+            .collect()
+    }
 
-        for rows in [1, 16_383, 16_384, 40_000] {
-            let mut text = String::new();
-            chunked.push_statements(rows, &mut text);
-            let statements: Vec<&str> = text.split_terminator(';').collect();
-            assert_eq!(statements.len(), rows.div_ceil(16_383), "{rows} rows");
-            assert_eq!(text.matches("(?, ?)").count(), rows);
-            assert!(
-                statements
-                    .iter()
-                    .all(|statement| statement.matches('?').count() <= MAX_PARAMETERS)
-            );
+    #[test]
+    fn chunks_are_full_then_the_remainders_binary_digits() {
+        let chunked = Chunked::new("INSERT INTO t (a) VALUES ", "(?)", "", 1);
+        assert_eq!(chunked.texts.len(), 7);
+        assert_eq!(chunked.single(), "INSERT INTO t (a) VALUES (?)");
+        assert!(sizes(&chunked, 0).is_empty());
+        assert_eq!(sizes(&chunked, 1), [(0, 1)]);
+        assert_eq!(sizes(&chunked, 100), [(0, 64), (64, 32), (96, 4)]);
+        assert_eq!(sizes(&chunked, 129), [(0, 64), (64, 64), (128, 1)]);
+        for len in 0..300 {
+            let chunks = sizes(&chunked, len);
+            assert_eq!(chunks.iter().map(|(_, rows)| rows).sum::<usize>(), len);
+            let mut next = 0;
+            for (start, rows) in chunks {
+                assert_eq!(start, next);
+                next += rows;
+            }
         }
+    }
+
+    #[test]
+    fn wide_rows_stay_under_the_parameter_bound() {
+        let chunked = Chunked::new("", "(?)", "", 2_000);
+        let full = 1 << (chunked.texts.len() - 1);
+        assert_eq!(full, 16, "32766 / 2000 = 16 rows");
+        assert!(full * 2_000 <= MAX_PARAMETERS);
         let widest = Chunked::new("", "(?)", "", 40_000);
-        assert_eq!(widest.max_rows, 1, "at least one row per statement");
+        assert_eq!(widest.texts.len(), 1, "at least one row per statement");
     }
 }
