@@ -1,17 +1,20 @@
-//! Store throughput next to raw batched sqlx upserts into the same table.
+//! Store throughput next to SQLite's physical limit on the same table.
 //!
 //! `cargo bench -p sync-core --bench apply` prints, for batches of 1, 100 and 1,000 changes,
-//! the median changes per second of `SqliteStore::apply` (last-write-wins, idempotency
-//! record, change feed sequence) and of plain `INSERT … ON CONFLICT DO UPDATE` statements in
-//! one transaction per batch, on the same generated table, the same `synchronous` level and
-//! the same machine, and their ratio. `-- --synchronous normal` compares at NORMAL.
+//! the changes per second of `SqliteStore::apply` (validation, last-write-wins, idempotency
+//! record, change feed sequence) and of the physical limit: rusqlite with one cached prepared
+//! upsert statement, one transaction per batch, on the same generated table, the same WAL mode
+//! and `synchronous` level. Each figure is the median of several runs with the spread
+//! (min-max); the ratio is store / limit, the median of the per-run ratios with their spread.
+//!
+//! Options (after `--`): `--synchronous normal` compares at NORMAL (FULL is the default);
+//! `--batch N` measures only batches of N (repeatable); `--runs N` sets the runs per figure
+//! (default 5); `--only store` or `--only limit` measures one side (for a profiler).
 
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
-use sqlx::{ConnectOptions, Connection};
 use sync_core::change::Change;
 use sync_core::store::Store;
 use sync_core::store::ddl::{Dialect, create_table};
@@ -34,7 +37,7 @@ struct Account {
 
 /// (batch size, changes per run): enough changes that a run takes a measurable time.
 const PLAN: [(usize, usize); 3] = [(1, 400), (100, 20_000), (1_000, 50_000)];
-const RUNS: usize = 5;
+const DEFAULT_RUNS: usize = 5;
 
 fn account(run: usize, n: usize) -> Account {
     Account {
@@ -56,72 +59,121 @@ async fn store_run(store: &SqliteStore, run: usize, batch: usize, total: usize) 
     for chunk in changes.chunks(batch) {
         store.apply(&tenant, chunk).await.unwrap();
     }
-    started.elapsed()
+    let elapsed = started.elapsed();
+    assert_eq!(store.cursor(&tenant).await.unwrap(), total as u64);
+    elapsed
 }
 
-async fn raw_run(
+/// SQLite's physical limit for these upserts: one cached prepared statement, one
+/// transaction per batch, the store's pragmas.
+fn limit_run(
     dir: &std::path::Path,
-    level: SqliteSynchronous,
+    normal: bool,
     run: usize,
     batch: usize,
     total: usize,
 ) -> Duration {
-    let mut connection = SqliteConnectOptions::new()
-        .filename(dir.join(format!("raw-b{batch}-r{run}.db")))
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(level)
-        .connect()
-        .await
+    let connection =
+        rusqlite::Connection::open(dir.join(format!("limit-b{batch}-r{run}.db"))).unwrap();
+    let synchronous = if normal { "NORMAL" } else { "FULL" };
+    connection
+        .execute_batch(&format!(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; PRAGMA foreign_keys = OFF;"
+        ))
         .unwrap();
+    connection.busy_timeout(Duration::from_secs(10)).unwrap();
     for statement in create_table(Dialect::Sqlite, Account::TABLE, Account::COLUMNS) {
-        sqlx::query(&statement)
-            .execute(&mut connection)
-            .await
-            .unwrap();
+        connection.execute_batch(&statement).unwrap();
     }
     let rows: Vec<Account> = (0..total).map(|n| account(run, n)).collect();
     let sql = "INSERT INTO accounts (id, name, balance, note, updated_at, _sync_deleted, _sync_seq) \
                VALUES (?, ?, ?, ?, ?, 0, ?) ON CONFLICT (id) DO UPDATE SET name = excluded.name, \
                balance = excluded.balance, note = excluded.note, updated_at = excluded.updated_at, \
                _sync_deleted = 0, _sync_seq = excluded._sync_seq";
+    let mut connection = connection;
     let started = Instant::now();
     for (index, chunk) in rows.chunks(batch).enumerate() {
-        let mut tx = connection.begin().await.unwrap();
-        for (offset, row) in chunk.iter().enumerate() {
-            sqlx::query(sql)
-                .bind(&row.id)
-                .bind(&row.name)
-                .bind(row.balance)
-                .bind(&row.note)
-                .bind(
-                    row.updated_at
-                        .unwrap()
-                        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-                        .to_string(),
-                )
-                .bind((index * batch + offset) as i64)
-                .execute(&mut *tx)
-                .await
-                .unwrap();
+        let tx = connection
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .unwrap();
+        {
+            let mut statement = tx.prepare_cached(sql).unwrap();
+            for (offset, row) in chunk.iter().enumerate() {
+                let updated_at = row
+                    .updated_at
+                    .unwrap()
+                    .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+                    .to_string();
+                statement
+                    .execute(rusqlite::params![
+                        row.id,
+                        row.name,
+                        row.balance,
+                        row.note,
+                        updated_at,
+                        (index * batch + offset + 1) as i64
+                    ])
+                    .unwrap();
+            }
         }
-        tx.commit().await.unwrap();
+        tx.commit().unwrap();
     }
     started.elapsed()
 }
 
-fn median_rate(mut durations: Vec<Duration>, total: usize) -> f64 {
-    durations.sort();
-    total as f64 / durations[durations.len() / 2].as_secs_f64()
+/// The median and the spread (min, max) of `values`.
+fn summary(mut values: Vec<f64>) -> (f64, f64, f64) {
+    values.sort_by(f64::total_cmp);
+    (
+        values[values.len() / 2],
+        values[0],
+        values[values.len() - 1],
+    )
+}
+
+struct Options {
+    normal: bool,
+    batches: Vec<usize>,
+    runs: usize,
+    store: bool,
+    limit: bool,
+}
+
+fn options() -> Options {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let value = |index: usize| args.get(index + 1).map(String::as_str).unwrap_or("");
+    let mut options = Options {
+        normal: false,
+        batches: Vec::new(),
+        runs: DEFAULT_RUNS,
+        store: true,
+        limit: true,
+    };
+    for (index, arg) in args.iter().enumerate() {
+        match arg.as_str() {
+            "--synchronous" => options.normal = value(index).eq_ignore_ascii_case("normal"),
+            "--batch" => options
+                .batches
+                .push(value(index).parse().expect("--batch N")),
+            "--runs" => options.runs = value(index).parse::<usize>().expect("--runs N").max(1),
+            "--only" => match value(index) {
+                "store" => options.limit = false,
+                "limit" => options.store = false,
+                other => panic!("--only store|limit, not {other:?}"),
+            },
+            _ => {}
+        }
+    }
+    options
 }
 
 #[allow(clippy::print_stdout, reason = "a benchmark prints its figures")]
 fn main() {
-    let normal = std::env::args().any(|arg| arg == "normal");
-    let (level, raw_level, label) = if normal {
-        (Synchronous::Normal, SqliteSynchronous::Normal, "NORMAL")
+    let options = options();
+    let (level, label) = if options.normal {
+        (Synchronous::Normal, "NORMAL")
     } else {
-        (Synchronous::Full, SqliteSynchronous::Full, "FULL")
+        (Synchronous::Full, "FULL")
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -130,21 +182,50 @@ fn main() {
     runtime.block_on(async {
         let dir = tempfile::tempdir().unwrap();
         let registry = Registry::builder().entity::<Account>().build().unwrap();
-        let store = SqliteStore::builder(dir.path(), registry).synchronous(level).open().await.unwrap();
+        let store = SqliteStore::builder(dir.path(), registry)
+            .synchronous(level)
+            .open()
+            .await
+            .unwrap();
 
-        println!("sync-core apply vs raw sqlx upserts: SQLite WAL, synchronous={label}, median of {RUNS} runs");
-        println!("{:>6} {:>8} {:>16} {:>16} {:>7}", "batch", "changes", "store changes/s", "raw changes/s", "ratio");
-        for (batch, total) in PLAN {
-            let mut store_times = Vec::new();
-            let mut raw_times = Vec::new();
-            for run in 0..RUNS {
-                store_times.push(store_run(&store, run, batch, total).await);
-                raw_times.push(raw_run(dir.path(), raw_level, run, batch, total).await);
+        println!(
+            "SqliteStore::apply vs the physical limit (rusqlite, cached prepared upsert, one \
+             transaction per batch): WAL, synchronous={label}, median (min-max) of {} runs",
+            options.runs
+        );
+        println!(
+            "{:>6} {:>8} {:>28} {:>28} {:>18}",
+            "batch", "changes", "store changes/s", "limit rows/s", "ratio"
+        );
+        let plan = PLAN
+            .iter()
+            .filter(|(batch, _)| options.batches.is_empty() || options.batches.contains(batch));
+        for &(batch, total) in plan {
+            let (mut stores, mut limits, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+            for run in 0..options.runs {
+                let store_rate = if options.store {
+                    total as f64 / store_run(&store, run, batch, total).await.as_secs_f64()
+                } else {
+                    f64::NAN
+                };
+                let limit_rate = if options.limit {
+                    total as f64
+                        / limit_run(dir.path(), options.normal, run, batch, total).as_secs_f64()
+                } else {
+                    f64::NAN
+                };
+                stores.push(store_rate);
+                limits.push(limit_rate);
+                ratios.push(store_rate / limit_rate);
             }
-            let (store_rate, raw_rate) = (median_rate(store_times, total), median_rate(raw_times, total));
+            let show =
+                |(median, min, max): (f64, f64, f64)| format!("{median:.0} ({min:.0}-{max:.0})");
+            let (ratio, ratio_min, ratio_max) = summary(ratios);
             println!(
-                "{batch:>6} {total:>8} {store_rate:>16.0} {raw_rate:>16.0} {:>7.2}",
-                store_rate / raw_rate
+                "{batch:>6} {total:>8} {:>28} {:>28} {:>18}",
+                show(summary(stores)),
+                show(summary(limits)),
+                format!("{ratio:.2} ({ratio_min:.2}-{ratio_max:.2})")
             );
         }
     });

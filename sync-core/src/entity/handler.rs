@@ -126,9 +126,10 @@ impl<T: Syncable> Handler for Typed<T> {
 
     fn prepare(&self, change: &Change, arrival: Arrival) -> Result<Prepared, Rejection> {
         check_entity_id(&change.entity_id)?;
-        let mut object = match (&change.payload, change.operation) {
-            (Some(Json::Object(object)), _) => object.clone(),
-            (None | Some(Json::Null), Operation::Delete) => Map::new(),
+        let empty = Map::new();
+        let object = match (&change.payload, change.operation) {
+            (Some(Json::Object(object)), _) => object,
+            (None | Some(Json::Null), Operation::Delete) => &empty,
             (None | Some(Json::Null), _) => {
                 return Err(validation(format!(
                     "payload: a {} needs the entity's JSON object",
@@ -157,12 +158,23 @@ impl<T: Syncable> Handler for Typed<T> {
             });
         }
 
-        object.insert(
-            T::UPDATED_AT_KEY.to_owned(),
-            Json::String(version.to_string()),
-        );
-        let entity: T = serde_json::from_value(Json::Object(object))
-            .map_err(|error| validation(error.to_string()))?;
+        // The entity is read with its version in the canonical form. A payload that already
+        // carries it (what clients send) is read in place; any other is copied and fixed.
+        let canonical = version.canonical();
+        let entity: T = match (&change.payload, object.get(T::UPDATED_AT_KEY)) {
+            (Some(payload), Some(Json::String(text))) if text == canonical.as_str() => {
+                T::deserialize(payload)
+            }
+            _ => {
+                let mut object = object.clone();
+                object.insert(
+                    T::UPDATED_AT_KEY.to_owned(),
+                    Json::String(canonical.as_str().to_owned()),
+                );
+                serde_json::from_value(Json::Object(object))
+            }
+        }
+        .map_err(|error| validation(error.to_string()))?;
         let id = entity.id();
         if id != change.entity_id {
             return Err(mismatch(&Json::String(id), &change.entity_id));

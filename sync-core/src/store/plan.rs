@@ -113,7 +113,7 @@ impl<'a> Batch<'a> {
 
     /// The change ids that may have been processed before: those of a valid length.
     pub(crate) fn change_ids(&self) -> Vec<&'a str> {
-        let mut seen = HashSet::new();
+        let mut seen = HashSet::with_capacity(self.changes.len());
         self.changes
             .iter()
             .map(|change| change.id.as_str())
@@ -126,7 +126,7 @@ impl<'a> Batch<'a> {
     /// answered with its entity's current state.
     pub(crate) fn touched(&self) -> Vec<(&'a dyn Handler, Vec<&'a str>)> {
         let mut tables: Vec<(&'a dyn Handler, Vec<&'a str>)> = Vec::new();
-        let mut seen = HashSet::new();
+        let mut seen = HashSet::with_capacity(self.changes.len());
         for change in self.changes {
             let id = change.entity_id.as_str();
             let Some(handler) = self.registry.get(&change.entity_type) else {
@@ -148,11 +148,15 @@ impl<'a> Batch<'a> {
     }
 
     /// Decides every change in order, the tenant's sequence standing at `seq`.
+    ///
+    /// An applied change's state is not copied: later changes of the same entity in the
+    /// batch read it from its outcome, found by `latest`.
     pub(crate) fn decide(self, prefetched: Prefetched, mut seq: u64) -> Plan<'a> {
-        let Prefetched {
-            processed,
-            mut stored,
-        } = prefetched;
+        let Prefetched { processed, stored } = prefetched;
+        let stored: HashMap<(&'static str, &str), &Effect> = stored
+            .iter()
+            .map(|((table, id), state)| ((*table, id.as_str()), state))
+            .collect();
         let mut processed: HashMap<&'a str, Recorded> = self
             .change_ids()
             .into_iter()
@@ -160,9 +164,11 @@ impl<'a> Batch<'a> {
             .collect();
         let first_seq = seq;
         let mut finals: Vec<((&'static str, &'a str), &'a dyn Handler, Final)> = Vec::new();
-        let mut final_index: HashMap<(&'static str, &'a str), usize> = HashMap::new();
-        let mut records = Vec::new();
-        let mut outcomes = Vec::with_capacity(self.changes.len());
+        // Per entity: its index in `finals`, and the outcome holding its latest state.
+        let mut latest: HashMap<(&'static str, &'a str), (usize, usize)> =
+            HashMap::with_capacity(self.changes.len());
+        let mut records = Vec::with_capacity(self.changes.len());
+        let mut outcomes: Vec<Outcome> = Vec::with_capacity(self.changes.len());
 
         for (change, checked) in self.changes.iter().zip(self.checked) {
             if let Some(original) = processed.get(change.id.as_str()) {
@@ -185,8 +191,10 @@ impl<'a> Batch<'a> {
                 }
             };
             let key = (handler.table(), change.entity_id.as_str());
-            let owned_key = (handler.table(), change.entity_id.clone());
-            let current = stored.get(&owned_key);
+            let current: Option<&Effect> = match latest.get(&key) {
+                Some(&(_, outcome)) => applied_effect(&outcomes[outcome]),
+                None => stored.get(&key).copied(),
+            };
             let outcome = match lww::decide(prepared.version, current.map(|state| state.version)) {
                 Decision::Apply => {
                     seq += 1;
@@ -207,11 +215,13 @@ impl<'a> Batch<'a> {
                         seq,
                         data,
                     };
-                    stored.insert(owned_key, effect.clone());
-                    match final_index.get(&key) {
-                        Some(&index) => finals[index].2 = write,
+                    match latest.get_mut(&key) {
+                        Some((index, outcome)) => {
+                            finals[*index].2 = write;
+                            *outcome = outcomes.len();
+                        }
                         None => {
-                            final_index.insert(key, finals.len());
+                            latest.insert(key, (finals.len(), outcomes.len()));
                             finals.push((key, handler, write));
                         }
                     }
@@ -238,8 +248,8 @@ impl<'a> Batch<'a> {
         }
 
         Plan {
+            tables: table_writes(finals, &latest, &outcomes),
             outcomes,
-            tables: table_writes(finals, &stored),
             records,
             seq,
             advanced: seq != first_seq,
@@ -247,17 +257,27 @@ impl<'a> Batch<'a> {
     }
 }
 
+/// The state an applied outcome committed.
+fn applied_effect(outcome: &Outcome) -> Option<&Effect> {
+    match outcome {
+        Outcome::Applied { effect, .. } => Some(effect),
+        _ => None,
+    }
+}
+
 /// Groups the final writes by table; each takes the sequence number of its last change.
 fn table_writes<'a>(
     finals: Vec<((&'static str, &'a str), &'a dyn Handler, Final)>,
-    stored: &HashMap<(&'static str, String), Effect>,
+    latest: &HashMap<(&'static str, &'a str), (usize, usize)>,
+    outcomes: &[Outcome],
 ) -> Vec<TableWrites<'a>> {
     let mut tables: Vec<TableWrites<'a>> = Vec::new();
-    for ((table, entity_id), handler, write) in finals {
-        let state = &stored[&(table, entity_id.to_owned())];
+    for (key, handler, write) in finals {
+        let state = applied_effect(&outcomes[latest[&key].1])
+            .expect("every final write is an applied outcome's");
         let index = match tables
             .iter()
-            .position(|writes| writes.handler.table() == table)
+            .position(|writes| writes.handler.table() == key.0)
         {
             Some(index) => index,
             None => {
@@ -275,7 +295,7 @@ fn table_writes<'a>(
                 seq: state.seq,
             }),
             Final::Deleted => tables[index].tombstones.push(Tombstone {
-                entity_id: entity_id.to_owned(),
+                entity_id: key.1.to_owned(),
                 version: state.version,
                 seq: state.seq,
             }),

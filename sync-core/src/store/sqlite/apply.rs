@@ -3,15 +3,18 @@
 //! file only reads what it needs and writes what it decided.
 //!
 //! Per batch, not per change: one query finds the change ids processed before, one query per
-//! table reads the stored rows, and one statement per 500 records the processed ids. Each
-//! touched entity is then written once, with its final state.
+//! table reads the stored rows. Each touched entity is then written once, with its final
+//! state, in multi-row statements per table (see [`super::sql`]), and the processed ids are
+//! recorded the same way. The outcomes return only after the commit.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::LazyLock;
 
 use sqlx::{Connection, SqliteConnection};
 
 use super::Inner;
 use super::feed::{SEQ_KEY, read_meta, write_meta};
+use super::sql::Chunked;
 use super::tenants::TenantDb;
 use crate::change::Change;
 use crate::entity::{Arrival, Handler};
@@ -54,13 +57,8 @@ pub(super) async fn apply(
 async fn write(tx: &mut SqliteConnection, inner: &Inner, plan: &Plan<'_>) -> Result<()> {
     for table in &plan.tables {
         let sql = inner.table_sql(table.handler);
-        for live in &table.live {
-            sql.upsert(tx, &live.row, live.seq).await?;
-        }
-        for tombstone in &table.tombstones {
-            sql.mark_deleted(tx, &tombstone.entity_id, tombstone.version, tombstone.seq)
-                .await?;
-        }
+        sql.upsert_rows(tx, &table.live).await?;
+        sql.mark_deleted_rows(tx, &table.tombstones).await?;
     }
     Ok(())
 }
@@ -116,33 +114,34 @@ async fn stored_states(
     Ok(stored)
 }
 
-/// Records the processed change ids with their outcomes, in one statement per 500.
+/// The multi-row statements that record processed change ids.
+static RECORD: LazyLock<Chunked> = LazyLock::new(|| {
+    Chunked::new(
+        "INSERT INTO \"_sync_changes\" (\"change_id\", \"kind\", \"version\", \"seq\", \"processed_at\") VALUES ",
+        "(?, ?, ?, ?, ?)",
+        "",
+        5,
+    )
+});
+
+/// Records the processed change ids with their outcomes, in multi-row statements.
 async fn record(
     tx: &mut SqliteConnection,
     records: &[(&str, Recorded)],
     now: Version,
 ) -> Result<()> {
-    for chunk in records.chunks(500) {
-        let rows: Vec<(&str, &str, String, u64)> = chunk
-            .iter()
-            .map(|(id, recorded)| {
-                (
-                    *id,
-                    recorded.kind.as_str(),
-                    recorded.version.to_string(),
-                    recorded.seq,
-                )
-            })
-            .collect();
-        sqlx::query(
-            "INSERT INTO \"_sync_changes\" (\"change_id\", \"kind\", \"version\", \"seq\", \"processed_at\") \
-             SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), \
-             json_extract(value, '$[3]'), ? FROM json_each(?)",
-        )
-        .bind(now.to_string())
-        .bind(serde_json::to_string(&rows).unwrap_or_default())
-        .execute(&mut *tx)
-        .await?;
+    let now = now.to_string();
+    for (start, count, text) in RECORD.chunks(records.len()) {
+        let mut query = sqlx::query(text);
+        for (id, recorded) in &records[start..start + count] {
+            query = query
+                .bind(*id)
+                .bind(recorded.kind.as_str())
+                .bind(recorded.version.to_string())
+                .bind(super::bind::as_i64(recorded.seq))
+                .bind(now.as_str());
+        }
+        query.execute(&mut *tx).await?;
     }
     Ok(())
 }

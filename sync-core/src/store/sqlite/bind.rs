@@ -12,14 +12,14 @@ use crate::entity::{Column, SqlType, Value};
 
 pub(super) type SqliteQuery<'q> = Query<'q, Sqlite, SqliteArguments<'q>>;
 
-/// Binds `value` as the next parameter of `query`.
-pub(super) fn bind_value<'q>(query: SqliteQuery<'q>, value: &Value) -> SqliteQuery<'q> {
+/// Binds `value` as the next parameter of `query`; text is borrowed, not copied.
+pub(super) fn bind_value<'q>(query: SqliteQuery<'q>, value: &'q Value) -> SqliteQuery<'q> {
     match value {
         Value::Null => query.bind(None::<String>),
         Value::Bool(flag) => query.bind(*flag),
         Value::Int(number) => query.bind(*number),
         Value::Real(number) => query.bind(*number),
-        Value::Text(text) => query.bind(text.clone()),
+        Value::Text(text) => query.bind(text.as_str()),
         Value::Uuid(uuid) => query.bind(uuid.hyphenated().to_string()),
         Value::Timestamp(at) => query.bind(timestamp_text(*at)),
         Value::Date(date) => query.bind(date.format("%Y-%m-%d").to_string()),
@@ -29,7 +29,12 @@ pub(super) fn bind_value<'q>(query: SqliteQuery<'q>, value: &Value) -> SqliteQue
 
 /// The canonical text of a timestamp column.
 pub(super) fn timestamp_text(at: chrono::DateTime<chrono::Utc>) -> String {
-    at.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+    use chrono::Timelike;
+    match crate::version::Version::try_from_datetime(at) {
+        // A leap second (nanoseconds past 1e9) prints as `:60`, which only chrono does.
+        Ok(version) if at.nanosecond() < 1_000_000_000 => version.canonical().as_str().to_owned(),
+        _ => at.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+    }
 }
 
 /// Reads the column at `index` of `row` as a [`Value`] of the column's type.

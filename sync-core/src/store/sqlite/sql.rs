@@ -1,4 +1,10 @@
 //! The statements of one entity table, built once per store so each change only binds.
+//!
+//! Writes are multi-row statements: `INSERT … VALUES (…), (…) … ON CONFLICT DO UPDATE`
+//! with up to [`MAX_ROWS`] rows. A batch is cut into full chunks and then the binary digits
+//! of the remainder (a batch of 100 is 64 + 32 + 4 rows), so a table has at most seven
+//! statement texts per kind of write, which stay prepared in the connection's statement
+//! cache, and a batch of `n` rows takes about `n / 64 + 6` statements instead of `n`.
 
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
@@ -8,13 +14,85 @@ use crate::entity::{Handler, Role, Value};
 use crate::error::{Error, Result};
 use crate::outcome::Effect;
 use crate::store::ddl::{DELETED, SEQ};
+use crate::store::plan::{LiveRow, Tombstone};
 use crate::version::Version;
+
+/// The most rows one write statement carries: a power of two.
+pub(super) const MAX_ROWS: usize = 64;
+/// SQLite's default bound on the parameters of one statement (`SQLITE_MAX_VARIABLE_NUMBER`).
+const MAX_PARAMETERS: usize = 32_766;
+
+/// One multi-row statement per power of two of rows, up to a full chunk.
+pub(super) struct Chunked {
+    /// `texts[k]` writes `2^k` rows.
+    texts: Vec<String>,
+}
+
+impl Chunked {
+    /// `head` followed by `rows` copies of `row` (a parenthesised tuple), comma-separated,
+    /// then `tail`; for each power of two of rows that fits [`MAX_ROWS`] and
+    /// `parameters` per row under SQLite's bound.
+    pub(super) fn new(head: &str, row: &str, tail: &str, parameters: usize) -> Chunked {
+        let fit = (MAX_PARAMETERS / parameters.max(1)).clamp(1, MAX_ROWS);
+        // The largest power of two not above `fit`.
+        let max_rows = 1 << (usize::BITS - 1 - fit.leading_zeros());
+        let texts = std::iter::successors(Some(1_usize), |rows| Some(rows * 2))
+            .take_while(|rows| *rows <= max_rows)
+            .map(|rows| {
+                let mut text =
+                    String::with_capacity(head.len() + tail.len() + rows * (row.len() + 2));
+                text.push_str(head);
+                for index in 0..rows {
+                    if index > 0 {
+                        text.push_str(", ");
+                    }
+                    text.push_str(row);
+                }
+                text.push_str(tail);
+                text
+            })
+            .collect();
+        Chunked { texts }
+    }
+
+    /// The statement for one row.
+    pub(super) fn single(&self) -> &str {
+        &self.texts[0]
+    }
+
+    /// Cuts `len` rows into chunks: as many full chunks as fit, then the remainder's binary
+    /// digits, largest first. Yields (first row, rows, statement).
+    pub(super) fn chunks(&self, len: usize) -> impl Iterator<Item = (usize, usize, &str)> {
+        let full = 1_usize << (self.texts.len() - 1);
+        let mut start = 0;
+        std::iter::from_fn(move || {
+            let remaining = len - start;
+            if remaining == 0 {
+                return None;
+            }
+            let rows = if remaining >= full {
+                full
+            } else {
+                1 << (usize::BITS - 1 - remaining.leading_zeros())
+            };
+            let chunk = (
+                start,
+                rows,
+                self.texts[rows.trailing_zeros() as usize].as_str(),
+            );
+            start += rows;
+            Some(chunk)
+        })
+    }
+}
 
 /// The SQL of one entity table. Selects return the entity's columns, then the tombstone
 /// flag, then the sequence number.
 pub(super) struct TableSql {
-    pub(super) upsert: String,
-    pub(super) delete: String,
+    /// Live rows: the entity's columns, then the sequence number.
+    pub(super) upsert: Chunked,
+    /// Tombstones: the id, the version, then the sequence number.
+    pub(super) delete: Chunked,
     /// The stored rows of the ids in a JSON array parameter.
     pub(super) rows: String,
     pub(super) row: String,
@@ -40,15 +118,23 @@ impl TableSql {
             .collect();
         let selected = format!("{list}, \"{DELETED}\", \"{SEQ}\"");
         TableSql {
-            upsert: format!(
-                "INSERT INTO {table} ({list}, \"{DELETED}\", \"{SEQ}\") VALUES ({placeholders}, 0, ?) \
-                 ON CONFLICT ({id}) DO UPDATE SET {}, \"{DELETED}\" = 0, \"{SEQ}\" = excluded.\"{SEQ}\"",
-                updates.join(", ")
+            upsert: Chunked::new(
+                &format!("INSERT INTO {table} ({list}, \"{DELETED}\", \"{SEQ}\") VALUES "),
+                &format!("({placeholders}, 0, ?)"),
+                &format!(
+                    " ON CONFLICT ({id}) DO UPDATE SET {}, \"{DELETED}\" = 0, \"{SEQ}\" = excluded.\"{SEQ}\"",
+                    updates.join(", ")
+                ),
+                names.len() + 1,
             ),
-            delete: format!(
-                "INSERT INTO {table} ({id}, {version}, \"{DELETED}\", \"{SEQ}\") VALUES (?, ?, 1, ?) \
-                 ON CONFLICT ({id}) DO UPDATE SET {version} = excluded.{version}, \
-                 \"{DELETED}\" = 1, \"{SEQ}\" = excluded.\"{SEQ}\""
+            delete: Chunked::new(
+                &format!("INSERT INTO {table} ({id}, {version}, \"{DELETED}\", \"{SEQ}\") VALUES "),
+                "(?, ?, 1, ?)",
+                &format!(
+                    " ON CONFLICT ({id}) DO UPDATE SET {version} = excluded.{version}, \
+                     \"{DELETED}\" = 1, \"{SEQ}\" = excluded.\"{SEQ}\""
+                ),
+                3,
             ),
             rows: format!(
                 "SELECT {selected} FROM {table} WHERE {id} IN (SELECT value FROM json_each(?))"
@@ -72,11 +158,51 @@ impl TableSql {
         row: &[Value],
         seq: u64,
     ) -> Result<()> {
-        let mut query = sqlx::query(&self.upsert);
+        let mut query = sqlx::query(self.upsert.single());
         for value in row {
             query = bind_value(query, value);
         }
         query.bind(as_i64(seq)).execute(&mut *connection).await?;
+        Ok(())
+    }
+
+    /// Writes `rows` as live rows, each at its sequence number, in multi-row statements.
+    /// Each id appears at most once (the planner's one write per entity).
+    pub(super) async fn upsert_rows(
+        &self,
+        connection: &mut SqliteConnection,
+        rows: &[LiveRow],
+    ) -> Result<()> {
+        for (start, count, text) in self.upsert.chunks(rows.len()) {
+            let mut query = sqlx::query(text);
+            for live in &rows[start..start + count] {
+                for value in &live.row {
+                    query = bind_value(query, value);
+                }
+                query = query.bind(as_i64(live.seq));
+            }
+            query.execute(&mut *connection).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes `tombstones`, each at its version and sequence number, in multi-row
+    /// statements. Each id appears at most once.
+    pub(super) async fn mark_deleted_rows(
+        &self,
+        connection: &mut SqliteConnection,
+        tombstones: &[Tombstone],
+    ) -> Result<()> {
+        for (start, count, text) in self.delete.chunks(tombstones.len()) {
+            let mut query = sqlx::query(text);
+            for tombstone in &tombstones[start..start + count] {
+                query = query
+                    .bind(tombstone.entity_id.as_str())
+                    .bind(tombstone.version.to_string())
+                    .bind(as_i64(tombstone.seq));
+            }
+            query.execute(&mut *connection).await?;
+        }
         Ok(())
     }
 
@@ -88,7 +214,7 @@ impl TableSql {
         version: Version,
         seq: u64,
     ) -> Result<()> {
-        sqlx::query(&self.delete)
+        sqlx::query(self.delete.single())
             .bind(entity_id)
             .bind(version.to_string())
             .bind(as_i64(seq))
@@ -173,5 +299,50 @@ impl TableSql {
             seq: u64::try_from(seq).unwrap_or_default(),
             data,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sizes(chunked: &Chunked, len: usize) -> Vec<(usize, usize)> {
+        chunked
+            .chunks(len)
+            .map(|(start, rows, text)| {
+                assert_eq!(text.matches("(?)").count(), rows, "{text}");
+                (start, rows)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn chunks_are_full_then_the_remainders_binary_digits() {
+        let chunked = Chunked::new("INSERT INTO t (a) VALUES ", "(?)", "", 1);
+        assert_eq!(chunked.texts.len(), 7);
+        assert_eq!(chunked.single(), "INSERT INTO t (a) VALUES (?)");
+        assert!(sizes(&chunked, 0).is_empty());
+        assert_eq!(sizes(&chunked, 1), [(0, 1)]);
+        assert_eq!(sizes(&chunked, 100), [(0, 64), (64, 32), (96, 4)]);
+        assert_eq!(sizes(&chunked, 129), [(0, 64), (64, 64), (128, 1)]);
+        for len in 0..300 {
+            let chunks = sizes(&chunked, len);
+            assert_eq!(chunks.iter().map(|(_, rows)| rows).sum::<usize>(), len);
+            let mut next = 0;
+            for (start, rows) in chunks {
+                assert_eq!(start, next);
+                next += rows;
+            }
+        }
+    }
+
+    #[test]
+    fn wide_rows_stay_under_the_parameter_bound() {
+        let chunked = Chunked::new("", "(?)", "", 2_000);
+        let full = 1 << (chunked.texts.len() - 1);
+        assert_eq!(full, 16, "32766 / 2000 = 16 rows");
+        assert!(full * 2_000 <= MAX_PARAMETERS);
+        let widest = Chunked::new("", "(?)", "", 40_000);
+        assert_eq!(widest.texts.len(), 1, "at least one row per statement");
     }
 }
