@@ -23,13 +23,16 @@
 //! # });
 //! ```
 
+mod snapshot;
 mod writer;
+
+pub use snapshot::LoadError;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use crate::change::Change;
 use crate::hub::{Hub, SessionId};
@@ -49,6 +52,13 @@ pub struct Config {
     pub max_group: usize,
     /// After how long without work a tenant's writer stops. Default 60 s.
     pub writer_idle: Duration,
+    /// How many initial loads (`request_initial_data`) are built at once, across every
+    /// tenant; each holds a frame the size of its tenant's data until it is handed to the
+    /// transport. At least 1. Default 4.
+    pub max_snapshots: usize,
+    /// How long an initial load waits for a free slot before it is refused with the
+    /// retryable [`LoadError::Busy`]. Default 10 s.
+    pub snapshot_wait: Duration,
 }
 
 impl Default for Config {
@@ -57,6 +67,8 @@ impl Default for Config {
             writer_queue: 1024,
             max_group: 2000,
             writer_idle: Duration::from_secs(60),
+            max_snapshots: 4,
+            snapshot_wait: Duration::from_secs(10),
         }
     }
 }
@@ -91,6 +103,7 @@ pub(crate) struct Inner<S> {
     hub: Arc<Hub>,
     config: Config,
     writers: Mutex<HashMap<TenantId, mpsc::Sender<Job>>>,
+    snapshots: Semaphore,
 }
 
 impl<S: Store> Engine<S> {
@@ -100,6 +113,7 @@ impl<S: Store> Engine<S> {
             inner: Arc::new(Inner {
                 store,
                 hub,
+                snapshots: Semaphore::new(config.max_snapshots.clamp(1, Semaphore::MAX_PERMITS)),
                 config,
                 writers: Mutex::new(HashMap::new()),
             }),

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::Session;
 use super::checksum::row_checksum;
-use crate::engine::SubmitError;
+use crate::engine::{LoadError, SubmitError};
 use crate::hub::SessionId;
 use crate::outcome::{Outcome, Reason, Rejection};
 use crate::protocol::{
@@ -68,15 +68,16 @@ pub(super) async fn handle<S: Store>(
             if let Some(refusal) = other_tenant(session, tenant_id.as_deref()) {
                 return vec![refusal];
             }
-            match session.engine.store().snapshot(&session.tenant).await {
-                Ok(snapshot) => {
+            match session.engine.initial_load(&session.tenant).await {
+                Ok(frame) => {
                     state.last_sync = Some(Version::now());
-                    vec![ServerMessage::InitialDataLoad {
-                        tenant_id: session.tenant.to_string(),
-                        snapshot,
-                    }]
+                    vec![ServerMessage::Encoded(frame)]
                 }
-                Err(error) => vec![storage_error(&error)],
+                Err(LoadError::Storage(error)) => vec![storage_error(&error)],
+                Err(busy) => vec![ServerMessage::Error {
+                    message: format!("overloaded: {busy}"),
+                    original_type: None,
+                }],
             }
         }
         ClientMessage::RequestChanges { since, limit } => {

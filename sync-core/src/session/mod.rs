@@ -235,7 +235,7 @@ async fn shutdown_close<O: Sink<Outbound> + Unpin>(outbound: &mut O) -> (u16, &'
 }
 
 fn text(message: &ServerMessage) -> Outbound {
-    Outbound::Text(Arc::from(message.to_text()))
+    Outbound::Text(message.to_frame())
 }
 
 async fn send_all<O: Sink<Outbound> + Unpin>(
