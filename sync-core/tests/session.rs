@@ -882,6 +882,10 @@ impl Store for Gated {
     ) -> sync_core::Result<Purge> {
         self.inner.purge_tombstones(tenant, horizon).await
     }
+
+    async fn delete_tenant(&self, tenant: &TenantId) -> sync_core::Result<()> {
+        self.inner.delete_tenant(tenant).await
+    }
 }
 
 fn created(n: usize) -> Value {

@@ -4,12 +4,11 @@
 
 mod common;
 
-use common::{at, delete, store, tenant, update};
+use common::{at, delete, store_tests, tenant, update};
 use serde_json::json;
 use sync_core::change::{Change, Operation};
 use sync_core::outcome::{BatchOutcome, Outcome};
-use sync_core::store::Store;
-use sync_core::store::sqlite::SqliteStore;
+use sync_core::store::{AnyStore, Store};
 
 const ACCOUNTS: usize = 180;
 const GROUPS: usize = 70;
@@ -78,7 +77,7 @@ fn history() -> Vec<Change> {
 
 /// Every stored state, tombstones included.
 async fn states(
-    store: &SqliteStore,
+    store: &AnyStore,
     name: &str,
 ) -> Vec<Option<(bool, String, serde_json::Value, u64)>> {
     let tenant = tenant(name);
@@ -110,15 +109,20 @@ fn kinds(batch: &BatchOutcome) -> Vec<String> {
                 format!("applied {} {}", effect.entity_id, effect.seq)
             }
             Outcome::Superseded { winner, .. } => format!("superseded by {}", winner.seq),
-            Outcome::Duplicate { original } => format!("duplicate of {}", original.seq),
+            // A retry reports its entity's state as it stands at that point of the batch.
+            Outcome::Duplicate { original, current } => format!(
+                "duplicate of {}, now at {:?}",
+                original.seq,
+                current.as_ref().map(|state| state.seq)
+            ),
             other => format!("{other:?}"),
         })
         .collect()
 }
 
-#[tokio::test]
-async fn a_large_batch_stores_what_the_same_changes_store_one_by_one() {
-    let (_dir, store) = store().await;
+store_tests! {
+async fn a_large_batch_stores_what_the_same_changes_store_one_by_one(fixture: Fixture) {
+    let store = fixture.store.clone();
     let changes = history();
     assert!(changes.len() > 400, "several full chunks and a remainder");
 
@@ -156,4 +160,5 @@ async fn a_large_batch_stores_what_the_same_changes_store_one_by_one() {
     );
     assert_eq!(replay.cursor, batch.cursor);
     assert_eq!(states(&store, "batched").await, batched);
+}
 }

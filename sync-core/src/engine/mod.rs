@@ -32,13 +32,16 @@
 //! ```
 
 mod relay;
+mod snapshot;
 mod writer;
+
+pub use snapshot::LoadError;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use crate::bus::{Bus, NodeId, NoticeKind};
 use crate::change::Change;
@@ -67,6 +70,13 @@ pub struct Config {
     /// With a bus: notices that may wait for the bus; beyond it they are dropped and the
     /// other nodes catch up from the feed. Default 4096.
     pub bus_queue: usize,
+    /// How many initial loads (`request_initial_data`) are built at once, across every
+    /// tenant; each holds a frame the size of its tenant's data until it is handed to the
+    /// transport. At least 1. Default 4.
+    pub max_snapshots: usize,
+    /// How long an initial load waits for a free slot before it is refused with the
+    /// retryable [`LoadError::Busy`]. Default 10 s.
+    pub snapshot_wait: Duration,
 }
 
 impl Default for Config {
@@ -77,6 +87,8 @@ impl Default for Config {
             writer_idle: Duration::from_secs(60),
             bus_check: Duration::from_secs(5),
             bus_queue: 4096,
+            max_snapshots: 4,
+            snapshot_wait: Duration::from_secs(10),
         }
     }
 }
@@ -118,6 +130,7 @@ pub(crate) struct Inner<S> {
     /// The cross-node delivery, when there is a bus.
     relay: Option<Relay>,
     node: NodeId,
+    snapshots: Semaphore,
 }
 
 impl<S: Store> Engine<S> {
@@ -127,6 +140,7 @@ impl<S: Store> Engine<S> {
             inner: Arc::new(Inner {
                 store,
                 hub,
+                snapshots: Semaphore::new(config.max_snapshots.clamp(1, Semaphore::MAX_PERMITS)),
                 config,
                 writers: Mutex::new(HashMap::new()),
                 relay: None,
@@ -147,6 +161,7 @@ impl<S: Store> Engine<S> {
         let inner = Arc::new(Inner {
             store,
             hub,
+            snapshots: Semaphore::new(config.max_snapshots.clamp(1, Semaphore::MAX_PERMITS)),
             config,
             writers: Mutex::new(HashMap::new()),
             relay: Some(relay),

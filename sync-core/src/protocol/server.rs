@@ -2,6 +2,7 @@
 //! two data messages (`data_update`, `initial_data_load`) carry `event_type` instead.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde_json::{Value as Json, json};
 
@@ -96,6 +97,9 @@ pub enum ServerMessage {
     },
     /// `changes`: one page of the change feed.
     Changes(ChangePage),
+    /// A message already encoded as its text frame, such as a streamed `initial_data_load`
+    /// (see [`InitialLoad`](super::InitialLoad)); sent as it is.
+    Encoded(Arc<str>),
 }
 
 /// A `sync_ack`.
@@ -402,11 +406,18 @@ impl ServerMessage {
                 "has_more": page.has_more,
                 "reset": page.reset,
             }),
+            ServerMessage::Encoded(frame) => {
+                serde_json::from_str(frame).unwrap_or_else(|_| json!(&**frame))
+            }
         }
     }
 
     /// The message as a text frame.
     pub fn to_text(&self) -> String {
-        self.to_json().to_string()
+        match self {
+            ServerMessage::Changes(page) => super::snapshot::changes_text(page),
+            ServerMessage::Encoded(frame) => frame.to_string(),
+            other => other.to_json().to_string(),
+        }
     }
 }

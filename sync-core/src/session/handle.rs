@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::Session;
 use super::checksum::row_checksum;
-use crate::engine::SubmitError;
+use crate::engine::{LoadError, SubmitError};
 use crate::hub::SessionId;
 use crate::outcome::{BatchOutcome, Outcome, Reason, Rejection};
 use crate::protocol::{
@@ -163,15 +163,17 @@ pub(super) async fn read<S: Store>(
 ) -> Done {
     let store = session.engine.store();
     let (replies, synced) = match read {
-        Read::Initial => match store.snapshot(&session.tenant).await {
-            Ok(snapshot) => (
-                vec![ServerMessage::InitialDataLoad {
-                    tenant_id: session.tenant.to_string(),
-                    snapshot,
+        // Streamed into one frame, under the engine's bound on concurrent initial loads.
+        Read::Initial => match session.engine.initial_load(&session.tenant).await {
+            Ok(frame) => (vec![ServerMessage::Encoded(frame)], true),
+            Err(LoadError::Storage(error)) => (vec![storage_error(&error)], false),
+            Err(busy) => (
+                vec![ServerMessage::Error {
+                    message: format!("overloaded: {busy}"),
+                    original_type: None,
                 }],
-                true,
+                false,
             ),
-            Err(error) => (vec![storage_error(&error)], false),
         },
         Read::Changes { since, limit } => {
             match store.changes_since(&session.tenant, since, limit).await {

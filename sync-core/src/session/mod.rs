@@ -338,7 +338,7 @@ async fn shutdown_close<O: Sink<Outbound> + Unpin>(outbound: &mut O) -> (u16, &'
 }
 
 fn text(message: &ServerMessage) -> Outbound {
-    Outbound::Text(Arc::from(message.to_text()))
+    Outbound::Text(message.to_frame())
 }
 
 /// The most hub deliveries sent with one flush.

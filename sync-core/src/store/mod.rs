@@ -30,6 +30,7 @@ pub mod postgres;
 mod schema;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+pub mod stream;
 
 mod typed;
 
@@ -46,6 +47,7 @@ use crate::version::Version;
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use any::AnyStore;
+pub use stream::{Collect, SnapshotSink};
 pub use typed::StoreExt;
 
 /// The most changes one [`Store::changes_since`] page returns, whatever the caller asks.
@@ -79,6 +81,24 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every live row of every collection, never truncated, with the cursor it reflects.
     fn snapshot(&self, tenant: &TenantId) -> impl Future<Output = Result<Snapshot>> + Send;
+
+    /// The same rows and cursor as [`Store::snapshot`], handed to `sink` as they are read,
+    /// in the order of the [`stream`] module docs. The rows and the cursor describe one
+    /// moment. On an error the sink holds a partial snapshot and must be discarded.
+    ///
+    /// The default materialises [`Store::snapshot`] and replays it: correct, but it holds
+    /// every row at once. A store overrides it to read rows one at a time.
+    fn stream_snapshot<K: SnapshotSink>(
+        &self,
+        tenant: &TenantId,
+        sink: &mut K,
+    ) -> impl Future<Output = Result<()>> + Send {
+        async move {
+            let snapshot = self.snapshot(tenant).await?;
+            stream::replay(&snapshot, sink);
+            Ok(())
+        }
+    }
 
     /// The stored state of one entity, live or tombstone.
     fn get_state(

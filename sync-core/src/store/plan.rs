@@ -172,10 +172,13 @@ impl<'a> Batch<'a> {
 
         for (change, checked) in self.changes.iter().zip(self.checked) {
             if let Some(original) = processed.get(change.id.as_str()) {
+                // The entity as the view holds it now, earlier changes of this batch included.
                 let current = self.registry.get(&change.entity_type).and_then(|handler| {
-                    stored
-                        .get(&(handler.table(), change.entity_id.clone()))
-                        .cloned()
+                    let key = (handler.table(), change.entity_id.as_str());
+                    match latest.get(&key) {
+                        Some(&(_, outcome)) => applied_effect(&outcomes[outcome]).cloned(),
+                        None => stored.get(&key).map(|state| (*state).clone()),
+                    }
                 });
                 outcomes.push(Outcome::Duplicate {
                     original: *original,

@@ -31,6 +31,7 @@ mod bind;
 mod feed;
 mod schema;
 mod sql;
+mod stream;
 mod tables;
 mod tenants;
 
@@ -44,7 +45,7 @@ use sqlx::sqlite::SqliteSynchronous;
 
 use self::sql::TableSql;
 use self::tenants::{TenantDb, Tenants};
-use super::{ChangePage, MAX_PAGE, Purge, Snapshot, Store};
+use super::{ChangePage, MAX_PAGE, Purge, Snapshot, SnapshotSink, Store};
 pub use super::{DEFAULT_MAX_CLOCK_SKEW, DEFAULT_TOMBSTONE_RETENTION};
 use crate::change::Change;
 use crate::entity::{Arrival, Handler, Registry};
@@ -279,6 +280,15 @@ impl Store for SqliteStore {
     async fn snapshot(&self, tenant: &TenantId) -> Result<Snapshot> {
         let db = self.tenant(tenant).await?;
         feed::snapshot(&db, &self.inner).await
+    }
+
+    async fn stream_snapshot<K: SnapshotSink>(
+        &self,
+        tenant: &TenantId,
+        sink: &mut K,
+    ) -> Result<()> {
+        let db = self.tenant(tenant).await?;
+        stream::snapshot(&db, &self.inner, sink).await
     }
 
     async fn get_state(

@@ -1,0 +1,50 @@
+//! Initial loads, bounded: at most [`Config::max_snapshots`](super::Config::max_snapshots)
+//! are built at once across the engine, because each one holds a frame the size of its
+//! tenant's data. A load beyond the bound waits for a slot up to
+//! [`Config::snapshot_wait`](super::Config::snapshot_wait), then fails with
+//! [`LoadError::Busy`], which the session answers with a retryable `error`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::Engine;
+use crate::protocol::InitialLoad;
+use crate::store::Store;
+use crate::tenant::TenantId;
+
+/// Why an initial load produced no frame.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// Every snapshot slot stayed taken for `waited`; nothing was read. Retrying later
+    /// may succeed.
+    #[error("too many initial loads are in progress (waited {waited:?}); retry in a few seconds")]
+    Busy {
+        /// How long the load waited for a slot.
+        waited: Duration,
+    },
+    /// The store failed; retrying may succeed.
+    #[error(transparent)]
+    Storage(#[from] crate::Error),
+}
+
+impl<S: Store> Engine<S> {
+    /// `tenant`'s `initial_data_load` frame, streamed from the store into one text buffer
+    /// (see [`InitialLoad`]), while holding one of the engine's snapshot slots.
+    pub async fn initial_load(&self, tenant: &TenantId) -> Result<Arc<str>, LoadError> {
+        let waited = self.inner.config.snapshot_wait;
+        let _slot = match tokio::time::timeout(waited, self.inner.snapshots.acquire()).await {
+            Ok(Ok(slot)) => slot,
+            // The semaphore is never closed; a closed one means no slot will come.
+            Ok(Err(_)) | Err(_) => return Err(LoadError::Busy { waited }),
+        };
+        let mut frame = InitialLoad::new(tenant);
+        self.inner.store.stream_snapshot(tenant, &mut frame).await?;
+        Ok(frame.finish())
+    }
+
+    /// How many initial loads could start now without waiting.
+    pub fn free_snapshot_slots(&self) -> usize {
+        self.inner.snapshots.available_permits()
+    }
+}

@@ -1,0 +1,174 @@
+//! The two large server messages, `initial_data_load` and `changes`, encoded straight into
+//! their text frame: each row's JSON is written into the one output buffer as it comes,
+//! never gathered into a tree of every row first.
+//!
+//! The bytes are exactly those of [`ServerMessage::to_text`] for the same content (keys in
+//! the same order, as `serde_json` sorts them; the same collections; the same `cursor`), so
+//! clients see no difference. [`InitialLoad`] is a [`SnapshotSink`]: a store streams its rows
+//! into it.
+//!
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! use sync_core::protocol::{InitialLoad, ServerMessage};
+//! use sync_core::store::sqlite::SqliteStore;
+//! use sync_core::store::Store;
+//! use sync_core::{Registry, TenantId};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let store = SqliteStore::builder(dir.path(), Registry::default()).open().await.unwrap();
+//! let tenant = TenantId::new("t").unwrap();
+//! let mut frame = InitialLoad::new(&tenant);
+//! store.stream_snapshot(&tenant, &mut frame).await.unwrap();
+//! let streamed = frame.finish();
+//!
+//! let snapshot = store.snapshot(&tenant).await.unwrap();
+//! let built = ServerMessage::InitialDataLoad { tenant_id: tenant.to_string(), snapshot };
+//! assert_eq!(&*streamed, built.to_text());
+//! # });
+//! ```
+
+use std::io::Write;
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::Value as Json;
+
+use super::ServerMessage;
+use crate::store::{ChangePage, SnapshotSink};
+use crate::tenant::TenantId;
+
+/// An `initial_data_load` frame being written by a streamed snapshot.
+///
+/// Feed it with [`Store::stream_snapshot`](crate::store::Store::stream_snapshot), then take
+/// the frame with [`InitialLoad::finish`]. Its memory is the frame's size plus one row.
+#[derive(Debug)]
+pub struct InitialLoad {
+    out: Vec<u8>,
+    tenant_id: String,
+    started: bool,
+    collections: usize,
+    rows_in_collection: usize,
+}
+
+impl InitialLoad {
+    /// An empty frame for `tenant`.
+    pub fn new(tenant: &TenantId) -> InitialLoad {
+        InitialLoad {
+            out: Vec::new(),
+            tenant_id: tenant.to_string(),
+            started: false,
+            collections: 0,
+            rows_in_collection: 0,
+        }
+    }
+
+    /// The bytes written so far.
+    pub fn len(&self) -> usize {
+        self.out.len()
+    }
+
+    /// Whether nothing was written yet.
+    pub fn is_empty(&self) -> bool {
+        self.out.is_empty()
+    }
+
+    /// Closes the frame and returns its text, ready to send. A frame that never got a
+    /// cursor (the store wrote nothing) is the load of an empty tenant at cursor 0.
+    pub fn finish(mut self) -> Arc<str> {
+        if !self.started {
+            self.cursor(0);
+        }
+        if self.collections > 0 {
+            self.out.push(b']');
+        }
+        self.out.extend_from_slice(b"},\"tenant_id\":");
+        write_json(&mut self.out, &self.tenant_id);
+        self.out.push(b'}');
+        Arc::from(text(&self.out))
+    }
+}
+
+impl SnapshotSink for InitialLoad {
+    fn cursor(&mut self, cursor: u64) {
+        self.started = true;
+        // `serde_json` writes object keys sorted: cursor, event_type, payload, tenant_id.
+        let _ = write!(
+            self.out,
+            "{{\"cursor\":{cursor},\"event_type\":\"initial_data_load\",\"payload\":{{"
+        );
+    }
+
+    fn collection(&mut self, name: &'static str) {
+        if self.collections > 0 {
+            self.out.extend_from_slice(b"],");
+        }
+        write_json(&mut self.out, name);
+        self.out.extend_from_slice(b":[");
+        self.collections += 1;
+        self.rows_in_collection = 0;
+    }
+
+    fn row(&mut self, row: &Json) {
+        if self.rows_in_collection > 0 {
+            self.out.push(b',');
+        }
+        write_json(&mut self.out, row);
+        self.rows_in_collection += 1;
+    }
+}
+
+/// The text of a `changes` message, each change written straight into the frame: the same
+/// bytes as `ServerMessage::Changes(page).to_json().to_string()`.
+pub(crate) fn changes_text(page: &ChangePage) -> String {
+    let mut out = Vec::with_capacity(64 + page.changes.len() * 256);
+    out.extend_from_slice(b"{\"changes\":[");
+    for (index, change) in page.changes.iter().enumerate() {
+        if index > 0 {
+            out.push(b',');
+        }
+        let operation = if change.deleted { "delete" } else { "update" };
+        let _ = write!(out, "{{\"cursor\":{},\"data\":", change.seq);
+        write_json(&mut out, &change.data);
+        out.extend_from_slice(b",\"entity_type\":");
+        write_json(&mut out, change.entity_type);
+        let _ = write!(out, ",\"operation_type\":\"{operation}\"}}");
+    }
+    let _ = write!(
+        out,
+        "],\"cursor\":{},\"has_more\":{},\"reset\":{},\"type\":\"changes\"}}",
+        page.cursor, page.has_more, page.reset
+    );
+    String::from_utf8(out)
+        .unwrap_or_else(|error| unreachable!("the encoder wrote invalid UTF-8: {error}"))
+}
+
+/// Appends `value`'s compact JSON. Writing into a `Vec` cannot fail, and neither can
+/// serialising a JSON value or a string.
+fn write_json(out: &mut Vec<u8>, value: &(impl Serialize + ?Sized)) {
+    let written = serde_json::to_writer(out, value);
+    debug_assert!(
+        written.is_ok(),
+        "serialising into memory failed: {written:?}"
+    );
+}
+
+/// The buffer as text: `serde_json` and the literals above write only UTF-8.
+fn text(out: &[u8]) -> &str {
+    std::str::from_utf8(out).unwrap_or_else(|error| {
+        unreachable!(
+            "the encoder wrote invalid UTF-8 at byte {}",
+            error.valid_up_to()
+        )
+    })
+}
+
+impl ServerMessage {
+    /// The message as a shareable text frame: an [`ServerMessage::Encoded`] frame as it is,
+    /// without a copy; any other message encoded.
+    pub fn to_frame(&self) -> Arc<str> {
+        match self {
+            ServerMessage::Encoded(frame) => frame.clone(),
+            other => Arc::from(other.to_text()),
+        }
+    }
+}

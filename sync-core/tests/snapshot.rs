@@ -1,0 +1,462 @@
+//! Streamed initial loads and `changes` pages: byte-identical to the tree-built encoding, and
+//! bounded by the engine's snapshot slots.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::channel::mpsc;
+use futures::{SinkExt, StreamExt};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sync_core::change::Change;
+use sync_core::engine::{self, Engine, LoadError};
+use sync_core::hub::Hub;
+use sync_core::outcome::{BatchOutcome, Effect};
+use sync_core::protocol::ServerMessage;
+use sync_core::session::{self, Inbound, Outbound, Session};
+use sync_core::store::sqlite::{SqliteStore, Synchronous};
+use sync_core::store::{ChangePage, Collect, Purge, Snapshot, Store};
+use sync_core::version::Version;
+use sync_core::{Registry, Syncable, TenantId};
+use tokio::sync::{Semaphore, watch};
+
+#[derive(Debug, Clone, Serialize, Deserialize, Syncable)]
+#[serde(rename_all = "camelCase")]
+#[sync(entity = "Account", table = "accounts")]
+struct Account {
+    #[sync(id)]
+    id: String,
+    name: String,
+    balance: f64,
+    note: Option<String>,
+    is_active: bool,
+    sort_order: i32,
+    #[serde(rename = "updated_at")]
+    #[sync(updated_at)]
+    updated_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Syncable)]
+#[serde(rename_all = "camelCase")]
+#[sync(entity = "AccountGroup")]
+struct AccountGroup {
+    #[sync(id)]
+    id: String,
+    name: String,
+    #[serde(rename = "updated_at")]
+    #[sync(updated_at)]
+    updated_at: Option<DateTime<Utc>>,
+}
+
+/// Registered first, listed last: the frame orders collections by name, not registration.
+#[derive(Debug, Clone, Serialize, Deserialize, Syncable)]
+#[serde(rename_all = "camelCase")]
+#[sync(entity = "Zone", table = "zones")]
+struct Zone {
+    #[sync(id)]
+    id: String,
+    label: String,
+    #[serde(rename = "updated_at")]
+    #[sync(updated_at)]
+    updated_at: Option<DateTime<Utc>>,
+}
+
+fn registry() -> Registry {
+    Registry::builder()
+        .entity::<Zone>()
+        .entity::<Account>()
+        .entity::<AccountGroup>()
+        .build()
+        .unwrap()
+}
+
+fn at(n: i64) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp_millis(1_767_225_600_000 + n)
+}
+
+async fn sqlite(dir: &tempfile::TempDir) -> SqliteStore {
+    SqliteStore::builder(dir.path(), registry())
+        .synchronous(Synchronous::Off)
+        .open()
+        .await
+        .unwrap()
+}
+
+/// Rows in every collection, awkward text, nulls, and tombstones (deleted live rows and a
+/// delete of an id never seen).
+async fn fill(store: &impl Store, tenant: &TenantId) {
+    let mut changes = Vec::new();
+    for n in 0..40 {
+        changes.push(
+            Change::upsert(&Account {
+                id: format!("a{n:02}"),
+                name: format!("Konto \"{n}\" ü \u{1F600} \\ \n"),
+                balance: n as f64 * -1.25 + 0.1,
+                note: (n % 3 == 0).then(|| "<note>".to_owned()),
+                is_active: n % 2 == 0,
+                sort_order: n,
+                updated_at: at(i64::from(n)),
+            })
+            .unwrap(),
+        );
+    }
+    for n in 0..5 {
+        changes.push(
+            Change::upsert(&AccountGroup {
+                id: format!("g{n}"),
+                name: format!("Group {n}"),
+                updated_at: at(100 + n),
+            })
+            .unwrap(),
+        );
+    }
+    changes.push(
+        Change::upsert(&Zone {
+            id: "z1".to_owned(),
+            label: "north".to_owned(),
+            updated_at: at(200),
+        })
+        .unwrap(),
+    );
+    store.apply(tenant, &changes).await.unwrap();
+    let deletes = vec![
+        Change::delete("Account", "a03"),
+        Change::delete("Account", "a17"),
+        Change::delete("AccountGroup", "g4"),
+        Change::delete("Zone", "never-stored"),
+    ];
+    store.apply(tenant, &deletes).await.unwrap();
+}
+
+/// Today's encoding: the snapshot as a JSON tree, then text.
+fn built(tenant: &TenantId, snapshot: Snapshot) -> String {
+    ServerMessage::InitialDataLoad {
+        tenant_id: tenant.to_string(),
+        snapshot,
+    }
+    .to_text()
+}
+
+fn engine<S: Store>(store: S, config: engine::Config) -> Engine<S> {
+    Engine::new(store, Hub::new(64), config)
+}
+
+#[tokio::test]
+async fn streamed_initial_load_is_byte_identical_to_the_built_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite(&dir).await;
+    let tenant = TenantId::new("household").unwrap();
+    fill(&store, &tenant).await;
+
+    let snapshot = store.snapshot(&tenant).await.unwrap();
+    assert_eq!(snapshot.collections["accounts"].len(), 38);
+    assert_eq!(snapshot.collections["account_groups"].len(), 4);
+    assert_eq!(snapshot.cursor, 50);
+    let expected = built(&tenant, snapshot.clone());
+
+    let frame = engine(store.clone(), engine::Config::default())
+        .initial_load(&tenant)
+        .await
+        .unwrap();
+    assert_eq!(&*frame, expected);
+    let parsed: Value = serde_json::from_str(&frame).unwrap();
+    assert_eq!(parsed["event_type"], "initial_data_load");
+    assert_eq!(parsed["cursor"], 50);
+    let collections: Vec<&String> = parsed["payload"].as_object().unwrap().keys().collect();
+    assert_eq!(collections, ["account_groups", "accounts", "zones"]);
+
+    let mut collected = Collect::default();
+    store
+        .stream_snapshot(&tenant, &mut collected)
+        .await
+        .unwrap();
+    assert_eq!(collected.into_snapshot(), snapshot);
+}
+
+#[tokio::test]
+async fn the_default_stream_gives_the_same_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Gated::open(sqlite(&dir).await);
+    let tenant = TenantId::new("household").unwrap();
+    fill(&store, &tenant).await;
+    let expected = built(&tenant, store.snapshot(&tenant).await.unwrap());
+    let frame = engine(store, engine::Config::default())
+        .initial_load(&tenant)
+        .await
+        .unwrap();
+    assert_eq!(&*frame, expected);
+}
+
+#[tokio::test]
+async fn an_empty_tenant_lists_every_collection_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite(&dir).await;
+    let tenant = TenantId::new("empty").unwrap();
+    let frame = engine(store.clone(), engine::Config::default())
+        .initial_load(&tenant)
+        .await
+        .unwrap();
+    assert_eq!(
+        &*frame,
+        r#"{"cursor":0,"event_type":"initial_data_load","payload":{"account_groups":[],"accounts":[],"zones":[]},"tenant_id":"empty"}"#
+    );
+    assert_eq!(
+        &*frame,
+        built(&tenant, store.snapshot(&tenant).await.unwrap())
+    );
+}
+
+#[tokio::test]
+async fn changes_pages_encode_as_the_built_tree() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite(&dir).await;
+    let tenant = TenantId::new("household").unwrap();
+    fill(&store, &tenant).await;
+    for (cursor, limit) in [(0, 10), (0, 10_000), (44, 3), (50, 10)] {
+        let page = store.changes_since(&tenant, cursor, limit).await.unwrap();
+        let message = ServerMessage::Changes(page);
+        assert_eq!(
+            message.to_text(),
+            message.to_json().to_string(),
+            "from {cursor}"
+        );
+    }
+    let tombstones = store.changes_since(&tenant, 46, 10).await.unwrap();
+    assert!(tombstones.changes.iter().all(|change| change.deleted));
+    let text = ServerMessage::Changes(tombstones).to_text();
+    assert!(text.contains(r#""operation_type":"delete""#), "{text}");
+    let reset = ServerMessage::Changes(store.changes_since(&tenant, 99, 10).await.unwrap());
+    assert_eq!(reset.to_text(), reset.to_json().to_string());
+    assert_eq!(
+        reset.to_text(),
+        r#"{"changes":[],"cursor":0,"has_more":false,"reset":true,"type":"changes"}"#
+    );
+}
+
+#[tokio::test]
+async fn an_encoded_message_is_sent_as_it_is() {
+    let frame: Arc<str> = Arc::from(r#"{"a":1}"#);
+    let message = ServerMessage::Encoded(frame.clone());
+    assert!(Arc::ptr_eq(&message.to_frame(), &frame));
+    assert_eq!(message.to_text(), r#"{"a":1}"#);
+    assert_eq!(message.to_json(), json!({"a": 1}));
+}
+
+#[tokio::test]
+async fn loads_beyond_the_bound_wait_for_a_slot() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Gated::closed(sqlite(&dir).await);
+    let (gate, active, peak) = (store.gate.clone(), store.active.clone(), store.peak.clone());
+    let tenant = TenantId::new("household").unwrap();
+    fill(&store, &tenant).await;
+    let engine = engine(
+        store,
+        engine::Config {
+            max_snapshots: 2,
+            snapshot_wait: Duration::from_secs(30),
+            ..engine::Config::default()
+        },
+    );
+
+    let loads: Vec<_> = (0..6)
+        .map(|_| {
+            let (engine, tenant) = (engine.clone(), tenant.clone());
+            tokio::spawn(async move { engine.initial_load(&tenant).await })
+        })
+        .collect();
+    wait_until(|| active.load(Ordering::SeqCst) == 2).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(
+        active.load(Ordering::SeqCst),
+        2,
+        "only two loads read at once"
+    );
+    assert_eq!(engine.free_snapshot_slots(), 0);
+
+    gate.add_permits(6);
+    let mut frames = Vec::new();
+    for load in loads {
+        frames.push(load.await.unwrap().unwrap());
+    }
+    assert_eq!(peak.load(Ordering::SeqCst), 2);
+    assert!(frames.windows(2).all(|pair| pair[0] == pair[1]));
+    assert_eq!(engine.free_snapshot_slots(), 2, "every slot is returned");
+}
+
+#[tokio::test]
+async fn a_load_that_waits_too_long_gets_a_retryable_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Gated::closed(sqlite(&dir).await);
+    let (gate, active) = (store.gate.clone(), store.active.clone());
+    let tenant = TenantId::new("household").unwrap();
+    let engine = engine(
+        store,
+        engine::Config {
+            max_snapshots: 1,
+            snapshot_wait: Duration::from_millis(100),
+            ..engine::Config::default()
+        },
+    );
+    let holder = {
+        let (engine, tenant) = (engine.clone(), tenant.clone());
+        tokio::spawn(async move { engine.initial_load(&tenant).await })
+    };
+    wait_until(|| active.load(Ordering::SeqCst) == 1).await;
+
+    let refused = engine.initial_load(&tenant).await.unwrap_err();
+    assert!(
+        matches!(refused, LoadError::Busy { waited } if waited == Duration::from_millis(100)),
+        "{refused:?}"
+    );
+
+    // A session answers the same refusal with an `error` that says to retry.
+    let (shutdown, _) = watch::channel(false);
+    let (mut to_session, inbound) = mpsc::channel(8);
+    let (outbound, mut from_session) = mpsc::channel(8);
+    let session = Session::new(
+        engine.clone(),
+        tenant.clone(),
+        "tester",
+        session::Config::default(),
+        shutdown.subscribe(),
+    );
+    tokio::spawn(session.run(inbound, outbound));
+    let request = json!({"type": "request_initial_data", "tenant_id": "household"});
+    to_session
+        .send(Inbound::Text(request.to_string()))
+        .await
+        .unwrap();
+    assert_eq!(text(&mut from_session).await["status"], "online");
+    let reply = text(&mut from_session).await;
+    assert_eq!(reply["type"], "error");
+    let message = reply["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("overloaded: too many initial loads") && message.contains("retry"),
+        "{message}"
+    );
+
+    gate.add_permits(2);
+    holder.await.unwrap().unwrap();
+    to_session
+        .send(Inbound::Text(request.to_string()))
+        .await
+        .unwrap();
+    let reply = text(&mut from_session).await;
+    assert_eq!(reply["event_type"], "initial_data_load", "{reply}");
+    assert_eq!(engine.free_snapshot_slots(), 1);
+}
+
+async fn text(from_session: &mut mpsc::Receiver<Outbound>) -> Value {
+    let frame = tokio::time::timeout(Duration::from_secs(5), from_session.next())
+        .await
+        .expect("the session answers within 5 s");
+    match frame {
+        Some(Outbound::Text(text)) => serde_json::from_str(&text).unwrap(),
+        other => panic!("expected a text frame, got {other:?}"),
+    }
+}
+
+async fn wait_until(condition: impl Fn() -> bool) {
+    for _ in 0..500 {
+        if condition() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the condition did not hold within 5 s");
+}
+
+/// A store whose snapshots pass a gate (one permit each) and count how many run at once. It
+/// keeps the trait's default `stream_snapshot`, built on `snapshot`.
+struct Gated {
+    inner: SqliteStore,
+    gate: Arc<Semaphore>,
+    active: Arc<AtomicUsize>,
+    peak: Arc<AtomicUsize>,
+}
+
+impl Gated {
+    fn open(inner: SqliteStore) -> Gated {
+        Gated::with_permits(inner, Semaphore::MAX_PERMITS)
+    }
+
+    fn closed(inner: SqliteStore) -> Gated {
+        Gated::with_permits(inner, 0)
+    }
+
+    fn with_permits(inner: SqliteStore, permits: usize) -> Gated {
+        Gated {
+            inner,
+            gate: Arc::new(Semaphore::new(permits)),
+            active: Arc::default(),
+            peak: Arc::default(),
+        }
+    }
+}
+
+impl Store for Gated {
+    fn registry(&self) -> &Registry {
+        self.inner.registry()
+    }
+
+    async fn apply(
+        &self,
+        tenant: &TenantId,
+        changes: &[Change],
+    ) -> sync_core::Result<BatchOutcome> {
+        self.inner.apply(tenant, changes).await
+    }
+
+    async fn changes_since(
+        &self,
+        tenant: &TenantId,
+        cursor: u64,
+        limit: usize,
+    ) -> sync_core::Result<ChangePage> {
+        self.inner.changes_since(tenant, cursor, limit).await
+    }
+
+    async fn snapshot(&self, tenant: &TenantId) -> sync_core::Result<Snapshot> {
+        let now = self.active.fetch_add(1, Ordering::SeqCst) + 1;
+        self.peak.fetch_max(now, Ordering::SeqCst);
+        self.gate.acquire().await.unwrap().forget();
+        let snapshot = self.inner.snapshot(tenant).await;
+        self.active.fetch_sub(1, Ordering::SeqCst);
+        snapshot
+    }
+
+    async fn get_state(
+        &self,
+        tenant: &TenantId,
+        entity_type: &str,
+        entity_id: &str,
+    ) -> sync_core::Result<Option<Effect>> {
+        self.inner.get_state(tenant, entity_type, entity_id).await
+    }
+
+    async fn list_json(
+        &self,
+        tenant: &TenantId,
+        entity_type: &str,
+    ) -> sync_core::Result<Vec<Value>> {
+        self.inner.list_json(tenant, entity_type).await
+    }
+
+    async fn cursor(&self, tenant: &TenantId) -> sync_core::Result<u64> {
+        self.inner.cursor(tenant).await
+    }
+
+    async fn purge_tombstones(
+        &self,
+        tenant: &TenantId,
+        horizon: Version,
+    ) -> sync_core::Result<Purge> {
+        self.inner.purge_tombstones(tenant, horizon).await
+    }
+
+    async fn delete_tenant(&self, tenant: &TenantId) -> sync_core::Result<()> {
+        self.inner.delete_tenant(tenant).await
+    }
+}
