@@ -52,9 +52,9 @@ pub struct Config {
     pub max_group: usize,
     /// After how long without work a tenant's writer stops. Default 60 s.
     pub writer_idle: Duration,
-    /// How many initial loads (`request_initial_data`) are built at once, across every
-    /// tenant; each holds a frame the size of its tenant's data until it is handed to the
-    /// transport. At least 1. Default 4.
+    /// How many initial loads (`request_initial_data`) may be in progress at once, across
+    /// every tenant, from reading the rows until the transport has taken the frame (which
+    /// is the size of the tenant's data). At least 1. Default 4.
     pub max_snapshots: usize,
     /// How long an initial load waits for a free slot before it is refused with the
     /// retryable [`LoadError::Busy`]. Default 10 s.
@@ -103,7 +103,7 @@ pub(crate) struct Inner<S> {
     hub: Arc<Hub>,
     config: Config,
     writers: Mutex<HashMap<TenantId, mpsc::Sender<Job>>>,
-    snapshots: Semaphore,
+    snapshots: Arc<Semaphore>,
 }
 
 impl<S: Store> Engine<S> {
@@ -113,7 +113,9 @@ impl<S: Store> Engine<S> {
             inner: Arc::new(Inner {
                 store,
                 hub,
-                snapshots: Semaphore::new(config.max_snapshots.clamp(1, Semaphore::MAX_PERMITS)),
+                snapshots: Arc::new(Semaphore::new(
+                    config.max_snapshots.clamp(1, Semaphore::MAX_PERMITS),
+                )),
                 config,
                 writers: Mutex::new(HashMap::new()),
             }),

@@ -23,7 +23,7 @@ mod snapshot;
 
 pub use client::{ClientMessage, DecodeError, Entry};
 pub use server::{Ack, Nack, RowChecksum, ServerMessage};
-pub use snapshot::InitialLoad;
+pub use snapshot::{Frame, InitialLoad};
 
 /// The protocol version this crate speaks in `hello`/`welcome`.
 pub const PROTOCOL_VERSION: u32 = 1;
