@@ -14,7 +14,7 @@ use sync_core::change::Change;
 use sync_core::engine::{self, Engine, LoadError};
 use sync_core::hub::Hub;
 use sync_core::outcome::{BatchOutcome, Effect};
-use sync_core::protocol::ServerMessage;
+use sync_core::protocol::{Frame, ServerMessage};
 use sync_core::session::{self, Inbound, Outbound, Session};
 use sync_core::store::sqlite::{SqliteStore, Synchronous};
 use sync_core::store::{ChangePage, Collect, Purge, Snapshot, Store};
@@ -160,8 +160,8 @@ async fn streamed_initial_load_is_byte_identical_to_the_built_one() {
         .initial_load(&tenant)
         .await
         .unwrap();
-    assert_eq!(&*frame, expected);
-    let parsed: Value = serde_json::from_str(&frame).unwrap();
+    assert_eq!(&**frame.text(), expected);
+    let parsed: Value = serde_json::from_str(frame.text()).unwrap();
     assert_eq!(parsed["event_type"], "initial_data_load");
     assert_eq!(parsed["cursor"], 50);
     let collections: Vec<&String> = parsed["payload"].as_object().unwrap().keys().collect();
@@ -186,7 +186,7 @@ async fn the_default_stream_gives_the_same_frame() {
         .initial_load(&tenant)
         .await
         .unwrap();
-    assert_eq!(&*frame, expected);
+    assert_eq!(&**frame.text(), expected);
 }
 
 #[tokio::test]
@@ -199,11 +199,11 @@ async fn an_empty_tenant_lists_every_collection_empty() {
         .await
         .unwrap();
     assert_eq!(
-        &*frame,
+        &**frame.text(),
         r#"{"cursor":0,"event_type":"initial_data_load","payload":{"account_groups":[],"accounts":[],"zones":[]},"tenant_id":"empty"}"#
     );
     assert_eq!(
-        &*frame,
+        &**frame.text(),
         built(&tenant, store.snapshot(&tenant).await.unwrap())
     );
 }
@@ -238,7 +238,7 @@ async fn changes_pages_encode_as_the_built_tree() {
 #[tokio::test]
 async fn an_encoded_message_is_sent_as_it_is() {
     let frame: Arc<str> = Arc::from(r#"{"a":1}"#);
-    let message = ServerMessage::Encoded(frame.clone());
+    let message = ServerMessage::Encoded(Frame::new(frame.clone()));
     assert!(Arc::ptr_eq(&message.to_frame(), &frame));
     assert_eq!(message.to_text(), r#"{"a":1}"#);
     assert_eq!(message.to_json(), json!({"a": 1}));
@@ -263,7 +263,11 @@ async fn loads_beyond_the_bound_wait_for_a_slot() {
     let loads: Vec<_> = (0..6)
         .map(|_| {
             let (engine, tenant) = (engine.clone(), tenant.clone());
-            tokio::spawn(async move { engine.initial_load(&tenant).await })
+            // Only the text leaves the task: the frame, and its slot, drop in it.
+            tokio::spawn(async move {
+                let frame = engine.initial_load(&tenant).await?;
+                Ok::<_, LoadError>(frame.text().clone())
+            })
         })
         .collect();
     wait_until(|| active.load(Ordering::SeqCst) == 2).await;
@@ -275,14 +279,23 @@ async fn loads_beyond_the_bound_wait_for_a_slot() {
     );
     assert_eq!(engine.free_snapshot_slots(), 0);
 
-    gate.add_permits(6);
-    let mut frames = Vec::new();
+    gate.add_permits(7); // the six loads and one more below
+    // A frame keeps its slot until it is dropped: the loads finish two at a time.
+    let mut texts = Vec::new();
     for load in loads {
-        frames.push(load.await.unwrap().unwrap());
+        texts.push(load.await.unwrap().unwrap());
     }
     assert_eq!(peak.load(Ordering::SeqCst), 2);
-    assert!(frames.windows(2).all(|pair| pair[0] == pair[1]));
+    assert!(texts.windows(2).all(|pair| pair[0] == pair[1]));
     assert_eq!(engine.free_snapshot_slots(), 2, "every slot is returned");
+
+    let held = engine.initial_load(&tenant).await.unwrap();
+    let clone = held.clone();
+    assert_eq!(engine.free_snapshot_slots(), 1, "the frame holds its slot");
+    drop(held);
+    assert_eq!(engine.free_snapshot_slots(), 1, "a clone still holds it");
+    drop(clone);
+    assert_eq!(engine.free_snapshot_slots(), 2);
 }
 
 #[tokio::test]
@@ -301,7 +314,7 @@ async fn a_load_that_waits_too_long_gets_a_retryable_error() {
     );
     let holder = {
         let (engine, tenant) = (engine.clone(), tenant.clone());
-        tokio::spawn(async move { engine.initial_load(&tenant).await })
+        tokio::spawn(async move { engine.initial_load(&tenant).await.map(drop) })
     };
     wait_until(|| active.load(Ordering::SeqCst) == 1).await;
 
@@ -345,7 +358,7 @@ async fn a_load_that_waits_too_long_gets_a_retryable_error() {
         .unwrap();
     let reply = text(&mut from_session).await;
     assert_eq!(reply["event_type"], "initial_data_load", "{reply}");
-    assert_eq!(engine.free_snapshot_slots(), 1);
+    wait_until(|| engine.free_snapshot_slots() == 1).await;
 }
 
 async fn text(from_session: &mut mpsc::Receiver<Outbound>) -> Value {

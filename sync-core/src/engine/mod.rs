@@ -70,9 +70,9 @@ pub struct Config {
     /// With a bus: notices that may wait for the bus; beyond it they are dropped and the
     /// other nodes catch up from the feed. Default 4096.
     pub bus_queue: usize,
-    /// How many initial loads (`request_initial_data`) are built at once, across every
-    /// tenant; each holds a frame the size of its tenant's data until it is handed to the
-    /// transport. At least 1. Default 4.
+    /// How many initial loads (`request_initial_data`) may be in progress at once, across
+    /// every tenant, from reading the rows until the transport has taken the frame (which
+    /// is the size of the tenant's data). At least 1. Default 4.
     pub max_snapshots: usize,
     /// How long an initial load waits for a free slot before it is refused with the
     /// retryable [`LoadError::Busy`]. Default 10 s.
@@ -130,7 +130,7 @@ pub(crate) struct Inner<S> {
     /// The cross-node delivery, when there is a bus.
     relay: Option<Relay>,
     node: NodeId,
-    snapshots: Semaphore,
+    snapshots: Arc<Semaphore>,
 }
 
 impl<S: Store> Engine<S> {
@@ -140,7 +140,9 @@ impl<S: Store> Engine<S> {
             inner: Arc::new(Inner {
                 store,
                 hub,
-                snapshots: Semaphore::new(config.max_snapshots.clamp(1, Semaphore::MAX_PERMITS)),
+                snapshots: Arc::new(Semaphore::new(
+                    config.max_snapshots.clamp(1, Semaphore::MAX_PERMITS),
+                )),
                 config,
                 writers: Mutex::new(HashMap::new()),
                 relay: None,
@@ -161,7 +163,9 @@ impl<S: Store> Engine<S> {
         let inner = Arc::new(Inner {
             store,
             hub,
-            snapshots: Semaphore::new(config.max_snapshots.clamp(1, Semaphore::MAX_PERMITS)),
+            snapshots: Arc::new(Semaphore::new(
+                config.max_snapshots.clamp(1, Semaphore::MAX_PERMITS),
+            )),
             config,
             writers: Mutex::new(HashMap::new()),
             relay: Some(relay),

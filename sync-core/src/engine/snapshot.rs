@@ -1,14 +1,14 @@
 //! Initial loads, bounded: at most [`Config::max_snapshots`](super::Config::max_snapshots)
-//! are built at once across the engine, because each one holds a frame the size of its
-//! tenant's data. A load beyond the bound waits for a slot up to
+//! frames exist at once across the engine, because each one is the size of its tenant's
+//! data. A slot is taken before the rows are read and given back when the frame is dropped,
+//! which a session does once the transport has accepted it. A load beyond the bound waits for a slot up to
 //! [`Config::snapshot_wait`](super::Config::snapshot_wait), then fails with
 //! [`LoadError::Busy`], which the session answers with a retryable `error`.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use super::Engine;
-use crate::protocol::InitialLoad;
+use crate::protocol::{Frame, InitialLoad};
 use crate::store::Store;
 use crate::tenant::TenantId;
 
@@ -31,16 +31,19 @@ pub enum LoadError {
 impl<S: Store> Engine<S> {
     /// `tenant`'s `initial_data_load` frame, streamed from the store into one text buffer
     /// (see [`InitialLoad`]), while holding one of the engine's snapshot slots.
-    pub async fn initial_load(&self, tenant: &TenantId) -> Result<Arc<str>, LoadError> {
+    /// The frame keeps the slot until it (and every clone of it) is dropped, so a frame
+    /// waiting for a slow client still counts against the bound.
+    pub async fn initial_load(&self, tenant: &TenantId) -> Result<Frame, LoadError> {
         let waited = self.inner.config.snapshot_wait;
-        let _slot = match tokio::time::timeout(waited, self.inner.snapshots.acquire()).await {
+        let slots = self.inner.snapshots.clone();
+        let slot = match tokio::time::timeout(waited, slots.acquire_owned()).await {
             Ok(Ok(slot)) => slot,
             // The semaphore is never closed; a closed one means no slot will come.
             Ok(Err(_)) | Err(_) => return Err(LoadError::Busy { waited }),
         };
         let mut frame = InitialLoad::new(tenant);
         self.inner.store.stream_snapshot(tenant, &mut frame).await?;
-        Ok(frame.finish())
+        Ok(Frame::holding(frame.finish(), slot))
     }
 
     /// How many initial loads could start now without waiting.

@@ -24,7 +24,7 @@ mod snapshot;
 pub use client::{ClientMessage, DecodeError, Entry};
 pub(crate) use server::origin_state;
 pub use server::{Ack, Nack, RowChecksum, ServerMessage};
-pub use snapshot::InitialLoad;
+pub use snapshot::{Frame, InitialLoad};
 
 /// The protocol version this crate speaks in `hello`/`welcome`.
 pub const PROTOCOL_VERSION: u32 = 1;

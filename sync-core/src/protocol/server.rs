@@ -2,10 +2,10 @@
 //! two data messages (`data_update`, `initial_data_load`) carry `event_type` instead.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use serde_json::{Value as Json, json};
 
+use super::Frame;
 use super::client::Entry;
 use crate::outcome::{Effect, Outcome, OutcomeKind, Reason, Rejection};
 use crate::store::{ChangePage, Snapshot};
@@ -98,8 +98,9 @@ pub enum ServerMessage {
     /// `changes`: one page of the change feed.
     Changes(ChangePage),
     /// A message already encoded as its text frame, such as a streamed `initial_data_load`
-    /// (see [`InitialLoad`](super::InitialLoad)); sent as it is.
-    Encoded(Arc<str>),
+    /// (see [`InitialLoad`](super::InitialLoad)); sent as it is. Keep the message until the
+    /// transport has taken the frame: it may hold a snapshot slot (see [`Frame`]).
+    Encoded(Frame),
 }
 
 /// A `sync_ack`.
@@ -407,7 +408,7 @@ impl ServerMessage {
                 "reset": page.reset,
             }),
             ServerMessage::Encoded(frame) => {
-                serde_json::from_str(frame).unwrap_or_else(|_| json!(&**frame))
+                serde_json::from_str(frame.text()).unwrap_or_else(|_| json!(&**frame.text()))
             }
         }
     }
@@ -416,7 +417,7 @@ impl ServerMessage {
     pub fn to_text(&self) -> String {
         match self {
             ServerMessage::Changes(page) => super::snapshot::changes_text(page),
-            ServerMessage::Encoded(frame) => frame.to_string(),
+            ServerMessage::Encoded(frame) => frame.text().to_string(),
             other => other.to_json().to_string(),
         }
     }

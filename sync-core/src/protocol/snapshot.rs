@@ -27,6 +27,7 @@
 //! # });
 //! ```
 
+use std::any::Any;
 use std::io::Write;
 use std::sync::Arc;
 
@@ -162,12 +163,58 @@ fn text(out: &[u8]) -> &str {
     })
 }
 
+/// A message already encoded as its text frame, with whatever it keeps reserved (such as
+/// one of the engine's snapshot slots) until the last clone of it is dropped.
+///
+/// A session keeps its replies until they are sent, so a slot held by a frame stays taken
+/// until the transport has accepted the frame.
+#[derive(Clone)]
+pub struct Frame {
+    text: Arc<str>,
+    hold: Option<Arc<dyn Any + Send + Sync>>,
+}
+
+impl Frame {
+    /// A frame of `text` that holds nothing.
+    pub fn new(text: Arc<str>) -> Frame {
+        Frame { text, hold: None }
+    }
+
+    /// A frame of `text` that keeps `hold` alive until the frame and all its clones drop.
+    pub fn holding(text: Arc<str>, hold: impl Any + Send + Sync) -> Frame {
+        Frame {
+            text,
+            hold: Some(Arc::new(hold)),
+        }
+    }
+
+    /// The text.
+    pub fn text(&self) -> &Arc<str> {
+        &self.text
+    }
+}
+
+impl PartialEq for Frame {
+    fn eq(&self, other: &Frame) -> bool {
+        self.text == other.text
+    }
+}
+
+impl std::fmt::Debug for Frame {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Frame")
+            .field("bytes", &self.text.len())
+            .field("holds", &self.hold.is_some())
+            .finish()
+    }
+}
+
 impl ServerMessage {
     /// The message as a shareable text frame: an [`ServerMessage::Encoded`] frame as it is,
     /// without a copy; any other message encoded.
     pub fn to_frame(&self) -> Arc<str> {
         match self {
-            ServerMessage::Encoded(frame) => frame.clone(),
+            ServerMessage::Encoded(frame) => frame.text.clone(),
             other => Arc::from(other.to_text()),
         }
     }
