@@ -87,6 +87,26 @@ pub mod outbox;
 mod replica;
 pub mod status;
 
+#[doc(hidden)]
+pub mod __fuzz {
+    //! Entry points for the fuzz targets of the repository's `fuzz/` crate. Not part of the
+    //! API: it may change in any release.
+    //!
+    //! ```
+    //! assert!(sync_client::__fuzz::decode_server_message(r#"{"type":"status","status":"online"}"#));
+    //! assert!(!sync_client::__fuzz::decode_server_message("not json"));
+    //! ```
+
+    /// Decodes a text frame from the server exactly as the connection does; true when the
+    /// client acts on it (false for what it ignores).
+    pub fn decode_server_message(text: &str) -> bool {
+        !matches!(
+            crate::connection::wire::decode(text),
+            crate::connection::wire::Incoming::Ignored
+        )
+    }
+}
+
 pub use client::{Builder, Client};
 pub use error::{Error, Result};
 pub use event::Event;
