@@ -365,7 +365,7 @@ async fn acked_changes_survive_sigkill_at_random_moments() {
     config.jwt_secret = Some(SECRET.to_vec());
     let (_, state) = finwise::app(config).await.unwrap();
     let tenant_id = TenantId::new(tenant.clone()).unwrap();
-    let ledger = ledger.lock().unwrap();
+    let ledger = std::mem::take(&mut *ledger.lock().unwrap());
     let mut lost = Vec::new();
     for (id, &(version, deleted)) in &ledger.newest {
         let stored = state
