@@ -59,7 +59,8 @@ pub(crate) async fn exit_of(args: &[String]) -> (std::process::ExitStatus, Strin
 pub(crate) struct Process {
     pub(crate) child: Child,
     pub(crate) url: String,
-    _data: tempfile::TempDir,
+    /// The data directory it owns, if [`spawn`] made one (none for [`spawn_in`]).
+    _data: Option<tempfile::TempDir>,
 }
 
 impl Endpoint for Process {
@@ -68,10 +69,19 @@ impl Endpoint for Process {
     }
 }
 
-/// Starts `finwise` on 127.0.0.1:0 with `args`, and waits until it listens.
+/// Starts `finwise` on 127.0.0.1:0 with `args` in a fresh data directory, and waits until
+/// it listens.
 pub(crate) async fn spawn(args: &[String]) -> Process {
     let data = tempfile::tempdir().unwrap();
-    let mut child = command(data.path(), args).spawn().unwrap();
+    let mut process = spawn_in(data.path(), args).await;
+    process._data = Some(data);
+    process
+}
+
+/// Starts `finwise` on 127.0.0.1:0 with `args` on the data directory `data` (which the
+/// caller keeps, e.g. to restart a killed process on it), and waits until it listens.
+pub(crate) async fn spawn_in(data: &Path, args: &[String]) -> Process {
+    let mut child = command(data, args).spawn().unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let address = tokio::time::timeout(Duration::from_secs(30), async {
         while let Some(line) = lines.next_line().await.unwrap() {
@@ -93,6 +103,6 @@ pub(crate) async fn spawn(args: &[String]) -> Process {
     Process {
         child,
         url: format!("http://{address}"),
-        _data: data,
+        _data: None,
     }
 }
