@@ -181,7 +181,9 @@ async fn a_client_cut_off_catches_up_and_its_edits_arrive() {
         .await
         .unwrap();
     a.put(&Tag::new("t", "by a, offline")).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // Well past the error of each client's clock correction (the welcome's latency, tens of
+    // milliseconds on a loaded machine), so B's edit is later by every client's clock.
+    tokio::time::sleep(Duration::from_millis(500)).await;
     b.put(&Account::new("acc", "by b, later", 3.0))
         .await
         .unwrap();
