@@ -32,6 +32,8 @@ mod schema;
 pub mod sqlite;
 pub mod stream;
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod row;
 mod typed;
 
 use std::collections::BTreeMap;

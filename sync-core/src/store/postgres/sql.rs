@@ -8,11 +8,10 @@ use sqlx::{PgConnection, Row};
 
 use super::bind::{ColumnArray, array_cast, as_i64, quoted, read_value};
 use crate::entity::{Handler, Role, SqlType, Value};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::outcome::Effect;
 use crate::store::ddl::{DELETED, SEQ, TENANT};
 use crate::store::plan::{LiveRow, Tombstone};
-use crate::version::Version;
 
 /// The SQL of one entity table. Selects return the entity's columns, then the tombstone
 /// flag, then the sequence number.
@@ -24,8 +23,6 @@ pub(super) struct TableSql {
     pub(super) row: String,
     pub(super) feed: String,
     pub(super) live: String,
-    id_position: usize,
-    version_position: usize,
     pub(super) id_type: SqlType,
 }
 
@@ -94,8 +91,6 @@ impl TableSql {
             live: format!(
                 "SELECT {selected} FROM {table} WHERE {tenant} AND NOT \"{DELETED}\" ORDER BY {order}"
             ),
-            id_position: handler.position(Role::Id),
-            version_position: handler.position(Role::UpdatedAt),
             id_type: id_column.sql_type,
         }
     }
@@ -185,47 +180,6 @@ impl TableSql {
         }
         let deleted: bool = row.try_get(columns.len())?;
         let seq: i64 = row.try_get(columns.len() + 1)?;
-        let entity_id = match &values[self.id_position] {
-            Value::Text(text) => text.clone(),
-            Value::Int(number) => number.to_string(),
-            Value::Uuid(uuid) => uuid.hyphenated().to_string(),
-            other => format!("{other:?}"),
-        };
-        let decode_error = |message: String| Error::Decode {
-            table: handler.table(),
-            id: entity_id.clone(),
-            source: crate::entity::DecodeError::new(columns[self.version_position].name, message),
-        };
-        let version = match &values[self.version_position] {
-            Value::Timestamp(at) => {
-                Version::try_from_datetime(*at).map_err(|error| decode_error(error.to_string()))?
-            }
-            other => {
-                return Err(decode_error(format!(
-                    "expected a timestamp, found {}",
-                    other.kind()
-                )));
-            }
-        };
-        let data = if deleted {
-            handler.tombstone_json(&entity_id, version)
-        } else {
-            handler
-                .row_to_json(values)
-                .map_err(|source| Error::Decode {
-                    table: handler.table(),
-                    id: entity_id.clone(),
-                    source,
-                })?
-        };
-        Ok(Effect {
-            entity_type: handler.entity(),
-            collection: handler.collection(),
-            entity_id,
-            deleted,
-            version,
-            seq: u64::try_from(seq).unwrap_or_default(),
-            data,
-        })
+        crate::store::row::stored_effect(handler, values, deleted, seq)
     }
 }

@@ -11,7 +11,7 @@ use sqlx::{Row, SqliteConnection};
 
 use super::bind::{as_i64, bind_value, quoted, read_value};
 use crate::entity::{Handler, Role, Value};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::outcome::Effect;
 use crate::store::ddl::{DELETED, SEQ};
 use crate::store::plan::{LiveRow, Tombstone};
@@ -99,7 +99,6 @@ pub(super) struct TableSql {
     pub(super) feed: String,
     pub(super) snapshot: String,
     pub(super) id_position: usize,
-    pub(super) version_position: usize,
 }
 
 impl TableSql {
@@ -147,7 +146,6 @@ impl TableSql {
                 "SELECT {selected} FROM {table} WHERE \"{DELETED}\" = 0 ORDER BY {id}"
             ),
             id_position: handler.position(Role::Id),
-            version_position: handler.position(Role::UpdatedAt),
         }
     }
 
@@ -258,47 +256,7 @@ impl TableSql {
         }
         let deleted: bool = row.try_get(columns.len())?;
         let seq: i64 = row.try_get(columns.len() + 1)?;
-        let entity_id = match &values[self.id_position] {
-            Value::Text(text) => text.clone(),
-            Value::Int(number) => number.to_string(),
-            other => format!("{other:?}"),
-        };
-        let decode_error = |message: String| Error::Decode {
-            table: handler.table(),
-            id: entity_id.clone(),
-            source: crate::entity::DecodeError::new(columns[self.version_position].name, message),
-        };
-        let version = match &values[self.version_position] {
-            Value::Text(text) => {
-                Version::parse(text).map_err(|error| decode_error(error.to_string()))?
-            }
-            other => {
-                return Err(decode_error(format!(
-                    "expected a timestamp, found {}",
-                    other.kind()
-                )));
-            }
-        };
-        let data = if deleted {
-            handler.tombstone_json(&entity_id, version)
-        } else {
-            handler
-                .row_to_json(values)
-                .map_err(|source| Error::Decode {
-                    table: handler.table(),
-                    id: entity_id.clone(),
-                    source,
-                })?
-        };
-        Ok(Effect {
-            entity_type: handler.entity(),
-            collection: handler.collection(),
-            entity_id,
-            deleted,
-            version,
-            seq: u64::try_from(seq).unwrap_or_default(),
-            data,
-        })
+        crate::store::row::stored_effect(handler, values, deleted, seq)
     }
 }
 
