@@ -367,15 +367,27 @@ fn main() {
         println!(
             "commit on node A to data_update at a session, one change at a time, {LATENCY_CHANGES} changes (ms)"
         );
-        println!("{:<20} {:>8} {:>8} {:>8}", "", "p50", "p99", "max");
+        println!(
+            "{:<20} {:>8} {:>8} {:>8} {:>10} {:>10}",
+            "", "p50", "p99", "max", "p50 ratio", "p99 ratio"
+        );
+        // The ratios are to the same-node path (no bus), measured first in this run.
+        let mut baseline = None;
         for kind in kinds {
             let samples = latency(kind).await;
-            println!(
-                "{:<20} {:>8.3} {:>8.3} {:>8.3}",
-                kind.label(),
+            let (p50, p99) = (
                 ms(percentile(&samples, 0.50)),
                 ms(percentile(&samples, 0.99)),
+            );
+            let (base50, base99) = *baseline.get_or_insert((p50, p99));
+            println!(
+                "{:<20} {:>8.3} {:>8.3} {:>8.3} {:>10.2} {:>10.2}",
+                kind.label(),
+                p50,
+                p99,
                 ms(*samples.last().unwrap()),
+                p50 / base50,
+                p99 / base99,
             );
         }
         println!();
@@ -383,17 +395,21 @@ fn main() {
             "tenants writing at once through node A for {LOAD_SECONDS} s, one session each on the watching node"
         );
         println!(
-            "{:<20} {:>7} {:>11} {:>11} {:>11} {:>9}",
-            "", "tenants", "commits/s", "bus sends/s", "notices/s", "drain ms"
+            "{:<20} {:>7} {:>11} {:>8} {:>11} {:>11} {:>9}",
+            "", "tenants", "commits/s", "ratio", "bus sends/s", "notices/s", "drain ms"
         );
         for tenants in TENANTS {
+            // The ratio is to the commits/s without a bus at the same tenant count.
+            let mut baseline = None;
             for kind in kinds {
                 let load = load(kind, tenants).await;
+                let base = *baseline.get_or_insert(load.commits_per_second);
                 println!(
-                    "{:<20} {:>7} {:>11.0} {:>11.0} {:>11.0} {:>9.1}",
+                    "{:<20} {:>7} {:>11.0} {:>8.2} {:>11.0} {:>11.0} {:>9.1}",
                     kind.label(),
                     tenants,
                     load.commits_per_second,
+                    load.commits_per_second / base,
                     load.sends_per_second,
                     load.notices_per_second,
                     ms(load.drain),
