@@ -23,6 +23,8 @@
 mod any;
 pub mod ddl;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod page;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod plan;
 #[cfg(feature = "postgres")]
 pub mod postgres;

@@ -45,13 +45,8 @@ pub(super) async fn changes_since(
     let mut tx = connection.begin().await?;
     sqlx::query(SNAPSHOT).execute(&mut *tx).await?;
     let (current, purged) = read_meta(&mut tx, tenant).await?;
-    if cursor > current || (cursor > 0 && cursor < purged) {
-        return Ok(ChangePage {
-            changes: Vec::new(),
-            cursor: 0,
-            has_more: false,
-            reset: true,
-        });
+    if let Some(reset) = crate::store::page::reset_page(cursor, current, purged) {
+        return Ok(reset);
     }
 
     // Each table's next `limit + 1` rows, merged by sequence number, decoded only if kept.
@@ -70,22 +65,11 @@ pub(super) async fn changes_since(
             rows.push((seq, handler, row));
         }
     }
-    rows.sort_unstable_by_key(|(seq, _, _)| *seq);
-    let has_more = rows.len() > limit;
-    rows.truncate(limit);
-
-    let mut changes = Vec::with_capacity(rows.len());
-    for (_, handler, row) in &rows {
-        changes.push(inner.table_sql(*handler).effect(*handler, row)?);
-    }
-    let cursor = changes.last().map_or(cursor, |change| change.seq);
+    let page = crate::store::page::merge_page(rows, cursor, limit, |handler, row| {
+        inner.table_sql(handler).effect(handler, row)
+    })?;
     tx.commit().await?;
-    Ok(ChangePage {
-        changes,
-        cursor,
-        has_more,
-        reset: false,
-    })
+    Ok(page)
 }
 
 pub(super) async fn snapshot(inner: &Inner, tenant: &TenantId) -> Result<Snapshot> {
