@@ -256,6 +256,106 @@ async fn a_lost_database_fails_fast_and_the_pool_recovers_when_it_returns() {
     fixture.clean_up().await;
 }
 
+/// A database lost while a session is open: its writes are NACKed `storage_error` with
+/// `retryable: true`, the session keeps answering, and once the database is back the same
+/// change is ACKed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_survives_a_lost_database_with_retryable_nacks() {
+    use futures::channel::mpsc;
+    use futures::{SinkExt, StreamExt};
+    use serde_json::{Value, json};
+    use sync_core::engine::{Config, Engine};
+    use sync_core::hub::Hub;
+    use sync_core::session::{self, Inbound, Outbound, Session};
+
+    let fixture = Fixture::new(Backend::Postgres, registry()).await;
+    let url = database_url();
+    let host_port = url
+        .rsplit('@')
+        .next()
+        .and_then(|rest| rest.split('/').next())
+        .unwrap()
+        .to_owned();
+    let proxy = Proxy::start(host_port.clone()).await;
+    let proxied = url.replacen(&host_port, &format!("127.0.0.1:{}", proxy.port), 1);
+    let store = PostgresStore::builder(&proxied, registry())
+        .schema(fixture.schema().unwrap())
+        .max_connections(2)
+        .acquire_timeout(Duration::from_secs(1))
+        .connect()
+        .await
+        .unwrap();
+    let engine = Engine::new(store, Hub::new(16), Config::default());
+    let (shutdown, _) = tokio::sync::watch::channel(false);
+    let (mut to_session, inbound) = mpsc::channel(16);
+    let (outbound, mut from_session) = mpsc::channel(64);
+    let session = Session::new(
+        engine,
+        tenant("t"),
+        "tester",
+        session::Config::default(),
+        shutdown.subscribe(),
+    );
+    let task = tokio::spawn(session.run(inbound, outbound));
+    let mut next = async move || -> Value {
+        match tokio::time::timeout(Duration::from_secs(10), from_session.next()).await {
+            Ok(Some(Outbound::Text(text))) => serde_json::from_str(&text).unwrap(),
+            other => panic!("expected a text frame, got {other:?}"),
+        }
+    };
+    assert_eq!(next().await["status"], "online");
+    let entry = json!({"type": "process_sync_entry", "payload": {
+        "id": "e1", "tenantId": "t", "entityId": "a1", "entityType": "Account",
+        "operationType": "create",
+        "payload": {"id": "a1", "name": "n", "balance": 1.0, "updated_at": at(1)},
+    }});
+
+    proxy.cut();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    to_session
+        .send(Inbound::Text(entry.to_string()))
+        .await
+        .unwrap();
+    let nack = next().await;
+    assert_eq!(nack["type"], "sync_nack", "{nack}");
+    assert_eq!(nack["reason"], "storage_error", "{nack}");
+    assert_eq!(nack["retryable"], true, "{nack}");
+    to_session
+        .send(Inbound::Text(
+            json!({"type": "ping", "timestamp": 7}).to_string(),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        next().await,
+        json!({"type": "pong", "timestamp": 7}),
+        "the session stays open"
+    );
+
+    proxy.restore();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        to_session
+            .send(Inbound::Text(entry.to_string()))
+            .await
+            .unwrap();
+        let answer = next().await;
+        if answer["type"] == "sync_ack" {
+            assert_eq!(answer["id"], "e1", "{answer}");
+            break;
+        }
+        assert_eq!(answer["reason"], "storage_error", "{answer}");
+        assert!(
+            Instant::now() < deadline,
+            "the store did not recover: {answer}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    drop(to_session);
+    let _ = task.await;
+    fixture.clean_up().await;
+}
+
 /// Every column type.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Syncable)]
 #[sync(entity = "Sample", table = "samples")]
