@@ -50,6 +50,7 @@ mod listener;
 mod server;
 mod socket;
 
+pub use auth::{Authenticator, Principal, Refusal};
 pub use limits::Limits;
 pub use listener::no_delay;
 pub use server::{Builder, ShutdownHandle, SyncServer};

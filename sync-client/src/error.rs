@@ -14,7 +14,7 @@ pub enum Error {
     Core(#[from] sync_core::Error),
     /// The local database failed; the call had no effect.
     #[error("local database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(#[from] sync_core::DatabaseError),
     /// The entity type was not registered on the builder with `.entity::<T>()`.
     #[error("{0} is not registered with this client: add .entity::<{0}>() to the builder")]
     UnknownEntity(&'static str),
@@ -65,3 +65,9 @@ pub enum Error {
 
 /// `Result` with [`Error`] as the default error.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<sqlx::Error> for Error {
+    fn from(error: sqlx::Error) -> Error {
+        Error::Database(error.into())
+    }
+}

@@ -55,18 +55,16 @@ pub enum Error {
         source: DecodeError,
     },
     /// The database failed; the operation had no effect.
-    #[cfg(any(feature = "sqlite", feature = "postgres"))]
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(#[from] DatabaseError),
     /// The database at `url` (password masked) could not be reached or refused the
     /// connection; nothing was created.
-    #[cfg(feature = "postgres")]
     #[error("cannot connect to {url}: {source}")]
     Connect {
         /// The database URL, with its password masked.
         url: String,
         /// What failed.
-        source: sqlx::Error,
+        source: DatabaseError,
     },
     /// A file system operation failed.
     #[error("cannot use {path}: {source}")]
@@ -80,6 +78,89 @@ pub enum Error {
     /// reach the other nodes by catch-up.
     #[error("bus error: {0}")]
     Bus(String),
+}
+
+/// What a caller can do about a [`DatabaseError`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DatabaseErrorKind {
+    /// The database could not be reached in time (refused, closed, timed out, pool
+    /// exhausted): trying again later may succeed.
+    Unavailable,
+    /// The database refused the statement (a constraint, a type, a permission).
+    Refused,
+    /// A stored value did not decode.
+    Corrupt,
+    /// Anything else.
+    Other,
+}
+
+/// A failure of the database driver, kept opaque so that the driver's types stay out of
+/// this crate's API: [`kind`](DatabaseError::kind) says what to do about it, and
+/// [`source`](std::error::Error::source) keeps the driver's own error for logs.
+#[derive(Debug)]
+pub struct DatabaseError {
+    kind: DatabaseErrorKind,
+    source: Box<dyn std::error::Error + Send + Sync + 'static>,
+}
+
+impl DatabaseError {
+    /// A database error of `kind`, caused by `source`.
+    pub fn new(
+        kind: DatabaseErrorKind,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    ) -> DatabaseError {
+        DatabaseError {
+            kind,
+            source: source.into(),
+        }
+    }
+
+    /// What a caller can do about it.
+    pub fn kind(&self) -> DatabaseErrorKind {
+        self.kind
+    }
+
+    /// Whether trying the same operation again later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        self.kind == DatabaseErrorKind::Unavailable
+    }
+}
+
+impl std::fmt::Display for DatabaseError {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.source.fmt(formatter)
+    }
+}
+
+impl std::error::Error for DatabaseError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.source)
+    }
+}
+
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+impl From<sqlx::Error> for DatabaseError {
+    fn from(error: sqlx::Error) -> DatabaseError {
+        let kind = match &error {
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => DatabaseErrorKind::Unavailable,
+            sqlx::Error::Database(_) => DatabaseErrorKind::Refused,
+            sqlx::Error::Decode(_) | sqlx::Error::ColumnDecode { .. } => DatabaseErrorKind::Corrupt,
+            _ => DatabaseErrorKind::Other,
+        };
+        DatabaseError::new(kind, error)
+    }
+}
+
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+impl From<sqlx::Error> for Error {
+    fn from(error: sqlx::Error) -> Error {
+        Error::Database(error.into())
+    }
 }
 
 /// `Result` with [`Error`] as the default error.

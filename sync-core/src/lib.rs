@@ -65,8 +65,18 @@ pub mod version;
 #[path = "private.rs"]
 pub mod __private;
 
+// The everyday types, at the root.
+pub use change::Change;
+pub use engine::Engine;
 pub use entity::{Registry, Syncable};
-pub use error::{Error, Result};
+pub use error::{DatabaseError, DatabaseErrorKind, Error, Result};
+pub use outcome::Outcome;
+#[cfg(feature = "postgres")]
+pub use store::postgres::PostgresStore;
+#[cfg(feature = "sqlite")]
+pub use store::sqlite::SqliteStore;
+pub use store::{Store, StoreExt};
 #[cfg(feature = "derive")]
 pub use sync_derive::Syncable;
 pub use tenant::TenantId;
+pub use version::Version;

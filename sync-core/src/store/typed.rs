@@ -17,7 +17,10 @@ use crate::outcome::Outcome;
 use crate::tenant::TenantId;
 
 /// Typed reads and writes for every [`Store`]; writes go through last-write-wins like any
-/// client's change, but bypass sync (see the [module docs](self)).
+/// client's change, but bypass sync: nothing is broadcast, and connected clients learn of
+/// them only when they next catch up. Server code that writes while clients are connected
+/// uses [`Engine::put`](crate::engine::Engine::put) and
+/// [`Engine::delete`](crate::engine::Engine::delete) instead.
 pub trait StoreExt: Store {
     /// The live entity with `id`, if any.
     fn get<T: Syncable>(

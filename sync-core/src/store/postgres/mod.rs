@@ -124,9 +124,9 @@ impl Builder {
         if let Some(schema) = &self.schema {
             check_schema_name(schema)?;
         }
-        let connect_error = |source| Error::Connect {
+        let connect_error = |source: sqlx::Error| Error::Connect {
             url: mask_password(&self.url),
-            source,
+            source: source.into(),
         };
         let mut options: PgConnectOptions = self.url.parse().map_err(connect_error)?;
         if let Some(schema) = &self.schema {
