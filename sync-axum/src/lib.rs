@@ -47,6 +47,7 @@ pub mod auth;
 pub mod jwt;
 mod limits;
 mod listener;
+mod revoke;
 mod server;
 mod socket;
 

@@ -44,7 +44,7 @@ pub mod state;
 use std::sync::Arc;
 
 use axum::Router;
-use http::{HeaderValue, Method, header};
+use http::{HeaderName, HeaderValue, Method, header};
 use sync_axum::SyncServer;
 use sync_axum::jwt::JwtKeys;
 use sync_core::store::Store as _;
@@ -96,7 +96,13 @@ async fn state(config: Config) -> Result<AppState> {
     } = open::open(&config, &backend).await?;
     let keys = JwtKeys::from_secret(&secret);
     let authenticator = FinwiseAuthenticator::new(auth_db.clone(), keys.clone())
-        .dev_open_access(config.dev_open_access);
+        .dev_open_access(config.dev_open_access)
+        .allowed_origins(
+            config
+                .cors_origins
+                .iter()
+                .map(|origin| origin.trim().trim_end_matches('/').to_owned()),
+        );
     if config.dev_open_access {
         warn_open_access();
     }
@@ -163,7 +169,14 @@ fn cors(origins: &[String]) -> Result<Option<CorsLayer>> {
                 Method::DELETE,
                 Method::OPTIONS,
             ])
-            .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION, header::ACCEPT]),
+            // The FinWise frontend sends X-User-Id and X-Tenant-Id with its requests.
+            .allow_headers([
+                header::CONTENT_TYPE,
+                header::AUTHORIZATION,
+                header::ACCEPT,
+                HeaderName::from_static("x-user-id"),
+                HeaderName::from_static("x-tenant-id"),
+            ]),
     ))
 }
 
