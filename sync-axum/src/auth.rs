@@ -14,6 +14,28 @@ pub struct Principal {
     pub subject: String,
     /// The tenant the connection is authorised for.
     pub tenant: TenantId,
+    /// The login session the credential belongs to, when the authenticator knows one:
+    /// [`ShutdownHandle::close_login_session`](crate::ShutdownHandle::close_login_session)
+    /// closes every connection admitted under it (e.g. at logout). `None`: the connection
+    /// ends only with the server, its tenant or its client.
+    pub session: Option<String>,
+}
+
+impl Principal {
+    /// `subject` acting in `tenant`, under no known login session.
+    pub fn new(subject: impl Into<String>, tenant: TenantId) -> Principal {
+        Principal {
+            subject: subject.into(),
+            tenant,
+            session: None,
+        }
+    }
+
+    /// The same principal, admitted under the login session `session`.
+    pub fn in_session(mut self, session: impl Into<String>) -> Principal {
+        self.session = Some(session.into());
+        self
+    }
 }
 
 /// Why an upgrade was refused; answered before the upgrade with the status and the detail.
@@ -63,15 +85,37 @@ impl Authenticator for OpenAccess {
         _request: &Parts,
         tenant: &TenantId,
     ) -> Result<Principal, Refusal> {
-        Ok(Principal {
-            subject: "anonymous".to_owned(),
-            tenant: tenant.clone(),
-        })
+        Ok(Principal::new("anonymous", tenant.clone()))
     }
 }
 
 /// The bearer token of a request: `Authorization: Bearer …`, else the cookie `cookie_name`.
 pub fn request_token(request: &Parts, cookie_name: &str) -> Option<String> {
+    request_credential(request, cookie_name).map(Credential::into_token)
+}
+
+/// A token and where a request carried it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// `Authorization: Bearer …`: sent by code that holds the token, never by a browser on
+    /// its own.
+    Bearer(String),
+    /// A cookie: a browser sends it on its own, also on requests another site starts, so an
+    /// upgrade authenticated by it must come from an allowed [origin](origin_allowed).
+    Cookie(String),
+}
+
+impl Credential {
+    /// The token.
+    pub fn into_token(self) -> String {
+        match self {
+            Credential::Bearer(token) | Credential::Cookie(token) => token,
+        }
+    }
+}
+
+/// The credential of a request: `Authorization: Bearer …`, else the cookie `cookie_name`.
+pub fn request_credential(request: &Parts, cookie_name: &str) -> Option<Credential> {
     let bearer = request
         .headers
         .get(http::header::AUTHORIZATION)
@@ -83,9 +127,63 @@ pub fn request_token(request: &Parts, cookie_name: &str) -> Option<String> {
         })
         .map(str::trim)
         .filter(|token| !token.is_empty());
-    bearer.map(str::to_owned).or_else(|| {
-        axum_extra::extract::cookie::CookieJar::from_headers(&request.headers)
+    match bearer {
+        Some(token) => Some(Credential::Bearer(token.to_owned())),
+        None => axum_extra::extract::cookie::CookieJar::from_headers(&request.headers)
             .get(cookie_name)
-            .map(|cookie| cookie.value().to_owned())
-    })
+            .map(|cookie| Credential::Cookie(cookie.value().to_owned())),
+    }
+}
+
+/// Whether a request's `Origin` may use a cookie to open a connection: no `Origin` at all
+/// (a client that is not a browser: a page's requests always carry one), the server's own
+/// origin (the `Origin`'s host and port equal the request's `Host`), or one of `allowed`
+/// (full origins such as `http://localhost:5173`, compared ignoring case and a trailing
+/// `/`). Everything else, `Origin: null` included, is another site: a page there must not
+/// act with the visitor's cookie (cross-site WebSocket hijacking), so an authenticator
+/// answers [`Refusal::Forbidden`].
+///
+/// ```
+/// use sync_axum::auth::origin_allowed;
+///
+/// let upgrade = |origin: &str| {
+///     http::Request::get("/ws/t")
+///         .header("host", "sync.example.com")
+///         .header("origin", origin)
+///         .body(())
+///         .unwrap()
+///         .into_parts()
+///         .0
+/// };
+/// let allowed = ["http://localhost:5173".to_owned()];
+/// assert!(origin_allowed(&upgrade("https://sync.example.com"), &allowed));
+/// assert!(origin_allowed(&upgrade("http://localhost:5173/"), &allowed));
+/// assert!(!origin_allowed(&upgrade("https://evil.example"), &allowed));
+/// assert!(!origin_allowed(&upgrade("null"), &allowed));
+/// ```
+pub fn origin_allowed(request: &Parts, allowed: &[String]) -> bool {
+    let Some(origin) = request.headers.get(http::header::ORIGIN) else {
+        return true;
+    };
+    let Ok(origin) = origin.to_str() else {
+        return false;
+    };
+    let origin = origin.trim().trim_end_matches('/').to_ascii_lowercase();
+    if allowed.iter().any(|allowed| {
+        allowed
+            .trim()
+            .trim_end_matches('/')
+            .eq_ignore_ascii_case(&origin)
+    }) {
+        return true;
+    }
+    let authority = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"));
+    let host = request
+        .headers
+        .get(http::header::HOST)
+        .and_then(|host| host.to_str().ok())
+        .map(|host| host.trim().to_ascii_lowercase());
+    matches!((authority, host), (Some(authority), Some(host)) if !authority.is_empty() && authority == host)
 }

@@ -33,7 +33,9 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use sync_core::TenantId;
 
-use crate::auth::{Authenticator, Principal, Refusal, request_token};
+use crate::auth::{
+    Authenticator, Credential, Principal, Refusal, origin_allowed, request_credential,
+};
 
 /// The cookie [`JwtAuthenticator`] reads when there is no `Authorization` header.
 pub const DEFAULT_COOKIE: &str = "session";
@@ -51,6 +53,10 @@ pub struct Claims {
     /// Issued at, seconds since the epoch.
     #[serde(default)]
     pub iat: u64,
+    /// The login session the token belongs to, for an app that keeps its sessions on the
+    /// server so that a logout revokes the token before it expires. Absent when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
 }
 
 /// The HS256 secret, for issuing and verifying.
@@ -91,8 +97,14 @@ impl JwtKeys {
             tenants: tenants.iter().map(|tenant| (*tenant).to_owned()).collect(),
             exp: now + lifetime.as_secs(),
             iat: now,
+            sid: None,
         };
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+        self.sign(&claims)
+    }
+
+    /// A token holding exactly `claims`, e.g. with a [`sid`](Claims::sid).
+    pub fn sign(&self, claims: &Claims) -> Result<String, jsonwebtoken::errors::Error> {
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding)
     }
 
     /// The claims of `token`, if it is an unexpired HS256 token signed with these keys.
@@ -117,10 +129,13 @@ impl JwtKeys {
 
 /// Authenticates by a JWT in `Authorization: Bearer` or a cookie: signature, algorithm
 /// (HS256 only) and expiry are checked, and the tenant must be among the token's tenants.
+/// An upgrade authenticated by the cookie must come from the server's own origin or an
+/// [allowed one](Self::allowed_origins) (see [`origin_allowed`]): 403 otherwise.
 #[derive(Debug, Clone)]
 pub struct JwtAuthenticator {
     keys: JwtKeys,
     cookie: String,
+    allowed_origins: Vec<String>,
 }
 
 impl JwtAuthenticator {
@@ -129,7 +144,18 @@ impl JwtAuthenticator {
         JwtAuthenticator {
             keys,
             cookie: DEFAULT_COOKIE.to_owned(),
+            allowed_origins: Vec::new(),
         }
+    }
+
+    /// Browser origins besides the server's own (e.g. a development server's
+    /// `http://localhost:5173`) whose pages may open a connection with the cookie.
+    pub fn allowed_origins(
+        mut self,
+        origins: impl IntoIterator<Item = String>,
+    ) -> JwtAuthenticator {
+        self.allowed_origins = origins.into_iter().collect();
+        self
     }
 
     /// Reads the token from the cookie `name` when there is no `Authorization` header.
@@ -141,9 +167,14 @@ impl JwtAuthenticator {
 
 impl Authenticator for JwtAuthenticator {
     async fn authenticate(&self, request: &Parts, tenant: &TenantId) -> Result<Principal, Refusal> {
-        let token = request_token(request, &self.cookie)
+        let credential = request_credential(request, &self.cookie)
             .ok_or_else(|| Refusal::Unauthorized("no bearer token or session cookie".to_owned()))?;
-        let claims = self.keys.verify(&token)?;
+        if matches!(credential, Credential::Cookie(_))
+            && !origin_allowed(request, &self.allowed_origins)
+        {
+            return Err(Refusal::Forbidden(FOREIGN_ORIGIN.to_owned()));
+        }
+        let claims = self.keys.verify(&credential.into_token())?;
         if !claims
             .tenants
             .iter()
@@ -153,9 +184,14 @@ impl Authenticator for JwtAuthenticator {
                 "the token does not grant tenant {tenant}"
             )));
         }
-        Ok(Principal {
-            subject: claims.sub,
-            tenant: tenant.clone(),
+        let principal = Principal::new(claims.sub, tenant.clone());
+        Ok(match claims.sid {
+            Some(session) => principal.in_session(session),
+            None => principal,
         })
     }
 }
+
+/// The detail of the refusal of a cookie from another site's page.
+pub const FOREIGN_ORIGIN: &str =
+    "the session cookie cannot be used from this origin; send a bearer token";

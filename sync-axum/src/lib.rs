@@ -47,6 +47,8 @@ pub mod auth;
 pub mod jwt;
 mod limits;
 mod listener;
+pub mod metrics;
+mod revoke;
 mod server;
 mod socket;
 

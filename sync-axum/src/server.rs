@@ -21,6 +21,7 @@ use tokio::sync::watch;
 
 use crate::auth::Authenticator;
 use crate::limits::Limits;
+use crate::revoke::Revocations;
 use crate::socket;
 
 /// Configures a [`SyncServer`].
@@ -87,6 +88,7 @@ impl<S: Store, A: Authenticator> Builder<S, A> {
                 limits: self.limits,
                 shutdown: watch::channel(false).0,
                 connections: AtomicUsize::new(0),
+                revocations: Arc::default(),
             }),
             path: self.path,
             health_path: self.health_path,
@@ -107,6 +109,7 @@ struct Shared<S, A> {
     limits: Limits,
     shutdown: watch::Sender<bool>,
     connections: AtomicUsize,
+    revocations: Arc<Revocations>,
 }
 
 impl<S: Store> SyncServer<S, crate::auth::OpenAccess> {
@@ -145,6 +148,7 @@ impl<S: Store, A: Authenticator> SyncServer<S, A> {
         ShutdownHandle {
             shutdown: self.shared.shutdown.clone(),
             close_tenant: Arc::new(move |tenant| engine.close_tenant(tenant)),
+            revocations: self.shared.revocations.clone(),
         }
     }
 
@@ -159,6 +163,7 @@ impl<S: Store, A: Authenticator> SyncServer<S, A> {
 pub struct ShutdownHandle {
     shutdown: watch::Sender<bool>,
     close_tenant: Arc<dyn Fn(&TenantId) + Send + Sync>,
+    revocations: Arc<Revocations>,
 }
 
 impl ShutdownHandle {
@@ -171,6 +176,14 @@ impl ShutdownHandle {
     /// bus, on every node.
     pub fn close_tenant(&self, tenant: &TenantId) {
         (self.close_tenant)(tenant);
+    }
+
+    /// Closes, with 1008 `logged out`, every connection of this node admitted under the
+    /// login session `session` (see [`Principal::session`](crate::auth::Principal::session)),
+    /// e.g. when the user logs out; how many there were. The app must also refuse the
+    /// session's credential from now on, or its clients reconnect.
+    pub fn close_login_session(&self, session: &str) -> usize {
+        self.revocations.revoke(session)
     }
 }
 
@@ -212,6 +225,11 @@ async fn upgrade<S: Store, A: Authenticator>(
             "too many connections; retry later",
         );
     };
+    // Watched from before the upgrade, so a logout during the handshake still reaches it.
+    let revocation = principal
+        .session
+        .as_deref()
+        .map(|id| shared.revocations.watch(id));
     let limits = &shared.limits;
     upgrade
         .read_buffer_size(limits.read_buffer_bytes)
@@ -236,7 +254,16 @@ async fn upgrade<S: Store, A: Authenticator>(
                 shared.shutdown.subscribe(),
             );
             let (inbound, outbound) = socket::split(websocket);
-            session.run(inbound, outbound).await;
+            match revocation {
+                Some(watch) => {
+                    let (inbound, outbound) = (
+                        watch.until_revoked(inbound),
+                        watch.close_when_revoked(outbound),
+                    );
+                    session.run(inbound, outbound).await;
+                }
+                None => session.run(inbound, outbound).await,
+            }
             drop(slot);
         })
 }

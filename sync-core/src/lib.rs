@@ -54,6 +54,7 @@ pub mod entity;
 mod error;
 pub mod hub;
 pub mod lww;
+pub mod metrics;
 pub mod outcome;
 pub mod protocol;
 pub mod session;

@@ -1,17 +1,27 @@
 //! [`FinwiseAuthenticator`]: who may open a sync connection to which tenant.
 
 use http::request::Parts;
-use sync_axum::auth::{Authenticator, Principal, Refusal, request_token};
-use sync_axum::jwt::JwtKeys;
+use sync_axum::auth::{
+    Authenticator, Credential, Principal, Refusal, origin_allowed, request_credential,
+};
+use sync_axum::jwt::{FOREIGN_ORIGIN, JwtKeys};
 use sync_core::TenantId;
 
 use crate::db::AuthDb;
-use crate::session::SESSION_COOKIE;
+use crate::session::{self, Rejected, SESSION_COOKIE};
 
 /// Admits a sync connection when its session token (cookie `session` or
-/// `Authorization: Bearer`) verifies and the tenant exists in the auth database and belongs
+/// `Authorization: Bearer`) verifies, its login session has not ended (see
+/// [`session`](crate::session)), and the tenant exists in the auth database and belongs
 /// to the token's subject. Tenant ownership is read from the database on every connection,
 /// not from the token, so tenants created after login work and deleted ones stop working.
+/// The connection is admitted under the token's login session, so a logout closes it.
+///
+/// A connection authenticated by the cookie must come from a page of the server's own
+/// origin or of an [allowed origin](Self::allowed_origins) (the `--cors-origin` list):
+/// another site's page would otherwise open it with its visitor's cookie (cross-site
+/// WebSocket hijacking). Other origins are [`Refusal::Forbidden`] (403). A client that
+/// sends the token as a bearer token, or sends no `Origin`, is not a page acting on its own.
 ///
 /// A sync connection never creates a tenant: an unknown tenant is
 /// [`Refusal::Forbidden`]`("unknown tenant")`.
@@ -23,21 +33,33 @@ pub struct FinwiseAuthenticator {
     db: AuthDb,
     keys: JwtKeys,
     dev_open_access: bool,
+    allowed_origins: Vec<String>,
 }
 
 impl FinwiseAuthenticator {
-    /// Checks tokens with `keys` and ownership in `db`.
+    /// Checks tokens with `keys` and sessions and ownership in `db`.
     pub fn new(db: AuthDb, keys: JwtKeys) -> FinwiseAuthenticator {
         FinwiseAuthenticator {
             db,
             keys,
             dev_open_access: false,
+            allowed_origins: Vec::new(),
         }
     }
 
     /// INSECURE, development only: admit connections without a token.
     pub fn dev_open_access(mut self, open: bool) -> FinwiseAuthenticator {
         self.dev_open_access = open;
+        self
+    }
+
+    /// Origins besides the server's own whose pages may connect with the session cookie,
+    /// e.g. `http://localhost:5173`: the server's `--cors-origin` list.
+    pub fn allowed_origins(
+        mut self,
+        origins: impl IntoIterator<Item = String>,
+    ) -> FinwiseAuthenticator {
+        self.allowed_origins = origins.into_iter().collect();
         self
     }
 
@@ -59,22 +81,36 @@ impl Authenticator for FinwiseAuthenticator {
     async fn authenticate(&self, request: &Parts, tenant: &TenantId) -> Result<Principal, Refusal> {
         if self.dev_open_access {
             let owner = self.owner(tenant).await?;
-            return Ok(Principal {
-                subject: owner,
-                tenant: tenant.clone(),
-            });
+            return Ok(Principal::new(owner, tenant.clone()));
         }
-        let token = request_token(request, SESSION_COOKIE)
+        let credential = request_credential(request, SESSION_COOKIE)
             .ok_or_else(|| Refusal::Unauthorized("no bearer token or session cookie".to_owned()))?;
-        let claims = self.keys.verify(&token)?;
+        if matches!(credential, Credential::Cookie(_))
+            && !origin_allowed(request, &self.allowed_origins)
+        {
+            let origin = request.headers.get(http::header::ORIGIN);
+            tracing::warn!(%tenant, ?origin, "refused a cookie from a foreign origin");
+            return Err(Refusal::Forbidden(FOREIGN_ORIGIN.to_owned()));
+        }
+        let claims = match session::verify(&self.db, &self.keys, &credential.into_token()).await {
+            Ok(claims) => claims,
+            Err(Rejected::Refused(refusal)) => return Err(refusal),
+            Err(Rejected::Unavailable(error)) => {
+                tracing::error!(%tenant, %error, "cannot check a login session");
+                return Err(Refusal::Forbidden(
+                    "the session cannot be checked now".to_owned(),
+                ));
+            }
+        };
         if self.owner(tenant).await? != claims.sub {
             return Err(Refusal::Forbidden(
                 "the tenant belongs to another user".to_owned(),
             ));
         }
-        Ok(Principal {
-            subject: claims.sub,
-            tenant: tenant.clone(),
+        let principal = Principal::new(claims.sub, tenant.clone());
+        Ok(match claims.sid {
+            Some(sid) => principal.in_session(sid),
+            None => principal,
         })
     }
 }

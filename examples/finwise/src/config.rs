@@ -58,6 +58,10 @@ pub struct Config {
     /// The limits every sync connection is held to (message size, batch size, outbound
     /// queue, connections, ping and idle timings). Default [`sync_axum::Limits::default`].
     pub limits: sync_axum::Limits,
+    /// Where the router serves the Prometheus metrics (see `docs/operations.md`); `None`
+    /// leaves them out of it, e.g. to serve [`crate::metrics_router`] on an address of
+    /// their own. Default `/metrics`.
+    pub metrics_path: Option<String>,
 }
 
 impl Config {
@@ -78,6 +82,7 @@ impl Config {
             session_lifetime: DEFAULT_SESSION_LIFETIME,
             bcrypt_cost: bcrypt::DEFAULT_COST,
             limits: sync_axum::Limits::default(),
+            metrics_path: Some("/metrics".to_owned()),
         }
     }
 }
@@ -110,6 +115,7 @@ impl std::fmt::Debug for Config {
             .field("session_lifetime", &self.session_lifetime)
             .field("bcrypt_cost", &self.bcrypt_cost)
             .field("limits", &self.limits)
+            .field("metrics_path", &self.metrics_path)
             .finish()
     }
 }

@@ -44,7 +44,7 @@ pub mod state;
 use std::sync::Arc;
 
 use axum::Router;
-use http::{HeaderValue, Method, header};
+use http::{HeaderName, HeaderValue, Method, header};
 use sync_axum::SyncServer;
 use sync_axum::jwt::JwtKeys;
 use sync_core::store::Store as _;
@@ -81,7 +81,39 @@ pub async fn app(config: Config) -> Result<(Router, AppState)> {
     if let Some(cors) = cors(&state.config.cors_origins)? {
         router = router.layer(cors);
     }
-    Ok((router.with_state(state.clone()).merge(sync_routes), state))
+    let mut router = router.with_state(state.clone()).merge(sync_routes);
+    if let Some(path) = &state.config.metrics_path {
+        router = router.merge(metrics_router_at(&state, path)?);
+    }
+    Ok((router, state))
+}
+
+/// The Prometheus metrics of this server at `GET /metrics`, for serving on an address of
+/// its own (with [`Config::metrics_path`] `None`). Every metric is listed in
+/// `docs/operations.md`; besides those of `sync_core::metrics` and `sync_axum::metrics`,
+/// `sync_tenants_open` counts the tenant databases open now (SQLite).
+///
+/// Fails if another metrics recorder was installed in this process.
+pub fn metrics_router(state: &AppState) -> Result<Router> {
+    metrics_router_at(state, "/metrics")
+}
+
+/// Gauge: the tenant databases open now (SQLite; 0 with PostgreSQL, whose tenants share
+/// one pool).
+pub const TENANTS_OPEN: &str = "sync_tenants_open";
+
+fn metrics_router_at(state: &AppState, path: &str) -> Result<Router> {
+    let metrics =
+        sync_axum::metrics::Metrics::install().map_err(|error| Error::Config(error.to_string()))?;
+    let (sync, store) = (state.sync.clone(), state.store.clone());
+    Ok(metrics.router(path, move || {
+        sync_axum::metrics::observe(&sync);
+        let open = match &store {
+            sync_core::store::AnyStore::Sqlite(store) => store.open_tenants(),
+            _ => 0,
+        };
+        metrics::gauge!(TENANTS_OPEN).set(open as f64);
+    }))
 }
 
 /// Opens the backend the configuration selects (see [`backend`]): the store, the auth
@@ -96,7 +128,13 @@ async fn state(config: Config) -> Result<AppState> {
     } = open::open(&config, &backend).await?;
     let keys = JwtKeys::from_secret(&secret);
     let authenticator = FinwiseAuthenticator::new(auth_db.clone(), keys.clone())
-        .dev_open_access(config.dev_open_access);
+        .dev_open_access(config.dev_open_access)
+        .allowed_origins(
+            config
+                .cors_origins
+                .iter()
+                .map(|origin| origin.trim().trim_end_matches('/').to_owned()),
+        );
     if config.dev_open_access {
         warn_open_access();
     }
@@ -163,7 +201,14 @@ fn cors(origins: &[String]) -> Result<Option<CorsLayer>> {
                 Method::DELETE,
                 Method::OPTIONS,
             ])
-            .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION, header::ACCEPT]),
+            // The FinWise frontend sends X-User-Id and X-Tenant-Id with its requests.
+            .allow_headers([
+                header::CONTENT_TYPE,
+                header::AUTHORIZATION,
+                header::ACCEPT,
+                HeaderName::from_static("x-user-id"),
+                HeaderName::from_static("x-tenant-id"),
+            ]),
     ))
 }
 

@@ -70,16 +70,39 @@ struct Cli {
     /// Undelivered broadcasts per connection before it is closed with 1013.
     #[arg(long, env = "FINWISE_OUTBOUND_QUEUE", default_value_t = sync_axum::Limits::default().outbound_queue)]
     outbound_queue: usize,
+    /// Serve the Prometheus metrics at /metrics on this address only (e.g. 127.0.0.1:9100),
+    /// instead of at /metrics on --bind.
+    #[arg(long, env = "FINWISE_METRICS_BIND")]
+    metrics_bind: Option<SocketAddr>,
+    /// The log lines' format: `text` for people, `json` (one object a line, with the
+    /// span fields: tenant, subject, session id) for log shippers.
+    #[arg(long, env = "FINWISE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object a line.
+    Json,
 }
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
-    match run(Cli::parse()).await {
+    let cli = Cli::parse();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    match cli.log_format {
+        LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).init(),
+        LogFormat::Json => tracing_subscriber::fmt()
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .with_env_filter(filter)
+            .init(),
+    }
+    match run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(%error, "the server stopped");
@@ -106,7 +129,20 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         outbound_queue: cli.outbound_queue,
         ..sync_axum::Limits::default()
     };
+    if cli.metrics_bind.is_some() {
+        config.metrics_path = None;
+    }
     let (router, state) = finwise::app(config).await?;
+    if let Some(address) = cli.metrics_bind {
+        let metrics = finwise::metrics_router(&state)?;
+        let listener = tokio::net::TcpListener::bind(address).await?;
+        tracing::info!(address = %listener.local_addr()?, "serving metrics");
+        tokio::spawn(async move {
+            if let Err(error) = axum::serve(listener, metrics).await {
+                tracing::error!(%error, "the metrics listener stopped");
+            }
+        });
+    }
     let listener = tokio::net::TcpListener::bind(cli.bind).await?;
     tracing::info!(address = %listener.local_addr()?, "listening");
     let sessions = state.sync.shutdown_handle();

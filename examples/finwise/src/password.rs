@@ -2,11 +2,26 @@
 //!
 //! New hashes are `$2b$`; existing `$2a$` (and `$2y$`) hashes, as older FinWise backends
 //! wrote them, verify as well.
+//!
+//! bcrypt reads only the first 72 bytes of a password: two passwords that differ only after
+//! byte 72 would hash alike. So a password is at most [`MAX_BYTES`] bytes (UTF-8): longer
+//! ones are refused at registration (422) and never match at login, whatever the first 72
+//! bytes are.
 
 use crate::error::{Error, Result};
 
-/// The bcrypt hash of `password` at `cost`.
+/// The longest password accepted, in bytes of UTF-8: what bcrypt reads.
+pub const MAX_BYTES: usize = 72;
+
+/// The answer to a longer password.
+pub(crate) const TOO_LONG: &str =
+    "password must be at most 72 bytes (UTF-8); bcrypt ignores anything after that";
+
+/// The bcrypt hash of `password` at `cost`. A password over [`MAX_BYTES`] is an error.
 pub async fn hash(password: &str, cost: u32) -> Result<String> {
+    if password.len() > MAX_BYTES {
+        return Err(Error::Password(TOO_LONG.to_owned()));
+    }
     let password = password.to_owned();
     tokio::task::spawn_blocking(move || bcrypt::hash(password, cost))
         .await
@@ -14,8 +29,12 @@ pub async fn hash(password: &str, cost: u32) -> Result<String> {
         .map_err(|error| Error::Password(error.to_string()))
 }
 
-/// Whether `password` matches `hash`. A malformed hash matches nothing.
+/// Whether `password` matches `hash`. A malformed hash matches nothing, and neither does a
+/// password over [`MAX_BYTES`] (bcrypt would compare only its first 72 bytes).
 pub async fn verify(password: &str, hash: &str) -> bool {
+    if password.len() > MAX_BYTES {
+        return false;
+    }
     let (password, hash) = (password.to_owned(), hash.to_owned());
     let checked = tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash)).await;
     match checked {
@@ -65,6 +84,20 @@ mod tests {
         let legacy = parts.format_for_version(bcrypt::Version::TwoA);
         assert!(legacy.starts_with("$2a$04$"));
         assert!(verify("passw0rd", &legacy).await);
+    }
+
+    #[tokio::test]
+    async fn passwords_over_72_bytes_are_neither_hashed_nor_matched() {
+        let base = "x".repeat(MAX_BYTES);
+        let hashed = hash(&base, 4).await.unwrap();
+        assert!(verify(&base, &hashed).await);
+        // bcrypt alone would let both of these in: it reads 72 bytes.
+        assert!(!verify(&format!("{base}a"), &hashed).await);
+        assert!(!verify(&format!("{base}b"), &hashed).await);
+        assert!(hash(&format!("{base}a"), 4).await.is_err());
+        // Bytes, not characters: 36 two-byte characters fit, 37 do not.
+        assert!(hash(&"ä".repeat(36), 4).await.is_ok());
+        assert!(hash(&"ä".repeat(37), 4).await.is_err());
     }
 
     #[tokio::test]

@@ -122,6 +122,7 @@ async fn an_expired_token_is_unauthorized() {
         tenants: Vec::new(),
         exp: 1_000_000_000,
         iat: 999_999_000,
+        sid: None,
     };
     let expired = jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),

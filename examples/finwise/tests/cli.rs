@@ -272,6 +272,53 @@ async fn register_login_tenant_group_and_accounts_reach_the_server() {
         row(&out, &group).unwrap(),
         [group.as_str(), "Banks", "0", "0"]
     );
+
+    // The same lists for scripts: `--json`.
+    let json = |out: String| -> serde_json::Value { serde_json::from_str(&out).unwrap() };
+    let groups = json(
+        device
+            .run(&server.url, &["group", "list", "--json"])
+            .await
+            .ok(),
+    );
+    assert_eq!(
+        groups,
+        serde_json::json!([{"id": group, "name": "Banks", "sort_order": 0, "accounts": 0}])
+    );
+    let tenants = json(
+        device
+            .run(&server.url, &["--json", "tenant", "list"])
+            .await
+            .ok(),
+    );
+    assert_eq!(
+        tenants,
+        serde_json::json!([{"id": tenant, "name": "Household", "current": true}])
+    );
+    let accounts = json(
+        device
+            .run(&server.url, &["account", "list", "--json"])
+            .await
+            .ok(),
+    );
+    assert_eq!(accounts, serde_json::json!([]));
+    let status = json(device.run(&server.url, &["status", "--json"]).await.ok());
+    assert_eq!(status["tenant"]["id"], tenant.as_str());
+    assert_eq!(
+        (
+            &status["online"],
+            &status["synced"],
+            &status["pending"],
+            &status["accounts"]
+        ),
+        (
+            &serde_json::json!(true),
+            &serde_json::json!(true),
+            &serde_json::json!(0),
+            &serde_json::json!(0)
+        ),
+        "{status}"
+    );
 }
 
 #[tokio::test]
@@ -309,6 +356,22 @@ async fn offline_changes_wait_in_the_replica_and_reach_other_devices_after_sync(
     );
     let out = laptop.run(&offline, &["account", "list"]).await.ok();
     assert!(row(&out, &wallet).is_some(), "{out}");
+    let listed: serde_json::Value = serde_json::from_str(
+        &laptop
+            .run(&offline, &["account", "list", "--json"])
+            .await
+            .ok(),
+    )
+    .unwrap();
+    assert_eq!(listed[0]["id"], wallet.as_str(), "{listed}");
+    assert_eq!(listed[0]["group"], "Cash", "{listed}");
+    let status: serde_json::Value =
+        serde_json::from_str(&laptop.run(&offline, &["status", "--json"]).await.ok()).unwrap();
+    assert_eq!(
+        (&status["online"], &status["pending"]),
+        (&serde_json::json!(false), &serde_json::json!(1)),
+        "{status}"
+    );
     assert!(server_accounts(&server, &tenant).await.is_empty());
 
     // `sync` without the server fails, and says the change still waits.
@@ -510,10 +573,12 @@ async fn errors_are_one_clear_line_and_fail() {
         error.starts_with("finwise-cli: no tenant \"Elsewhere\""),
         "{error}"
     );
-    let error = device.run("localhost:8000", &["status"]).await.failed();
+    // A usage error of ours exits with 2, as clap's do.
+    let run = device.run("localhost:8000", &["status"]).await;
+    assert_eq!(run.code, Some(2), "{run:#?}");
     assert!(
-        error.contains("must start with http:// or https://"),
-        "{error}"
+        run.stderr.contains("must start with http:// or https://"),
+        "{run:#?}"
     );
 
     // clap's own mistakes exit with 2.

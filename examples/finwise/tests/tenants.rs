@@ -4,7 +4,7 @@ mod common;
 
 use std::sync::{Arc, Mutex};
 
-use common::{create_tenant, is_rfc3339, read, start, user};
+use common::{create_tenant, is_rfc3339, read, start, start_with, user};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -166,8 +166,25 @@ async fn another_users_id_is_forbidden() {
 
 #[tokio::test]
 async fn an_unknown_user_gets_404() {
+    // Only the development mode trusts a user_id without a session: a session's user exists.
+    let server = start_with(|config| config.dev_open_access = true).await;
+    let ghost = uuid::Uuid::new_v4().to_string();
+    let body = json!({"name": "Geist", "user_id": ghost});
+    let response = reqwest::Client::new()
+        .post(server.url("/tenants"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let (status, answer) = read(response).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{answer}");
+}
+
+#[tokio::test]
+async fn a_signed_token_of_an_unknown_user_is_refused() {
     let server = start().await;
-    // A valid token whose user does not exist (e.g. deleted since login).
+    // Signed with the server's secret, but no login session of that user exists (its
+    // sessions go with a deleted user).
     let ghost = uuid::Uuid::new_v4().to_string();
     let token = server
         .state
@@ -183,7 +200,7 @@ async fn an_unknown_user_gets_404() {
         .await
         .unwrap();
     let (status, answer) = read(response).await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "{answer}");
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
 }
 
 #[tokio::test]

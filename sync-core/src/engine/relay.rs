@@ -76,6 +76,8 @@ struct State {
     remote: u64,
     /// Catch up from the feed whatever the rest says.
     resync: bool,
+    /// When the oldest notice not yet delivered arrived, for the bus lag metric.
+    noticed: Option<std::time::Instant>,
 }
 
 /// One locally committed change, encoded.
@@ -135,6 +137,7 @@ impl Tracker {
         {
             let mut state = self.lock();
             state.remote = state.remote.max(last);
+            state.noticed.get_or_insert_with(std::time::Instant::now);
         }
         self.wake.notify_one();
     }
@@ -347,17 +350,20 @@ async fn listen<S: Store>(inner: Weak<Inner<S>>, bus: Arc<dyn Bus>, node: NodeId
                         Event::Notice(notice) if notice.node == node => {}
                         Event::Notice(notice) => match notice.kind {
                             NoticeKind::Committed { last, .. } => {
+                                crate::metrics::bus_notice("committed");
                                 let tracker = relay.trackers().get(&notice.tenant).cloned();
                                 if let Some(tracker) = tracker {
                                     tracker.remote(last);
                                 }
                             }
                             NoticeKind::TenantDeleted => {
+                                crate::metrics::bus_notice("tenant_deleted");
                                 tracing::info!(tenant = %notice.tenant, from = %notice.node, "tenant deleted on another node; closing its sessions");
                                 inner.hub.cut_tenant(&notice.tenant, Cut::TenantDeleted);
                             }
                         },
                         Event::Resync => {
+                            crate::metrics::bus_notice("resync");
                             tracing::info!(
                                 "the bus may have lost notices; catching up from the feed"
                             );
@@ -514,10 +520,14 @@ impl Delivery {
                 }
             }
             must_read = false;
+            let noticed = self.tracker.lock().noticed.take();
             if let Err(error) = self.read_feed(inner).await {
                 // The periodic check tries again.
                 tracing::warn!(tenant = %self.tenant, %error, "cannot read the change feed");
                 return;
+            }
+            if let Some(noticed) = noticed {
+                crate::metrics::bus_delivery(noticed.elapsed());
             }
         }
     }

@@ -78,7 +78,9 @@ async fn commit<S: Store>(inner: &Inner<S>, tenant: &TenantId, mut group: Vec<Jo
     // With a bus, the tenant's delivery task learns that a commit is under way before it
     // can appear in the feed; dropping `pending` on failure tells it the commit is over.
     let pending = inner.relay.as_ref().map(|relay| relay.begin(tenant));
+    let started = std::time::Instant::now();
     let result = inner.store.apply(tenant, &changes).await;
+    crate::metrics::group_commit(changes.len(), started.elapsed(), result.is_ok());
     let (mut outcomes, cursor) = match result {
         Ok(batch) => (batch.outcomes.into_iter(), batch.cursor),
         Err(error) => {

@@ -121,6 +121,7 @@ impl Hub {
                 Ok(()) => true,
                 Err(mpsc::error::TrySendError::Full(_)) => {
                     mark(&subscriber.cut, Cut::Lagged);
+                    crate::metrics::lagged();
                     tracing::warn!(%tenant, session = subscriber.id, "session fell behind; cutting it off");
                     false
                 }

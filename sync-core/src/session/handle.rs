@@ -289,10 +289,9 @@ fn answer<S>(
                 .iter()
                 .zip(verdicts)
                 .map(|(entry, verdict)| {
-                    ServerMessage::Nack(Nack::of(
-                        entry,
-                        verdict.err().unwrap_or_else(|| rejection.clone()),
-                    ))
+                    let rejection = verdict.err().unwrap_or_else(|| rejection.clone());
+                    crate::metrics::nack(rejection.reason);
+                    ServerMessage::Nack(Nack::of(entry, rejection))
                 })
                 .collect();
         }
@@ -303,12 +302,14 @@ fn answer<S>(
         let index = match verdict {
             Ok(index) => index,
             Err(rejection) => {
+                crate::metrics::nack(rejection.reason);
                 replies.push(ServerMessage::Nack(Nack::of(entry, rejection)));
                 continue;
             }
         };
         let Some(batch) = &batch else { continue };
         let outcome = &batch.outcomes[index];
+        crate::metrics::outcome(outcome);
         match outcome {
             Outcome::Rejected(rejection) => {
                 replies.push(ServerMessage::Nack(Nack::of(entry, rejection.clone())));

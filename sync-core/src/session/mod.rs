@@ -223,6 +223,7 @@ impl<S: Store> Session<S> {
         if outbound.send(text(&online)).await.is_err() {
             return;
         }
+        crate::metrics::session(true);
         let mut pings = tokio::time::interval_at(
             Instant::now() + self.config.ping_interval,
             self.config.ping_interval,
@@ -323,6 +324,7 @@ impl<S: Store> Session<S> {
             let _ = outbound.send(Outbound::Close { code, reason }).await;
         }
         let _ = outbound.close().await;
+        crate::metrics::session(false);
         tracing::info!("session ended");
     }
 }

@@ -125,11 +125,15 @@ impl<'a, S: Store> Pipeline<'a, S> {
             Submission::Finished(Ok(None))
         } else {
             let session = self.session;
+            let started = std::time::Instant::now();
             let mut commit: Commit<'a> = Box::pin(
                 session
                     .engine
                     .submit(&session.tenant, Some(origin), changes)
-                    .map(|result| result.map(Some)),
+                    .map(move |result| {
+                        crate::metrics::ack_latency(started.elapsed());
+                        result.map(Some)
+                    }),
             );
             // `Engine::submit` queues its job on the writer in its first poll, before it
             // awaits anything: polling it here puts entries in the writer's queue in the

@@ -5,11 +5,12 @@ use http::request::Parts;
 use sync_axum::auth::request_token;
 
 use super::error::ApiError;
-use crate::session::SESSION_COOKIE;
+use crate::session::{self, Rejected, SESSION_COOKIE};
 use crate::state::AppState;
 
 /// The authenticated user of a request. Extracting it answers 401 when the request has
-/// no session cookie or bearer token, or one that does not verify.
+/// no session cookie or bearer token, or one that does not verify or whose login session
+/// ended (a logout), and 503 when the auth database cannot say.
 ///
 /// In the INSECURE development mode a request needs no session; the `user_id` it names is
 /// trusted, as the original FinWise backend did.
@@ -49,7 +50,10 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = request_token(parts, SESSION_COOKIE);
-        let verified = token.as_deref().map(|token| state.keys.verify(token));
+        let verified = match token.as_deref() {
+            Some(token) => Some(session::verify(&state.auth_db, &state.keys, token).await),
+            None => None,
+        };
         match verified {
             Some(Ok(claims)) => Ok(Caller {
                 subject: Some(claims.sub),
@@ -59,7 +63,16 @@ impl FromRequestParts<AppState> for Caller {
                 subject: None,
                 open: true,
             }),
-            Some(Err(refusal)) => Err(ApiError::unauthorized(refusal.to_string())),
+            Some(Err(Rejected::Refused(refusal))) => {
+                Err(ApiError::unauthorized(refusal.to_string()))
+            }
+            Some(Err(Rejected::Unavailable(error))) => {
+                tracing::error!(%error, "cannot check a login session");
+                Err(ApiError::new(
+                    http::StatusCode::SERVICE_UNAVAILABLE,
+                    "sessions cannot be checked now; retry later",
+                ))
+            }
             None => Err(ApiError::unauthorized("Not authenticated")),
         }
     }

@@ -8,6 +8,7 @@ mod caller;
 mod error;
 mod extract;
 mod health;
+mod page;
 mod settings;
 mod tenants;
 mod users;
@@ -25,8 +26,8 @@ pub fn routes() -> Router<AppState> {
         .route("/ping", get(health::ping))
         .route("/health", get(health::health))
         .route("/api/v1/websocket/health", get(health::websocket))
-        .route("/register", post(users::register))
-        .route("/login", post(users::login))
+        .route("/register", post(users::register).get(page::index))
+        .route("/login", post(users::login).get(page::index))
         .route("/logout", post(users::logout))
         .route("/tenants", tenants.clone())
         .route("/tenants/", tenants)

@@ -20,7 +20,8 @@ pub(crate) struct Register {
 }
 
 /// `POST /register`: 201 with the new user; 400 when the email or the name is taken
-/// (ignoring case); 422 for an invalid email, an empty name or an empty password.
+/// (ignoring case); 422 for an invalid email, an empty name, or a password that is empty or
+/// longer than [`password::MAX_BYTES`] (bcrypt would ignore the rest).
 pub(crate) async fn register(
     State(state): State<AppState>,
     Json(body): Json<Register>,
@@ -33,6 +34,9 @@ pub(crate) async fn register(
     }
     if body.password.is_empty() {
         return Err(ApiError::invalid("password must not be empty"));
+    }
+    if body.password.len() > password::MAX_BYTES {
+        return Err(ApiError::invalid(password::TOO_LONG));
     }
     let password_hash = password::hash(&body.password, state.config.bcrypt_cost).await?;
     let new = NewUser {
@@ -68,7 +72,8 @@ pub(crate) struct LoggedIn {
 }
 
 /// `POST /login`: matches the email, then the name, ignoring case. 200 with the user and
-/// `access_token`, and the session cookie set; 401 `Incorrect username or password`.
+/// `access_token`, and the session cookie set; 401 `Incorrect username or password`. Each
+/// login starts its own login session (see [`session`]).
 pub(crate) async fn login(
     State(state): State<AppState>,
     jar: CookieJar,
@@ -82,10 +87,13 @@ pub(crate) async fn login(
     if !password::verify(&body.password, &hash).await {
         return Err(refused());
     }
-    let token = state
-        .keys
-        .issue(&user.uuid, &[], state.config.session_lifetime)
-        .map_err(|error| crate::Error::Token(error.to_string()))?;
+    let token = session::start(
+        &state.auth_db,
+        &state.keys,
+        &user.uuid,
+        state.config.session_lifetime,
+    )
+    .await?;
     tracing::info!(user = %user.uuid, "logged in");
     let jar = jar.add(session::cookie(token.clone(), &state.config));
     Ok((
@@ -98,17 +106,29 @@ pub(crate) async fn login(
     ))
 }
 
-/// `POST /logout`: removes the session cookie. Needs no session. The token itself stays
-/// valid until it expires; a client holding it as a bearer token should drop it.
+/// `POST /logout`: ends the login session of the request's token (cookie or bearer), so
+/// that token is refused from now on by every endpoint and every sync upgrade, closes this
+/// node's sync connections of that session (1008 `logged out`), and removes the cookie.
+/// Needs no valid session: without one it only removes the cookie.
 pub(crate) async fn logout(
     State(state): State<AppState>,
     jar: CookieJar,
-) -> (CookieJar, axum::Json<serde_json::Value>) {
+    parts: http::request::Parts,
+) -> Result<(CookieJar, axum::Json<serde_json::Value>), ApiError> {
+    let token = sync_axum::auth::request_token(&parts, session::SESSION_COOKIE);
+    let claims = token.and_then(|token| state.keys.verify(&token).ok());
+    if let Some(claims) = claims
+        && let Some(sid) = claims.sid
+    {
+        state.auth_db.revoke_session(&sid).await?;
+        let closed = state.sync.shutdown_handle().close_login_session(&sid);
+        tracing::info!(user = %claims.sub, closed, "logged out");
+    }
     let jar = jar.add(session::removal(&state.config));
-    (
+    Ok((
         jar,
         axum::Json(serde_json::json!({ "status": "logged_out" })),
-    )
+    ))
 }
 
 /// A plausible email address: `local@domain.tld`, no spaces, at most 254 characters. The

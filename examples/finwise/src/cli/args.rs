@@ -31,6 +31,10 @@ pub struct Args {
         value_parser = parse_seconds
     )]
     pub timeout: Duration,
+    /// Print the result of `status` and of the list commands as JSON (one document on
+    /// standard output), for scripts.
+    #[arg(long, global = true)]
+    pub json: bool,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,

@@ -2,7 +2,8 @@
 
 use std::path::PathBuf;
 
-/// Why a command failed. The binary prints the message and exits with status 1.
+/// Why a command failed. The binary prints the message and exits with
+/// [`exit_code`](Error::exit_code): 2 for a usage error (as for clap's own), 1 otherwise.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -77,6 +78,18 @@ pub enum Error {
         /// serde's message.
         detail: String,
     },
+}
+
+impl Error {
+    /// The process's exit status for this error: 2 for [`Error::Usage`] (the command line
+    /// asks for something that cannot be done, as for the mistakes clap reports), 1 for
+    /// every failure of doing what it asked.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Usage(_) => 2,
+            _ => 1,
+        }
+    }
 }
 
 /// `Result` with [`Error`] as the default error.

@@ -5,8 +5,8 @@
 //!
 //! - **SQLite** (the embedded default): the file `<data_dir>/auth.db`, opened with
 //!   [`AuthDb::open`].
-//! - **PostgreSQL** (several nodes): tables `users`, `tenants`, `user_settings` and
-//!   `server_secrets` in the sync store's database, on the store's own connection pool (so
+//! - **PostgreSQL** (several nodes): tables `users`, `tenants`, `user_settings`,
+//!   `login_sessions` and `server_secrets` in the sync store's database, on the store's own connection pool (so
 //!   in its schema when one is configured), opened with [`AuthDb::postgres`]. Several nodes
 //!   may start at once: the tables are created under an advisory lock, each node waiting
 //!   for the one before it.
@@ -41,6 +41,7 @@
 //! ```
 
 mod schema;
+mod sessions;
 mod settings;
 mod tenants;
 mod users;

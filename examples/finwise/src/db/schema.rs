@@ -35,6 +35,14 @@ CREATE TABLE IF NOT EXISTS user_settings (
     history_retention_days INTEGER NOT NULL,
     updated_at TEXT NOT NULL
 );
+
+CREATE TABLE IF NOT EXISTS login_sessions (
+    id TEXT PRIMARY KEY NOT NULL,
+    user_id TEXT NOT NULL REFERENCES users (uuid) ON DELETE CASCADE,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS login_sessions_expires_at ON login_sessions (expires_at);
 ";
 
 /// The same tables on PostgreSQL, plus `server_secrets` (the JWT secret every node
@@ -74,6 +82,15 @@ CREATE TABLE IF NOT EXISTS user_settings (
     updated_at TEXT COLLATE "C" NOT NULL,
     CONSTRAINT user_settings_pkey PRIMARY KEY (user_id)
 );
+
+CREATE TABLE IF NOT EXISTS login_sessions (
+    id TEXT COLLATE "C" NOT NULL,
+    user_id TEXT COLLATE "C" NOT NULL REFERENCES users (uuid) ON DELETE CASCADE,
+    created_at TEXT COLLATE "C" NOT NULL,
+    expires_at TEXT COLLATE "C" NOT NULL,
+    CONSTRAINT login_sessions_pkey PRIMARY KEY (id)
+);
+CREATE INDEX IF NOT EXISTS login_sessions_expires_at ON login_sessions (expires_at);
 
 CREATE TABLE IF NOT EXISTS server_secrets (
     name TEXT COLLATE "C" NOT NULL,

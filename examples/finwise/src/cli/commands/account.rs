@@ -135,7 +135,7 @@ pub(super) async fn list(context: &mut Context) -> Result<()> {
             .map(|group| (group.id.clone(), group))
             .collect();
         let mut accounts = client.list::<Account>().await?;
-        if accounts.is_empty() {
+        if accounts.is_empty() && !context.json {
             eprintln!(
                 "no accounts yet: add one with `finwise-cli account add --name NAME --group GROUP`"
             );
@@ -151,6 +151,23 @@ pub(super) async fn list(context: &mut Context) -> Result<()> {
         accounts.sort_by_cached_key(|account| {
             (group_key(account), account.sort_order, account.name.clone())
         });
+        if context.json {
+            // The accounts as the server stores them, each with its group's name.
+            let accounts = accounts
+                .iter()
+                .map(|account| {
+                    // A struct of plain fields: its serialisation cannot fail.
+                    let mut json = serde_json::to_value(account).unwrap_or_default();
+                    json["group"] = groups
+                        .get(&account.account_group_id)
+                        .map(|group| group.name.clone())
+                        .into();
+                    json
+                })
+                .collect();
+            super::print_json(&serde_json::Value::Array(accounts));
+            return Ok(());
+        }
         let mut table = Table::new(&["ID", "NAME", "TYPE", "BALANCE", "GROUP"]).right(3);
         for account in &accounts {
             let group = groups

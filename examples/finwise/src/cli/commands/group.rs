@@ -42,12 +42,31 @@ pub(super) async fn list(context: &mut Context) -> Result<()> {
     let result = async {
         context.sync_after(&client, &tenant, true).await?;
         let mut groups = client.list::<AccountGroup>().await?;
-        if groups.is_empty() {
+        if groups.is_empty() && !context.json {
             eprintln!("no account groups yet: add one with `finwise-cli group add NAME`");
             return Ok(());
         }
         let accounts = client.list::<Account>().await?;
         groups.sort_by(|a, b| (a.sort_order, &a.name).cmp(&(b.sort_order, &b.name)));
+        if context.json {
+            let groups = groups
+                .iter()
+                .map(|group| {
+                    let accounts = accounts
+                        .iter()
+                        .filter(|account| account.account_group_id == group.id)
+                        .count();
+                    serde_json::json!({
+                        "id": group.id,
+                        "name": group.name,
+                        "sort_order": group.sort_order,
+                        "accounts": accounts,
+                    })
+                })
+                .collect();
+            super::print_json(&serde_json::Value::Array(groups));
+            return Ok(());
+        }
         let mut table = Table::new(&["ID", "NAME", "SORT", "ACCOUNTS"])
             .right(2)
             .right(3);

@@ -31,6 +31,8 @@ pub(crate) struct Context {
     pub(crate) profile: Profile,
     /// The bound of each request and of the sync after a change.
     pub(crate) timeout: Duration,
+    /// `--json`: `status` and the lists print JSON.
+    pub(crate) json: bool,
 }
 
 impl Context {
@@ -47,6 +49,7 @@ impl Context {
             server: server.trim().trim_end_matches('/').to_owned(),
             profile,
             timeout: args.timeout,
+            json: args.json,
         })
     }
 
@@ -73,6 +76,14 @@ impl Context {
     ) -> Result<()> {
         replica::sync_and_report(client, &mut self.profile, tenant, self.timeout, quiet).await
     }
+}
+
+/// Prints `value` as pretty JSON on standard output.
+pub(crate) fn print_json(value: &serde_json::Value) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
+    );
 }
 
 /// Closes `client` whatever `result` is, and returns `result` (or the close's error).

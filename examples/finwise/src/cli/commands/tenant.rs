@@ -33,11 +33,25 @@ pub(super) async fn list(context: &mut Context) -> Result<()> {
         remember(context, &tenant.uuid, &tenant.name);
     }
     context.profile.save()?;
+    let current = context.profile.saved.tenant.as_deref();
+    if context.json {
+        let tenants: Vec<_> = tenants
+            .iter()
+            .map(|tenant| {
+                serde_json::json!({
+                    "id": tenant.uuid,
+                    "name": tenant.name,
+                    "current": current == Some(tenant.uuid.as_str()),
+                })
+            })
+            .collect();
+        super::print_json(&serde_json::Value::Array(tenants));
+        return Ok(());
+    }
     if tenants.is_empty() {
         eprintln!("no tenants yet: create one with `finwise-cli tenant create NAME`");
         return Ok(());
     }
-    let current = context.profile.saved.tenant.as_deref();
     let mut table = Table::new(&["", "ID", "NAME"]);
     for tenant in &tenants {
         let mark = if current == Some(tenant.uuid.as_str()) {

@@ -65,16 +65,18 @@ pub(super) fn logout(context: &mut Context) -> Result<()> {
     Ok(())
 }
 
-/// The password given, else the first line of standard input (prompted for on a
-/// terminal; the line is echoed there).
+/// The password given, else read from the terminal without echo (prompted for), else
+/// the first line of standard input.
 fn password_or_stdin(password: Option<String>) -> Result<String> {
     let password = match password {
         Some(password) => password,
         None => {
             let stdin = std::io::stdin();
             if stdin.is_terminal() {
-                eprint!("password: ");
                 let _ = std::io::stderr().flush();
+                return non_empty_password(rpassword::prompt_password("password: ").map_err(
+                    |error| Error::Usage(format!("cannot read the password: {error}")),
+                )?);
             }
             let mut line = String::new();
             stdin
@@ -84,6 +86,10 @@ fn password_or_stdin(password: Option<String>) -> Result<String> {
             line.trim_end_matches(['\r', '\n']).to_owned()
         }
     };
+    non_empty_password(password)
+}
+
+fn non_empty_password(password: String) -> Result<String> {
     if password.is_empty() {
         return Err(Error::Usage(
             "no password: pass --password, set FINWISE_PASSWORD or type it on standard input"
