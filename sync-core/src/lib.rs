@@ -59,6 +59,7 @@ pub mod protocol;
 pub mod session;
 pub mod store;
 pub mod tenant;
+pub mod typescript;
 pub mod version;
 
 #[doc(hidden)]
@@ -68,5 +69,5 @@ pub mod __private;
 pub use entity::{Registry, Syncable};
 pub use error::{Error, Result};
 #[cfg(feature = "derive")]
-pub use sync_derive::Syncable;
+pub use sync_derive::{SyncSchema, Syncable};
 pub use tenant::TenantId;
