@@ -60,6 +60,7 @@ pub mod protocol;
 pub mod session;
 pub mod store;
 pub mod tenant;
+pub mod typescript;
 pub mod version;
 
 #[doc(hidden)]
@@ -78,6 +79,6 @@ pub use store::postgres::PostgresStore;
 pub use store::sqlite::SqliteStore;
 pub use store::{Store, StoreExt};
 #[cfg(feature = "derive")]
-pub use sync_derive::Syncable;
+pub use sync_derive::{SyncSchema, Syncable};
 pub use tenant::TenantId;
 pub use version::Version;

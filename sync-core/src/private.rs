@@ -32,3 +32,76 @@ pub fn decode<T>(
 ) -> Result<T, DecodeError> {
     decode(next_column(values, column)?).map_err(|message| DecodeError::new(column, message))
 }
+
+pub use crate::entity::{Payload, RegistryBuilder, Schema};
+pub use crate::typescript::{Interface, Probe, Property, Unknown, ViaTsType};
+pub use serde::{Deserialize, Deserializer, Serialize, Serializer};
+pub use serde_json::{Error as JsonError, Value as Json};
+pub use std::borrow::ToOwned;
+pub use std::convert::From;
+
+/// Serialises an entity of a payload enum as `{"entityType": …, "payload": …}`.
+pub fn serialize_tagged<T: Syncable, S: Serializer>(
+    entity_type: &'static str,
+    entity: &T,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct Tagged<'a, T> {
+        #[serde(rename = "entityType")]
+        entity_type: &'static str,
+        payload: &'a T,
+    }
+    Tagged {
+        entity_type,
+        payload: entity,
+    }
+    .serialize(serializer)
+}
+
+/// Deserialises a payload enum from `{"entityType": …, "payload": …}` (or `entity_type`
+/// and `data`), ignoring other fields.
+pub fn deserialize_tagged<'de, P: Schema, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<P, D::Error> {
+    #[derive(Deserialize)]
+    struct Tagged {
+        #[serde(rename = "entityType", alias = "entity_type")]
+        entity_type: String,
+        #[serde(default, alias = "data")]
+        payload: serde_json::Value,
+    }
+    let tagged = Tagged::deserialize(deserializer)?;
+    match P::from_json(&tagged.entity_type, tagged.payload) {
+        Ok(Some(payload)) => Ok(payload),
+        Ok(None) => Err(serde::de::Error::custom(format_args!(
+            "unknown entity type {:?}: expected one of {}",
+            tagged.entity_type,
+            P::ENTITIES.join(", ")
+        ))),
+        Err(error) => Err(serde::de::Error::custom(format_args!(
+            "{}: {error}",
+            tagged.entity_type
+        ))),
+    }
+}
+
+/// Decodes `data` as `T` into the variant `wrap`, for a payload enum's
+/// [`Payload::from_json`].
+pub fn decode_variant<T: Syncable, P>(
+    data: serde_json::Value,
+    wrap: fn(T) -> P,
+) -> Result<Option<P>, serde_json::Error> {
+    serde_json::from_value(data).map(|entity| Some(wrap(entity)))
+}
+
+/// The JSON of an entity of a payload enum, for [`Payload::to_json`].
+pub fn entity_json<T: Syncable>(entity: &T) -> Result<serde_json::Value, serde_json::Error> {
+    serde_json::to_value(entity)
+}
+
+/// The items of an array as a `Vec`, without naming `From`, which generated code cannot
+/// assume in scope.
+pub fn vec_of<T, const N: usize>(items: [T; N]) -> Vec<T> {
+    Vec::from(items)
+}

@@ -19,6 +19,10 @@ pub(crate) struct Entity<'a> {
     pub(crate) attrs: Container,
     /// Its serde `rename_all` rule for deserializing.
     pub(crate) rename_all: Option<RenameRule>,
+    /// Its serde `rename_all` rule for serializing.
+    pub(crate) rename_all_serialize: Option<RenameRule>,
+    /// Its doc comment.
+    pub(crate) doc: Option<String>,
     /// Its named fields; `None` when the input is not a struct with named fields.
     pub(crate) fields: Option<Vec<Field<'a>>>,
 }
@@ -33,6 +37,12 @@ pub(crate) struct Field<'a> {
     pub(crate) attrs: FieldAttrs,
     /// Its serde `rename` for deserializing.
     pub(crate) serde_rename: Option<String>,
+    /// Its serde `rename` for serializing.
+    pub(crate) serde_rename_serialize: Option<String>,
+    /// Whether and how serde writes it.
+    pub(crate) writes: crate::attr::serde::Writes,
+    /// Its doc comment.
+    pub(crate) doc: Option<String>,
 }
 
 /// A name the entity uses, and where an error about it should point.
@@ -89,6 +99,8 @@ impl<'a> Entity<'a> {
             ident: &input.ident,
             attrs,
             rename_all,
+            rename_all_serialize: crate::attr::serde::rename_all_serialize(&input.attrs),
+            doc: crate::attr::serde::docs(&input.attrs),
             fields,
         }
     }
@@ -154,6 +166,17 @@ impl<'a> Entity<'a> {
         self.id().map(|field| self.json_key(field))
     }
 
+    /// The JSON key serde writes `field` under: its serde rename, else the container's
+    /// rename rule applied to its name, else its name.
+    pub(crate) fn written_key(&self, field: &Field<'_>) -> String {
+        let name = field.name();
+        match (&field.serde_rename_serialize, self.rename_all_serialize) {
+            (Some(rename), _) => rename.clone(),
+            (None, Some(rule)) => rule.apply_to_field(&name),
+            (None, None) => name,
+        }
+    }
+
     /// The JSON key of `field`: its serde rename, else the container's rename rule applied
     /// to its name, else its name.
     fn json_key(&self, field: &Field<'_>) -> String {
@@ -174,6 +197,9 @@ impl<'a> Field<'a> {
             ty: &field.ty,
             attrs: FieldAttrs::from_attrs(cx, &field.attrs),
             serde_rename: crate::attr::serde::rename(&field.attrs),
+            serde_rename_serialize: crate::attr::serde::rename_serialize(&field.attrs),
+            writes: crate::attr::serde::writes(&field.attrs),
+            doc: crate::attr::serde::docs(&field.attrs),
         })
     }
 

@@ -84,3 +84,35 @@ fn generic_entity_gets_only_the_error() {
         }
     }));
 }
+
+/// The expansion of `#[derive(SyncSchema)]` on `input`, formatted as a file.
+fn expand_schema(input: TokenStream) -> String {
+    let output = crate::expand::derive_schema(input);
+    match syn::parse2::<syn::File>(output.clone()) {
+        Ok(file) => prettyplease::unparse(&file),
+        Err(error) => panic!("the expansion does not parse: {error}\n{output}"),
+    }
+}
+
+#[test]
+fn schema() {
+    insta::assert_snapshot!(expand_schema(quote! {
+        #[derive(Debug, Clone, SyncSchema)]
+        pub enum Payload {
+            Account(Account),
+            Group(crate::entities::AccountGroup),
+        }
+    }));
+}
+
+#[test]
+fn invalid_schema_gets_errors_and_stubs() {
+    insta::assert_snapshot!(expand_schema(quote! {
+        #[derive(SyncSchema)]
+        #[sync(table = "payloads")]
+        pub enum Payload {
+            Account(Account),
+            Tag { tag: Tag },
+        }
+    }));
+}

@@ -1,4 +1,5 @@
-//! Compile-fail and compile-pass tests of `#[derive(Syncable)]`: one tiny file per mistake
+//! Compile-fail and compile-pass tests of `#[derive(Syncable)]` and `#[derive(SyncSchema)]`
+//! (`tests/ui/schema/`): one tiny file per mistake
 //! under `tests/ui/<topic>/`, its expected compiler output in the `.stderr` beside it.
 //!
 //! Regenerate the `.stderr` files with
@@ -12,5 +13,6 @@ fn ui() {
     t.compile_fail("tests/ui/shape/*.rs");
     t.compile_fail("tests/ui/types/*.rs");
     t.compile_fail("tests/ui/mixed/*.rs");
+    t.compile_fail("tests/ui/schema/*.rs");
     t.pass("tests/ui/pass/*.rs");
 }

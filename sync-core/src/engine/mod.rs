@@ -12,8 +12,10 @@
 //! own sessions of that tenant, exactly once and in sequence order (see [`crate::bus`]).
 //! Without a bus ([`Engine::new`]) the writer hands its changes straight to the hub.
 //!
-//! Server code (REST handlers, jobs) writes through [`Engine::put`] and [`Engine::delete`],
-//! so its changes are sequenced, broadcast and bused exactly like a client's.
+//! Server code (REST handlers, jobs) writes through [`Engine::put`] and [`Engine::delete`]
+//! (or [`Engine::write`] for several typed changes at once), so its changes are sequenced,
+//! broadcast and bused exactly like a client's; reads are typed too ([`Engine::get`],
+//! [`Engine::list`], [`Engine::state`], [`Engine::changes_since`]).
 //!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -33,9 +35,11 @@
 
 mod relay;
 mod snapshot;
+mod typed;
 mod writer;
 
 pub use snapshot::LoadError;
+pub use typed::TypedPage;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};

@@ -149,3 +149,89 @@ impl Value {
         }
     }
 }
+
+/// Values from plain Rust values, e.g. for the client's queries: `"Giro".into()`.
+macro_rules! value_from {
+    ($($ty:ty => $variant:ident($convert:expr)),* $(,)?) => {
+        $(impl From<$ty> for Value {
+            fn from(value: $ty) -> Value {
+                Value::$variant($convert(value))
+            }
+        })*
+    };
+}
+
+value_from! {
+    bool => Bool(|value| value),
+    i16 => Int(i64::from),
+    i32 => Int(i64::from),
+    i64 => Int(|value| value),
+    f32 => Real(f64::from),
+    f64 => Real(|value| value),
+    String => Text(|value| value),
+    &str => Text(str::to_owned),
+    Uuid => Uuid(|value| value),
+    DateTime<Utc> => Timestamp(|value| value),
+    NaiveDate => Date(|value| value),
+}
+
+impl<T: Into<Value>> From<Option<T>> for Value {
+    fn from(value: Option<T>) -> Value {
+        value.map_or(Value::Null, Into::into)
+    }
+}
+
+impl Value {
+    /// Compares two values of one column: numbers with numbers (integers and reals alike),
+    /// texts, instants, dates, UUIDs and booleans among themselves, and `Null` before
+    /// everything. `None` for values that do not compare (different kinds, JSON, NaN).
+    pub fn compare(&self, other: &Value) -> Option<std::cmp::Ordering> {
+        use std::cmp::Ordering;
+        match (self, other) {
+            (Value::Null, Value::Null) => Some(Ordering::Equal),
+            (Value::Null, _) => Some(Ordering::Less),
+            (_, Value::Null) => Some(Ordering::Greater),
+            (Value::Bool(a), Value::Bool(b)) => Some(a.cmp(b)),
+            (Value::Int(a), Value::Int(b)) => Some(a.cmp(b)),
+            #[allow(
+                clippy::cast_precision_loss,
+                reason = "comparing an integer with a real"
+            )]
+            (Value::Int(a), Value::Real(b)) => (*a as f64).partial_cmp(b),
+            #[allow(
+                clippy::cast_precision_loss,
+                reason = "comparing a real with an integer"
+            )]
+            (Value::Real(a), Value::Int(b)) => a.partial_cmp(&(*b as f64)),
+            (Value::Real(a), Value::Real(b)) => a.partial_cmp(b),
+            (Value::Text(a), Value::Text(b)) => Some(a.cmp(b)),
+            (Value::Uuid(a), Value::Uuid(b)) => Some(a.cmp(b)),
+            (Value::Timestamp(a), Value::Timestamp(b)) => Some(a.cmp(b)),
+            (Value::Date(a), Value::Date(b)) => Some(a.cmp(b)),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod compare_tests {
+    use std::cmp::Ordering;
+
+    use super::Value;
+
+    #[test]
+    fn values_compare_within_their_kind() {
+        assert_eq!(
+            Value::from(2).compare(&Value::from(2.5)),
+            Some(Ordering::Less)
+        );
+        assert_eq!(
+            Value::from("b").compare(&"a".into()),
+            Some(Ordering::Greater)
+        );
+        assert_eq!(Value::Null.compare(&Value::from(0)), Some(Ordering::Less));
+        assert_eq!(Value::from(None::<i32>), Value::Null);
+        assert_eq!(Value::from("a").compare(&Value::from(1)), None);
+        assert_eq!(Value::from(f64::NAN).compare(&Value::from(1.0)), None);
+    }
+}

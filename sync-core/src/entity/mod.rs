@@ -30,6 +30,7 @@
 mod column;
 mod field;
 mod handler;
+mod payload;
 mod registry;
 
 use chrono::{DateTime, Utc};
@@ -42,6 +43,7 @@ pub use field::{
     json_to_value, next_column,
 };
 pub use handler::{Arrival, Handler, MAX_ENTITY_ID_LEN, Prepared, Write};
+pub use payload::{Payload, Schema};
 pub use registry::{Registry, RegistryBuilder};
 
 /// An entity that syncs: implemented by `#[derive(Syncable)]`, rarely by hand.
@@ -56,6 +58,11 @@ pub use registry::{Registry, RegistryBuilder};
 ///   [`from_row`](Self::from_row) accepts what `to_row` returned;
 /// - the id field serialises under the JSON key [`ID_KEY`](Self::ID_KEY), and the
 ///   `updated_at` field as an RFC 3339 string under [`UPDATED_AT_KEY`](Self::UPDATED_AT_KEY).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a syncable entity",
+    label = "not an entity",
+    note = "derive it on the struct: `#[derive(Serialize, Deserialize, Syncable)]`"
+)]
 pub trait Syncable: Serialize + DeserializeOwned + Send + Sync + 'static {
     /// The wire name, e.g. `"Account"` (`entityType` in the protocol).
     const ENTITY: &'static str;
@@ -80,6 +87,18 @@ pub trait Syncable: Serialize + DeserializeOwned + Send + Sync + 'static {
     fn to_row(&self) -> Vec<Value>;
     /// Decodes a row produced by [`to_row`](Self::to_row).
     fn from_row(row: Vec<Value>) -> Result<Self, DecodeError>;
+
+    /// The entity's TypeScript interface: its JSON keys as serde writes them, with their
+    /// types (see [`typescript`](crate::typescript)). The default, for hand-written
+    /// impls, is an interface that allows any key.
+    fn typescript() -> crate::typescript::Interface {
+        crate::typescript::Interface {
+            name: Self::ENTITY.to_owned(),
+            entity: Self::ENTITY.to_owned(),
+            doc: None,
+            properties: Vec::new(),
+        }
+    }
 }
 
 /// A stored row that does not decode into its entity: the schema and the data disagree.

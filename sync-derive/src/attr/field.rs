@@ -1,5 +1,5 @@
-//! `#[sync(...)]` on a field: `id`, `updated_at`, `json`, `index`, `column`, `skip` and
-//! `default`.
+//! `#[sync(...)]` on a field: `id`, `updated_at`, `json`, `index`, `column`, `skip`,
+//! `default` and `ts`.
 
 use proc_macro2::Span;
 use syn::{Attribute, LitStr};
@@ -19,6 +19,7 @@ pub(crate) const FIELD: Place = Place {
         "column = \"...\"",
         "skip",
         "default",
+        "ts = \"...\"",
     ],
 };
 
@@ -40,6 +41,8 @@ pub(crate) struct FieldAttrs {
     pub(crate) default: Option<Span>,
     /// `column = "..."`: the SQL column name.
     pub(crate) column: Option<LitStr>,
+    /// `ts = "..."`: the field's TypeScript type, instead of its Rust type's.
+    pub(crate) ts: Option<LitStr>,
     /// Whether some attribute could not be read: the field's role or column is unknown, so
     /// checks that would only repeat the mistake ("missing id", duplicate column) skip it.
     pub(crate) unread: bool,
@@ -64,6 +67,12 @@ impl FieldAttrs {
                     if seen.first(cx, &item) {
                         field.column = super::string(cx, &item, "column_name");
                         field.unread |= field.column.is_none();
+                    }
+                    continue;
+                }
+                "ts" => {
+                    if seen.first(cx, &item) {
+                        field.ts = super::string(cx, &item, "'a' | 'b'");
                     }
                     continue;
                 }

@@ -4,7 +4,9 @@
 mod columns;
 mod fallback;
 mod row;
+mod schema;
 mod syncable;
+mod typescript;
 
 use proc_macro2::TokenStream;
 use quote::{ToTokens, quote};
@@ -13,6 +15,8 @@ use syn::DeriveInput;
 use crate::ast::Entity;
 use crate::check;
 use crate::ctxt::Ctxt;
+
+pub(crate) use self::schema::derive as derive_schema;
 
 /// Expands `#[derive(Syncable)]` on `input`: the derive's whole work, callable from tests.
 pub(crate) fn derive(input: TokenStream) -> TokenStream {

@@ -4,7 +4,7 @@
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 
-use super::{Private, columns, row};
+use super::{Private, columns, row, typescript};
 use crate::ast::Entity;
 
 /// The impl for `entity`, which passed every check. Fails only if the checks did not find
@@ -28,6 +28,7 @@ pub(super) fn expand(entity: &Entity<'_>, p: &Private) -> syn::Result<TokenStrea
     } = columns::expand(entity, p);
     let to_row = row::to_row(entity, p);
     let from_row = row::from_row(entity, p);
+    let typescript = typescript::expand(entity, p);
 
     let (id_ident, id_ty) = (id.ident, id.ty);
     let to_id = quote_spanned!(id.ty_span()=> <#id_ty as #p::IdField>::to_id);
@@ -63,6 +64,8 @@ pub(super) fn expand(entity: &Entity<'_>, p: &Private) -> syn::Result<TokenStrea
                 #to_row
 
                 #from_row
+
+                #typescript
             }
         };
     })
