@@ -21,28 +21,70 @@
 //! assert_eq!(stamped, future.add_millis(1), "an edit is newer than what it edits");
 //! assert!(clock.next(None) >= stamped, "the clock never goes back");
 //! ```
+//!
+//! The local wall clock is a seam, [`WallClock`]: the system clock by default, a skewed or
+//! simulated one in tests ([`Builder::wall_clock`](crate::Builder::wall_clock)). Every
+//! time the client reads (edit versions, retry backoff, the offset learned at connect)
+//! comes from it.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use sync_core::version::Version;
 
+/// The local wall clock the client reads.
+pub trait WallClock: Send + Sync + 'static {
+    /// The local time now. It may be wrong by any amount (the server's offset corrects
+    /// it) and may jump.
+    fn now(&self) -> Version;
+}
+
+/// The system's clock: [`Version::now`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl WallClock for SystemClock {
+    fn now(&self) -> Version {
+        Version::now()
+    }
+}
+
 /// A hybrid logical clock corrected by the server's time. Shared by every call of a client.
-#[derive(Debug)]
 pub struct Clock {
     /// Server time minus local time, in milliseconds.
     offset: AtomicI64,
     /// The latest version issued, in milliseconds since the epoch.
     last: Mutex<i64>,
+    wall: Arc<dyn WallClock>,
+}
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Clock")
+            .field("offset", &self.offset())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Clock {
-    /// A clock whose server offset is `offset_ms` (server time minus local time).
+    /// A clock of the system's time whose server offset is `offset_ms` (server time minus
+    /// local time).
     pub fn new(offset_ms: i64) -> Clock {
+        Clock::with_wall(offset_ms, Arc::new(SystemClock))
+    }
+
+    /// A clock of `wall`'s time whose server offset is `offset_ms`.
+    pub fn with_wall(offset_ms: i64, wall: Arc<dyn WallClock>) -> Clock {
         Clock {
             offset: AtomicI64::new(offset_ms),
             last: Mutex::new(i64::MIN),
+            wall,
         }
+    }
+
+    /// The local wall clock, uncorrected.
+    pub fn local_now(&self) -> Version {
+        self.wall.now()
     }
 
     /// The server offset in milliseconds: server time minus local time.
@@ -57,7 +99,7 @@ impl Clock {
 
     /// The local wall clock corrected by the server offset.
     pub fn server_now(&self) -> Version {
-        Version::now().add_millis(self.offset())
+        self.local_now().add_millis(self.offset())
     }
 
     /// The version of a new edit of an entity whose current version is `current`.

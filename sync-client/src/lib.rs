@@ -74,8 +74,15 @@
 //! - [`clock`]: a hybrid logical clock, corrected by the server's time, so an edit is
 //!   always newer than the version it was made on.
 //!
-//! Features: `rustls` (default) enables `wss://` URLs through rustls with the Mozilla root
-//! certificates; without it only `ws://` works.
+//! Layering: the client's core (replica, outbox, the session that speaks the protocol)
+//! talks to the network only through [`transport`]: a `Stream` of frames in and a `Sink`
+//! of frames out, opened by a [`transport::Connector`]. The WebSocket adapter over
+//! tokio-tungstenite is the default connector; [`Builder::connector`] replaces it (the
+//! repository's simulation drives the real client over a simulated network that way).
+//!
+//! Features: `websocket` (default) is the WebSocket adapter; without it every client needs
+//! [`Builder::connector`]. `rustls` (default, implies `websocket`) enables `wss://` URLs
+//! through rustls with the Mozilla root certificates; without it only `ws://` works.
 
 pub mod backoff;
 mod client;
@@ -108,6 +115,7 @@ pub mod __fuzz {
 }
 
 pub use client::{Builder, Client};
+pub use connection::transport;
 pub use error::{Error, Result};
 pub use event::Event;
 pub use status::Status;

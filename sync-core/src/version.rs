@@ -40,6 +40,22 @@ pub enum ParseError {
     OutOfRange(String),
 }
 
+thread_local! {
+    /// The simulated clock of this thread: its reading at a moment of tokio's clock.
+    static SIMULATED: std::cell::Cell<Option<(i64, tokio::time::Instant)>> =
+        const { std::cell::Cell::new(None) };
+}
+
+/// Test support, not part of the API: from now on, on the calling thread,
+/// [`Version::now`] is `start_ms` plus the time tokio's clock has moved since this call,
+/// instead of the system clock; `None` restores the system clock. On a current-thread
+/// runtime with tokio's clock paused, every time the engine, the stores and the sessions
+/// read is then a function of the simulated time, so a seeded simulation replays exactly.
+#[doc(hidden)]
+pub fn simulate_clock(start_ms: Option<i64>) {
+    SIMULATED.set(start_ms.map(|start_ms| (start_ms, tokio::time::Instant::now())));
+}
+
 /// The naive forms read as UTC, most common first.
 const NAIVE_FORMATS: [&str; 4] = [
     "%Y-%m-%dT%H:%M:%S%.f",
@@ -54,8 +70,13 @@ impl Version {
     /// The latest representable version: 9999-12-31T23:59:59.999Z.
     pub const MAX: Version = Version(253_402_300_799_999);
 
-    /// The current time of this machine, truncated to milliseconds.
+    /// The current time of this machine, truncated to milliseconds (or the simulated time,
+    /// on a thread that called [`simulate_clock`]).
     pub fn now() -> Version {
+        if let Some((start_ms, start)) = SIMULATED.get() {
+            let elapsed = i64::try_from(start.elapsed().as_millis()).unwrap_or(i64::MAX);
+            return Version(start_ms.saturating_add(elapsed));
+        }
         Version(Utc::now().timestamp_millis())
     }
 

@@ -4,6 +4,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use rand::SeedableRng;
+use rand::rngs::StdRng;
 use sync_core::store::sqlite::Synchronous;
 use sync_core::{Registry, Syncable, TenantId};
 use tokio::sync::{Notify, broadcast, mpsc, watch};
@@ -11,8 +13,11 @@ use tokio::sync::{Notify, broadcast, mpsc, watch};
 use super::shared::{Config, Shared};
 use super::{Client, Inner};
 use crate::backoff::Backoff;
-use crate::clock::Clock;
-use crate::connection::{self, socket::Tls};
+use crate::clock::{Clock, SystemClock, WallClock};
+use crate::connection;
+#[cfg(feature = "websocket")]
+use crate::connection::socket::{Tls, WebSocket};
+use crate::connection::transport::Connector;
 use crate::error::{Error, Result};
 use crate::replica::Replica;
 use crate::status::Status;
@@ -26,6 +31,12 @@ pub struct Builder {
     registry: sync_core::entity::RegistryBuilder,
     synchronous: Synchronous,
     event_capacity: usize,
+    token: Option<String>,
+    #[cfg(feature = "websocket")]
+    tls: Tls,
+    connector: Option<Arc<dyn Connector>>,
+    wall: Arc<dyn WallClock>,
+    jitter_seed: Option<u64>,
     config: Config,
 }
 
@@ -38,10 +49,14 @@ impl Builder {
             registry: Registry::builder(),
             synchronous: Synchronous::Full,
             event_capacity: 1024,
+            token: None,
+            #[cfg(feature = "websocket")]
+            tls: Tls::default(),
+            connector: None,
+            wall: Arc::new(SystemClock),
+            jitter_seed: None,
             config: Config {
                 url: String::new(),
-                token: None,
-                tls: Tls::default(),
                 connect_timeout: Duration::from_secs(10),
                 answer_timeout: Duration::from_secs(30),
                 ping_interval: Duration::from_secs(20),
@@ -58,7 +73,7 @@ impl Builder {
 
     /// The bearer token sent as `Authorization: Bearer <token>` with every connection.
     pub fn token(mut self, token: impl Into<String>) -> Builder {
-        self.config.token = Some(token.into());
+        self.token = Some(token.into());
         self
     }
 
@@ -167,7 +182,29 @@ impl Builder {
     /// authority. Default: the Mozilla root certificates.
     #[cfg(feature = "rustls")]
     pub fn tls_config(mut self, config: Arc<rustls::ClientConfig>) -> Builder {
-        self.config.tls.config = Some(config);
+        self.tls.config = Some(config);
+        self
+    }
+
+    /// Opens connections through `connector` instead of the WebSocket adapter: another
+    /// transport, a test double, a simulated network. The URL, token and TLS settings are
+    /// then the connector's business (the URL still names the client in logs).
+    pub fn connector(mut self, connector: impl Connector) -> Builder {
+        self.connector = Some(Arc::new(connector));
+        self
+    }
+
+    /// Reads local time from `wall` instead of the system clock (a skewed or simulated
+    /// clock in tests).
+    pub fn wall_clock(mut self, wall: impl WallClock) -> Builder {
+        self.wall = Arc::new(wall);
+        self
+    }
+
+    /// Seeds the jitter of the reconnect and retry backoffs, so a run can be replayed.
+    /// Default: seeded from the operating system.
+    pub fn jitter_seed(mut self, seed: u64) -> Builder {
+        self.jitter_seed = Some(seed);
         self
     }
 
@@ -180,7 +217,31 @@ impl Builder {
         let tenant =
             TenantId::new(tenant_text).map_err(|error| Error::Config(error.to_string()))?;
         let mut config = self.config;
-        config.url = resolve_url(&self.url, &tenant)?;
+        let connector: Arc<dyn Connector> = match self.connector {
+            Some(connector) => {
+                config.url = self.url;
+                connector
+            }
+            None => {
+                config.url = resolve_url(&self.url, &tenant)?;
+                #[cfg(feature = "websocket")]
+                {
+                    Arc::new(WebSocket {
+                        url: config.url.clone(),
+                        token: self.token,
+                        tls: self.tls,
+                    })
+                }
+                #[cfg(not(feature = "websocket"))]
+                {
+                    let _ = self.token;
+                    return Err(Error::Config(
+                        "no transport: enable the `websocket` feature or pass .connector(..)"
+                            .to_owned(),
+                    ));
+                }
+            }
+        };
         let registry = self.registry.build()?;
         let (replica, meta) = Replica::open(
             self.database.as_deref(),
@@ -195,13 +256,18 @@ impl Builder {
         };
         let shared = Arc::new(Shared {
             replica,
-            clock: Clock::new(meta.offset_ms),
+            clock: Clock::with_wall(meta.offset_ms, self.wall),
             config,
+            connector,
             tenant,
             client_id: meta.client_id,
             status: watch::channel(status).0,
             events: broadcast::channel(self.event_capacity).0,
             wake: Notify::new(),
+            jitter: std::sync::Mutex::new(match self.jitter_seed {
+                Some(seed) => StdRng::seed_from_u64(seed),
+                None => StdRng::from_os_rng(),
+            }),
         });
         shared
             .refresh_counts(&mut *shared.replica.lock().await?)

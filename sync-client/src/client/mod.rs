@@ -102,7 +102,7 @@ impl Client {
                 handler,
                 &id,
                 data,
-                now_ms(),
+                shared.local_ms(),
             )
             .await?;
             shared.refresh_counts(&mut conn).await?;
@@ -128,7 +128,7 @@ impl Client {
                 &shared.clock,
                 handler,
                 id,
-                now_ms(),
+                shared.local_ms(),
             )
             .await?;
             shared.refresh_counts(&mut conn).await?;
@@ -259,6 +259,14 @@ impl Client {
         self.shared().clock.server_now()
     }
 
+    /// Whether no statement runs on the replica now: SQLite runs on a worker thread,
+    /// outside tokio's clock, so a deterministic simulation waits for this between its
+    /// steps. Not part of the API.
+    #[doc(hidden)]
+    pub fn __replica_idle(&self) -> bool {
+        self.shared().replica.is_idle()
+    }
+
     /// Closes the connection, stops the background task, and closes the replica. Entries
     /// in flight go back to pending and are sent by the next client of this database.
     /// Later calls on this client (and its clones) fail with [`Error::Closed`].
@@ -286,8 +294,4 @@ fn decode<T: Syncable>(data: serde_json::Value, id: &str) -> Result<T> {
         id: id.to_owned(),
         detail: error.to_string(),
     })
-}
-
-fn now_ms() -> i64 {
-    Version::now().as_millis()
 }

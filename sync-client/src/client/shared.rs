@@ -1,6 +1,10 @@
 //! What the client's handle and its background task share.
 
+use std::sync::{Arc, Mutex};
+
 use std::time::Duration;
+
+use rand::rngs::StdRng;
 
 use sqlx::SqliteConnection;
 use sync_core::TenantId;
@@ -8,7 +12,7 @@ use tokio::sync::{Notify, broadcast, watch};
 
 use crate::backoff::Backoff;
 use crate::clock::Clock;
-use crate::connection::socket::Tls;
+use crate::connection::transport::Connector;
 use crate::error::Result;
 use crate::event::{Changed, Event};
 use crate::outbox;
@@ -18,10 +22,8 @@ use crate::status::{Connection, Status};
 /// The settings of a client, with the defaults of [`Builder`](crate::Builder).
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
-    /// The WebSocket URL, tenant included.
+    /// The server's URL, tenant included (for logs when another connector is used).
     pub(crate) url: String,
-    pub(crate) token: Option<String>,
-    pub(crate) tls: Tls,
     pub(crate) connect_timeout: Duration,
     pub(crate) answer_timeout: Duration,
     pub(crate) ping_interval: Duration,
@@ -39,15 +41,33 @@ pub(crate) struct Shared {
     pub(crate) replica: Replica,
     pub(crate) clock: Clock,
     pub(crate) config: Config,
+    /// Opens every connection: the WebSocket adapter unless the app passes its own.
+    pub(crate) connector: Arc<dyn Connector>,
     pub(crate) tenant: TenantId,
     pub(crate) client_id: String,
     pub(crate) status: watch::Sender<Status>,
     pub(crate) events: broadcast::Sender<Event>,
     /// Rung after every local write, so the connection task sends it.
     pub(crate) wake: Notify,
+    /// The random source of every backoff's jitter (seeded for reproducible runs).
+    pub(crate) jitter: Mutex<StdRng>,
 }
 
 impl Shared {
+    /// A wait from `backoff` before attempt `attempt`, jittered by the client's source.
+    pub(crate) fn backoff(&self, backoff: &Backoff, attempt: u32) -> Duration {
+        let mut rng = self
+            .jitter
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        backoff.delay_with(attempt, &mut *rng)
+    }
+
+    /// The local wall clock in milliseconds (uncorrected).
+    pub(crate) fn local_ms(&self) -> i64 {
+        self.clock.local_now().as_millis()
+    }
+
     /// Publishes applied changes to the event channel.
     pub(crate) fn publish(&self, changes: impl IntoIterator<Item = Changed>) {
         for changed in changes {

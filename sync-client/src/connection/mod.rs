@@ -1,8 +1,14 @@
 //! The connection task: connects, runs a [`session`] while connected, and reconnects with
 //! exponential backoff and jitter when the connection fails or is lost.
+//!
+//! Layering: the session speaks the protocol ([`wire`]) over a [`transport`] (a `Stream`
+//! and a `Sink` of frames), opened by the client's [`Connector`](transport::Connector);
+//! the WebSocket adapter ([`socket`], feature `websocket`) is one connector.
 
 mod session;
+#[cfg(feature = "websocket")]
 pub(crate) mod socket;
+pub mod transport;
 pub(crate) mod wire;
 
 use std::sync::Arc;
@@ -57,18 +63,17 @@ pub(crate) async fn run(shared: Arc<Shared>, mut commands: mpsc::Receiver<Comman
     let mut failures: u32 = 0;
     loop {
         shared.set_connection(Connection::Connecting);
-        let connect = tokio::time::timeout(
-            shared.config.connect_timeout,
-            socket::connect(
-                &shared.config.url,
-                shared.config.token.as_deref(),
-                &shared.config.tls,
-            ),
-        );
+        let connect =
+            tokio::time::timeout(shared.config.connect_timeout, shared.connector.connect());
         tokio::pin!(connect);
         let connected = loop {
             tokio::select! {
-                result = &mut connect => break result.unwrap_or_else(|_| Err("the connection attempt timed out".to_owned())),
+                biased;
+                result = &mut connect => break match result {
+                    Ok(Ok(transport)) => Ok(transport),
+                    Ok(Err(error)) => Err(error.to_string()),
+                    Err(_) => Err("the connection attempt timed out".to_owned()),
+                },
                 command = commands.recv() => match command {
                     Some(Command::SyncNow(reply)) => waiters.push(Waiter { reply, round: None }),
                     Some(Command::Close(done)) => return finish(&shared, waiters, Some(done)).await,
@@ -77,9 +82,9 @@ pub(crate) async fn run(shared: Arc<Shared>, mut commands: mpsc::Receiver<Comman
             }
         };
         let reason = match connected {
-            Ok(socket) => {
+            Ok(transport) => {
                 tracing::debug!(url = %shared.config.url, "connected");
-                let end = session::Session::new(&shared, socket)
+                let end = session::Session::new(&shared, transport)
                     .run(&mut commands, &mut waiters)
                     .await;
                 settle_disconnect(&shared).await;
@@ -103,11 +108,12 @@ pub(crate) async fn run(shared: Arc<Shared>, mut commands: mpsc::Receiver<Comman
             waiter.answer(Err(Error::Offline(reason.clone())));
         }
 
-        let delay = shared.config.reconnect.delay(failures);
+        let delay = shared.backoff(&shared.config.reconnect, failures);
         failures = failures.saturating_add(1);
         let sleep = tokio::time::sleep(delay);
         tokio::pin!(sleep);
         tokio::select! {
+            biased;
             () = &mut sleep => {}
             command = commands.recv() => match command {
                 // Someone waits: try now rather than at the end of the backoff.

@@ -1,18 +1,78 @@
-//! Opening the WebSocket: `ws://`, or `wss://` through rustls (feature `rustls`, default).
+//! The WebSocket adapter (feature `websocket`, default): a [`Connector`] that opens
+//! `ws://`, or `wss://` through rustls (feature `rustls`, default), and maps tungstenite's
+//! messages to [`Frame`]s. Nothing else of the client knows about tungstenite.
 
 #[cfg(feature = "rustls")]
 use std::sync::Arc;
 
+use futures::{FutureExt, SinkExt, StreamExt};
 use tokio::net::TcpStream;
 #[cfg(feature = "rustls")]
-use tokio_tungstenite::Connector;
+use tokio_tungstenite::Connector as TlsConnector;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::http::header::AUTHORIZATION;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, tungstenite};
 
+use super::transport::{BoxError, Connecting, Connector, Frame, Transport};
+
 /// An open connection.
-pub(crate) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Connects to one URL with one token: the client's default connector.
+#[derive(Debug, Clone)]
+pub(crate) struct WebSocket {
+    pub(crate) url: String,
+    pub(crate) token: Option<String>,
+    pub(crate) tls: Tls,
+}
+
+impl Connector for WebSocket {
+    fn connect(&self) -> Connecting {
+        let this = self.clone();
+        async move {
+            let socket = connect(&this.url, this.token.as_deref(), &this.tls).await?;
+            Ok(adapt(socket))
+        }
+        .boxed()
+    }
+}
+
+/// The socket as frames: text and close frames pass, pings and pongs (answered by
+/// tungstenite itself) and binary frames do not.
+fn adapt(socket: Socket) -> Transport {
+    let (sink, stream) = socket.split();
+    let incoming = stream.filter_map(|message| async move {
+        match message {
+            Ok(Message::Text(text)) => Some(Ok(Frame::Text(text.as_str().to_owned()))),
+            Ok(Message::Close(frame)) => Some(Ok(frame.map_or_else(
+                || Frame::Close {
+                    code: 1005,
+                    reason: String::new(),
+                },
+                |frame| Frame::Close {
+                    code: u16::from(frame.code),
+                    reason: frame.reason.as_str().to_owned(),
+                },
+            ))),
+            Ok(_) => None,
+            Err(error) => Some(Err(BoxError::from(error))),
+        }
+    });
+    let outgoing = sink.with(|frame: Frame| {
+        futures::future::ready(Ok::<_, tungstenite::Error>(match frame {
+            Frame::Text(text) => Message::text(text),
+            Frame::Close { code, reason } => Message::Close(Some(CloseFrame {
+                code: CloseCode::from(code),
+                reason: Utf8Bytes::from(reason),
+            })),
+        }))
+    });
+    Transport::new(incoming, outgoing)
+}
 
 /// TLS settings for `wss://`.
 #[derive(Clone, Default)]
@@ -29,7 +89,7 @@ impl std::fmt::Debug for Tls {
 
 /// Connects to `url`, sending `token` as `Authorization: Bearer`. The error is a message
 /// for people: the HTTP status and the server's `detail` when the upgrade was refused.
-pub(crate) async fn connect(url: &str, token: Option<&str>, tls: &Tls) -> Result<Socket, String> {
+async fn connect(url: &str, token: Option<&str>, tls: &Tls) -> Result<Socket, String> {
     let mut request = url
         .into_client_request()
         .map_err(|error| format!("invalid url {url}: {error}"))?;
@@ -60,7 +120,7 @@ async fn open(
 }
 
 #[cfg(feature = "rustls")]
-fn connector(tls: &Tls) -> Option<Connector> {
+fn connector(tls: &Tls) -> Option<TlsConnector> {
     use std::sync::OnceLock;
     static DEFAULT: OnceLock<Option<Arc<rustls::ClientConfig>>> = OnceLock::new();
     let config = tls.config.clone().or_else(|| {
@@ -81,7 +141,7 @@ fn connector(tls: &Tls) -> Option<Connector> {
             })
             .clone()
     })?;
-    Some(Connector::Rustls(config))
+    Some(TlsConnector::Rustls(config))
 }
 
 fn describe(error: tungstenite::Error) -> String {

@@ -115,6 +115,11 @@ impl Replica {
         MutexGuard::try_map(self.connection.lock().await, Option::as_mut).map_err(|_| Error::Closed)
     }
 
+    /// Whether nobody holds or waits for the connection (so no statement is running).
+    pub(crate) fn is_idle(&self) -> bool {
+        self.connection.try_lock().is_ok()
+    }
+
     /// Closes the database cleanly; later calls fail with [`Error::Closed`].
     pub(crate) async fn close(&self) -> Result<()> {
         let connection = self.connection.lock().await.take();

@@ -87,6 +87,8 @@ pub(crate) enum AckOutcome {
 pub(crate) struct RetryPolicy {
     pub(crate) max_attempts: u32,
     pub(crate) backoff: Backoff,
+    /// Seeds the jitter of this batch's retries.
+    pub(crate) jitter_seed: u64,
 }
 
 /// What settling a batch's answers did.
@@ -144,6 +146,7 @@ pub(crate) async fn settle(
         ..Settled::default()
     };
 
+    let mut jitter = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(policy.jitter_seed);
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
     // Every ACK settles its entry, except a duplicate an old server answered with another
     // version and nothing else (below).
@@ -189,7 +192,9 @@ pub(crate) async fn settle(
                     let detail = format!("gave up after {} attempts: {detail}", entry.attempts);
                     outbox::fail(&mut tx, &entry.id, reason, &detail).await?;
                 } else {
-                    let delay = policy.backoff.delay(entry.attempts.saturating_sub(1));
+                    let delay = policy
+                        .backoff
+                        .delay_with(entry.attempts.saturating_sub(1), &mut jitter);
                     let next =
                         now_ms.saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
                     outbox::retry_later(&mut tx, &entry.id, next, reason, detail).await?;

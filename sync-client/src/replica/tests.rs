@@ -148,6 +148,7 @@ impl Fixture {
         let policy = RetryPolicy {
             max_attempts: 3,
             backoff: Backoff::new(Duration::from_secs(1), Duration::from_secs(2)),
+            jitter_seed: 7,
         };
         let mut conn = self.replica.lock().await.unwrap();
         settle::settle(

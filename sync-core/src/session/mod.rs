@@ -239,7 +239,10 @@ impl<S: Store> Session<S> {
                 pipeline.push(step, state.id, state.last_sync);
             }
             let reading = held.is_none() && pipeline.wants_more();
+            // Biased: with several branches ready the order is the code's, so a seeded
+            // simulation replays exactly.
             tokio::select! {
+                biased;
                 frame = inbound.next(), if reading => {
                     let Some(frame) = frame else { break None };
                     last_heard = Instant::now();

@@ -10,14 +10,40 @@ use crate::error::Result;
 use crate::event::Event;
 use crate::replica::apply::{self, Remote};
 
+/// Catch-up rounds: a round asks for pages until `has_more` is false.
+#[derive(Default)]
+pub(super) struct Rounds {
+    started: u64,
+    pub(super) done: u64,
+    /// When the outstanding page was requested, while a round runs.
+    pub(super) requested_at: Option<Instant>,
+    /// Another round must follow the running one (a `sync_now` came during it).
+    pub(super) again: bool,
+}
+
+/// What the session knows of the change feed: the stored cursor, the server's, and the
+/// rounds that close the distance.
+#[derive(Default)]
+pub(super) struct Feed {
+    /// The stored cursor.
+    pub(super) cursor: u64,
+    /// The highest tenant cursor the server mentioned.
+    pub(super) known_cursor: u64,
+    /// Whether the first catch-up round finished, so the outbox may be flushed.
+    pub(super) caught_up: bool,
+    pub(super) rounds: Rounds,
+    /// When to catch up on changes the live updates did not cover.
+    pub(super) gap_at: Option<Instant>,
+}
+
 impl Session<'_> {
     /// Starts a catch-up round from the stored cursor; waiters without a round wait for it.
     pub(super) fn start_round(&mut self, waiters: &mut [Waiter]) {
-        self.rounds.started += 1;
+        self.feed.rounds.started += 1;
         for waiter in waiters.iter_mut().filter(|waiter| waiter.round.is_none()) {
-            waiter.round = Some(self.rounds.started);
+            waiter.round = Some(self.feed.rounds.started);
         }
-        self.request_page(self.cursor);
+        self.request_page(self.feed.cursor);
     }
 
     pub(super) fn request_page(&mut self, since: u64) {
@@ -25,10 +51,10 @@ impl Session<'_> {
             .shared
             .config
             .page_size
-            .min(self.limits.max_page)
+            .min(self.greeting.limits.max_page)
             .max(1);
-        self.rounds.requested_at = Some(Instant::now());
-        self.send(wire::request_changes(since, limit));
+        self.feed.rounds.requested_at = Some(Instant::now());
+        self.link.send(wire::request_changes(since, limit));
     }
 
     pub(super) async fn on_page(
@@ -39,17 +65,17 @@ impl Session<'_> {
         reset: bool,
         waiters: &mut Vec<Waiter>,
     ) -> Result<()> {
-        if self.rounds.requested_at.is_none() {
+        if self.feed.rounds.requested_at.is_none() {
             return Ok(());
         }
         let shared = self.shared;
         if reset {
             tracing::info!(
-                cursor = self.cursor,
+                cursor = self.feed.cursor,
                 "the server cannot continue from the cursor: full reload"
             );
             apply::reload(&mut *shared.replica.lock().await?, shared.replica.tables()).await?;
-            self.cursor = 0;
+            self.feed.cursor = 0;
             shared.set_cursor(0);
             let _ = shared.events.send(Event::Reloaded);
             self.request_page(0);
@@ -64,21 +90,21 @@ impl Session<'_> {
         )
         .await?;
         shared.publish(events);
-        self.cursor = stored;
+        self.feed.cursor = stored;
         shared.set_cursor(stored);
         self.learn_cursor(cursor);
         if has_more {
-            self.request_page(self.cursor);
+            self.request_page(self.feed.cursor);
             return Ok(());
         }
-        self.rounds.requested_at = None;
-        self.rounds.done = self.rounds.started;
+        self.feed.rounds.requested_at = None;
+        self.feed.rounds.done = self.feed.rounds.started;
         shared.synced();
-        if !self.caught_up {
-            self.caught_up = true;
+        if !self.feed.caught_up {
+            self.feed.caught_up = true;
             self.fill().await?;
         }
-        if std::mem::take(&mut self.rounds.again) {
+        if std::mem::take(&mut self.feed.rounds.again) {
             self.start_round(waiters);
         }
         self.check_waiters(waiters).await?;
@@ -97,7 +123,7 @@ impl Session<'_> {
         .await?;
         shared.publish(changed);
         if let Some(cursor) = advanced {
-            self.cursor = cursor;
+            self.feed.cursor = cursor;
             shared.set_cursor(cursor);
         }
         self.schedule_gap();
@@ -106,15 +132,15 @@ impl Session<'_> {
 
     /// Whether the server mentioned changes past the stored cursor that no round covers.
     pub(super) fn has_gap(&self) -> bool {
-        self.caught_up
-            && self.rounds.requested_at.is_none()
-            && self.in_flight.is_empty()
-            && self.known_cursor > self.cursor
+        self.feed.caught_up
+            && self.feed.rounds.requested_at.is_none()
+            && self.flush.is_idle()
+            && self.feed.known_cursor > self.feed.cursor
     }
 
     pub(super) fn schedule_gap(&mut self) {
-        if self.gap_at.is_none() && self.has_gap() {
-            self.gap_at = Some(Instant::now() + self.shared.config.gap_delay);
+        if self.feed.gap_at.is_none() && self.has_gap() {
+            self.feed.gap_at = Some(Instant::now() + self.shared.config.gap_delay);
         }
     }
 }

@@ -5,126 +5,115 @@
 //!                                                                   data_update (any time)
 //! ```
 //!
+//! The session reads [`Frame`]s from the transport's stream and writes frames to its sink
+//! (through a writer task, so reading never waits for a write); it knows nothing of the
+//! socket under them. Its state is split by concern: the [`Link`] (the transport and its
+//! liveness), the [`Greeting`], the catch-up [`Feed`] (`catchup.rs`) and the outbox
+//! [`Flush`] (`flush.rs`).
+//!
 //! At most `max_in_flight` batches wait for their answers; each batch's answers are
 //! settled together, in one transaction, once all have arrived. A batch or a page that is
 //! not answered within the answer timeout, or a server that stays silent, ends the
 //! session: its unanswered entries go back to pending and the task reconnects.
 
-use std::collections::{HashSet, VecDeque};
 use std::time::Duration;
 
-use futures::stream::SplitStream;
+use futures::stream::BoxStream;
 use futures::{SinkExt, StreamExt};
-use sync_core::version::Version;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 mod catchup;
 mod flush;
 
-use super::socket::Socket;
+use self::catchup::Feed;
+use self::flush::Flush;
+use super::transport::{BoxError, Frame, Transport};
 use super::wire::{self, Incoming, Limits};
 use super::{Command, End, Waiter};
 use crate::client::shared::Shared;
 use crate::error::Result;
-use crate::outbox::Sent;
 use crate::replica::meta;
-use crate::replica::settle::Answer;
 
-/// Room left in a message for the batch's envelope.
-const ENVELOPE_BYTES: usize = 256;
-
-/// A batch waiting for its answers.
-struct Batch {
-    entries: Vec<Sent>,
-    ids: HashSet<String>,
-    answers: Vec<Answer>,
-    /// The tenant cursor the client knew when it sent the batch.
-    floor: u64,
-    sent_at: Instant,
-}
-
-/// Catch-up rounds: a round asks for pages until `has_more` is false.
-#[derive(Default)]
-struct Rounds {
-    started: u64,
-    done: u64,
-    /// When the outstanding page was requested, while a round runs.
-    requested_at: Option<Instant>,
-    /// Another round must follow the running one (a `sync_now` came during it).
-    again: bool,
-}
-
-pub(super) struct Session<'a> {
-    shared: &'a Shared,
-    stream: SplitStream<Socket>,
-    outgoing: mpsc::UnboundedSender<Message>,
+/// The transport and its liveness.
+struct Link {
+    incoming: BoxStream<'static, Result<Frame, BoxError>>,
+    outgoing: mpsc::UnboundedSender<Frame>,
     writer: tokio::task::JoinHandle<()>,
     connected_at: Instant,
     last_heard: Instant,
-    hello_sent: Option<Instant>,
-    greeted: bool,
-    /// Whether the first catch-up round finished, so the outbox may be flushed.
-    caught_up: bool,
-    limits: Limits,
-    /// The stored cursor.
-    cursor: u64,
-    /// The highest tenant cursor the server mentioned.
-    known_cursor: u64,
-    /// The tenant cursor after the last settled batch of this session.
-    last_batch_cursor: Option<u64>,
-    in_flight: VecDeque<Batch>,
-    busy: HashSet<(String, String)>,
-    rounds: Rounds,
-    /// When to catch up on changes the live updates did not cover.
-    gap_at: Option<Instant>,
-    /// When the earliest pending entry in backoff becomes ready.
-    ready_at: Option<Instant>,
 }
 
-impl Drop for Session<'_> {
-    fn drop(&mut self) {
-        self.writer.abort();
-    }
-}
-
-impl<'a> Session<'a> {
-    pub(super) fn new(shared: &'a Shared, socket: Socket) -> Session<'a> {
-        let (mut sink, stream) = socket.split();
-        let (outgoing, mut queue) = mpsc::unbounded_channel::<Message>();
-        // The socket is written by its own task, so reading never waits for a write.
+impl Link {
+    fn new(transport: Transport) -> Link {
+        let Transport {
+            incoming,
+            outgoing: mut sink,
+        } = transport;
+        let (outgoing, mut queue) = mpsc::unbounded_channel::<Frame>();
         let writer = tokio::spawn(async move {
-            while let Some(message) = queue.recv().await {
-                let closing = matches!(message, Message::Close(_));
-                if sink.send(message).await.is_err() || closing {
+            while let Some(frame) = queue.recv().await {
+                let closing = matches!(frame, Frame::Close { .. });
+                if sink.send(frame).await.is_err() || closing {
                     break;
                 }
             }
             let _ = sink.close().await;
         });
         let now = Instant::now();
-        Session {
-            shared,
-            stream,
+        Link {
+            incoming,
             outgoing,
             writer,
             connected_at: now,
             last_heard: now,
-            hello_sent: None,
-            greeted: false,
-            caught_up: false,
-            limits: Limits::default(),
-            cursor: 0,
-            known_cursor: 0,
-            last_batch_cursor: None,
-            in_flight: VecDeque::new(),
-            busy: HashSet::new(),
-            rounds: Rounds::default(),
-            gap_at: None,
-            ready_at: None,
+        }
+    }
+
+    fn send(&self, text: String) {
+        // A failed write ends the writer; the read side then sees the connection end.
+        let _ = self.outgoing.send(Frame::Text(text));
+    }
+
+    async fn close(&mut self) {
+        let _ = self.outgoing.send(Frame::Close {
+            code: 1000,
+            reason: "client closing".to_owned(),
+        });
+        let _ = tokio::time::timeout(Duration::from_secs(1), &mut self.writer).await;
+    }
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        self.writer.abort();
+    }
+}
+
+/// `hello` and `welcome`.
+#[derive(Default)]
+struct Greeting {
+    hello_sent: Option<Instant>,
+    greeted: bool,
+    limits: Limits,
+}
+
+pub(super) struct Session<'a> {
+    shared: &'a Shared,
+    link: Link,
+    greeting: Greeting,
+    feed: Feed,
+    flush: Flush,
+}
+
+impl<'a> Session<'a> {
+    pub(super) fn new(shared: &'a Shared, transport: Transport) -> Session<'a> {
+        Session {
+            shared,
+            link: Link::new(transport),
+            greeting: Greeting::default(),
+            feed: Feed::default(),
+            flush: Flush::default(),
         }
     }
 
@@ -145,31 +134,34 @@ impl<'a> Session<'a> {
         waiters: &mut Vec<Waiter>,
     ) -> Result<End> {
         let shared = self.shared;
-        self.cursor = meta::cursor(&mut *shared.replica.lock().await?).await?;
+        self.feed.cursor = meta::cursor(&mut *shared.replica.lock().await?).await?;
         let every = shared.config.ping_interval;
         let mut pings = tokio::time::interval_at(Instant::now() + every, every);
         loop {
             let (deadline, why) = self.deadline();
             let far = Instant::now() + Duration::from_secs(86_400);
-            let ready_at = self.ready_at;
-            let gap_at = self.gap_at;
+            let ready_at = self.flush.ready_at;
+            let gap_at = self.feed.gap_at;
+            // Biased: when several branches are ready, the order is the code's, not a
+            // coin's, so a seeded simulation replays exactly.
             tokio::select! {
-                frame = self.stream.next() => {
-                    self.last_heard = Instant::now();
+                biased;
+                frame = self.link.incoming.next() => {
+                    self.link.last_heard = Instant::now();
                     match frame {
-                        Some(Ok(Message::Text(text))) => {
+                        Some(Ok(Frame::Text(text))) => {
                             if let Some(end) = self.on_text(&text, waiters).await? {
                                 return Ok(end);
                             }
                         }
-                        Some(Ok(Message::Close(frame))) => {
-                            let reason = frame.map_or_else(
-                                || "the server closed the connection".to_owned(),
-                                |frame| format!("the server closed the connection: {} {}", u16::from(frame.code), frame.reason),
-                            );
+                        Some(Ok(Frame::Close { code, reason })) => {
+                            let reason = if reason.is_empty() {
+                                "the server closed the connection".to_owned()
+                            } else {
+                                format!("the server closed the connection: {code} {reason}")
+                            };
                             return Ok(self.lost(reason));
                         }
-                        Some(Ok(_)) => {}
                         Some(Err(error)) => return Ok(self.lost(format!("the connection failed: {error}"))),
                         None => return Ok(self.lost("the connection ended".to_owned())),
                     }
@@ -177,27 +169,27 @@ impl<'a> Session<'a> {
                 command = commands.recv() => match command {
                     Some(Command::SyncNow(reply)) => self.on_sync_now(reply, waiters).await?,
                     Some(Command::Close(done)) => {
-                        self.close().await;
+                        self.link.close().await;
                         return Ok(End::Closed(done));
                     }
                     None => {
-                        self.close().await;
+                        self.link.close().await;
                         return Ok(End::Dropped);
                     }
                 },
                 () = shared.wake.notified() => self.fill().await?,
-                _ = pings.tick() => self.send(wire::ping()),
                 () = sleep_until(deadline) => return Ok(self.lost(why)),
                 () = sleep_until(ready_at.unwrap_or(far)), if ready_at.is_some() => {
-                    self.ready_at = None;
+                    self.flush.ready_at = None;
                     self.fill().await?;
                 }
                 () = sleep_until(gap_at.unwrap_or(far)), if gap_at.is_some() => {
-                    self.gap_at = None;
+                    self.feed.gap_at = None;
                     if self.has_gap() {
                         self.start_round(waiters);
                     }
                 }
+                _ = pings.tick() => self.link.send(wire::ping()),
             }
         }
     }
@@ -207,7 +199,7 @@ impl<'a> Session<'a> {
         let config = &self.shared.config;
         let silence = (config.ping_interval * 3).max(config.answer_timeout);
         let mut deadline = (
-            self.last_heard + silence,
+            self.link.last_heard + silence,
             format!("the server was silent for {silence:?}"),
         );
         let mut earlier = |at: Instant, why: String| {
@@ -215,19 +207,19 @@ impl<'a> Session<'a> {
                 deadline = (at, why);
             }
         };
-        if !self.greeted {
+        if !self.greeting.greeted {
             earlier(
-                self.connected_at + config.connect_timeout,
+                self.link.connected_at + config.connect_timeout,
                 "the server did not answer hello".to_owned(),
             );
         }
-        if let Some(batch) = self.in_flight.front() {
+        if let Some(sent_at) = self.flush.oldest_sent_at() {
             earlier(
-                batch.sent_at + config.answer_timeout,
+                sent_at + config.answer_timeout,
                 format!("no answer to changes within {:?}", config.answer_timeout),
             );
         }
-        if let Some(requested_at) = self.rounds.requested_at {
+        if let Some(requested_at) = self.feed.rounds.requested_at {
             earlier(
                 requested_at + config.answer_timeout,
                 format!("no page of changes within {:?}", config.answer_timeout),
@@ -238,40 +230,28 @@ impl<'a> Session<'a> {
 
     /// Records a tenant cursor the server mentioned.
     fn learn_cursor(&mut self, cursor: u64) {
-        if cursor > self.known_cursor || self.shared.status.borrow().server_cursor.is_none() {
-            self.known_cursor = self.known_cursor.max(cursor);
-            self.shared.set_server_cursor(self.known_cursor);
+        let known = &mut self.feed.known_cursor;
+        if cursor > *known || self.shared.status.borrow().server_cursor.is_none() {
+            *known = (*known).max(cursor);
+            self.shared.set_server_cursor(*known);
         }
     }
 
     fn lost(&self, reason: String) -> End {
         End::Lost {
             reason,
-            greeted: self.greeted,
+            greeted: self.greeting.greeted,
         }
-    }
-
-    fn send(&self, text: String) {
-        // A failed write ends the writer; the read side then sees the connection end.
-        let _ = self.outgoing.send(Message::text(text));
-    }
-
-    async fn close(&mut self) {
-        let frame = CloseFrame {
-            code: CloseCode::Normal,
-            reason: "client closing".into(),
-        };
-        let _ = self.outgoing.send(Message::Close(Some(frame)));
-        let _ = tokio::time::timeout(Duration::from_secs(1), &mut self.writer).await;
     }
 
     async fn on_text(&mut self, text: &str, waiters: &mut Vec<Waiter>) -> Result<Option<End>> {
         match wire::decode(text) {
             Incoming::Status { status, message } => {
                 if status == "online" {
-                    if self.hello_sent.is_none() {
-                        self.send(wire::hello(&self.shared.client_id, self.cursor));
-                        self.hello_sent = Some(Instant::now());
+                    if self.greeting.hello_sent.is_none() {
+                        self.link
+                            .send(wire::hello(&self.shared.client_id, self.feed.cursor));
+                        self.greeting.hello_sent = Some(Instant::now());
                     }
                 } else {
                     let message = message
@@ -303,7 +283,7 @@ impl<'a> Session<'a> {
             Incoming::DataUpdate(change) => self.on_data_update(change).await?,
             Incoming::Error { message } => {
                 tracing::warn!(%message, "the server refused a message");
-                if self.rounds.requested_at.is_some() {
+                if self.feed.rounds.requested_at.is_some() {
                     return Ok(Some(
                         self.lost(format!("the server could not serve changes: {message}")),
                     ));
@@ -321,21 +301,21 @@ impl<'a> Session<'a> {
         limits: Limits,
         waiters: &mut [Waiter],
     ) -> Result<()> {
-        if self.greeted {
+        if self.greeting.greeted {
             return Ok(());
         }
         // The server's clock read half a round trip before the welcome arrived.
         let round_trip = self
+            .greeting
             .hello_sent
             .map_or(Duration::ZERO, |sent| sent.elapsed());
-        let local =
-            Version::now().as_millis() - i64::try_from(round_trip.as_millis() / 2).unwrap_or(0);
+        let local = self.shared.local_ms() - i64::try_from(round_trip.as_millis() / 2).unwrap_or(0);
         let offset = server_time - local;
         self.shared.clock.set_offset(offset);
         meta::set_offset(&mut *self.shared.replica.lock().await?, offset).await?;
-        self.limits = limits;
+        self.greeting.limits = limits;
         self.learn_cursor(cursor);
-        self.greeted = true;
+        self.greeting.greeted = true;
         tracing::debug!(offset, cursor, ?limits, "welcomed");
         self.shared.set_error(None);
         self.shared

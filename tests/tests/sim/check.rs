@@ -1,0 +1,120 @@
+//! The invariants, checked once a run has converged.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value as Json;
+use sync_client::outbox::Status;
+use sync_core::store::Store;
+use sync_core::version::Version;
+
+use crate::world::{Account, IDS, World};
+
+/// Every violated invariant, each on a line.
+pub(crate) async fn invariants(world: &World) -> Vec<String> {
+    let mut broken = Vec::new();
+    let store = world
+        .store
+        .as_ref()
+        .expect("the server runs after converging");
+    let tenant = &world.tenant;
+
+    // Every outbox is empty, or holds only permanent failures (whose entities keep the
+    // local edit until the app decides, so they are left out of the comparison).
+    let mut failed_entities = Vec::new();
+    for (index, client) in world.clients() {
+        for entry in client.outbox().await.unwrap() {
+            if entry.status == Status::Failed
+                && !entry
+                    .detail
+                    .as_deref()
+                    .unwrap_or_default()
+                    .starts_with("gave up")
+            {
+                failed_entities.push(entry.entity_id.clone());
+            } else {
+                broken.push(format!(
+                    "client {index}: outbox entry {} of {} is {:?} ({:?})",
+                    entry.id, entry.entity_id, entry.status, entry.detail
+                ));
+            }
+        }
+    }
+
+    // Every replica equals the server.
+    let server: BTreeMap<String, Json> = store
+        .list_json(tenant, "Account")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|row| {
+            let account: Account = serde_json::from_value(row).unwrap();
+            (account.id.clone(), serde_json::to_value(account).unwrap())
+        })
+        .collect();
+    for (index, client) in world.clients() {
+        let replica: BTreeMap<String, Json> = client
+            .list::<Account>()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|account| (account.id.clone(), serde_json::to_value(account).unwrap()))
+            .collect();
+        for id in IDS {
+            if failed_entities.iter().any(|failed| failed == id) {
+                continue;
+            }
+            if replica.get(id) != server.get(id) {
+                broken.push(format!(
+                    "client {index}: {id} is {} on the replica and {} on the server",
+                    show(replica.get(id)),
+                    show(server.get(id))
+                ));
+            }
+        }
+    }
+
+    // No ACKed change is lost, no deleted entity comes back from an older change, no change
+    // is applied twice.
+    let acked = world.net.lock().observed.applied.clone();
+    let mut applied: BTreeMap<&str, usize> = BTreeMap::new();
+    for (change, entity, version, delete) in &acked {
+        *applied.entry(change).or_default() += 1;
+        let Ok(version) = Version::parse(version) else {
+            broken.push(format!("change {change}: ACK without a version"));
+            continue;
+        };
+        let state = store
+            .inner
+            .get_state(tenant, "Account", entity)
+            .await
+            .unwrap();
+        match state {
+            None => broken.push(format!(
+                "change {change} of {entity} was ACKed applied at {version} and the server has no trace of {entity}"
+            )),
+            Some(state) if state.version < version => broken.push(format!(
+                "change {change} of {entity} was ACKed applied at {version} and the server holds the older {}",
+                state.version
+            )),
+            // An update of the same version arriving later wins (the LWW rule), so only an
+            // older one would be a resurrection.
+            Some(state) if *delete && !state.deleted && state.version < version => {
+                broken.push(format!(
+                    "{entity} was deleted at {version} (ACKed) and is live again at {}",
+                    state.version
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    for (change, count) in applied {
+        if count > 1 {
+            broken.push(format!("change {change} was applied {count} times"));
+        }
+    }
+    broken
+}
+
+fn show(state: Option<&Json>) -> String {
+    state.map_or_else(|| "absent".to_owned(), Json::to_string)
+}

@@ -1,0 +1,500 @@
+//! One simulated run: the real server (store, engine, hub, sessions) and N real clients,
+//! each on its own files, driven step by step from one seed.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sync_client::Client;
+use sync_client::clock::WallClock;
+use sync_core::engine::{self, Engine};
+use sync_core::hub::Hub;
+use sync_core::store::sqlite::{SqliteStore, Synchronous};
+use sync_core::version::Version;
+use sync_core::{Registry, Syncable, TenantId};
+use tokio::sync::watch;
+
+use crate::net::{self, Server};
+use crate::store::Counting;
+
+/// The entity every client edits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Syncable)]
+#[serde(rename_all = "camelCase")]
+#[sync(entity = "Account", table = "accounts")]
+pub(crate) struct Account {
+    #[sync(id)]
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) balance: f64,
+    #[serde(rename = "updated_at")]
+    #[sync(updated_at)]
+    pub(crate) updated_at: Option<DateTime<Utc>>,
+}
+
+/// Few ids, so clients often write the same entity.
+pub(crate) const IDS: [&str; 3] = ["a0", "a1", "a2"];
+/// The simulated wall clock at the start of a run: 2026-03-01T00:00:00Z.
+pub(crate) const START_MS: i64 = 1_772_323_200_000;
+
+/// SplitMix64: a small, seedable generator, so a seed replays exactly.
+pub(crate) struct Rng(u64);
+
+impl Rng {
+    pub(crate) fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    pub(crate) fn below(&mut self, n: usize) -> usize {
+        usize::try_from(self.next() % n.max(1) as u64).unwrap_or(0)
+    }
+
+    pub(crate) fn chance(&mut self, percent: u64) -> bool {
+        self.next() % 100 < percent
+    }
+}
+
+/// A client's local clock: the simulated time, off by a fixed skew.
+struct Skewed(i64);
+
+impl WallClock for Skewed {
+    fn now(&self) -> Version {
+        Version::now().add_millis(self.0)
+    }
+}
+
+struct Slot {
+    client: Option<Client>,
+    path: PathBuf,
+    /// The `sync_now` calls running, aborted when the client crashes.
+    syncs: Vec<tokio::task::JoinHandle<()>>,
+    starts: u64,
+}
+
+/// What a run did, for the report.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Report {
+    pub(crate) steps: u64,
+    pub(crate) delivered: u64,
+    pub(crate) trace: u64,
+    pub(crate) lost_acks: u64,
+    pub(crate) lost_ack_races: u64,
+    pub(crate) server_restarts: u64,
+    pub(crate) client_restarts: u64,
+}
+
+pub(crate) struct World {
+    pub(crate) rng: Rng,
+    seed: u64,
+    dir: tempfile::TempDir,
+    pub(crate) net: net::Shared,
+    store_calls: Arc<AtomicUsize>,
+    pub(crate) store: Option<Counting>,
+    pub(crate) tenant: TenantId,
+    slots: Vec<Slot>,
+    edits: u64,
+    pub(crate) report: Report,
+}
+
+pub(crate) fn registry() -> Registry {
+    Registry::builder().entity::<Account>().build().unwrap()
+}
+
+impl World {
+    pub(crate) async fn new(seed: u64, clients: usize) -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let slots = (0..clients)
+            .map(|index| Slot {
+                client: None,
+                path: dir.path().join(format!("client-{index}.db")),
+                syncs: Vec::new(),
+                starts: 0,
+            })
+            .collect();
+        let mut world = World {
+            rng: Rng(seed),
+            seed,
+            dir,
+            net: net::Shared::default(),
+            store_calls: Arc::new(AtomicUsize::new(0)),
+            store: None,
+            tenant: TenantId::new("sim").unwrap(),
+            slots,
+            edits: 0,
+            report: Report::default(),
+        };
+        world.net.lock().verbose = std::env::var_os("SIM_TRACE").is_some();
+        world.server_up().await;
+        for index in 0..clients {
+            world.client_up(index).await;
+        }
+        world
+    }
+
+    /// Waits until nothing can happen without a step: no store call or replica statement
+    /// in flight (they run on sqlx's threads) and no task with work left.
+    pub(crate) async fn quiesce(&self) {
+        let mut calm = 0;
+        let mut waits = 0u32;
+        let mut last = self.net.lock().sent;
+        while calm < 3 {
+            tokio::task::yield_now().await;
+            let sent = self.net.lock().sent;
+            let busy = self.store_calls.load(Ordering::SeqCst) > 0
+                || self.slots.iter().any(|slot| {
+                    slot.client
+                        .as_ref()
+                        .is_some_and(|client| !client.__replica_idle())
+                });
+            if busy {
+                calm = 0;
+                waits += 1;
+                assert!(waits < 2_000_000, "the simulation is stuck on the database");
+                std::thread::sleep(Duration::from_micros(20));
+            } else if sent != last {
+                calm = 0;
+            } else {
+                calm += 1;
+            }
+            last = sent;
+        }
+    }
+
+    async fn server_up(&mut self) {
+        let inner = SqliteStore::builder(self.dir.path().join("server"), registry())
+            .synchronous(Synchronous::Off)
+            .open()
+            .await
+            .unwrap();
+        let store = Counting {
+            inner,
+            in_flight: self.store_calls.clone(),
+        };
+        let engine = Engine::new(store.clone(), Hub::new(256), engine::Config::default());
+        let (shutdown, _) = watch::channel(false);
+        self.net.lock().server = Some(Server {
+            engine,
+            tenant: self.tenant.clone(),
+            shutdown,
+        });
+        self.store = Some(store);
+    }
+
+    async fn server_down(&mut self) {
+        let server = {
+            let mut net = self.net.lock();
+            net.cut_all();
+            net.server.take()
+        };
+        if let Some(server) = &server {
+            let _ = server.shutdown.send(true);
+        }
+        self.quiesce().await;
+        drop(server);
+        self.store = None;
+        self.quiesce().await;
+        self.report.server_restarts += 1;
+    }
+
+    async fn client_up(&mut self, index: usize) {
+        let seed = self.seed;
+        let skew = i64::try_from(self.rng.below(240_001)).unwrap_or(0) - 120_000;
+        let slot = &mut self.slots[index];
+        slot.starts += 1;
+        let client = Client::builder("ws://sim/ws")
+            .tenant(self.tenant.as_str())
+            .database(&slot.path)
+            .entity::<Account>()
+            .synchronous(Synchronous::Off)
+            .connector(self.net.connector(index))
+            .wall_clock(Skewed(skew))
+            .jitter_seed(seed ^ ((index as u64) << 32) ^ slot.starts)
+            .connect_timeout(Duration::from_secs(2))
+            .answer_timeout(Duration::from_secs(4))
+            .ping_interval(Duration::from_secs(1))
+            .reconnect_backoff(Duration::from_millis(50), Duration::from_secs(2))
+            .retry_backoff(Duration::from_millis(100), Duration::from_secs(2))
+            .max_attempts(100_000)
+            .batch_size(3)
+            .max_in_flight(2)
+            .page_size(4)
+            .build()
+            .await
+            .unwrap();
+        slot.client = Some(client);
+        self.quiesce().await;
+    }
+
+    /// Stops client `index`: cleanly (`close`) or as a crash (its task dropped where it
+    /// stands, entries left `processing` on disk).
+    async fn client_down(&mut self, index: usize, crash: bool) {
+        let slot = &mut self.slots[index];
+        let Some(client) = slot.client.take() else {
+            return;
+        };
+        if crash {
+            for sync in slot.syncs.drain(..) {
+                sync.abort();
+            }
+            drop(client);
+        } else {
+            client.close().await.unwrap();
+            slot.syncs.clear();
+        }
+        self.quiesce().await;
+        // A dropped replica connection closes on its worker thread.
+        std::thread::sleep(Duration::from_millis(1));
+        self.quiesce().await;
+        self.report.client_restarts += 1;
+    }
+
+    fn client(&self, index: usize) -> Option<&Client> {
+        self.slots[index].client.as_ref()
+    }
+
+    pub(crate) fn clients(&self) -> impl Iterator<Item = (usize, &Client)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(index, slot)| slot.client.as_ref().map(|client| (index, client)))
+    }
+
+    /// One step chosen by the seed, then quiescence.
+    pub(crate) async fn step(&mut self) {
+        self.report.steps += 1;
+        let clients = self.slots.len();
+        let roll = self.rng.below(100);
+        match roll {
+            0..=34 => {
+                let burst = 1 + self.rng.below(4);
+                for _ in 0..burst {
+                    self.deliver_one(true);
+                    self.quiesce().await;
+                }
+            }
+            35..=37 => {
+                if let Some((stream, index)) = self.pick(true) {
+                    self.net.lock().drop_frame(stream, index);
+                }
+            }
+            38..=40 => {
+                if let Some((stream, index)) = self.pick(true) {
+                    self.net.lock().duplicate(stream, index);
+                }
+            }
+            41..=58 => {
+                let ticks = 1 + self.rng.below(30);
+                self.advance(ticks).await;
+            }
+            59..=80 => self.edit().await,
+            81..=82 => {
+                let mut net = self.net.lock();
+                let conns = net.conns();
+                if !conns.is_empty() {
+                    let conn = conns[self.rng.below(conns.len())];
+                    net.cut(conn);
+                }
+            }
+            83..=88 => {
+                // The issue-17 hazard: the server committed, the ACK is on its way, the
+                // connection goes.
+                let mut net = self.net.lock();
+                let conns = net.conns_with_ack();
+                if !conns.is_empty() {
+                    let conn = conns[self.rng.below(conns.len())];
+                    net.cut(conn);
+                }
+            }
+            89 => {
+                self.server_down().await;
+                if self.rng.chance(60) {
+                    self.server_up().await;
+                }
+            }
+            90..=93 if self.store.is_none() => self.server_up().await,
+            90..=91 => {
+                let index = self.rng.below(clients);
+                let crash = self.rng.chance(50);
+                self.client_down(index, crash).await;
+                self.client_up(index).await;
+            }
+            _ => {
+                let index = self.rng.below(clients);
+                if let Some(client) = self.client(index).cloned() {
+                    let sync = tokio::spawn(async move {
+                        let _ = client.sync_now(Duration::from_secs(5)).await;
+                    });
+                    self.slots[index].syncs.push(sync);
+                }
+            }
+        }
+        self.quiesce().await;
+    }
+
+    /// A frame on its way: of a random stream, its oldest, or (when `anywhere`) any.
+    fn pick(&mut self, anywhere: bool) -> Option<(net::Stream, usize)> {
+        let streams = self.net.lock().streams();
+        if streams.is_empty() {
+            return None;
+        }
+        let (stream, len) = streams[self.rng.below(streams.len())];
+        let index = if anywhere { self.rng.below(len) } else { 0 };
+        Some((stream, index))
+    }
+
+    /// Delivers one frame: the oldest of a random stream, or (when `reorder`, sometimes)
+    /// a later one, overtaking the others.
+    fn deliver_one(&mut self, reorder: bool) -> bool {
+        let anywhere = reorder && self.rng.chance(15);
+        let Some((stream, index)) = self.pick(anywhere) else {
+            return false;
+        };
+        self.net.lock().deliver(stream, index);
+        true
+    }
+
+    /// Moves simulated time by `ticks` × 10 ms, letting every timer due fire in order.
+    pub(crate) async fn advance(&self, ticks: usize) {
+        for _ in 0..ticks {
+            tokio::time::advance(Duration::from_millis(10)).await;
+            self.quiesce().await;
+        }
+    }
+
+    async fn edit(&mut self) {
+        let index = self.rng.below(self.slots.len());
+        let id = IDS[self.rng.below(IDS.len())];
+        let delete = self.rng.chance(25);
+        self.edits += 1;
+        let edit = self.edits;
+        let Some(client) = self.client(index) else {
+            return;
+        };
+        if delete {
+            client.delete::<Account>(id).await.unwrap();
+        } else {
+            let account = Account {
+                id: id.to_owned(),
+                name: format!("c{index}-{edit}"),
+                balance: edit as f64,
+                updated_at: None,
+            };
+            client.put(&account).await.unwrap();
+        }
+    }
+
+    /// No more faults: the server runs, every client runs, every frame is delivered in
+    /// order, and time moves until everyone has caught up and sent everything; then a
+    /// `sync_now` of every client must succeed.
+    pub(crate) async fn converge(&mut self) -> Result<(), String> {
+        if self.store.is_none() {
+            self.server_up().await;
+        }
+        for index in 0..self.slots.len() {
+            if self.slots[index].client.is_none() {
+                self.client_up(index).await;
+            }
+        }
+        let mut settled = false;
+        for _ in 0..3_000 {
+            while self.deliver_one(false) {
+                self.quiesce().await;
+            }
+            if self.caught_up().await {
+                settled = true;
+                break;
+            }
+            self.advance(5).await;
+        }
+        if !settled {
+            return Err("the clients did not catch up with the server within 150 s".to_owned());
+        }
+        // A `sync_now` of every client must succeed. It fails when its connection is lost,
+        // which a frame lost before the faults stopped may still cause once (the page or
+        // batch it answered times out): then the app calls it again.
+        let mut attempts = 0;
+        loop {
+            let syncs: Vec<_> = self
+                .clients()
+                .map(|(index, client)| {
+                    let client = client.clone();
+                    tokio::spawn(async move {
+                        client
+                            .sync_now(Duration::from_secs(60))
+                            .await
+                            .map_err(|error| format!("client {index}: sync_now: {error}"))
+                    })
+                })
+                .collect();
+            for _ in 0..10_000 {
+                if syncs.iter().all(tokio::task::JoinHandle::is_finished) {
+                    break;
+                }
+                while self.deliver_one(false) {
+                    self.quiesce().await;
+                }
+                self.advance(1).await;
+            }
+            let mut failed = None;
+            for sync in syncs {
+                if let Err(error) = sync.await.map_err(|error| error.to_string())? {
+                    failed = Some(error);
+                }
+            }
+            attempts += 1;
+            match failed {
+                None => break,
+                Some(error) if attempts >= 3 => return Err(error),
+                Some(_) => {}
+            }
+        }
+        while self.deliver_one(false) {
+            self.quiesce().await;
+        }
+        self.quiesce().await;
+        Ok(())
+    }
+
+    async fn caught_up(&self) -> bool {
+        let Some(store) = &self.store else {
+            return false;
+        };
+        let cursor = sync_core::store::Store::cursor(store, &self.tenant)
+            .await
+            .unwrap();
+        for (_, client) in self.clients() {
+            let status = client.status().borrow().clone();
+            if status.connection != sync_client::status::Connection::Online
+                || status.pending > 0
+                || status.processing > 0
+                || client.cursor().await.unwrap() != cursor
+            {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Closes everything.
+    pub(crate) async fn finish(mut self) -> Report {
+        for index in 0..self.slots.len() {
+            if let Some(client) = self.slots[index].client.take() {
+                let _ = client.close().await;
+            }
+        }
+        self.server_down().await;
+        let net = self.net.lock();
+        let mut report = self.report.clone();
+        report.trace = net.trace;
+        report.delivered = net.delivered;
+        report.lost_acks = net.observed.lost_acks;
+        report.lost_ack_races = net.observed.lost_ack_races;
+        report
+    }
+}
