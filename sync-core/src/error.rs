@@ -58,6 +58,14 @@ pub enum Error {
     #[cfg(any(feature = "sqlite", feature = "postgres"))]
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// The SQLite store's write connection failed; the batch or purge had no effect.
+    #[cfg(feature = "sqlite")]
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// A tenant database was closed (its tenant deleted) or its writer thread failed while
+    /// the operation waited; it had no effect. Retrying opens the database again.
+    #[error("the tenant database is unavailable: {0}")]
+    Unavailable(String),
     /// The database at `url` (password masked) could not be reached or refused the
     /// connection; nothing was created.
     #[cfg(feature = "postgres")]
