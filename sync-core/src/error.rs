@@ -57,6 +57,10 @@ pub enum Error {
     /// The database failed; the operation had no effect.
     #[error("database error: {0}")]
     Database(#[from] DatabaseError),
+    /// A tenant database was closed (its tenant deleted) or its writer thread failed while
+    /// the operation waited; it had no effect. Retrying opens the database again.
+    #[error("the tenant database is unavailable: {0}")]
+    Unavailable(String),
     /// The database at `url` (password masked) could not be reached or refused the
     /// connection; nothing was created.
     #[error("cannot connect to {url}: {source}")]
@@ -159,6 +163,37 @@ impl From<sqlx::Error> for DatabaseError {
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 impl From<sqlx::Error> for Error {
     fn from(error: sqlx::Error) -> Error {
+        Error::Database(error.into())
+    }
+}
+
+#[cfg(feature = "sqlite")]
+impl From<rusqlite::Error> for DatabaseError {
+    fn from(error: rusqlite::Error) -> DatabaseError {
+        let kind = match &error {
+            rusqlite::Error::SqliteFailure(failure, _) => match failure.code {
+                rusqlite::ErrorCode::DatabaseBusy
+                | rusqlite::ErrorCode::DatabaseLocked
+                | rusqlite::ErrorCode::CannotOpen
+                | rusqlite::ErrorCode::SystemIoFailure
+                | rusqlite::ErrorCode::DiskFull => DatabaseErrorKind::Unavailable,
+                rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase => {
+                    DatabaseErrorKind::Corrupt
+                }
+                _ => DatabaseErrorKind::Refused,
+            },
+            rusqlite::Error::FromSqlConversionFailure(..) | rusqlite::Error::InvalidColumnType(..) => {
+                DatabaseErrorKind::Corrupt
+            }
+            _ => DatabaseErrorKind::Other,
+        };
+        DatabaseError::new(kind, error)
+    }
+}
+
+#[cfg(feature = "sqlite")]
+impl From<rusqlite::Error> for Error {
+    fn from(error: rusqlite::Error) -> Error {
         Error::Database(error.into())
     }
 }

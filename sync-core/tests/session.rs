@@ -1063,6 +1063,55 @@ async fn a_full_writer_queue_nacks_overloaded_in_order() {
 }
 
 #[tokio::test]
+async fn the_writer_queue_bound_counts_changes_not_batches() {
+    let (store, _dir) = Gated::new().await;
+    let config = engine::Config {
+        writer_queue: 10,
+        ..engine::Config::default()
+    };
+    let engine = Engine::new(store.clone(), Hub::new(256), config);
+    let tenant = TenantId::new("t").unwrap();
+    let changes = |from: usize, count: usize| -> Vec<Change> {
+        (from..from + count)
+            .map(|n| {
+                Change::upsert(&Account {
+                    id: format!("a{n}"),
+                    name: "x".to_owned(),
+                    balance: 0.0,
+                    updated_at: None,
+                })
+                .unwrap()
+            })
+            .collect()
+    };
+    let submit = |batch: Vec<Change>| {
+        let (engine, tenant) = (engine.clone(), tenant.clone());
+        tokio::spawn(async move { engine.submit(&tenant, None, batch).await })
+    };
+    // The writer holds the first batch; 8 + 2 changes then fill the queue's 10.
+    let held = submit(changes(0, 1));
+    store.started(1).await;
+    let eight = submit(changes(1, 8));
+    tokio::task::yield_now().await;
+    let two = submit(changes(9, 2));
+    tokio::task::yield_now().await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // One more change does not fit, whatever the number of batches waiting (two).
+    assert!(matches!(
+        engine.submit(&tenant, None, changes(11, 1)).await,
+        Err(engine::SubmitError::Overloaded)
+    ));
+    store.open_gate();
+    for (handle, count) in [(held, 1), (eight, 8), (two, 2)] {
+        assert_eq!(handle.await.unwrap().unwrap().outcomes.len(), count);
+    }
+    // The room is given back once the writer takes the batches: a batch larger than the
+    // whole bound is admitted into an empty queue.
+    let big = engine.submit(&tenant, None, changes(20, 25)).await.unwrap();
+    assert_eq!(big.outcomes.len(), 25);
+}
+
+#[tokio::test]
 async fn deliveries_pings_and_shutdown_go_out_while_entries_wait() {
     let (store, _dir) = Gated::new().await;
     let engine = Engine::new(store.clone(), Hub::new(256), engine::Config::default());

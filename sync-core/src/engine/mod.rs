@@ -45,7 +45,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{Semaphore, oneshot};
 
 use crate::bus::{Bus, NodeId, NoticeKind};
 use crate::change::Change;
@@ -56,13 +56,14 @@ use crate::store::{Store, StoreExt};
 use crate::tenant::TenantId;
 
 use self::relay::Relay;
-use self::writer::Job;
+use self::writer::{Job, Queue};
 
 /// Engine limits.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Batches that may wait for one tenant's writer; beyond it submissions are refused as
-    /// overloaded. Default 1024.
+    /// Changes that may wait for one tenant's writer, counted over every waiting batch;
+    /// a submission that does not fit is refused as overloaded. A batch larger than the
+    /// bound is admitted when the queue is empty. Default 10,000.
     pub writer_queue: usize,
     /// The most changes one group commit takes. Default 2000.
     pub max_group: usize,
@@ -86,7 +87,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Config {
         Config {
-            writer_queue: 1024,
+            writer_queue: 10_000,
             max_group: 2000,
             writer_idle: Duration::from_secs(60),
             bus_check: Duration::from_secs(5),
@@ -130,7 +131,7 @@ pub(crate) struct Inner<S> {
     store: S,
     hub: Arc<Hub>,
     config: Config,
-    writers: Mutex<HashMap<TenantId, mpsc::Sender<Job>>>,
+    writers: Mutex<HashMap<TenantId, Queue>>,
     /// The cross-node delivery, when there is a bus.
     relay: Option<Relay>,
     node: NodeId,
@@ -274,8 +275,8 @@ impl<S: Store> Engine<S> {
         for _ in 0..3 {
             let (reply, outcome) = oneshot::channel();
             job.reply = Some(reply);
-            let sender = self.writer(tenant);
-            match sender.try_send(job) {
+            let queue = self.writer(tenant);
+            match queue.push(job) {
                 Ok(()) => match outcome.await {
                     Ok(result) => return result,
                     Err(_) => {
@@ -284,9 +285,9 @@ impl<S: Store> Engine<S> {
                         ));
                     }
                 },
-                Err(mpsc::error::TrySendError::Full(_)) => return Err(SubmitError::Overloaded),
-                Err(mpsc::error::TrySendError::Closed(returned)) => {
-                    self.forget_writer(tenant, &sender);
+                Err(writer::Refused::Full) => return Err(SubmitError::Overloaded),
+                Err(writer::Refused::Closed(returned)) => {
+                    self.forget_writer(tenant, &queue);
                     job = returned;
                 }
             }
@@ -301,28 +302,25 @@ impl<S: Store> Engine<S> {
         self.writers().len()
     }
 
-    fn writer(&self, tenant: &TenantId) -> mpsc::Sender<Job> {
+    fn writer(&self, tenant: &TenantId) -> Queue {
         let mut writers = self.writers();
-        if let Some(sender) = writers.get(tenant).filter(|sender| !sender.is_closed()) {
-            return sender.clone();
+        if let Some(queue) = writers.get(tenant).filter(|queue| !queue.is_closed()) {
+            return queue.clone();
         }
-        let (sender, receiver) = mpsc::channel(self.inner.config.writer_queue.max(1));
-        writers.insert(tenant.clone(), sender.clone());
+        let (queue, receiver) = Queue::new(self.inner.config.writer_queue);
+        writers.insert(tenant.clone(), queue.clone());
         tokio::spawn(writer::run(self.inner.clone(), tenant.clone(), receiver));
-        sender
+        queue
     }
 
-    fn forget_writer(&self, tenant: &TenantId, stale: &mpsc::Sender<Job>) {
+    fn forget_writer(&self, tenant: &TenantId, stale: &Queue) {
         let mut writers = self.writers();
-        if writers
-            .get(tenant)
-            .is_some_and(|sender| sender.same_channel(stale))
-        {
+        if writers.get(tenant).is_some_and(|queue| queue.same(stale)) {
             writers.remove(tenant);
         }
     }
 
-    fn writers(&self) -> std::sync::MutexGuard<'_, HashMap<TenantId, mpsc::Sender<Job>>> {
+    fn writers(&self) -> std::sync::MutexGuard<'_, HashMap<TenantId, Queue>> {
         self.inner
             .writers
             .lock()

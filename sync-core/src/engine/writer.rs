@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, PoisonError};
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
 use super::relay::{Local, Pending};
 use super::{Inner, SubmitError};
@@ -19,6 +19,8 @@ pub(crate) struct Job {
     origin: Option<SessionId>,
     changes: Vec<Change>,
     pub(super) reply: Option<oneshot::Sender<Result<BatchOutcome, SubmitError>>>,
+    /// The queue room its changes take, given back when the writer takes the job.
+    room: Option<OwnedSemaphorePermit>,
 }
 
 impl Job {
@@ -27,14 +29,69 @@ impl Job {
             origin,
             changes,
             reply: None,
+            room: None,
         }
+    }
+}
+
+/// A tenant writer's queue, bounded in changes (not batches): the room is a semaphore
+/// with one permit per change that may wait.
+#[derive(Clone)]
+pub(super) struct Queue {
+    sender: mpsc::UnboundedSender<Job>,
+    room: Arc<Semaphore>,
+    bound: usize,
+}
+
+/// Why [`Queue::push`] did not queue a job.
+pub(super) enum Refused {
+    /// No room for its changes.
+    Full,
+    /// The writer stopped; the job comes back unprocessed.
+    Closed(Job),
+}
+
+impl Queue {
+    /// A queue for up to `bound` waiting changes, and its receiving end for the writer.
+    pub(super) fn new(bound: usize) -> (Queue, mpsc::UnboundedReceiver<Job>) {
+        let bound = bound.clamp(1, Semaphore::MAX_PERMITS);
+        let (sender, receiver) = mpsc::unbounded_channel();
+        let queue = Queue {
+            sender,
+            room: Arc::new(Semaphore::new(bound)),
+            bound,
+        };
+        (queue, receiver)
+    }
+
+    /// Queues `job` if its changes fit; a batch larger than the whole bound needs an
+    /// empty queue.
+    pub(super) fn push(&self, mut job: Job) -> Result<(), Refused> {
+        let wanted = u32::try_from(job.changes.len().min(self.bound)).unwrap_or(u32::MAX);
+        let Ok(room) = self.room.clone().try_acquire_many_owned(wanted) else {
+            return Err(Refused::Full);
+        };
+        job.room = Some(room);
+        self.sender.send(job).map_err(|returned| {
+            let mut job = returned.0;
+            job.room = None;
+            Refused::Closed(job)
+        })
+    }
+
+    pub(super) fn is_closed(&self) -> bool {
+        self.sender.is_closed()
+    }
+
+    pub(super) fn same(&self, other: &Queue) -> bool {
+        self.sender.same_channel(&other.sender)
     }
 }
 
 pub(super) async fn run<S: Store>(
     inner: Arc<Inner<S>>,
     tenant: TenantId,
-    mut jobs: mpsc::Receiver<Job>,
+    mut jobs: mpsc::UnboundedReceiver<Job>,
 ) {
     loop {
         let first = match tokio::time::timeout(inner.config.writer_idle, jobs.recv()).await {
@@ -61,6 +118,10 @@ pub(super) async fn run<S: Store>(
                 }
                 Err(_) => break,
             }
+        }
+        // Taken jobs no longer wait: their room is free for the next submissions.
+        for job in &mut group {
+            job.room = None;
         }
         commit(&inner, &tenant, group).await;
     }
@@ -94,12 +155,15 @@ async fn commit<S: Store>(inner: &Inner<S>, tenant: &TenantId, mut group: Vec<Jo
             return;
         }
     };
-    // Nothing to encode for a tenant without sessions on this node.
-    let encode = pending.as_ref().is_none_or(Pending::tracked);
+    // Nothing to encode for a tenant without sessions on this node. Without a bus, nor
+    // for a job whose origin is the tenant's only session: the message would go to no one.
+    // (A session that subscribes after this check reads the committed change itself.)
+    let tracked = pending.as_ref().is_none_or(Pending::tracked);
     let mut range: Option<(u64, u64)> = None;
     let mut local = Vec::new();
     let mut sent = changes.iter();
     for (job, size) in group.into_iter().zip(sizes) {
+        let encode = tracked && (pending.is_some() || inner.hub.has_other(tenant, job.origin));
         let mine: Vec<Outcome> = outcomes.by_ref().take(size).collect();
         let mut published = Vec::new();
         for (outcome, change) in mine.iter().zip(sent.by_ref().take(size)) {

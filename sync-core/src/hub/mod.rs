@@ -153,6 +153,16 @@ impl Hub {
         self.lock().get(tenant).map_or(0, Vec::len)
     }
 
+    /// Whether `tenant` has a session other than `origin`: whether a change from `origin`
+    /// would reach anyone.
+    pub fn has_other(&self, tenant: &TenantId, origin: Option<SessionId>) -> bool {
+        self.lock().get(tenant).is_some_and(|subscribers| {
+            subscribers
+                .iter()
+                .any(|subscriber| Some(subscriber.id) != origin)
+        })
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<TenantId, Vec<Subscriber>>> {
         // Every update is a single call that leaves the map consistent.
         self.tenants.lock().unwrap_or_else(PoisonError::into_inner)

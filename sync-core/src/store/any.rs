@@ -17,7 +17,7 @@
 //! # });
 //! ```
 
-use super::{ChangePage, Purge, Snapshot, Store};
+use super::{ChangePage, Purge, Snapshot, SnapshotSink, Store};
 use crate::change::Change;
 use crate::entity::Registry;
 use crate::error::Result;
@@ -83,6 +83,14 @@ impl Store for AnyStore {
 
     async fn snapshot(&self, tenant: &TenantId) -> Result<Snapshot> {
         delegate!(self, store => store.snapshot(tenant).await)
+    }
+
+    async fn stream_snapshot<K: SnapshotSink>(
+        &self,
+        tenant: &TenantId,
+        sink: &mut K,
+    ) -> Result<()> {
+        delegate!(self, store => store.stream_snapshot(tenant, sink).await)
     }
 
     async fn get_state(

@@ -164,8 +164,9 @@ pub(crate) const SQLITE_META: &[&str] = &[
         \"version\" TEXT NOT NULL, \
         \"seq\" INTEGER NOT NULL, \
         \"processed_at\" TEXT NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS \"_sync_changes_processed_at_idx\" \
-        ON \"_sync_changes\" (\"processed_at\")",
+    // Rowids grow in processing order, so the purge finds its cut-off by rowid; the index
+    // on `processed_at` that earlier versions created only slowed every write.
+    "DROP INDEX IF EXISTS \"_sync_changes_processed_at_idx\"",
     "CREATE TABLE IF NOT EXISTS \"_sync_schema\" (\
         \"table_name\" TEXT NOT NULL, \
         \"column_name\" TEXT NOT NULL, \

@@ -4,6 +4,7 @@
 //! cursor and the rows describe the same moment.
 
 use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
 use sqlx::postgres::PgRow;
 use sqlx::{Acquire, PgConnection};
 
@@ -13,7 +14,7 @@ use super::bind::{as_i64, quoted};
 use crate::entity::{Handler, Role};
 use crate::error::Result;
 use crate::store::ddl::{DELETED, SEQ, TENANT};
-use crate::store::{ChangePage, Purge, Snapshot};
+use crate::store::{ChangePage, Purge, Snapshot, SnapshotSink};
 use crate::tenant::TenantId;
 use crate::version::Version;
 
@@ -90,6 +91,32 @@ pub(super) async fn snapshot(inner: &Inner, tenant: &TenantId) -> Result<Snapsho
     }
     tx.commit().await?;
     Ok(snapshot)
+}
+
+/// The rows of [`snapshot`], handed to `sink` as they arrive from the server (a streaming
+/// `fetch` in the same `REPEATABLE READ` transaction), so no table is held in memory whole.
+pub(super) async fn stream_snapshot<K: SnapshotSink>(
+    inner: &Inner,
+    tenant: &TenantId,
+    sink: &mut K,
+) -> Result<()> {
+    let tenant = tenant.as_str();
+    let mut connection = inner.pool.acquire().await?;
+    let mut tx = connection.begin().await?;
+    sqlx::query(SNAPSHOT).execute(&mut *tx).await?;
+    sink.cursor(read_meta(&mut tx, tenant).await?.0);
+    let mut handlers: Vec<&dyn Handler> = inner.registry().iter().collect();
+    handlers.sort_unstable_by_key(|handler| handler.collection());
+    for handler in handlers {
+        sink.collection(handler.collection());
+        let sql = inner.table_sql(handler);
+        let mut rows = sqlx::query(&sql.live).bind(tenant).fetch(&mut *tx);
+        while let Some(row) = rows.try_next().await? {
+            sink.row(&sql.effect(handler, &row)?.data);
+        }
+    }
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Every live row of one entity, ordered by id.

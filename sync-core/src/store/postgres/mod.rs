@@ -56,7 +56,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use self::sql::TableSql;
 use super::{
     ChangePage, DEFAULT_MAX_CLOCK_SKEW, DEFAULT_TOMBSTONE_RETENTION, MAX_PAGE, Purge, Snapshot,
-    Store,
+    SnapshotSink, Store,
 };
 use crate::change::Change;
 use crate::entity::{Arrival, Handler, Registry, Role};
@@ -243,6 +243,14 @@ impl Store for PostgresStore {
 
     async fn snapshot(&self, tenant: &TenantId) -> Result<Snapshot> {
         feed::snapshot(&self.inner, tenant).await
+    }
+
+    async fn stream_snapshot<K: SnapshotSink>(
+        &self,
+        tenant: &TenantId,
+        sink: &mut K,
+    ) -> Result<()> {
+        feed::stream_snapshot(&self.inner, tenant, sink).await
     }
 
     async fn get_state(

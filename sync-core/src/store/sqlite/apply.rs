@@ -2,20 +2,23 @@
 //! contract states. The decisions are the shared planner's ([`crate::store::plan`]); this
 //! file only reads what it needs and writes what it decided.
 //!
-//! Per batch, not per change: one query finds the change ids processed before, one query per
-//! table reads the stored rows. Each touched entity is then written once, with its final
-//! state, in multi-row statements per table (see [`super::sql`]), and the processed ids are
-//! recorded the same way. The outcomes return only after the commit.
+//! The whole batch is one closure on the tenant's write connection ([`super::writer`]):
+//! at most one hand-off between threads, then every statement is a cached prepared statement
+//! executed in place. Per change, the processed change id and the stored state are looked
+//! up by key; each touched entity is then written once, with its final state, in multi-row
+//! statements per table (see [`super::sql`]), and the processed ids are recorded the same
+//! way. The outcomes return only after the commit.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::LazyLock;
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock};
 
-use sqlx::{Connection, SqliteConnection};
+use rusqlite::{Connection, OptionalExtension};
 
 use super::Inner;
-use super::feed::{SEQ_KEY, read_meta, write_meta};
+use super::bind::{as_i64, read_ref};
 use super::sql::Chunked;
 use super::tenants::TenantDb;
+use super::writer::begin;
 use crate::change::Change;
 use crate::entity::{Arrival, Handler};
 use crate::error::Result;
@@ -25,88 +28,133 @@ use crate::version::Version;
 
 pub(super) async fn apply(
     db: &TenantDb,
+    inner: &Arc<Inner>,
+    changes: &[Change],
+    arrival: Arrival,
+) -> Result<BatchOutcome> {
+    if let Some(done) = db
+        .writer
+        .run_in_place(|connection| apply_batch(connection, inner, changes, arrival))
+    {
+        return done;
+    }
+    let inner = inner.clone();
+    // The blocking pool needs its own copy of the batch.
+    let changes = changes.to_vec();
+    db.writer
+        .run(move |connection| apply_batch(connection, &inner, &changes, arrival))
+        .await
+}
+
+fn apply_batch(
+    connection: &mut Connection,
     inner: &Inner,
     changes: &[Change],
     arrival: Arrival,
 ) -> Result<BatchOutcome> {
     let batch = Batch::check(inner.registry(), changes, arrival, |_, _, _| Ok(()));
-
-    let mut writer = db.writer.lock().await;
-    // IMMEDIATE takes the write lock up front, so reads inside see what the writes replace.
-    // Dropping the transaction unfinished (an error or a cancelled caller) rolls it back.
-    let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
-    let seq = read_meta(&mut tx, SEQ_KEY).await?;
+    // Dropping the transaction unfinished (an error) rolls it back.
+    let tx = begin(connection)?;
+    let seq = read_meta(&tx, SEQ_KEY)?;
     let prefetched = Prefetched {
-        processed: processed_before(&mut tx, &batch.change_ids()).await?,
-        stored: stored_states(&mut tx, inner, &batch.touched()).await?,
+        processed: processed_before(&tx, &batch.change_ids())?,
+        stored: stored_states(&tx, inner, &batch.touched())?,
     };
     let plan = batch.decide(prefetched, seq);
-    write(&mut tx, inner, &plan).await?;
-    record(&mut tx, &plan.records, arrival.now).await?;
+    write(&tx, inner, &plan)?;
+    record(&tx, &plan.records, arrival.now)?;
     if plan.advanced {
-        write_meta(&mut tx, SEQ_KEY, plan.seq).await?;
+        write_meta(&tx, SEQ_KEY, plan.seq)?;
     }
-    tx.commit().await?;
+    tx.commit()?;
     Ok(BatchOutcome {
         outcomes: plan.outcomes,
         cursor: plan.seq,
     })
 }
 
+/// The meta key of the tenant's latest sequence number.
+pub(super) const SEQ_KEY: &str = super::feed::SEQ_KEY;
+
+/// A value of `_sync_meta`.
+pub(super) fn read_meta(connection: &Connection, key: &str) -> Result<u64> {
+    let value: i64 = connection
+        .prepare_cached("SELECT \"value\" FROM \"_sync_meta\" WHERE \"key\" = ?")?
+        .query_row([key], |row| row.get(0))?;
+    Ok(u64::try_from(value).unwrap_or_default())
+}
+
+/// Sets a value of `_sync_meta`.
+pub(super) fn write_meta(connection: &Connection, key: &str, value: u64) -> Result<()> {
+    connection
+        .prepare_cached("UPDATE \"_sync_meta\" SET \"value\" = ? WHERE \"key\" = ?")?
+        .execute(rusqlite::params![as_i64(value), key])?;
+    Ok(())
+}
+
 /// Writes the final state of every entity the batch changed.
-async fn write(tx: &mut SqliteConnection, inner: &Inner, plan: &Plan<'_>) -> Result<()> {
+fn write(connection: &Connection, inner: &Inner, plan: &Plan<'_>) -> Result<()> {
     for table in &plan.tables {
         let sql = inner.table_sql(table.handler);
-        sql.upsert_rows(tx, &table.live).await?;
-        sql.mark_deleted_rows(tx, &table.tombstones).await?;
+        sql.write_live(connection, &table.live)?;
+        sql.write_tombstones(connection, &table.tombstones)?;
     }
     Ok(())
 }
 
 /// The recorded outcomes of the batch's change ids that were processed before.
-async fn processed_before(
-    tx: &mut SqliteConnection,
-    ids: &[&str],
-) -> Result<HashMap<String, Recorded>> {
-    let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
-        "SELECT \"change_id\", \"kind\", \"version\", \"seq\" FROM \"_sync_changes\" \
-         WHERE \"change_id\" IN (SELECT value FROM json_each(?))",
-    )
-    .bind(serde_json::to_string(ids).unwrap_or_default())
-    .fetch_all(&mut *tx)
-    .await?;
-    let mut processed = HashMap::with_capacity(rows.len());
-    for (change_id, kind, version, seq) in rows {
-        let (Ok(version), Ok(seq)) = (Version::parse(&version), u64::try_from(seq)) else {
+fn processed_before(connection: &Connection, ids: &[&str]) -> Result<HashMap<String, Recorded>> {
+    let mut processed = HashMap::new();
+    let mut statement = connection.prepare_cached(
+        "SELECT \"kind\", \"version\", \"seq\" FROM \"_sync_changes\" WHERE \"change_id\" = ?",
+    )?;
+    for id in ids {
+        let found = statement
+            .query_row([id], |row| {
+                Ok((
+                    row.get::<_, String>(0)? == "superseded",
+                    Version::parse(&row.get::<_, String>(1)?).ok(),
+                    u64::try_from(row.get::<_, i64>(2)?).ok(),
+                ))
+            })
+            .optional()?;
+        let Some((superseded, Some(version), Some(seq))) = found else {
             continue;
         };
-        let kind = if kind == "superseded" {
+        let kind = if superseded {
             OutcomeKind::Superseded
         } else {
             OutcomeKind::Applied
         };
-        processed.insert(change_id, Recorded { kind, version, seq });
+        processed.insert((*id).to_owned(), Recorded { kind, version, seq });
     }
     Ok(processed)
 }
 
 /// The stored states, live or tombstone, of the entities the batch touches.
-async fn stored_states(
-    tx: &mut SqliteConnection,
+fn stored_states(
+    connection: &Connection,
     inner: &Inner,
     touched: &[(&dyn Handler, Vec<&str>)],
 ) -> Result<HashMap<(&'static str, String), Effect>> {
     let mut stored = HashMap::new();
     for (handler, ids) in touched {
         let sql = inner.table_sql(*handler);
-        let wanted: HashSet<&str> = ids.iter().copied().collect();
-        let rows = sqlx::query(&sql.rows)
-            .bind(serde_json::to_string(ids).unwrap_or_default())
-            .fetch_all(&mut *tx)
-            .await?;
-        for row in &rows {
-            let state = sql.effect(*handler, row)?;
-            if wanted.contains(state.entity_id.as_str()) {
+        let columns = handler.columns();
+        let mut statement = connection.prepare_cached(&sql.row)?;
+        for id in ids {
+            let mut rows = statement.query([id])?;
+            let Some(row) = rows.next()? else {
+                continue;
+            };
+            let mut values = Vec::with_capacity(columns.len());
+            for (index, column) in columns.iter().enumerate() {
+                values.push(read_ref(row, index, column)?);
+            }
+            let deleted: bool = row.get(columns.len())?;
+            let seq: i64 = row.get(columns.len() + 1)?;
+            let state = crate::store::row::stored_effect(*handler, values, deleted, seq)?;
+            if state.entity_id == *id {
                 stored.insert((handler.table(), state.entity_id.clone()), state);
             }
         }
@@ -125,23 +173,21 @@ static RECORD: LazyLock<Chunked> = LazyLock::new(|| {
 });
 
 /// Records the processed change ids with their outcomes, in multi-row statements.
-async fn record(
-    tx: &mut SqliteConnection,
-    records: &[(&str, Recorded)],
-    now: Version,
-) -> Result<()> {
-    let now = now.to_string();
+fn record(connection: &Connection, records: &[(&str, Recorded)], now: Version) -> Result<()> {
+    let now = now.canonical();
     for (start, count, text) in RECORD.chunks(records.len()) {
-        let mut query = sqlx::query(text);
+        let mut statement = connection.prepare_cached(text)?;
+        let mut index = 0;
         for (id, recorded) in &records[start..start + count] {
-            query = query
-                .bind(*id)
-                .bind(recorded.kind.as_str())
-                .bind(recorded.version.to_string())
-                .bind(super::bind::as_i64(recorded.seq))
-                .bind(now.as_str());
+            let version = recorded.version.canonical();
+            statement.raw_bind_parameter(index + 1, *id)?;
+            statement.raw_bind_parameter(index + 2, recorded.kind.as_str())?;
+            statement.raw_bind_parameter(index + 3, version.as_str())?;
+            statement.raw_bind_parameter(index + 4, as_i64(recorded.seq))?;
+            statement.raw_bind_parameter(index + 5, now.as_str())?;
+            index += 5;
         }
-        query.execute(&mut *tx).await?;
+        statement.raw_execute()?;
     }
     Ok(())
 }

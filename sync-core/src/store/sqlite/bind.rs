@@ -60,3 +60,64 @@ pub(super) fn quoted(name: &str) -> String {
 pub(super) fn as_i64(seq: u64) -> i64 {
     i64::try_from(seq).unwrap_or(i64::MAX)
 }
+
+/// `value` as a parameter of the rusqlite write connection, in the same text forms as
+/// [`bind_value`]; text is borrowed, not copied.
+pub(super) fn to_sql(value: &Value) -> rusqlite::types::ToSqlOutput<'_> {
+    use rusqlite::types::{ToSqlOutput, Value as Owned, ValueRef};
+    match value {
+        Value::Null => ToSqlOutput::Owned(Owned::Null),
+        Value::Bool(flag) => ToSqlOutput::Owned(Owned::Integer(i64::from(*flag))),
+        Value::Int(number) => ToSqlOutput::Owned(Owned::Integer(*number)),
+        Value::Real(number) => ToSqlOutput::Owned(Owned::Real(*number)),
+        Value::Text(text) => ToSqlOutput::Borrowed(ValueRef::Text(text.as_bytes())),
+        Value::Uuid(uuid) => ToSqlOutput::Owned(Owned::Text(uuid.hyphenated().to_string())),
+        Value::Timestamp(at) => ToSqlOutput::Owned(Owned::Text(timestamp_text(*at))),
+        Value::Date(date) => ToSqlOutput::Owned(Owned::Text(date.format("%Y-%m-%d").to_string())),
+        Value::Json(json) => ToSqlOutput::Owned(Owned::Text(json.to_string())),
+    }
+}
+
+/// Reads the column at `index` of a rusqlite `row` as a [`Value`] of the column's type,
+/// as [`read_value`] does for sqlx.
+pub(super) fn read_ref(
+    row: &rusqlite::Row<'_>,
+    index: usize,
+    column: &Column,
+) -> rusqlite::Result<Value> {
+    use rusqlite::types::{FromSqlError, ValueRef};
+    let stored = row.get_ref(index)?;
+    let mismatch = || {
+        rusqlite::Error::FromSqlConversionFailure(
+            index,
+            stored.data_type(),
+            Box::new(FromSqlError::InvalidType),
+        )
+    };
+    Ok(match (column.sql_type, stored) {
+        (_, ValueRef::Null) => Value::Null,
+        (
+            SqlType::Bool | SqlType::SmallInt | SqlType::Int | SqlType::BigInt,
+            ValueRef::Integer(number),
+        ) => Value::Int(number),
+        (SqlType::Real | SqlType::Double, ValueRef::Real(number)) => Value::Real(number),
+        // SQLite stores a whole REAL value as it was bound; an integer reads as its float.
+        #[allow(clippy::cast_precision_loss, reason = "SQLite's own REAL affinity")]
+        (SqlType::Real | SqlType::Double, ValueRef::Integer(number)) => Value::Real(number as f64),
+        (
+            SqlType::Text | SqlType::Uuid | SqlType::Timestamp | SqlType::Date | SqlType::Json,
+            ValueRef::Text(text),
+        ) => Value::Text(
+            std::str::from_utf8(text)
+                .map_err(|error| {
+                    rusqlite::Error::FromSqlConversionFailure(
+                        index,
+                        rusqlite::types::Type::Text,
+                        Box::new(error),
+                    )
+                })?
+                .to_owned(),
+        ),
+        _ => return Err(mismatch()),
+    })
+}

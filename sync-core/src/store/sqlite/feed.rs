@@ -3,8 +3,12 @@
 //! Reads that return a cursor run in one read transaction, so the cursor and the rows
 //! describe the same moment.
 
+use std::sync::Arc;
+
+use rusqlite::OptionalExtension;
+
+use sqlx::SqliteConnection;
 use sqlx::sqlite::SqliteRow;
-use sqlx::{Connection, SqliteConnection};
 
 use super::Inner;
 use super::bind::as_i64;
@@ -27,19 +31,6 @@ pub(super) async fn read_meta(connection: &mut SqliteConnection, key: &str) -> R
         .fetch_one(&mut *connection)
         .await?;
     Ok(u64::try_from(value).unwrap_or_default())
-}
-
-pub(super) async fn write_meta(
-    connection: &mut SqliteConnection,
-    key: &str,
-    value: u64,
-) -> Result<()> {
-    sqlx::query("UPDATE \"_sync_meta\" SET \"value\" = ? WHERE \"key\" = ?")
-        .bind(as_i64(value))
-        .bind(key)
-        .execute(&mut *connection)
-        .await?;
-    Ok(())
 }
 
 pub(super) async fn changes_since(
@@ -95,40 +86,85 @@ pub(super) async fn snapshot(db: &TenantDb, inner: &Inner) -> Result<Snapshot> {
     Ok(snapshot)
 }
 
-pub(super) async fn purge(db: &TenantDb, inner: &Inner, horizon: Version) -> Result<Purge> {
-    let mut writer = db.writer.lock().await;
-    let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
-    let mut horizon_seq = read_meta(&mut tx, PURGED_KEY).await?;
+/// Forgets the tombstones older than `horizon` and the change ids processed before it, on
+/// the write connection, so no batch interleaves.
+pub(super) async fn purge(db: &TenantDb, inner: &Arc<Inner>, horizon: Version) -> Result<Purge> {
+    let inner = inner.clone();
+    db.writer
+        .run(move |connection| purge_now(connection, &inner, horizon))
+        .await
+}
+
+fn purge_now(
+    connection: &mut rusqlite::Connection,
+    inner: &Inner,
+    horizon: Version,
+) -> Result<Purge> {
+    let tx = super::writer::begin(connection)?;
+    let mut horizon_seq = super::apply::read_meta(&tx, PURGED_KEY)?;
     let horizon_text = horizon.to_string();
     let mut removed = 0;
     for handler in inner.registry().iter() {
         let table = quoted(handler.table());
         let version = quoted(handler.columns()[handler.position(Role::UpdatedAt)].name);
         let condition = format!("\"{DELETED}\" = 1 AND {version} < ?");
-        let newest: Option<i64> = sqlx::query_scalar(&format!(
-            "SELECT MAX(\"{SEQ}\") FROM {table} WHERE {condition}"
-        ))
-        .bind(&horizon_text)
-        .fetch_one(&mut *tx)
-        .await?;
+        let newest: Option<i64> = tx.query_row(
+            &format!("SELECT MAX(\"{SEQ}\") FROM {table} WHERE {condition}"),
+            [&horizon_text],
+            |row| row.get(0),
+        )?;
         if let Some(newest) = newest.and_then(|seq| u64::try_from(seq).ok()) {
             horizon_seq = horizon_seq.max(newest);
         }
-        removed += sqlx::query(&format!("DELETE FROM {table} WHERE {condition}"))
-            .bind(&horizon_text)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        let deleted = tx.execute(
+            &format!("DELETE FROM {table} WHERE {condition}"),
+            [&horizon_text],
+        )?;
+        removed += u64::try_from(deleted).unwrap_or_default();
     }
     // Retries older than the horizon are decided by last-write-wins alone from now on.
-    sqlx::query("DELETE FROM \"_sync_changes\" WHERE \"processed_at\" < ?")
-        .bind(&horizon_text)
-        .execute(&mut *tx)
-        .await?;
-    write_meta(&mut tx, PURGED_KEY, horizon_seq).await?;
-    tx.commit().await?;
+    let kept = first_kept_change(&tx, &horizon_text)?;
+    tx.execute("DELETE FROM \"_sync_changes\" WHERE rowid < ?", [kept])?;
+    super::apply::write_meta(&tx, PURGED_KEY, horizon_seq)?;
+    tx.commit()?;
     Ok(Purge {
         removed,
         horizon_seq,
     })
+}
+
+/// The rowid of the first processed change id recorded at or after `horizon` (one past the
+/// last rowid if none was): every earlier row is older. A record takes the next rowid when
+/// it is written, so `processed_at` grows with the rowid and a bisection over rowids finds
+/// the cut-off in about 2 × log2(rows) look-ups, without an index on `processed_at`. (A wall
+/// clock stepped back can only make a few records expire a little late.)
+fn first_kept_change(connection: &rusqlite::Connection, horizon: &str) -> Result<i64> {
+    let (first, last): (Option<i64>, Option<i64>) = connection.query_row(
+        "SELECT MIN(rowid), MAX(rowid) FROM \"_sync_changes\"",
+        [],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )?;
+    let (Some(mut low), Some(last)) = (first, last) else {
+        return Ok(0);
+    };
+    // Every row below `low` is older than the horizon; every row from `high` on is not.
+    let mut high = last.saturating_add(1);
+    let mut next_row = connection.prepare(
+        "SELECT rowid, \"processed_at\" < ? FROM \"_sync_changes\" WHERE rowid >= ? \
+         ORDER BY rowid LIMIT 1",
+    )?;
+    while low < high {
+        let middle = low + (high - low) / 2;
+        let found: Option<(i64, bool)> = next_row
+            .query_row(rusqlite::params![horizon, middle], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })
+            .optional()?;
+        match found {
+            Some((rowid, true)) if rowid < high => low = rowid + 1,
+            // A newer row, or none before `high`: no older row from `middle` on.
+            _ => high = middle,
+        }
+    }
+    Ok(low)
 }

@@ -34,6 +34,7 @@ mod sql;
 mod stream;
 mod tables;
 mod tenants;
+mod writer;
 
 pub use self::tables::Tables;
 
@@ -342,13 +343,11 @@ impl Store for SqliteStore {
     async fn delete_tenant(&self, tenant: &TenantId) -> Result<()> {
         let path = self.database_path(tenant);
         let db = self.inner.tenants.remove(tenant);
-        let _writes_done = match &db {
-            Some(db) => {
-                db.readers.close().await;
-                Some(db.writer.lock().await)
-            }
-            None => None,
-        };
+        if let Some(db) = &db {
+            db.readers.close().await;
+            // Waits for a write in progress; a later one fails instead of recreating files.
+            db.writer.close().await;
+        }
         for suffix in ["", "-wal", "-shm"] {
             let mut file = path.clone().into_os_string();
             file.push(suffix);

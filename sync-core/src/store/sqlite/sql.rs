@@ -9,7 +9,7 @@
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
 
-use super::bind::{as_i64, bind_value, quoted, read_value};
+use super::bind::{as_i64, bind_value, quoted, read_value, to_sql};
 use crate::entity::{Handler, Role, Value};
 use crate::error::Result;
 use crate::outcome::Effect;
@@ -93,8 +93,7 @@ pub(super) struct TableSql {
     pub(super) upsert: Chunked,
     /// Tombstones: the id, the version, then the sequence number.
     pub(super) delete: Chunked,
-    /// The stored rows of the ids in a JSON array parameter.
-    pub(super) rows: String,
+    /// The stored row of one id.
     pub(super) row: String,
     pub(super) feed: String,
     pub(super) snapshot: String,
@@ -135,9 +134,6 @@ impl TableSql {
                 ),
                 3,
             ),
-            rows: format!(
-                "SELECT {selected} FROM {table} WHERE {id} IN (SELECT value FROM json_each(?))"
-            ),
             row: format!("SELECT {selected} FROM {table} WHERE {id} = ?"),
             feed: format!(
                 "SELECT {selected} FROM {table} WHERE \"{SEQ}\" > ? ORDER BY \"{SEQ}\" LIMIT ?"
@@ -164,42 +160,48 @@ impl TableSql {
         Ok(())
     }
 
-    /// Writes `rows` as live rows, each at its sequence number, in multi-row statements.
-    /// Each id appears at most once (the planner's one write per entity).
-    pub(super) async fn upsert_rows(
+    /// Writes `rows` as live rows, each at its sequence number, in multi-row statements on
+    /// the rusqlite write connection. Each id appears at most once (the planner's one write
+    /// per entity).
+    pub(super) fn write_live(
         &self,
-        connection: &mut SqliteConnection,
+        connection: &rusqlite::Connection,
         rows: &[LiveRow],
     ) -> Result<()> {
         for (start, count, text) in self.upsert.chunks(rows.len()) {
-            let mut query = sqlx::query(text);
+            let mut statement = connection.prepare_cached(text)?;
+            let mut index = 1;
             for live in &rows[start..start + count] {
                 for value in &live.row {
-                    query = bind_value(query, value);
+                    statement.raw_bind_parameter(index, to_sql(value))?;
+                    index += 1;
                 }
-                query = query.bind(as_i64(live.seq));
+                statement.raw_bind_parameter(index, as_i64(live.seq))?;
+                index += 1;
             }
-            query.execute(&mut *connection).await?;
+            statement.raw_execute()?;
         }
         Ok(())
     }
 
     /// Writes `tombstones`, each at its version and sequence number, in multi-row
-    /// statements. Each id appears at most once.
-    pub(super) async fn mark_deleted_rows(
+    /// statements on the rusqlite write connection. Each id appears at most once.
+    pub(super) fn write_tombstones(
         &self,
-        connection: &mut SqliteConnection,
+        connection: &rusqlite::Connection,
         tombstones: &[Tombstone],
     ) -> Result<()> {
         for (start, count, text) in self.delete.chunks(tombstones.len()) {
-            let mut query = sqlx::query(text);
+            let mut statement = connection.prepare_cached(text)?;
+            let mut index = 1;
             for tombstone in &tombstones[start..start + count] {
-                query = query
-                    .bind(tombstone.entity_id.as_str())
-                    .bind(tombstone.version.to_string())
-                    .bind(as_i64(tombstone.seq));
+                let version = tombstone.version.canonical();
+                statement.raw_bind_parameter(index, tombstone.entity_id.as_str())?;
+                statement.raw_bind_parameter(index + 1, version.as_str())?;
+                statement.raw_bind_parameter(index + 2, as_i64(tombstone.seq))?;
+                index += 3;
             }
-            query.execute(&mut *connection).await?;
+            statement.raw_execute()?;
         }
         Ok(())
     }

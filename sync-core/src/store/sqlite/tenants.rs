@@ -9,9 +9,10 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
-use sqlx::{ConnectOptions, SqliteConnection};
+use sqlx::{ConnectOptions, Connection};
 use tokio::sync::OnceCell;
 
+use super::writer::Writer;
 use super::{Config, Inner};
 use crate::entity::Registry;
 use crate::error::Result;
@@ -20,8 +21,9 @@ use crate::tenant::TenantId;
 /// One open tenant database: a single writer, so sequence numbers follow commit order, and
 /// a pool of read-only connections.
 pub(super) struct TenantDb {
-    pub(super) writer: tokio::sync::Mutex<SqliteConnection>,
+    pub(super) writer: Writer,
     pub(super) readers: SqlitePool,
+    pub(super) path: PathBuf,
 }
 
 impl TenantDb {
@@ -39,8 +41,20 @@ impl TenantDb {
             .synchronous(config.synchronous.into())
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(false);
-        let mut writer = options.connect().await?;
-        super::schema::prepare(&mut writer, registry).await?;
+        // The schema is prepared with sqlx, which `Tables` shares with client replicas;
+        // the writes then go through the writer's own connection.
+        let mut connection = options.connect().await?;
+        super::schema::prepare(&mut connection, registry).await?;
+        connection.close().await?;
+        let writer = {
+            let path = path.clone();
+            let level = config.synchronous;
+            tokio::task::spawn_blocking(move || Writer::open(&path, level))
+                .await
+                .map_err(|error| {
+                    crate::Error::Unavailable(format!("opening its writer failed: {error}"))
+                })??
+        };
         let readers = SqlitePoolOptions::new()
             .max_connections(config.max_readers)
             .min_connections(0)
@@ -48,8 +62,9 @@ impl TenantDb {
             .connect_lazy_with(options.read_only(true));
         tracing::debug!(path = %path.display(), "opened tenant database");
         Ok(TenantDb {
-            writer: tokio::sync::Mutex::new(writer),
+            writer,
             readers,
+            path,
         })
     }
 }
@@ -188,7 +203,10 @@ fn close(slot: Arc<Slot>) {
     if let Some(db) = Arc::into_inner(slot).and_then(|slot| slot.db.into_inner()) {
         // Closing the pool waits for its connections; do not hold the cache lock for it.
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move { db.readers.close().await });
+            runtime.spawn(async move {
+                db.readers.close().await;
+                db.writer.close().await;
+            });
         }
     }
 }
