@@ -99,6 +99,7 @@ impl Authenticator for ApiKeys {
         Ok(Principal {
             subject: user.clone(),
             tenant: tenant.clone(),
+            session: None,
         })
     }
 }
