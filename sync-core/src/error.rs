@@ -182,9 +182,8 @@ impl From<rusqlite::Error> for DatabaseError {
                 }
                 _ => DatabaseErrorKind::Refused,
             },
-            rusqlite::Error::FromSqlConversionFailure(..) | rusqlite::Error::InvalidColumnType(..) => {
-                DatabaseErrorKind::Corrupt
-            }
+            rusqlite::Error::FromSqlConversionFailure(..)
+            | rusqlite::Error::InvalidColumnType(..) => DatabaseErrorKind::Corrupt,
             _ => DatabaseErrorKind::Other,
         };
         DatabaseError::new(kind, error)
