@@ -113,16 +113,7 @@ async fn after_logout_the_token_opens_nothing_and_its_open_sessions_are_closed()
     // The other device's session is untouched.
     ws::send(&mut phone_socket, json!({"type": "ping"})).await;
     assert_eq!(ws::recv(&mut phone_socket).await["type"], "pong");
-    let (status, _) = read(
-        bare()
-            .get(server.url("/tenants"))
-            .bearer_auth(&phone)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK);
+    assert_eq!(tenants_status(&server, &phone).await, StatusCode::OK);
 }
 
 #[tokio::test]
@@ -137,16 +128,10 @@ async fn a_cookie_logout_revokes_the_cookie_token_too() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    let (status, _) = read(
-        bare()
-            .get(server.url("/tenants"))
-            .bearer_auth(&anna.token)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        tenants_status(&server, &anna.token).await,
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[tokio::test]
@@ -177,16 +162,10 @@ async fn a_token_without_a_login_session_is_refused() {
             upgrade(&server, id, &[bearer(&token)]).await.err(),
             Some(401)
         );
-        let (status, _) = read(
-            bare()
-                .get(server.url("/tenants"))
-                .bearer_auth(&token)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
-        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            tenants_status(&server, &token).await,
+            StatusCode::UNAUTHORIZED
+        );
     }
 }
 
@@ -383,4 +362,15 @@ async fn the_cors_preflight_allows_the_frontends_headers() {
             .get("access-control-allow-origin")
             .is_none()
     );
+}
+
+/// The status of `GET /tenants` with `token`: the REST API's answer to that token.
+async fn tenants_status(server: &common::Server, token: &str) -> StatusCode {
+    let response = bare()
+        .get(server.url("/tenants"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    read(response).await.0
 }

@@ -23,27 +23,18 @@ pub(super) async fn run(context: &mut Context) -> Result<()> {
             (Synced::Not(why), Connection::Online) => format!("online, still syncing ({why})"),
             (Synced::Not(why), _) => format!("offline ({why})"),
         };
+        // One reading for both outputs: JSON says null where the text says "never".
         let last_sync = context
             .profile
             .saved
             .tenants
             .get(tenant.as_str())
             .and_then(|tenant| tenant.last_sync)
-            .map_or_else(
-                || "never".to_owned(),
-                |time| time.to_rfc3339_opts(SecondsFormat::Secs, true),
-            );
+            .map(|time| time.to_rfc3339_opts(SecondsFormat::Secs, true));
         let accounts = client.list::<Account>().await?.len() as u64;
         let groups = client.list::<AccountGroup>().await?.len() as u64;
         let failed = client.failed().await?;
         if context.json {
-            let last_sync = context
-                .profile
-                .saved
-                .tenants
-                .get(tenant.as_str())
-                .and_then(|tenant| tenant.last_sync)
-                .map(|time| time.to_rfc3339_opts(SecondsFormat::Secs, true));
             print_json(&serde_json::json!({
                 "server": context.server,
                 "user": {"uuid": user.uuid, "name": user.name, "email": user.email},
@@ -77,7 +68,7 @@ pub(super) async fn run(context: &mut Context) -> Result<()> {
                 context.profile.replica_path(&tenant).display().to_string(),
             ),
             ("connection", connection),
-            ("last sync", last_sync),
+            ("last sync", last_sync.unwrap_or_else(|| "never".to_owned())),
             ("cursor", status.cursor.to_string()),
             ("pending", status.pending.to_string()),
             ("processing", status.processing.to_string()),
