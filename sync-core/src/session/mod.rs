@@ -29,10 +29,10 @@
 //! while entries are in flight. A client that leaves with entries in flight loses their
 //! replies only: the writer still commits them, and a retry is answered `duplicate`.
 //!
-//! Each pipelined message is one job in its tenant's writer queue
-//! ([`engine::Config::writer_queue`](crate::engine::Config::writer_queue), 1,024 jobs by
-//! default). Many sessions of one tenant that all keep `max_in_flight` single entries in
-//! flight can fill it (16 sessions at 64 each), and then get `overloaded` NACKs.
+//! Each pipelined message is one job in its tenant's writer queue, which is bounded in
+//! changes ([`engine::Config::writer_queue`](crate::engine::Config::writer_queue), 10,000 by
+//! default). Many sessions of one tenant that all keep `max_in_flight` changes in flight can
+//! fill it (157 sessions at 64 each), and then get `overloaded` NACKs.
 //!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
