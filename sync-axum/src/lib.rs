@@ -37,7 +37,7 @@
 //! # });
 //! ```
 //!
-//! Each connection is authenticated by an [`Authenticator`](auth::Authenticator) before the
+//! Each connection is authenticated by an [`Authenticator`] before the
 //! upgrade (401 or 403 with a `detail` otherwise), held to [`Limits`], and served by a
 //! `sync_core` session: `status: online` first, every PROTOCOL.md message, the tenant's
 //! changes from other connections, a ping every 30 s, and `status: shutdown` before a

@@ -1,7 +1,7 @@
 //! `sync-core`: the contract and the machinery of an offline-first sync engine.
 //!
 //! An app describes its entities with `#[derive(Syncable)]`, registers them in a
-//! [`Registry`], and hands [`Change`](change::Change)s to a [`Store`](store::Store), which
+//! [`Registry`], and hands [`Change`]s to a [`Store`], which
 //! decides each one by last-write-wins, keeps tombstones, and numbers every committed change
 //! in a per-tenant change feed.
 //!

@@ -12,7 +12,7 @@ use crate::session::{self, Rejected, SESSION_COOKIE};
 
 /// Admits a sync connection when its session token (cookie `session` or
 /// `Authorization: Bearer`) verifies, its login session has not ended (see
-/// [`session`](crate::session)), and the tenant exists in the auth database and belongs
+/// the [`session`] module), and the tenant exists in the auth database and belongs
 /// to the token's subject. Tenant ownership is read from the database on every connection,
 /// not from the token, so tenants created after login work and deleted ones stop working.
 /// The connection is admitted under the token's login session, so a logout closes it.
