@@ -26,7 +26,7 @@
 //! Histograms are rendered as Prometheus histograms with the buckets below: latencies in
 //! seconds from 0.5 ms to 10 s, group-commit sizes from 1 to 5,000 changes.
 
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use axum::Router;
@@ -76,6 +76,10 @@ impl Metrics {
     ///
     /// Fails when another `metrics` recorder was installed in this process.
     pub fn install() -> Result<Metrics, InstallError> {
+        // One install at a time: a second caller waits and takes the first one's recorder,
+        // instead of finding the global recorder set before `INSTALLED` is.
+        static INSTALLING: Mutex<()> = Mutex::new(());
+        let _one_at_a_time = INSTALLING.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(metrics) = INSTALLED.get() {
             return Ok(metrics.clone());
         }
@@ -90,15 +94,8 @@ impl Metrics {
         builder = builder
             .set_buckets_for_metric(Matcher::Full(names::GROUP_COMMIT.to_owned()), SIZE_BUCKETS)
             .map_err(failed)?;
-        // Two callers racing here: the loser's install fails, and it takes the winner's.
-        let installed = builder.install_recorder();
-        let metrics = match installed {
-            Ok(handle) => INSTALLED.get_or_init(|| Metrics { handle }).clone(),
-            Err(error) => match INSTALLED.get() {
-                Some(metrics) => return Ok(metrics.clone()),
-                None => return Err(failed(error)),
-            },
-        };
+        let handle = builder.install_recorder().map_err(failed)?;
+        let metrics = INSTALLED.get_or_init(|| Metrics { handle }).clone();
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             let handle = metrics.handle.clone();
             runtime.spawn(async move {
