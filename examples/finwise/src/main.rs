@@ -10,6 +10,9 @@ use tracing_subscriber::EnvFilter;
 #[derive(Debug, Parser)]
 #[command(name = "finwise", version, about)]
 struct Cli {
+    /// Something else than serving.
+    #[command(subcommand)]
+    command: Option<Command>,
     /// Address to listen on.
     #[arg(long, env = "FINWISE_BIND", default_value = "127.0.0.1:8000")]
     bind: SocketAddr,
@@ -80,6 +83,17 @@ struct Cli {
     log_format: LogFormat,
 }
 
+/// What `finwise` does instead of serving.
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Writes the TypeScript declarations (`.d.ts`) of the FinWise entities and the wire
+    /// messages to a file, or to stdout with `-`.
+    ExportTypes {
+        /// The file to write, e.g. `finwise.d.ts`.
+        path: PathBuf,
+    },
+}
+
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum LogFormat {
@@ -92,6 +106,9 @@ enum LogFormat {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::ExportTypes { path }) = &cli.command {
+        return export_types(path);
+    }
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     match cli.log_format {
         LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).init(),
@@ -106,6 +123,23 @@ async fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(%error, "the server stopped");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Writes [`finwise::entities::typescript`] to `path` (`-`: stdout).
+fn export_types(path: &std::path::Path) -> std::process::ExitCode {
+    let text = finwise::entities::typescript();
+    let written = if path == std::path::Path::new("-") {
+        std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes())
+    } else {
+        std::fs::write(path, text)
+    };
+    match written {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("finwise: cannot write {}: {error}", path.display());
             std::process::ExitCode::FAILURE
         }
     }

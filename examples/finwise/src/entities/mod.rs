@@ -35,20 +35,46 @@ pub use recipient::Recipient;
 pub use tag::Tag;
 pub use transaction::{Transaction, TransactionType};
 
+/// One FinWise entity of any of the nine types: the app's payload enum, whose JSON is the
+/// wire format, and from which the [`registry`] and the TypeScript declarations
+/// ([`typescript`]) are built.
+#[derive(Debug, Clone, PartialEq, sync_core::SyncSchema)]
+pub enum Payload {
+    /// An account.
+    Account(Account),
+    /// An account group.
+    AccountGroup(AccountGroup),
+    /// A category.
+    Category(Category),
+    /// A category group.
+    CategoryGroup(CategoryGroup),
+    /// A recipient.
+    Recipient(Recipient),
+    /// A tag.
+    Tag(Tag),
+    /// An automation rule.
+    AutomationRule(AutomationRule),
+    /// A planned transaction.
+    PlanningTransaction(PlanningTransaction),
+    /// A transaction.
+    Transaction(Transaction),
+}
+
 /// A registry of all nine FinWise entities.
 pub fn registry() -> sync_core::Registry {
-    sync_core::Registry::builder()
-        .entity::<Account>()
-        .entity::<AccountGroup>()
-        .entity::<Category>()
-        .entity::<CategoryGroup>()
-        .entity::<Recipient>()
-        .entity::<Tag>()
-        .entity::<AutomationRule>()
-        .entity::<PlanningTransaction>()
-        .entity::<Transaction>()
-        .build()
+    <Payload as sync_core::entity::Schema>::registry()
         .expect("the FinWise entities have distinct names, collections and tables")
+}
+
+/// The TypeScript declarations (`.d.ts`) of the FinWise entities and the wire messages,
+/// as `finwise export-types` writes them and `examples/finwise/finwise.d.ts` holds them.
+///
+/// ```
+/// let text = finwise::entities::typescript();
+/// assert!(text.contains("export interface Account {"));
+/// ```
+pub fn typescript() -> String {
+    sync_core::typescript::declarations::<Payload>()
 }
 
 #[cfg(test)]
