@@ -46,6 +46,11 @@ pub enum Error {
     /// background; nothing is lost.
     #[error("sync did not finish within {0:?}")]
     Timeout(Duration),
+    /// A [`Query`](crate::query::Query) names a field that does not exist or has no
+    /// index, or gives a value that does not fit the field: fix the query (or mark the
+    /// field `#[sync(index)]`).
+    #[error("invalid query: {0}")]
+    Query(String),
     /// The client was closed; no further calls succeed.
     #[error("the client is closed")]
     Closed,

@@ -91,8 +91,10 @@ mod connection;
 mod error;
 pub mod event;
 pub mod outbox;
+pub mod query;
 mod replica;
 pub mod status;
+pub mod watch;
 
 #[doc(hidden)]
 pub mod __fuzz {

@@ -18,8 +18,10 @@ use crate::connection::Command;
 use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::outbox::{self, Entry};
+use crate::query::Query;
 use crate::replica::{local, meta};
 use crate::status::Status;
+use crate::watch::Watch;
 
 /// An offline-first client of one tenant: a local replica that every call reads and
 /// writes, and a background task that syncs it with the server. Cheap to clone; the task
@@ -86,31 +88,21 @@ impl Client {
     pub async fn put<T: Syncable>(&self, entity: &T) -> Result<T> {
         let handler = self.handler::<T>()?;
         let shared = self.shared();
-        let id = entity.id();
-        let invalid = |detail: String| Error::Invalid {
-            entity: T::ENTITY,
-            id: id.clone(),
-            detail,
-        };
-        let data = serde_json::to_value(entity).map_err(|error| invalid(error.to_string()))?;
-        let changed = {
+        let (stored, changed) = {
             let mut conn = shared.replica.lock().await?;
-            let changed = local::put(
+            let written = local::put(
                 &mut conn,
                 shared.replica.tables(),
                 &shared.clock,
                 handler,
-                &id,
-                data,
+                entity,
                 shared.local_ms(),
             )
             .await?;
             shared.refresh_counts(&mut conn).await?;
-            changed
+            written
         };
         shared.wake.notify_one();
-        let stored = serde_json::from_value(changed.data.clone())
-            .map_err(|error| invalid(error.to_string()))?;
         shared.publish([changed]);
         Ok(stored)
     }
@@ -168,6 +160,35 @@ impl Client {
             .into_iter()
             .map(|state| decode(state.data, &state.entity_id))
             .collect()
+    }
+
+    /// A query of the live entities of type `T` by their indexed fields (see
+    /// [`query`](crate::query)).
+    pub fn query<T: Syncable>(&self) -> Query<T> {
+        Query::new(self.clone())
+    }
+
+    /// The changes of entities of type `T` applied to the replica from now on, local and
+    /// remote, typed (see [`watch`](crate::watch)).
+    pub fn watch<T: Syncable>(&self) -> Watch<T> {
+        Watch::new(self.events())
+    }
+
+    /// The states `spec` selects.
+    pub(crate) async fn query_effects(
+        &self,
+        spec: &sync_core::store::query::Query,
+    ) -> Result<Vec<sync_core::outcome::Effect>> {
+        let shared = self.shared();
+        if shared.replica.registry().get(spec.entity()).is_none() {
+            return Err(Error::UnknownEntity(spec.entity()));
+        }
+        shared
+            .replica
+            .tables()
+            .query(&mut *shared.replica.lock().await?, spec)
+            .await?
+            .map_err(|error| Error::Query(error.to_string()))
     }
 
     /// A receiver of every change applied to the replica from now on, local and remote.
@@ -288,7 +309,7 @@ impl Client {
     }
 }
 
-fn decode<T: Syncable>(data: serde_json::Value, id: &str) -> Result<T> {
+pub(crate) fn decode<T: Syncable>(data: serde_json::Value, id: &str) -> Result<T> {
     serde_json::from_value(data).map_err(|error| Error::Decode {
         entity: T::ENTITY,
         id: id.to_owned(),

@@ -2,6 +2,7 @@
 
 use serde_json::{Map, Value as Json};
 use sqlx::{Connection, SqliteConnection};
+use sync_core::Syncable;
 use sync_core::change::Operation;
 use sync_core::entity::Handler;
 use sync_core::store::sqlite::Tables;
@@ -13,38 +14,25 @@ use crate::error::{Error, Result};
 use crate::event::{Changed, Source};
 use crate::outbox::{self, Base, NewChange, Queued};
 
-/// Stores `data` as the entity's new state, stamped with a version newer than the one it
-/// replaces, and queues it.
-pub(crate) async fn put(
+/// Stores `entity` as its new state, stamped with a version newer than the one it
+/// replaces, and queues it. The typed path: the row is encoded from the value and its
+/// JSON serialised once, for the outbox and the event; returns the entity as stored.
+pub(crate) async fn put<T: Syncable>(
     conn: &mut SqliteConnection,
     tables: &Tables,
     clock: &Clock,
     handler: &dyn Handler,
-    entity_id: &str,
-    mut data: Json,
+    entity: &T,
     now_ms: i64,
-) -> Result<Changed> {
+) -> Result<(T, Changed)> {
+    let entity_id = entity.id();
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-    let current = tables.get(&mut tx, handler.entity(), entity_id).await?;
+    let current = tables.get(&mut tx, handler.entity(), &entity_id).await?;
     let version = clock.next(current.as_ref().map(|state| state.version));
-    let Some(object) = data.as_object_mut() else {
-        return Err(invalid(
-            handler,
-            entity_id,
-            "the entity does not serialise to a JSON object".to_owned(),
-        ));
-    };
-    object.insert(
-        handler.updated_at_key().to_owned(),
-        Json::String(version.to_string()),
-    );
     let seq = current.as_ref().map_or(0, |state| state.seq);
-    let effect = match tables
-        .put_json(&mut tx, handler.entity(), entity_id, &data, seq)
-        .await?
-    {
-        Ok(effect) => effect,
-        Err(rejection) => return Err(invalid(handler, entity_id, rejection.to_string())),
+    let (stored, effect) = match tables.put(&mut tx, entity, version, seq).await? {
+        Ok(written) => written,
+        Err(rejection) => return Err(invalid(handler, &entity_id, rejection.to_string())),
     };
     let operation = match &current {
         Some(state) if !state.deleted => Operation::Update,
@@ -52,7 +40,7 @@ pub(crate) async fn put(
     };
     let change = NewChange {
         entity_type: handler.entity(),
-        entity_id,
+        entity_id: &entity_id,
         operation,
         payload: &effect.data,
         version,
@@ -60,14 +48,15 @@ pub(crate) async fn put(
     };
     outbox::enqueue(&mut tx, change, now_ms).await?;
     tx.commit().await?;
-    Ok(Changed {
+    let changed = Changed {
         entity_type: handler.entity(),
-        entity_id: entity_id.to_owned(),
+        entity_id,
         deleted: false,
         version,
         data: effect.data,
         source: Source::Local,
-    })
+    };
+    Ok((stored, changed))
 }
 
 /// Deletes the entity, leaving a tombstone, and queues the delete. Deleting what the

@@ -96,14 +96,14 @@ impl Fixture {
     async fn put(&self, id: &str, text: &str) {
         let mut conn = self.replica.lock().await.unwrap();
         let handler = self.replica.registry().get("Note").unwrap();
-        let data = json!({ "id": id, "text": text, "updated_at": null });
+        let note: Note =
+            serde_json::from_value(json!({ "id": id, "text": text, "updated_at": null })).unwrap();
         local::put(
             &mut conn,
             self.replica.tables(),
             &self.clock,
             handler,
-            id,
-            data,
+            &note,
             0,
         )
         .await

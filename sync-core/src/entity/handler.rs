@@ -223,7 +223,7 @@ fn mismatch(payload_id: &Json, entity_id: &str) -> Rejection {
     )
 }
 
-fn check_entity_id(entity_id: &str) -> Result<(), Rejection> {
+pub(crate) fn check_entity_id(entity_id: &str) -> Result<(), Rejection> {
     if entity_id.is_empty() {
         Err(validation("entityId: must not be empty".to_owned()))
     } else if entity_id.len() > MAX_ENTITY_ID_LEN {

@@ -42,6 +42,7 @@ pub use field::{
     Field, IdField, Scalar, UpdatedAtField, decode_field, decode_json, json_from_value,
     json_to_value, next_column,
 };
+pub(crate) use handler::check_entity_id;
 pub use handler::{Arrival, Handler, MAX_ENTITY_ID_LEN, Prepared, Write};
 pub use payload::{Payload, Schema};
 pub use registry::{Registry, RegistryBuilder};

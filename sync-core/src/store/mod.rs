@@ -28,6 +28,7 @@ mod page;
 mod plan;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+pub mod query;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod schema;
 #[cfg(feature = "sqlite")]

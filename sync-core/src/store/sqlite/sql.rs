@@ -97,6 +97,8 @@ pub(super) struct TableSql {
     pub(super) row: String,
     pub(super) feed: String,
     pub(super) snapshot: String,
+    /// Live rows, before a query's clauses: `SELECT … WHERE <not deleted>`.
+    pub(super) live: String,
     pub(super) id_position: usize,
 }
 
@@ -141,6 +143,7 @@ impl TableSql {
             snapshot: format!(
                 "SELECT {selected} FROM {table} WHERE \"{DELETED}\" = 0 ORDER BY {id}"
             ),
+            live: format!("SELECT {selected} FROM {table} WHERE \"{DELETED}\" = 0"),
             id_position: handler.position(Role::Id),
         }
     }
@@ -246,6 +249,22 @@ impl TableSql {
         let rows = sqlx::query(&self.snapshot)
             .fetch_all(&mut *connection)
             .await?;
+        rows.iter().map(|row| self.effect(handler, row)).collect()
+    }
+
+    /// The live rows `query` selects.
+    pub(super) async fn query(
+        &self,
+        handler: &dyn Handler,
+        connection: &mut SqliteConnection,
+        query: &crate::store::query::Query,
+    ) -> Result<Vec<Effect>> {
+        let text = format!("{}{}", self.live, query.sqlite_clauses());
+        let mut statement = sqlx::query(&text);
+        for filter in query.filters() {
+            statement = bind_value(statement, &filter.value);
+        }
+        let rows = statement.fetch_all(&mut *connection).await?;
         rows.iter().map(|row| self.effect(handler, row)).collect()
     }
 

@@ -21,9 +21,10 @@ use sqlx::SqliteConnection;
 
 use super::sql::TableSql;
 use crate::change::{Change, Operation};
-use crate::entity::{Arrival, Handler, Registry, Write};
+use crate::entity::{Arrival, Handler, Registry, Role, Syncable, Value, Write};
 use crate::error::Result;
-use crate::outcome::{Effect, Rejection};
+use crate::outcome::{Effect, Reason, Rejection};
+use crate::store::query::{self, Query};
 use crate::version::Version;
 
 /// Reads and writes the registered entities' tables on any SQLite connection.
@@ -99,6 +100,80 @@ impl Tables {
         }))
     }
 
+    /// Stores `entity` as a live row at `version` and `seq`, without a detour through JSON:
+    /// the row is encoded from the value, and the entity's JSON (with `version` as its
+    /// `updated_at`) is serialised once, for the returned state. Returns the entity as
+    /// stored and its state; a rejection when its id is not one the wire accepts.
+    pub async fn put<T: Syncable>(
+        &self,
+        connection: &mut SqliteConnection,
+        entity: &T,
+        version: Version,
+        seq: u64,
+    ) -> Result<Result<(T, Effect), Rejection>> {
+        let Some(handler) = self.registry.get(T::ENTITY) else {
+            return Ok(Err(Rejection::new(
+                crate::outcome::Reason::UnknownEntity,
+                format!("{} is not registered", T::ENTITY),
+            )));
+        };
+        let entity_id = entity.id();
+        if let Err(rejection) = crate::entity::check_entity_id(&entity_id) {
+            return Ok(Err(rejection));
+        }
+        let mut data = match serde_json::to_value(entity) {
+            Ok(data) => data,
+            Err(error) => return Ok(Err(invalid(error.to_string()))),
+        };
+        let Some(object) = data.as_object_mut() else {
+            return Ok(Err(invalid(
+                "the entity does not serialise to a JSON object".to_owned(),
+            )));
+        };
+        object.insert(
+            T::UPDATED_AT_KEY.to_owned(),
+            Json::String(version.to_string()),
+        );
+        let mut row = entity.to_row();
+        row[handler.position(Role::UpdatedAt)] = Value::Timestamp(version.to_datetime());
+        self.sql_of(handler).upsert(connection, &row, seq).await?;
+        let stored = match T::from_row(row) {
+            Ok(stored) => stored,
+            Err(error) => return Ok(Err(invalid(error.to_string()))),
+        };
+        Ok(Ok((
+            stored,
+            Effect {
+                entity_type: handler.entity(),
+                collection: handler.collection(),
+                entity_id,
+                deleted: false,
+                version,
+                seq,
+                data,
+            },
+        )))
+    }
+
+    /// The live rows of `query`'s entity that it selects, in its order. Fails with the
+    /// query's mistake (see [`Query::check`]) before touching the database.
+    pub async fn query(
+        &self,
+        connection: &mut SqliteConnection,
+        query: &Query,
+    ) -> Result<Result<Vec<Effect>, query::Error>> {
+        if let Err(error) = query.check() {
+            return Ok(Err(error));
+        }
+        let Some(handler) = self.registry.get(query.entity()) else {
+            return Ok(Ok(Vec::new()));
+        };
+        self.sql_of(handler)
+            .query(handler, connection, query)
+            .await
+            .map(Ok)
+    }
+
     /// Marks `entity_id` deleted at `version`, keeping a tombstone.
     pub async fn delete(
         &self,
@@ -157,4 +232,8 @@ impl Tables {
     pub(super) fn sql_of(&self, handler: &dyn Handler) -> &TableSql {
         &self.sql[handler.table()]
     }
+}
+
+fn invalid(detail: String) -> Rejection {
+    Rejection::new(Reason::ValidationError, detail)
 }
