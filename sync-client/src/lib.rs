@@ -62,6 +62,60 @@
 //! # });
 //! ```
 //!
+//! Typed queries and live reads. A [`query`](Client::query) selects by the fields marked
+//! `#[sync(index)]` (and the id): equality, ranges, an order, a limit; a field without an
+//! index is an [`Error::Query`], not a table scan. [`watch`](Client::watch) yields every
+//! change of one type as the replica applies it, local or remote, with its
+//! [`Source`](event::Source); a query's [`watch`](query::Query::watch) re-emits its result
+//! whenever a change touches it, also when a row leaves it.
+//!
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! # use chrono::{DateTime, Utc};
+//! # use serde::{Deserialize, Serialize};
+//! use sync_client::event::Source;
+//! use sync_client::watch::Update;
+//! use sync_client::Client;
+//!
+//! #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sync_core::Syncable)]
+//! #[sync(entity = "Expense", table = "expenses")]
+//! pub struct Expense {
+//!     #[sync(id)]
+//!     pub id: String,
+//!     #[sync(index)]
+//!     pub category: String,
+//!     #[sync(index)]
+//!     pub amount: f64,
+//!     #[sync(updated_at)]
+//!     pub updated_at: Option<DateTime<Utc>>,
+//! }
+//! let expense = |id: &str, category: &str, amount| Expense {
+//!     id: id.into(), category: category.into(), amount, updated_at: None,
+//! };
+//!
+//! let client = Client::builder("ws://127.0.0.1:9/ws").tenant("t").entity::<Expense>().build().await.unwrap();
+//! client.put(&expense("e1", "food", 12.0)).await.unwrap();
+//! client.put(&expense("e2", "food", 40.0)).await.unwrap();
+//! client.put(&expense("e3", "rent", 900.0)).await.unwrap();
+//!
+//! let cheap_food = client.query::<Expense>().eq("category", "food").range("amount", ..20.0);
+//! assert_eq!(cheap_food.fetch().await.unwrap().len(), 1);
+//! let biggest = client.query::<Expense>().order_by_desc("amount").limit(1).fetch().await.unwrap();
+//! assert_eq!(biggest[0].id, "e3");
+//! assert!(client.query::<Expense>().eq("updated_at", None::<f64>).fetch().await.is_err(), "no index");
+//!
+//! let mut changes = client.watch::<Expense>();
+//! let mut live = cheap_food.watch().unwrap();
+//! assert_eq!(live.next().await.unwrap().len(), 1, "the result at once");
+//!
+//! // e1 gets dearer: it leaves the result, which is emitted again.
+//! client.put(&expense("e1", "food", 25.0)).await.unwrap();
+//! assert!(live.next().await.unwrap().is_empty());
+//! let Update::Changed { change, source } = changes.next().await.unwrap() else { unreachable!() };
+//! assert_eq!((change.entity().unwrap().amount, source), (25.0, Source::Local));
+//! # });
+//! ```
+//!
 //! How it works (the outbox lifecycle, the apply rules, the clock) is in
 //! `docs/offline-client.md`; in short:
 //!
