@@ -1,13 +1,13 @@
 //! Typed queries on the replica by indexed columns, and live queries that re-emit their
 //! result.
 //!
-//! [`Client::query`](crate::Client::query) starts a [`Query`] of one entity type: filters
+//! [`Client::query`] starts a [`Query`] of one entity type: filters
 //! by equality ([`eq`](Query::eq)) and range ([`range`](Query::range)) on the fields
 //! marked `#[sync(index)]` (and the id), an order ([`order_by`](Query::order_by)), a
 //! [`limit`](Query::limit). A filter or an order on a field without an index is a clear
-//! error, [`Error::Query`](crate::Error::Query), when the query runs: the replica never
+//! error, [`Error::Query`], when the query runs: the replica never
 //! scans a table for it. [`fetch`](Query::fetch) reads the result once;
-//! [`watch`](Query::watch) returns a [`LiveQuery`](crate::watch::LiveQuery) that yields it
+//! [`watch`](Query::watch) returns a [`LiveQuery`] that yields it
 //! now and again whenever a change (local or remote) touches it, including one that moves
 //! a row out of it. The example is in the [crate docs](crate).
 
