@@ -40,6 +40,9 @@ pub struct Limits {
     pub ping_interval: Duration,
     /// How long a silent connection is kept. Default 120 s.
     pub idle_timeout: Duration,
+    /// How long a new session waits for the client's first frame (any frame, a ping
+    /// included) before it closes the connection. Default 30 s.
+    pub first_message_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -56,6 +59,7 @@ impl Default for Limits {
             write_buffer_bytes: 4 << 10,
             ping_interval: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(120),
+            first_message_timeout: Duration::from_secs(30),
         }
     }
 }

@@ -255,6 +255,7 @@ async fn upgrade<S: Store, A: Authenticator>(
                 shared.shutdown.subscribe(),
             );
             let (inbound, outbound) = socket::split(websocket);
+            let inbound = socket::first_within(inbound, shared.limits.first_message_timeout);
             match revocation {
                 Some(watch) => {
                     let (inbound, outbound) = (
