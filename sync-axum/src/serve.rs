@@ -22,8 +22,7 @@ use axum::body::Body;
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto::Builder;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -208,12 +207,13 @@ impl Connection {
                 })
             }
         });
-        let mut builder = Builder::new(TokioExecutor::new());
-        builder
-            .http1()
+        // HTTP/1.1 only: an HTTP/1-or-2 server first reads the protocol preface with no
+        // deadline, which a client that sends nothing would hold open for ever.
+        let connection = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
-            .header_read_timeout(self.limits.header_read_timeout);
-        let connection = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
+            .header_read_timeout(self.limits.header_read_timeout)
+            .serve_connection(TokioIo::new(io), service)
+            .with_upgrades();
         let mut connection = std::pin::pin!(connection);
         loop {
             tokio::select! {
