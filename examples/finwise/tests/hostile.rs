@@ -180,3 +180,106 @@ async fn with_1024_files_300_tenants_are_created_and_used_without_a_500() {
     let health = reqwest::get(server.url("/health")).await.unwrap();
     assert_eq!(health.status(), 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_serves_https_and_wss_on_one_port_with_a_secure_cookie() {
+    use rustls::pki_types::{CertificateDer, pem::PemObject};
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.key_pair.serialize_pem()).unwrap();
+    let server = spawn(&args(&[
+        ("--tls-cert", cert.to_str().unwrap()),
+        ("--tls-key", key.to_str().unwrap()),
+    ]))
+    .await;
+    let port = server.base().rsplit(':').next().unwrap().to_owned();
+    let base = format!("https://localhost:{port}");
+    let client = reqwest::Client::builder()
+        .add_root_certificate(
+            reqwest::Certificate::from_pem(certified.cert.pem().as_bytes()).unwrap(),
+        )
+        .resolve("localhost", format!("127.0.0.1:{port}").parse().unwrap())
+        .build()
+        .unwrap();
+    let health = client.get(format!("{base}/health")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    // Plain HTTP on the TLS port gets nothing.
+    assert!(
+        reqwest::get(format!("http://127.0.0.1:{port}/health"))
+            .await
+            .is_err()
+    );
+    let body = json!({"name": "tls", "email": "tls@example.com", "password": "a long password"});
+    let registered = client
+        .post(format!("{base}/register"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert!(registered.status().is_success());
+    let uuid = registered.json::<serde_json::Value>().await.unwrap()["uuid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let login = client
+        .post(format!("{base}/login"))
+        .json(&json!({"username_or_email": "tls", "password": "a long password"}))
+        .send()
+        .await
+        .unwrap();
+    let cookie = login.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cookie.contains("Secure"), "{cookie}");
+    let token = login.json::<serde_json::Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // WSS on the same port, trusting only the test's certificate.
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(certified.cert.pem().as_bytes()).unwrap())
+        .unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let tenant = client
+        .post(format!("{base}/tenants"))
+        .bearer_auth(&token)
+        .json(&json!({"name": "tls household", "user_id": uuid}))
+        .send()
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap()["uuid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = format!("wss://localhost:{port}/ws_finwise/ws/{tenant}")
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    let stream = TcpStream::connect(format!("127.0.0.1:{port}"))
+        .await
+        .unwrap();
+    let connector = tokio_tungstenite::Connector::Rustls(std::sync::Arc::new(config));
+    let (mut socket, _) =
+        tokio_tungstenite::client_async_tls_with_config(request, stream, None, Some(connector))
+            .await
+            .unwrap();
+    use futures::StreamExt;
+    let online = socket.next().await.unwrap().unwrap();
+    assert_eq!(
+        online.to_text().unwrap(),
+        r#"{"status":"online","type":"status"}"#
+    );
+}
