@@ -20,7 +20,7 @@
 //! let shutdown = server.shutdown_handle();
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
 //! let address = listener.local_addr().unwrap();
-//! tokio::spawn(axum::serve(sync_axum::no_delay(listener), server.router()).into_future());
+//! tokio::spawn(sync_axum::serve(listener, server.router()).into_future());
 //!
 //! // A client with a token for tenant "household" is greeted with `status: online`.
 //! let token = keys.issue("user-1", &["household"], std::time::Duration::from_secs(60)).unwrap();
@@ -42,17 +42,43 @@
 //! `sync_core` session: `status: online` first, every PROTOCOL.md message, the tenant's
 //! changes from other connections, a ping every 30 s, and `status: shutdown` before a
 //! graceful close. `GET /health` reports the connection and writer counts.
+//!
+//! # Serving
+//!
+//! Serve the router with [`serve`] rather than `axum::serve`: it adds a deadline to every
+//! stage before a request reaches the router (TLS handshake, request head, idle keep-alive,
+//! handler with body), a budget of open connections derived from the file-descriptor
+//! limit ([`FdBudget`]; raise the soft limit first with [`FdBudget::raise`]), and TLS
+//! ([`Serve::tls`] with [`tls::server_config`]), HTTPS and WSS on one port:
+//!
+//! ```no_run
+//! # async fn run(router: axum::Router) -> Result<(), Box<dyn std::error::Error>> {
+//! let budget = sync_axum::FdBudget::raise();
+//! let limits = sync_axum::HttpLimits {
+//!     max_open_connections: budget.connections,
+//!     ..sync_axum::HttpLimits::default()
+//! };
+//! let tls = sync_axum::tls::server_config("cert.pem".as_ref(), "key.pem".as_ref())?;
+//! let listener = tokio::net::TcpListener::bind("0.0.0.0:8443").await?;
+//! sync_axum::serve(listener, router).limits(limits).tls(tls).await?;
+//! # Ok(()) }
+//! ```
 
 pub mod auth;
+mod fd;
 pub mod jwt;
 mod limits;
 mod listener;
 pub mod metrics;
 mod revoke;
+mod serve;
 mod server;
 mod socket;
+pub mod tls;
 
 pub use auth::{Authenticator, Principal, Refusal};
+pub use fd::FdBudget;
 pub use limits::Limits;
 pub use listener::no_delay;
+pub use serve::{HttpLimits, Serve, serve};
 pub use server::{Builder, ShutdownHandle, SyncServer};

@@ -10,8 +10,8 @@ pub struct Limits {
     /// The largest message a client may send, in bytes; a larger one closes the connection
     /// with 1009. Default 1 MiB.
     pub max_message_bytes: usize,
-    /// The most entries one `process_sync_batch` may hold; a larger batch is NACKed
-    /// `too_large`, entry by entry. Default 500.
+    /// The most entries one `process_sync_batch` may hold; a larger batch is refused
+    /// whole with one `error` reply (`too_large`). Default 500.
     pub max_batch: usize,
     /// The most changes a connection has in flight to its tenant's writer; at the bound the
     /// server stops reading that connection until the oldest is answered, so TCP pushes
@@ -21,6 +21,13 @@ pub struct Limits {
     /// Undelivered broadcasts per connection; a connection that falls further behind is
     /// closed with 1013 and catches up on reconnect. Default 1024.
     pub outbound_queue: usize,
+    /// The same bound in bytes: broadcasts of 100 KB reach it after 40. Default 4 MiB
+    /// ([`sync_core::hub::DEFAULT_QUEUE_BYTES`]).
+    pub outbound_queue_bytes: usize,
+    /// How long a send to a client may make no progress before the connection is closed
+    /// with 1013 and its memory released (a client that does not read). Default 30 s
+    /// (see [`sync_core::session::Config::send_timeout`]).
+    pub send_timeout: Duration,
     /// The initial read buffer of a connection. The WebSocket library's default is 128 KiB,
     /// allocated for every connection; this one holds a typical message (a few hundred
     /// bytes) and grows only for a larger one, up to `max_message_bytes`. It is most of
@@ -33,6 +40,9 @@ pub struct Limits {
     pub ping_interval: Duration,
     /// How long a silent connection is kept. Default 120 s.
     pub idle_timeout: Duration,
+    /// How long a new session waits for the client's first frame (any frame, a ping
+    /// included) before it closes the connection. Default 30 s.
+    pub first_message_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -43,10 +53,13 @@ impl Default for Limits {
             max_batch: 500,
             max_in_flight: 64,
             outbound_queue: 1024,
+            outbound_queue_bytes: sync_core::hub::DEFAULT_QUEUE_BYTES,
+            send_timeout: Duration::from_secs(30),
             read_buffer_bytes: 1 << 10,
             write_buffer_bytes: 4 << 10,
             ping_interval: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(120),
+            first_message_timeout: Duration::from_secs(30),
         }
     }
 }

@@ -23,6 +23,13 @@
 //! | `sync_tenant_writers` | gauge | tenants with a running writer (tenants written to lately) |
 //! | `sync_bus_tracked_tenants` | gauge | tenants this node receives other nodes' changes for |
 //!
+//! [`serve`](crate::serve) keeps two more:
+//!
+//! | name | kind | what |
+//! |---|---|---|
+//! | `sync_tcp_connections_open` | gauge | TCP connections open, counted against the connection budget |
+//! | `sync_tcp_connections_refused_total` | counter | connections refused with 503 because the budget was full |
+//!
 //! Histograms are rendered as Prometheus histograms with the buckets below: latencies in
 //! seconds from 0.5 ms to 10 s, group-commit sizes from 1 to 5,000 changes.
 
@@ -45,6 +52,18 @@ pub const CONNECTIONS_OPEN: &str = "sync_connections_open";
 pub const TENANT_WRITERS: &str = "sync_tenant_writers";
 /// Gauge: tenants whose changes from other nodes this node receives.
 pub const BUS_TRACKED_TENANTS: &str = "sync_bus_tracked_tenants";
+/// Gauge: TCP connections open under [`serve`](crate::serve).
+pub const TCP_CONNECTIONS_OPEN: &str = "sync_tcp_connections_open";
+/// Counter: connections [`serve`](crate::serve) refused because its budget was full.
+pub const TCP_CONNECTIONS_REFUSED: &str = "sync_tcp_connections_refused_total";
+
+pub(crate) fn open_connections(change: i8) {
+    metrics::gauge!(TCP_CONNECTIONS_OPEN).increment(f64::from(change));
+}
+
+pub(crate) fn refused_connection() {
+    metrics::counter!(TCP_CONNECTIONS_REFUSED).increment(1);
+}
 
 /// The buckets of the latency histograms, in seconds.
 pub const LATENCY_BUCKETS: &[f64] = &[

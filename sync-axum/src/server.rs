@@ -76,7 +76,7 @@ impl<S: Store, A: Authenticator> Builder<S, A> {
     ///
     /// With a [`bus`](Self::bus), outside a Tokio runtime.
     pub fn build(self) -> SyncServer<S, A> {
-        let hub = Hub::new(self.limits.outbound_queue);
+        let hub = Hub::bounded(self.limits.outbound_queue, self.limits.outbound_queue_bytes);
         let engine = match self.bus {
             Some(bus) => Engine::with_bus(self.store, hub, self.engine, bus),
             None => Engine::new(self.store, hub, self.engine),
@@ -244,6 +244,7 @@ async fn upgrade<S: Store, A: Authenticator>(
                 max_batch: shared.limits.max_batch,
                 max_message_bytes: shared.limits.max_message_bytes,
                 max_in_flight: shared.limits.max_in_flight,
+                send_timeout: shared.limits.send_timeout,
                 ..session::Config::default()
             };
             let session = Session::new(
@@ -254,6 +255,7 @@ async fn upgrade<S: Store, A: Authenticator>(
                 shared.shutdown.subscribe(),
             );
             let (inbound, outbound) = socket::split(websocket);
+            let inbound = socket::first_within(inbound, shared.limits.first_message_timeout);
             match revocation {
                 Some(watch) => {
                     let (inbound, outbound) = (

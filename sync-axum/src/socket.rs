@@ -1,6 +1,6 @@
 //! axum's WebSocket as the `Stream`/`Sink` pair a `sync_core` session runs over.
 
-use std::future::ready;
+use std::future::{Future, ready};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -44,6 +44,28 @@ pub(crate) fn split(
         }))
     });
     (Box::pin(inbound), Box::pin(outbound))
+}
+
+/// Ends `inbound` when its first frame does not come within `timeout`: a client that
+/// upgrades and then says nothing does not hold a connection for the idle timeout.
+pub(crate) fn first_within<S: Stream + Unpin>(
+    mut inbound: S,
+    timeout: std::time::Duration,
+) -> impl Stream<Item = S::Item> + Unpin {
+    let mut deadline = Some(Box::pin(tokio::time::sleep(timeout)));
+    futures::stream::poll_fn(move |context| {
+        if let Some(sleep) = &mut deadline
+            && sleep.as_mut().poll(context).is_ready()
+        {
+            tracing::info!("no first message in time; closing");
+            return Poll::Ready(None);
+        }
+        let polled = inbound.poll_next_unpin(context);
+        if polled.is_ready() {
+            deadline = None;
+        }
+        polled
+    })
 }
 
 /// Whether a read failed because a message exceeded the size limit.

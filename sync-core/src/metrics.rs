@@ -93,6 +93,11 @@ pub fn lagged() {
     metrics::counter!(HUB_CUTOFFS, "reason" => "lagged").increment(1);
 }
 
+/// A session was closed because its client took nothing for the send timeout.
+pub fn stalled() {
+    metrics::counter!(HUB_CUTOFFS, "reason" => "stalled").increment(1);
+}
+
 /// A notice of `kind` (`committed`, `tenant_deleted`, `resync`) came over the bus.
 pub fn bus_notice(kind: &'static str) {
     metrics::counter!(BUS_NOTICES, "kind" => kind).increment(1);

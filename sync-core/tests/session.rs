@@ -569,10 +569,83 @@ async fn a_batch_is_answered_in_order_and_one_over_the_limit_is_refused_whole() 
     client
         .send(json!({"type": "process_sync_batch", "entries": too_many}))
         .await;
-    for _ in 0..4 {
-        let nack = client.recv().await;
-        assert_eq!(nack["reason"], "too_large");
+    // One answer for the whole batch, not one NACK per entry, and nothing applied.
+    let refusal = client.recv().await;
+    assert_eq!(refusal["type"], "error");
+    assert_eq!(refusal["original_type"], "process_sync_batch");
+    assert!(
+        refusal["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("too_large")
+    );
+    client.send(json!({"type": "ping", "timestamp": 9})).await;
+    assert_eq!(client.recv().await, json!({"type": "pong", "timestamp": 9}));
+}
+
+#[tokio::test]
+async fn a_huge_batch_of_tiny_entries_gets_one_answer() {
+    let server = Server::default().await;
+    let mut client = server.connect("t").await;
+    let tiny: Vec<Value> = (0..50_000).map(|_| json!({})).collect();
+    client
+        .send(json!({"type": "process_sync_batch", "entries": tiny}))
+        .await;
+    assert_eq!(client.recv().await["type"], "error");
+    client.send(json!({"type": "ping", "timestamp": 1})).await;
+    assert_eq!(client.recv().await, json!({"type": "pong", "timestamp": 1}));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_client_that_never_reads_is_closed_and_its_queue_released() {
+    let config = session::Config {
+        send_timeout: Duration::from_secs(10),
+        ..session::Config::default()
+    };
+    let server = Server::new(1024, config.clone()).await;
+    let tenant = TenantId::new("t").unwrap();
+    // A transport whose buffer holds four frames and a client that stops reading.
+    let (_to_session, inbound) = mpsc::channel::<Inbound>(1);
+    let (outbound, mut from_session) = mpsc::channel(4);
+    let session = Session::new(
+        server.engine.clone(),
+        tenant.clone(),
+        "never-reads",
+        config,
+        server.shutdown.subscribe(),
+    );
+    let task = tokio::spawn(session.run(inbound, outbound));
+    let mut honest = server.connect("t").await;
+    let big: Arc<str> = Arc::from(format!("{{\"pad\":\"{}\"}}", "x".repeat(100_000)));
+    for _ in 0..20 {
+        server.engine.hub().publish(&tenant, None, big.clone());
+        tokio::task::yield_now().await;
     }
+    // Its transport holds four frames and its hub queue the rest (2 MB, under the byte
+    // bound): the send timeout ends it, and the honest session keeps working.
+    tokio::time::timeout(Duration::from_secs(60), task)
+        .await
+        .expect("the never-reading session ends within the send timeout")
+        .unwrap();
+    assert_eq!(
+        server.engine.hub().sessions(&tenant),
+        1,
+        "only the honest one"
+    );
+    let mut frames = 0;
+    while let Some(frame) = from_session.next().await {
+        assert!(
+            matches!(frame, Outbound::Text(_)),
+            "no room for a close frame"
+        );
+        frames += 1;
+    }
+    assert!(frames <= 5, "what the transport held: {frames} frames");
+    for _ in 0..20 {
+        assert!(honest.recv().await["pad"].is_string());
+    }
+    honest.send(json!({"type": "ping", "timestamp": 2})).await;
+    assert_eq!(honest.recv().await, json!({"type": "pong", "timestamp": 2}));
 }
 
 #[tokio::test]

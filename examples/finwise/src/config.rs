@@ -58,6 +58,10 @@ pub struct Config {
     /// The limits every sync connection is held to (message size, batch size, outbound
     /// queue, connections, ping and idle timings). Default [`sync_axum::Limits::default`].
     pub limits: sync_axum::Limits,
+    /// With SQLite: the most tenant databases kept open at once (least recently used closed
+    /// first). `None`: derived from the file-descriptor budget,
+    /// [`FdBudget::databases`](sync_axum::FdBudget) / [`FDS_PER_TENANT`].
+    pub max_open_tenants: Option<usize>,
     /// Where the router serves the Prometheus metrics (see `docs/operations.md`); `None`
     /// leaves them out of it, e.g. to serve [`crate::metrics_router`] on an address of
     /// their own. Default `/metrics`.
@@ -82,6 +86,7 @@ impl Config {
             session_lifetime: DEFAULT_SESSION_LIFETIME,
             bcrypt_cost: bcrypt::DEFAULT_COST,
             limits: sync_axum::Limits::default(),
+            max_open_tenants: None,
             metrics_path: Some("/metrics".to_owned()),
         }
     }
@@ -115,7 +120,21 @@ impl std::fmt::Debug for Config {
             .field("session_lifetime", &self.session_lifetime)
             .field("bcrypt_cost", &self.bcrypt_cost)
             .field("limits", &self.limits)
+            .field("max_open_tenants", &self.max_open_tenants)
             .field("metrics_path", &self.metrics_path)
             .finish()
     }
+}
+
+/// File descriptors one open SQLite tenant holds: its writer's database, WAL and
+/// shared-memory files (3), and the database and WAL files of each of its up to
+/// [`TENANT_READERS`] read connections (2 each).
+pub const FDS_PER_TENANT: usize = 3 + 2 * TENANT_READERS as usize;
+
+/// Read connections per open SQLite tenant.
+pub const TENANT_READERS: u32 = 2;
+
+/// The open-tenant bound of `budget`: its database descriptors over [`FDS_PER_TENANT`].
+pub fn max_open_tenants(budget: &sync_axum::FdBudget) -> usize {
+    (budget.databases / FDS_PER_TENANT).max(1)
 }

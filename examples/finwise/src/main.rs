@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
@@ -73,6 +74,35 @@ struct Cli {
     /// Undelivered broadcasts per connection before it is closed with 1013.
     #[arg(long, env = "FINWISE_OUTBOUND_QUEUE", default_value_t = sync_axum::Limits::default().outbound_queue)]
     outbound_queue: usize,
+    /// The most bytes of undelivered broadcasts per connection before it is closed with 1013.
+    #[arg(long, env = "FINWISE_OUTBOUND_QUEUE_BYTES", default_value_t = sync_axum::Limits::default().outbound_queue_bytes)]
+    outbound_queue_bytes: usize,
+    /// Seconds a send to a client may make no progress before the connection is closed.
+    #[arg(long, env = "FINWISE_SEND_TIMEOUT_SECS", default_value_t = sync_axum::Limits::default().send_timeout.as_secs())]
+    send_timeout_secs: u64,
+    /// Seconds a new sync session waits for the client's first frame.
+    #[arg(long, env = "FINWISE_FIRST_MESSAGE_TIMEOUT_SECS", default_value_t = sync_axum::Limits::default().first_message_timeout.as_secs())]
+    first_message_timeout_secs: u64,
+    /// Seconds a client has to send a request head (also closes idle keep-alive connections).
+    #[arg(long, env = "FINWISE_HEADER_READ_TIMEOUT_SECS", default_value_t = 10)]
+    header_read_timeout_secs: u64,
+    /// Seconds a request, its body included, may take before it is answered 408.
+    #[arg(long, env = "FINWISE_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    request_timeout_secs: u64,
+    /// The most open TCP connections; beyond it 503 with Retry-After. Default: half of the
+    /// open-file limit after a reserve of 64.
+    #[arg(long, env = "FINWISE_MAX_OPEN_CONNECTIONS")]
+    max_open_connections: Option<usize>,
+    /// With SQLite: the most tenant databases open at once. Default: the other half of the
+    /// open-file limit over the descriptors one tenant holds.
+    #[arg(long, env = "FINWISE_MAX_OPEN_TENANTS")]
+    max_open_tenants: Option<usize>,
+    /// A PEM certificate chain: serve HTTPS and WSS (with --tls-key) on --bind.
+    #[arg(long, env = "FINWISE_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "FINWISE_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// Serve the Prometheus metrics at /metrics on this address only (e.g. 127.0.0.1:9100),
     /// instead of at /metrics on --bind.
     #[arg(long, env = "FINWISE_METRICS_BIND")]
@@ -146,6 +176,11 @@ fn export_types(path: &std::path::Path) -> std::process::ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
+    let budget = sync_axum::FdBudget::raise();
+    let tls = match (&cli.tls_cert, &cli.tls_key) {
+        (Some(cert), Some(key)) => Some(sync_axum::tls::server_config(cert, key)?),
+        _ => None,
+    };
     let mut config = finwise::Config::new(cli.data_dir);
     config.database_url = cli.database_url;
     config.database_schema = cli.database_schema;
@@ -155,12 +190,17 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     config.cors_origins = cli.cors_origins;
     config.static_dir = cli.static_dir;
     config.dev_open_access = cli.dev_open_access;
-    config.secure_cookie = cli.secure_cookie;
+    // Under TLS the session cookie is Secure whatever the flag says.
+    config.secure_cookie = cli.secure_cookie || tls.is_some();
+    config.max_open_tenants = cli.max_open_tenants;
     config.limits = sync_axum::Limits {
         max_message_bytes: cli.max_message_bytes,
         max_batch: cli.max_batch,
         max_connections: cli.max_connections,
         outbound_queue: cli.outbound_queue,
+        outbound_queue_bytes: cli.outbound_queue_bytes,
+        send_timeout: Duration::from_secs(cli.send_timeout_secs),
+        first_message_timeout: Duration::from_secs(cli.first_message_timeout_secs),
         ..sync_axum::Limits::default()
     };
     if cli.metrics_bind.is_some() {
@@ -180,7 +220,17 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     let listener = tokio::net::TcpListener::bind(cli.bind).await?;
     tracing::info!(address = %listener.local_addr()?, "listening");
     let sessions = state.sync.shutdown_handle();
-    axum::serve(sync_axum::no_delay(listener), router)
+    let limits = sync_axum::HttpLimits {
+        max_open_connections: cli.max_open_connections.unwrap_or(budget.connections),
+        header_read_timeout: Duration::from_secs(cli.header_read_timeout_secs),
+        tls_handshake_timeout: Duration::from_secs(cli.header_read_timeout_secs),
+        request_timeout: Duration::from_secs(cli.request_timeout_secs),
+    };
+    let mut serve = sync_axum::serve(listener, router).limits(limits);
+    if let Some(tls) = tls {
+        serve = serve.tls(tls);
+    }
+    serve
         .with_graceful_shutdown(async move {
             shutdown_signal().await;
             // Every sync session is told `status: shutdown` and closed with 1001.

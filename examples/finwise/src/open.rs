@@ -45,7 +45,17 @@ async fn sqlite(config: &Config, data_dir: &Path) -> Result<Opened> {
         })?;
     let auth_db = AuthDb::open(&data_dir.join(AUTH_DB_FILE)).await?;
     let secret = secret::load_or_generate(config.jwt_secret.as_deref(), data_dir)?;
+    let max_open_tenants = config
+        .max_open_tenants
+        .unwrap_or_else(|| crate::config::max_open_tenants(&sync_axum::FdBudget::current()));
+    tracing::info!(
+        max_open_tenants,
+        fds_per_tenant = crate::config::FDS_PER_TENANT,
+        "open-tenant cache"
+    );
     let store = SqliteStore::builder(data_dir, entities::registry())
+        .max_open_tenants(max_open_tenants)
+        .max_readers(crate::config::TENANT_READERS)
         .open()
         .await?;
     Ok(Opened {

@@ -1,7 +1,7 @@
 //! The hub: delivers each committed change to every other session of its tenant.
 //!
-//! Publishing never waits. Each session has a bounded queue; a session whose queue is full
-//! has fallen behind and is cut off (it reconnects and catches up from its cursor), so a
+//! Publishing never waits. Each session has a queue bounded in messages and in bytes
+//! ([`Hub::bounded`]); a session whose queue is full has fallen behind and is cut off (it reconnects and catches up from its cursor), so a
 //! slow receiver can never stall the writer or grow memory without bound. A message is
 //! serialised once and shared by every receiver.
 //!
@@ -31,12 +31,15 @@
 //! ```
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::mpsc;
 
 use crate::tenant::TenantId;
+
+/// The byte bound of a session's queue with [`Hub::new`]: 4 MiB.
+pub const DEFAULT_QUEUE_BYTES: usize = 4 << 20;
 
 /// Identifies a session within the hub.
 pub type SessionId = u64;
@@ -56,12 +59,15 @@ struct Subscriber {
     id: SessionId,
     sender: mpsc::Sender<Arc<str>>,
     cut: Arc<Mutex<Option<Cut>>>,
+    /// Bytes of the messages in this session's queue.
+    queued: Arc<AtomicUsize>,
 }
 
 /// Per-tenant fan-out of committed changes. Share it as `Arc<Hub>`.
 pub struct Hub {
     tenants: Mutex<HashMap<TenantId, Vec<Subscriber>>>,
     queue_depth: usize,
+    queue_bytes: usize,
     next_id: AtomicU64,
 }
 
@@ -71,15 +77,26 @@ pub struct Subscription {
     tenant: TenantId,
     receiver: mpsc::Receiver<Arc<str>>,
     cut: Arc<Mutex<Option<Cut>>>,
+    queued: Arc<AtomicUsize>,
     hub: Arc<Hub>,
 }
 
 impl Hub {
-    /// A hub whose sessions may each have `queue_depth` undelivered messages.
+    /// A hub whose sessions may each have `queue_depth` undelivered messages, of at most
+    /// [`DEFAULT_QUEUE_BYTES`] in all.
     pub fn new(queue_depth: usize) -> Arc<Hub> {
+        Hub::bounded(queue_depth, DEFAULT_QUEUE_BYTES)
+    }
+
+    /// A hub whose sessions may each have `queue_depth` undelivered messages of at most
+    /// `queue_bytes` in all (a single larger message is still delivered to an empty queue).
+    /// A message shared by many sessions counts in each queue, as each may be the last to
+    /// hold it.
+    pub fn bounded(queue_depth: usize, queue_bytes: usize) -> Arc<Hub> {
         Arc::new(Hub {
             tenants: Mutex::new(HashMap::new()),
             queue_depth: queue_depth.max(1),
+            queue_bytes,
             next_id: AtomicU64::new(1),
         })
     }
@@ -89,6 +106,7 @@ impl Hub {
         let (sender, receiver) = mpsc::channel(self.queue_depth);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let cut = Arc::new(Mutex::new(None));
+        let queued = Arc::new(AtomicUsize::new(0));
         self.lock()
             .entry(tenant.clone())
             .or_default()
@@ -96,18 +114,20 @@ impl Hub {
                 id,
                 sender,
                 cut: cut.clone(),
+                queued: queued.clone(),
             });
         Subscription {
             id,
             tenant: tenant.clone(),
             receiver,
             cut,
+            queued,
             hub: self.clone(),
         }
     }
 
     /// Delivers `message` to every session of `tenant` but `origin`, without waiting.
-    /// Sessions whose queue is full are cut off with [`Cut::Lagged`].
+    /// Sessions whose queue is full, in messages or bytes, are cut off with [`Cut::Lagged`].
     pub fn publish(&self, tenant: &TenantId, origin: Option<SessionId>, message: Arc<str>) {
         let mut tenants = self.lock();
         let Some(subscribers) = tenants.get_mut(tenant) else {
@@ -117,9 +137,22 @@ impl Hub {
             if Some(subscriber.id) == origin {
                 return true;
             }
-            match subscriber.sender.try_send(message.clone()) {
-                Ok(()) => true,
-                Err(mpsc::error::TrySendError::Full(_)) => {
+            let queued = subscriber.queued.load(Ordering::Acquire);
+            let over_bytes = queued > 0 && queued + message.len() > self.queue_bytes;
+            let sent = if over_bytes {
+                Err(mpsc::error::TrySendError::Full(()))
+            } else {
+                subscriber.sender.try_send(message.clone()).map_err(|error| match error {
+                    mpsc::error::TrySendError::Full(_) => mpsc::error::TrySendError::Full(()),
+                    mpsc::error::TrySendError::Closed(_) => mpsc::error::TrySendError::Closed(()),
+                })
+            };
+            match sent {
+                Ok(()) => {
+                    subscriber.queued.fetch_add(message.len(), Ordering::AcqRel);
+                    true
+                }
+                Err(mpsc::error::TrySendError::Full(())) => {
                     mark(&subscriber.cut, Cut::Lagged);
                     crate::metrics::lagged();
                     tracing::warn!(%tenant, session = subscriber.id, "session fell behind; cutting it off");
@@ -184,7 +217,7 @@ impl Subscription {
     /// The next message; after a cut, the messages queued before it, then the cut.
     pub async fn recv(&mut self) -> Result<Arc<str>, Cut> {
         match self.receiver.recv().await {
-            Some(message) => Ok(message),
+            Some(message) => Ok(self.taken(message)),
             None => Err(self
                 .cut
                 .lock()
@@ -195,7 +228,20 @@ impl Subscription {
 
     /// The next message if one is queued.
     pub fn try_recv(&mut self) -> Option<Arc<str>> {
-        self.receiver.try_recv().ok()
+        self.receiver
+            .try_recv()
+            .ok()
+            .map(|message| self.taken(message))
+    }
+
+    fn taken(&self, message: Arc<str>) -> Arc<str> {
+        self.queued.fetch_sub(message.len(), Ordering::AcqRel);
+        message
+    }
+
+    /// Bytes of the messages queued for this session.
+    pub fn queued_bytes(&self) -> usize {
+        self.queued.load(Ordering::Acquire)
     }
 }
 
@@ -262,5 +308,27 @@ mod tests {
         assert_eq!(&*slow.recv().await.unwrap(), "0");
         assert_eq!(slow.recv().await.unwrap_err(), Cut::Lagged);
         assert_eq!(hub.sessions(&tenant), 1);
+    }
+
+    #[tokio::test]
+    async fn a_queue_is_bounded_in_bytes_as_well_as_messages() {
+        let hub = Hub::bounded(1000, 250);
+        let tenant = TenantId::new("t").unwrap();
+        let mut slow = hub.subscribe(&tenant);
+        let big: Arc<str> = Arc::from("x".repeat(100));
+        for _ in 0..3 {
+            hub.publish(&tenant, None, big.clone());
+        }
+        assert_eq!(slow.queued_bytes(), 200, "the third would pass 250 bytes");
+        assert_eq!(slow.recv().await.unwrap().len(), 100);
+        assert_eq!(slow.queued_bytes(), 100);
+        assert_eq!(slow.recv().await.unwrap().len(), 100);
+        assert_eq!(slow.recv().await.unwrap_err(), Cut::Lagged);
+        assert_eq!(hub.sessions(&tenant), 0);
+
+        // One message larger than the bound still reaches an empty queue.
+        let mut fresh = hub.subscribe(&tenant);
+        hub.publish(&tenant, None, Arc::from("y".repeat(1000)));
+        assert_eq!(fresh.recv().await.unwrap().len(), 1000);
     }
 }

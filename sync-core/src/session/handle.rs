@@ -89,20 +89,17 @@ pub(super) fn handle<S: Store>(session: &Session<S>, state: &mut State, text: &s
     match message {
         ClientMessage::Ping { timestamp } => reply(ServerMessage::Pong { timestamp }),
         ClientMessage::ProcessSyncEntry(entry) => Step::Entries(vec![entry]),
+        // Refused whole with one answer: a NACK per entry would let one 1 MiB message of
+        // tiny entries make the server queue hundreds of thousands of frames.
         ClientMessage::ProcessSyncBatch(entries) if entries.len() > session.config.max_batch => {
-            let detail = format!(
-                "a batch holds at most {} entries; this one has {}",
-                session.config.max_batch,
-                entries.len()
-            );
-            Step::Reply(
-                entries
-                    .iter()
-                    .map(|entry| {
-                        ServerMessage::Nack(Nack::because(entry, Reason::TooLarge, &detail))
-                    })
-                    .collect(),
-            )
+            reply(ServerMessage::Error {
+                message: format!(
+                    "too_large: a batch holds at most {} entries; this one has {}; nothing of it was applied",
+                    session.config.max_batch,
+                    entries.len()
+                ),
+                original_type: Some("process_sync_batch".to_owned()),
+            })
         }
         ClientMessage::ProcessSyncBatch(entries) => Step::Entries(entries),
         ClientMessage::RequestInitialData { tenant_id } => {

@@ -68,6 +68,7 @@
 //! ```
 
 mod checksum;
+mod deadline;
 mod handle;
 mod pipeline;
 
@@ -146,6 +147,12 @@ pub struct Config {
     /// first of them is answered. A batch larger than this is admitted alone. At least 1;
     /// default 64. See [Pipelining](self#pipelining).
     pub max_in_flight: usize,
+    /// How long a send to the client may make no progress. A client that stops reading
+    /// fills its socket; past this the session closes with 1013 (reconnect and catch up from
+    /// the cursor) and frees what it held. With the hub's byte bound
+    /// ([`Hub::bounded`](crate::hub::Hub::bounded)) it bounds what one connection makes the
+    /// server hold, in bytes and in time. Default 30 s.
+    pub send_timeout: Duration,
 }
 
 impl Default for Config {
@@ -157,6 +164,7 @@ impl Default for Config {
             max_message_bytes: 1 << 20,
             default_page: 1000,
             max_in_flight: 64,
+            send_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -208,11 +216,12 @@ impl<S: Store> Session<S> {
             .await;
     }
 
-    async fn serve<I, O>(self, mut subscription: Subscription, mut inbound: I, mut outbound: O)
+    async fn serve<I, O>(self, mut subscription: Subscription, mut inbound: I, outbound: O)
     where
         I: Stream<Item = Inbound> + Unpin + Send,
         O: Sink<Outbound> + Unpin + Send,
     {
+        let mut outbound = deadline::Deadline::new(outbound, self.config.send_timeout);
         let mut state = handle::State::new(subscription.id());
         tracing::info!("session started");
 
@@ -322,6 +331,22 @@ impl<S: Store> Session<S> {
             );
         }
         drop(pipeline);
+        let close = match close {
+            None if outbound.stalled() => {
+                crate::metrics::stalled();
+                Some((
+                    close::TRY_AGAIN,
+                    "too slow to read: reconnect and catch up from your cursor",
+                ))
+            }
+            close => close,
+        };
+        // The queued deliveries go now; a client that stopped reading gets a short grace for
+        // the close frame, not another full timeout.
+        drop(subscription);
+        if outbound.stalled() {
+            outbound.set_timeout(CLOSE_GRACE);
+        }
         if let Some((code, reason)) = close {
             tracing::info!(code, reason, "closing session");
             let _ = outbound.send(Outbound::Close { code, reason }).await;
@@ -345,6 +370,9 @@ async fn shutdown_close<O: Sink<Outbound> + Unpin>(outbound: &mut O) -> (u16, &'
 fn text(message: &ServerMessage) -> Outbound {
     Outbound::Text(message.to_frame())
 }
+
+/// How long a client that stopped reading is given for the close frame.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 /// The most hub deliveries sent with one flush.
 const MAX_UNFLUSHED: usize = 64;

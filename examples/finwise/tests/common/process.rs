@@ -13,7 +13,23 @@ use super::Endpoint;
 /// `finwise --bind 127.0.0.1:0 --data-dir DATA ARGS…`, with none of its settings taken
 /// from the test's environment, logging without colours.
 fn command(data: &Path, args: &[String]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_finwise"));
+    command_limited(None, data, args)
+}
+
+/// [`command`], under an open-file limit of `fds` (soft and hard) when given, set by
+/// util-linux's `prlimit` on the child alone.
+fn command_limited(fds: Option<u64>, data: &Path, args: &[String]) -> Command {
+    let mut command = match fds {
+        None => Command::new(env!("CARGO_BIN_EXE_finwise")),
+        Some(fds) => {
+            let mut command = Command::new("prlimit");
+            command
+                .arg(format!("--nofile={fds}:{fds}"))
+                .arg("--")
+                .arg(env!("CARGO_BIN_EXE_finwise"));
+            command
+        }
+    };
     command
         .args(["--bind", "127.0.0.1:0", "--data-dir"])
         .arg(data)
@@ -81,7 +97,21 @@ pub(crate) async fn spawn(args: &[String]) -> Process {
 /// Starts `finwise` on 127.0.0.1:0 with `args` on the data directory `data` (which the
 /// caller keeps, e.g. to restart a killed process on it), and waits until it listens.
 pub(crate) async fn spawn_in(data: &Path, args: &[String]) -> Process {
-    let mut child = command(data, args).spawn().unwrap();
+    start(command(data, args)).await
+}
+
+/// [`spawn`] under an open-file limit of `fds` (needs util-linux's `prlimit`).
+pub(crate) async fn spawn_with_fd_limit(fds: u64, args: &[String]) -> Process {
+    let data = tempfile::tempdir().unwrap();
+    let mut process = start(command_limited(Some(fds), data.path(), args)).await;
+    process._data = Some(data);
+    process
+}
+
+async fn start(mut command: Command) -> Process {
+    let mut child = command
+        .spawn()
+        .expect("cannot start finwise (or prlimit, from util-linux, for a lowered fd limit)");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let address = tokio::time::timeout(Duration::from_secs(30), async {
         while let Some(line) = lines.next_line().await.unwrap() {
