@@ -46,6 +46,18 @@ pub enum Error {
     /// background; nothing is lost.
     #[error("sync did not finish within {0:?}")]
     Timeout(Duration),
+    /// The server refused the client's credentials, also the token provider's renewed
+    /// one: the client no longer connects (see
+    /// [`Connection::Refused`](crate::status::Connection::Refused)). Local changes stay
+    /// in the outbox; a client built with valid credentials on the same database sends
+    /// them.
+    #[error("the server refused the credentials ({refusal}): {detail}")]
+    Refused {
+        /// 401 or 403.
+        refusal: crate::status::Refusal,
+        /// The server's explanation.
+        detail: String,
+    },
     /// The client was closed; no further calls succeed.
     #[error("the client is closed")]
     Closed,
