@@ -122,7 +122,11 @@ async fn the_provider_is_asked_at_every_connect_and_renews_after_a_401() {
     wait_for(&client, |status| status.connection == Connection::Online).await;
     let causes = causes.lock().unwrap().clone();
     assert_eq!(causes.len(), 4, "{causes:?}");
-    assert_eq!(causes[2], Cause::Connect, "a stale cached token is tried first");
+    assert_eq!(
+        causes[2],
+        Cause::Connect,
+        "a stale cached token is tried first"
+    );
     assert_eq!(causes[3], Cause::Refused);
     client.close().await.unwrap();
 }
@@ -149,7 +153,10 @@ async fn a_401_the_provider_cannot_fix_stops_the_client_with_a_typed_status() {
         matches!(status.connection, Connection::Refused(_))
     })
     .await;
-    assert_eq!(status.connection, Connection::Refused(Refused::Unauthorized));
+    assert_eq!(
+        status.connection,
+        Connection::Refused(Refused::Unauthorized)
+    );
     assert!(
         status
             .last_error
@@ -182,7 +189,9 @@ async fn an_authenticator_outage_is_503_with_retry_after_and_the_client_reconnec
     server.gate.down.store(true, Ordering::SeqCst);
 
     // On the wire: 503 and Retry-After, not 403.
-    let mut socket = tokio::net::TcpStream::connect(server.address).await.unwrap();
+    let mut socket = tokio::net::TcpStream::connect(server.address)
+        .await
+        .unwrap();
     socket
         .write_all(b"GET /ws/household HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n")
         .await
@@ -222,7 +231,11 @@ async fn an_authenticator_outage_is_503_with_retry_after_and_the_client_reconnec
         Connection::Refused(_) | Connection::Online
     ));
     assert!(
-        causes.lock().unwrap().iter().all(|cause| *cause == Cause::Connect),
+        causes
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|cause| *cause == Cause::Connect),
         "a 503 is no reason to renew the token"
     );
 

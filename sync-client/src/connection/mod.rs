@@ -135,7 +135,7 @@ pub(crate) async fn run(shared: Arc<Shared>, mut commands: mpsc::Receiver<Comman
         let delay = shared.backoff(&shared.config.reconnect, failures).max(
             retry_after
                 .unwrap_or(Duration::ZERO)
-                .min(shared.config.reconnect.max()),
+                .min(shared.config.reconnect.ceiling(u32::MAX)),
         );
         failures = failures.saturating_add(1);
         let sleep = tokio::time::sleep(delay);
