@@ -38,8 +38,12 @@ use crate::auth::{
 };
 
 mod error;
+#[cfg(feature = "jwks")]
+mod jwks;
 
 pub use error::{Error, ErrorKind};
+#[cfg(feature = "jwks")]
+pub use jwks::{Jwks, JwksAuthenticator};
 
 /// The cookie [`JwtAuthenticator`] reads when there is no `Authorization` header.
 pub const DEFAULT_COOKIE: &str = "session";
