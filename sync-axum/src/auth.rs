@@ -2,6 +2,7 @@
 //! upgrade from the request's headers, cookies and the tenant in its path.
 
 use std::future::Future;
+use std::time::Duration;
 
 use http::StatusCode;
 use http::request::Parts;
@@ -38,16 +39,25 @@ impl Principal {
     }
 }
 
+/// How long a client is asked to wait (`Retry-After`) after [`Refusal::Unavailable`].
+pub const UNAVAILABLE_RETRY_AFTER: Duration = Duration::from_secs(5);
+
 /// Why an upgrade was refused; answered before the upgrade with the status and the detail.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Refusal {
-    /// No credentials, or credentials that do not verify: 401.
+    /// No credentials, or credentials that do not verify: 401. A client asks its token
+    /// provider for a new token, once; then it stops.
     #[error("{0}")]
     Unauthorized(String),
-    /// Valid credentials without access to the tenant: 403.
+    /// Valid credentials without access to the tenant: 403. A client stops.
     #[error("{0}")]
     Forbidden(String),
+    /// The credentials cannot be checked now, e.g. the database of users or sessions is
+    /// down: 503 with `Retry-After` ([`UNAVAILABLE_RETRY_AFTER`]). Nothing is wrong with
+    /// the credentials; a client retries with backoff.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl Refusal {
@@ -56,6 +66,16 @@ impl Refusal {
         match self {
             Refusal::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Refusal::Forbidden(_) => StatusCode::FORBIDDEN,
+            Refusal::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// How long the client should wait before it tries again (`Retry-After`), for a
+    /// refusal that may pass by itself; `None` for one that will not.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Refusal::Unavailable(_) => Some(UNAVAILABLE_RETRY_AFTER),
+            Refusal::Unauthorized(_) | Refusal::Forbidden(_) => None,
         }
     }
 }
@@ -64,7 +84,9 @@ impl Refusal {
 ///
 /// Implementations must refuse rather than guess: a missing or unverifiable credential is
 /// [`Refusal::Unauthorized`], a valid one without access to `tenant` is
-/// [`Refusal::Forbidden`]. They run before the upgrade, once per connection.
+/// [`Refusal::Forbidden`], and a failure of what the check needs (an auth database, an
+/// identity provider's keys) is [`Refusal::Unavailable`], never a 403: clients give up
+/// after a 403 and retry after a 503. They run before the upgrade, once per connection.
 pub trait Authenticator: Send + Sync + 'static {
     /// Authenticates `request` for `tenant`.
     fn authenticate(

@@ -205,7 +205,14 @@ async fn upgrade<S: Store, A: Authenticator>(
         Ok(principal) => principal,
         Err(refusal) => {
             tracing::info!(%tenant, %refusal, "refused a connection");
-            return refuse(refusal.status(), refusal.to_string());
+            let mut response = refuse(refusal.status(), refusal.to_string());
+            if let Some(wait) = refusal.retry_after() {
+                response.headers_mut().insert(
+                    http::header::RETRY_AFTER,
+                    http::HeaderValue::from(wait.as_secs().max(1)),
+                );
+            }
+            return response;
         }
     };
     let upgrade = match upgrade {

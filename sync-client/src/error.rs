@@ -51,6 +51,18 @@ pub enum Error {
     /// field `#[sync(index)]`).
     #[error("invalid query: {0}")]
     Query(String),
+    /// The server refused the client's credentials, also the token provider's renewed
+    /// one: the client no longer connects (see
+    /// [`Connection::Refused`](crate::status::Connection::Refused)). Local changes stay
+    /// in the outbox; a client built with valid credentials on the same database sends
+    /// them.
+    #[error("the server refused the credentials ({refusal}): {detail}")]
+    Refused {
+        /// 401 or 403.
+        refusal: crate::status::Refusal,
+        /// The server's explanation.
+        detail: String,
+    },
     /// The client was closed; no further calls succeed.
     #[error("the client is closed")]
     Closed,

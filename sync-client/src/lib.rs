@@ -142,6 +142,7 @@ pub mod backoff;
 mod client;
 pub mod clock;
 mod connection;
+pub mod credentials;
 mod error;
 pub mod event;
 pub mod outbox;

@@ -22,6 +22,41 @@ pub enum Connection {
     Online,
     /// [`close`](crate::Client::close) was called; the client no longer connects.
     Closed,
+    /// The server refused the client's credentials twice in a row, the second time after
+    /// the [token provider](crate::credentials) was asked for a new token: the client no
+    /// longer connects (a new client with new credentials must be built). `last_error`
+    /// holds the server's explanation. Local reads and writes still work.
+    Refused(Refusal),
+}
+
+/// How the server refused the client's credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// 401: no token, or one that does not verify (e.g. expired).
+    Unauthorized,
+    /// 403: a valid token without access to the tenant.
+    Forbidden,
+}
+
+impl Refusal {
+    /// The refusal an HTTP status stands for, if it is one of credentials.
+    pub fn from_status(status: u16) -> Option<Refusal> {
+        match status {
+            401 => Some(Refusal::Unauthorized),
+            403 => Some(Refusal::Forbidden),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Refusal::Unauthorized => "unauthorized",
+            Refusal::Forbidden => "forbidden",
+        })
+    }
 }
 
 /// What a sync indicator shows.

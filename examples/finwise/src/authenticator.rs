@@ -24,7 +24,9 @@ use crate::session::{self, Rejected, SESSION_COOKIE};
 /// sends the token as a bearer token, or sends no `Origin`, is not a page acting on its own.
 ///
 /// A sync connection never creates a tenant: an unknown tenant is
-/// [`Refusal::Forbidden`]`("unknown tenant")`.
+/// [`Refusal::Forbidden`]`("unknown tenant")`. When the auth database fails, the answer is
+/// [`Refusal::Unavailable`] (503 with `Retry-After`): the client retries later rather than
+/// giving up on credentials that may be fine.
 ///
 /// With [`dev_open_access`](Self::dev_open_access) (INSECURE) no token is needed, but the
 /// tenant must still exist; the connection acts for the tenant's owner.
@@ -69,8 +71,8 @@ impl FinwiseAuthenticator {
             Ok(None) => Err(Refusal::Forbidden("unknown tenant".to_owned())),
             Err(error) => {
                 tracing::error!(%tenant, %error, "cannot check tenant ownership");
-                Err(Refusal::Forbidden(
-                    "tenant access cannot be checked now".to_owned(),
+                Err(Refusal::Unavailable(
+                    "tenant access cannot be checked now; retry later".to_owned(),
                 ))
             }
         }
@@ -97,8 +99,8 @@ impl Authenticator for FinwiseAuthenticator {
             Err(Rejected::Refused(refusal)) => return Err(refusal),
             Err(Rejected::Unavailable(error)) => {
                 tracing::error!(%tenant, %error, "cannot check a login session");
-                return Err(Refusal::Forbidden(
-                    "the session cannot be checked now".to_owned(),
+                return Err(Refusal::Unavailable(
+                    "the session cannot be checked now; retry later".to_owned(),
                 ));
             }
         };

@@ -175,3 +175,26 @@ async fn dev_open_access_admits_without_a_token_but_only_existing_tenants() {
         .unwrap_err();
     assert_eq!(refusal, Refusal::Forbidden("unknown tenant".to_owned()));
 }
+
+#[tokio::test]
+async fn an_auth_database_outage_is_unavailable_not_forbidden() {
+    let server = start().await;
+    let anna = user(&server, "anna").await;
+    let tenant = create_tenant(&server, &anna, "Haushalt").await;
+    let id = tenant["uuid"].as_str().unwrap();
+    match server.state.auth_db.pool() {
+        finwise::db::Pool::Sqlite(pool) => pool.close().await,
+        finwise::db::Pool::Postgres(pool) => pool.close().await,
+        _ => unreachable!("a pool this test does not know"),
+    }
+    let refusal = check(
+        &server.state.authenticator,
+        id,
+        upgrade(id, bearer(&anna.token)),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(refusal, Refusal::Unavailable(_)), "{refusal:?}");
+    assert_eq!(refusal.status(), http::StatusCode::SERVICE_UNAVAILABLE);
+    assert!(refusal.retry_after().is_some());
+}

@@ -18,6 +18,7 @@ use crate::connection;
 #[cfg(feature = "websocket")]
 use crate::connection::socket::{Tls, WebSocket};
 use crate::connection::transport::Connector;
+use crate::credentials::{Constant, TokenProvider};
 use crate::error::{Error, Result};
 use crate::replica::Replica;
 use crate::status::Status;
@@ -31,7 +32,7 @@ pub struct Builder {
     registry: sync_core::entity::RegistryBuilder,
     synchronous: Synchronous,
     event_capacity: usize,
-    token: Option<String>,
+    credentials: Option<Arc<dyn TokenProvider>>,
     #[cfg(feature = "websocket")]
     tls: Tls,
     connector: Option<Arc<dyn Connector>>,
@@ -49,7 +50,7 @@ impl Builder {
             registry: Registry::builder(),
             synchronous: Synchronous::Full,
             event_capacity: 1024,
-            token: None,
+            credentials: None,
             #[cfg(feature = "websocket")]
             tls: Tls::default(),
             connector: None,
@@ -71,9 +72,18 @@ impl Builder {
         }
     }
 
-    /// The bearer token sent as `Authorization: Bearer <token>` with every connection.
+    /// The bearer token sent as `Authorization: Bearer <token>` with every connection: a
+    /// [`token_provider`](Self::token_provider) that always gives `token`.
     pub fn token(mut self, token: impl Into<String>) -> Builder {
-        self.token = Some(token.into());
+        self.credentials = Some(Arc::new(Constant(token.into())));
+        self
+    }
+
+    /// Asks `provider` for the bearer token before every connection attempt, and for a
+    /// new one after the server refused the last (see [`credentials`](crate::credentials)):
+    /// for tokens that expire and are renewed.
+    pub fn token_provider(mut self, provider: impl TokenProvider) -> Builder {
+        self.credentials = Some(Arc::new(provider));
         self
     }
 
@@ -228,13 +238,14 @@ impl Builder {
                 {
                     Arc::new(WebSocket {
                         url: config.url.clone(),
-                        token: self.token,
+                        credentials: self.credentials,
                         tls: self.tls,
+                        refused: Arc::default(),
                     })
                 }
                 #[cfg(not(feature = "websocket"))]
                 {
-                    let _ = self.token;
+                    let _ = self.credentials;
                     return Err(Error::Config(
                         "no transport: enable the `websocket` feature or pass .connector(..)"
                             .to_owned(),

@@ -12,13 +12,15 @@ pub mod transport;
 pub(crate) mod wire;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
 use crate::client::shared::Shared;
 use crate::error::{Error, Result};
 use crate::outbox;
-use crate::status::Connection;
+use crate::status::{Connection, Refusal};
+use crate::transport::{BoxError, Refused};
 
 /// What a client handle asks of its connection task.
 #[derive(Debug)]
@@ -61,6 +63,9 @@ enum End {
 pub(crate) async fn run(shared: Arc<Shared>, mut commands: mpsc::Receiver<Command>) {
     let mut waiters: Vec<Waiter> = Vec::new();
     let mut failures: u32 = 0;
+    // Whether the last attempt's credentials were refused (the provider was then asked
+    // for new ones: refused again, the client stops).
+    let mut refused_before = false;
     loop {
         shared.set_connection(Connection::Connecting);
         let connect =
@@ -71,8 +76,8 @@ pub(crate) async fn run(shared: Arc<Shared>, mut commands: mpsc::Receiver<Comman
                 biased;
                 result = &mut connect => break match result {
                     Ok(Ok(transport)) => Ok(transport),
-                    Ok(Err(error)) => Err(error.to_string()),
-                    Err(_) => Err("the connection attempt timed out".to_owned()),
+                    Ok(Err(error)) => Err(error),
+                    Err(_) => Err(BoxError::from("the connection attempt timed out")),
                 },
                 command = commands.recv() => match command {
                     Some(Command::SyncNow(reply)) => waiters.push(Waiter { reply, round: None }),
@@ -81,8 +86,10 @@ pub(crate) async fn run(shared: Arc<Shared>, mut commands: mpsc::Receiver<Comman
                 },
             }
         };
+        let mut retry_after = None;
         let reason = match connected {
             Ok(transport) => {
+                refused_before = false;
                 tracing::debug!(url = %shared.config.url, "connected");
                 let end = session::Session::new(&shared, transport)
                     .run(&mut commands, &mut waiters)
@@ -99,7 +106,24 @@ pub(crate) async fn run(shared: Arc<Shared>, mut commands: mpsc::Receiver<Comman
                     }
                 }
             }
-            Err(reason) => reason,
+            Err(error) => {
+                let refused = error.downcast_ref::<Refused>();
+                if let Some((refusal, refused)) = refused.and_then(|refused| {
+                    Refusal::from_status(refused.status()).map(|refusal| (refusal, refused))
+                }) {
+                    if refused_before {
+                        let detail = refused.detail().unwrap_or_default().to_owned();
+                        return stop_refused(&shared, waiters, &mut commands, refusal, detail)
+                            .await;
+                    }
+                    refused_before = true;
+                    tracing::info!(%error, "credentials refused; asking for new ones");
+                    shared.set_error(Some(error.to_string()));
+                    continue;
+                }
+                retry_after = refused.and_then(Refused::retry_after);
+                error.to_string()
+            }
         };
         tracing::info!(%reason, "offline");
         shared.set_connection(Connection::Offline);
@@ -108,7 +132,11 @@ pub(crate) async fn run(shared: Arc<Shared>, mut commands: mpsc::Receiver<Comman
             waiter.answer(Err(Error::Offline(reason.clone())));
         }
 
-        let delay = shared.backoff(&shared.config.reconnect, failures);
+        let delay = shared.backoff(&shared.config.reconnect, failures).max(
+            retry_after
+                .unwrap_or(Duration::ZERO)
+                .min(shared.config.reconnect.ceiling(u32::MAX)),
+        );
         failures = failures.saturating_add(1);
         let sleep = tokio::time::sleep(delay);
         tokio::pin!(sleep);
@@ -141,6 +169,38 @@ async fn settle_disconnect(shared: &Shared) {
     .await;
     if let Err(error) = result {
         tracing::error!(%error, "could not put unanswered changes back to pending");
+    }
+}
+
+/// The credentials were refused twice in a row: no more connection attempts. Every
+/// `sync_now` is answered with [`Error::Refused`] until the client is closed or dropped.
+async fn stop_refused(
+    shared: &Shared,
+    waiters: Vec<Waiter>,
+    commands: &mut mpsc::Receiver<Command>,
+    refusal: Refusal,
+    detail: String,
+) {
+    tracing::warn!(%refusal, %detail, "the server refused the credentials; not reconnecting");
+    shared.set_connection(Connection::Refused(refusal));
+    shared.set_error(Some(format!(
+        "the server refused the credentials ({refusal}): {detail}"
+    )));
+    let error = || Error::Refused {
+        refusal,
+        detail: detail.clone(),
+    };
+    for waiter in waiters {
+        waiter.answer(Err(error()));
+    }
+    loop {
+        match commands.recv().await {
+            Some(Command::SyncNow(reply)) => {
+                let _ = reply.send(Err(error()));
+            }
+            Some(Command::Close(done)) => return finish(shared, Vec::new(), Some(done)).await,
+            None => return finish(shared, Vec::new(), None).await,
+        }
     }
 }
 

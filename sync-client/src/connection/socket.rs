@@ -2,8 +2,9 @@
 //! `ws://`, or `wss://` through rustls (feature `rustls`, default), and maps tungstenite's
 //! messages to [`Frame`]s. Nothing else of the client knows about tungstenite.
 
-#[cfg(feature = "rustls")]
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use futures::{FutureExt, SinkExt, StreamExt};
 use tokio::net::TcpStream;
@@ -17,25 +18,52 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, tungstenite};
 
-use super::transport::{BoxError, Connecting, Connector, Frame, Transport};
+use super::transport::{BoxError, Connecting, Connector, Frame, Refused, Transport};
+use crate::credentials::{Cause, TokenProvider};
 
 /// An open connection.
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-/// Connects to one URL with one token: the client's default connector.
-#[derive(Debug, Clone)]
+/// Connects to one URL with the token of a provider: the client's default connector.
+#[derive(Clone)]
 pub(crate) struct WebSocket {
     pub(crate) url: String,
-    pub(crate) token: Option<String>,
+    pub(crate) credentials: Option<Arc<dyn TokenProvider>>,
     pub(crate) tls: Tls,
+    /// Whether the server refused the last attempt's token, so the next asks for a new one.
+    pub(crate) refused: Arc<AtomicBool>,
 }
 
 impl Connector for WebSocket {
     fn connect(&self) -> Connecting {
         let this = self.clone();
         async move {
-            let socket = connect(&this.url, this.token.as_deref(), &this.tls).await?;
-            Ok(adapt(socket))
+            let token = match &this.credentials {
+                Some(provider) => {
+                    let cause = if this.refused.swap(false, Ordering::AcqRel) {
+                        Cause::Refused
+                    } else {
+                        Cause::Connect
+                    };
+                    let token = provider.token(cause).await.map_err(|error| {
+                        BoxError::from(format!("the token provider failed: {error}"))
+                    })?;
+                    Some(token)
+                }
+                None => None,
+            };
+            match connect(&this.url, token.as_deref(), &this.tls).await {
+                Ok(socket) => Ok(adapt(socket)),
+                Err(error) => {
+                    if error
+                        .downcast_ref::<Refused>()
+                        .is_some_and(Refused::is_credentials)
+                    {
+                        this.refused.store(true, Ordering::Release);
+                    }
+                    Err(error)
+                }
+            }
         }
         .boxed()
     }
@@ -81,15 +109,24 @@ pub(crate) struct Tls {
     pub(crate) config: Option<Arc<rustls::ClientConfig>>,
 }
 
+impl std::fmt::Debug for WebSocket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebSocket")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
 impl std::fmt::Debug for Tls {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Tls")
     }
 }
 
-/// Connects to `url`, sending `token` as `Authorization: Bearer`. The error is a message
-/// for people: the HTTP status and the server's `detail` when the upgrade was refused.
-async fn connect(url: &str, token: Option<&str>, tls: &Tls) -> Result<Socket, String> {
+/// Connects to `url`, sending `token` as `Authorization: Bearer`. The error is a
+/// [`Refused`] (the HTTP status and the server's `detail`) when the upgrade was refused,
+/// else a message for people.
+async fn connect(url: &str, token: Option<&str>, tls: &Tls) -> Result<Socket, BoxError> {
     let mut request = url
         .into_client_request()
         .map_err(|error| format!("invalid url {url}: {error}"))?;
@@ -144,10 +181,18 @@ fn connector(tls: &Tls) -> Option<TlsConnector> {
     Some(TlsConnector::Rustls(config))
 }
 
-fn describe(error: tungstenite::Error) -> String {
+fn describe(error: tungstenite::Error) -> BoxError {
     match error {
         tungstenite::Error::Http(response) => {
-            let status = response.status();
+            let mut refused = Refused::new(response.status().as_u16());
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| value.trim().parse::<u64>().ok());
+            if let Some(seconds) = retry_after {
+                refused = refused.with_retry_after(Duration::from_secs(seconds));
+            }
             let detail = response
                 .body()
                 .as_deref()
@@ -157,12 +202,12 @@ fn describe(error: tungstenite::Error) -> String {
                         .and_then(|detail| detail.as_str())
                         .map(str::to_owned)
                 });
-            match detail {
-                Some(detail) => format!("the server refused the connection: {status}: {detail}"),
-                None => format!("the server refused the connection: {status}"),
+            if let Some(detail) = detail {
+                refused = refused.with_detail(detail);
             }
+            BoxError::from(refused)
         }
-        tungstenite::Error::Url(error) => format!("cannot connect: {error}"),
-        other => format!("cannot connect: {other}"),
+        tungstenite::Error::Url(error) => format!("cannot connect: {error}").into(),
+        other => format!("cannot connect: {other}").into(),
     }
 }

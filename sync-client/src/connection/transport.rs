@@ -37,7 +37,9 @@
 //! # });
 //! ```
 
+use std::fmt;
 use std::pin::Pin;
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
@@ -101,3 +103,71 @@ pub trait Connector: Send + Sync + 'static {
     /// Starts a connection attempt.
     fn connect(&self) -> Connecting;
 }
+
+/// The server's answer to a connection attempt it refused before the upgrade (an HTTP
+/// status), as a connector's error: the client tells refused credentials (401, 403: the
+/// [token provider](crate::credentials) is asked once more, then the client stops) from a
+/// server that cannot admit it now (503 and others: retried with backoff, no sooner than
+/// [`retry_after`](Self::retry_after)). Any other error of a connector is a failed
+/// attempt, retried with backoff.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    status: u16,
+    detail: Option<String>,
+    retry_after: Option<Duration>,
+}
+
+impl Refused {
+    /// A refusal with the HTTP `status`.
+    pub fn new(status: u16) -> Refused {
+        Refused {
+            status,
+            detail: None,
+            retry_after: None,
+        }
+    }
+
+    /// The same, with the server's explanation.
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Refused {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    /// The same, with the server's `Retry-After`.
+    pub fn with_retry_after(mut self, wait: Duration) -> Refused {
+        self.retry_after = Some(wait);
+        self
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// The server's explanation, if it gave one.
+    pub fn detail(&self) -> Option<&str> {
+        self.detail.as_deref()
+    }
+
+    /// How long the server asked the client to wait before it tries again.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
+    }
+
+    /// Whether the server refused the credentials (401 or 403), not the moment.
+    pub fn is_credentials(&self) -> bool {
+        matches!(self.status, 401 | 403)
+    }
+}
+
+impl fmt::Display for Refused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the server refused the connection: {}", self.status)?;
+        if let Some(detail) = &self.detail {
+            write!(f, ": {detail}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Refused {}

@@ -50,6 +50,9 @@ pub(super) async fn run(context: &mut Context) -> Result<()> {
                             eprintln!("offline ({error}); retrying");
                         }
                         (Connection::Offline, None) => eprintln!("offline; retrying"),
+                        (Connection::Refused(_), error) => {
+                            eprintln!("{}; log in again", error.as_deref().unwrap_or("refused"));
+                        }
                         _ => {}
                     }
                 }

@@ -28,7 +28,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::request::Parts;
-use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::errors::ErrorKind as JwtErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use sync_core::TenantId;
@@ -36,6 +36,14 @@ use sync_core::TenantId;
 use crate::auth::{
     Authenticator, Credential, Principal, Refusal, origin_allowed, request_credential,
 };
+
+mod error;
+#[cfg(feature = "jwks")]
+mod jwks;
+
+pub use error::{Error, ErrorKind};
+#[cfg(feature = "jwks")]
+pub use jwks::{Jwks, JwksAuthenticator};
 
 /// The cookie [`JwtAuthenticator`] reads when there is no `Authorization` header.
 pub const DEFAULT_COOKIE: &str = "session";
@@ -87,7 +95,7 @@ impl JwtKeys {
         subject: &str,
         tenants: &[&str],
         lifetime: Duration,
-    ) -> Result<String, jsonwebtoken::errors::Error> {
+    ) -> Result<String, Error> {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
@@ -103,8 +111,9 @@ impl JwtKeys {
     }
 
     /// A token holding exactly `claims`, e.g. with a [`sid`](Claims::sid).
-    pub fn sign(&self, claims: &Claims) -> Result<String, jsonwebtoken::errors::Error> {
+    pub fn sign(&self, claims: &Claims) -> Result<String, Error> {
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding)
+            .map_err(|error| Error::with_source(ErrorKind::Sign, "cannot sign the token", error))
     }
 
     /// The claims of `token`, if it is an unexpired HS256 token signed with these keys.
@@ -116,9 +125,11 @@ impl JwtKeys {
             .map(|data| data.claims)
             .map_err(|error| {
                 Refusal::Unauthorized(match error.kind() {
-                    ErrorKind::ExpiredSignature => "the token has expired".to_owned(),
-                    ErrorKind::InvalidAlgorithm => "the token is not signed with HS256".to_owned(),
-                    ErrorKind::InvalidSignature => {
+                    JwtErrorKind::ExpiredSignature => "the token has expired".to_owned(),
+                    JwtErrorKind::InvalidAlgorithm => {
+                        "the token is not signed with HS256".to_owned()
+                    }
+                    JwtErrorKind::InvalidSignature => {
                         "the token's signature does not verify".to_owned()
                     }
                     _ => "the token is malformed".to_owned(),
