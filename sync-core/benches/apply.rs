@@ -9,7 +9,11 @@
 //!
 //! Options (after `--`): `--synchronous normal` compares at NORMAL (FULL is the default);
 //! `--batch N` measures only batches of N (repeatable); `--runs N` sets the runs per figure
-//! (default 5); `--only store` or `--only limit` measures one side (for a profiler).
+//! (default 5); `--only store` or `--only limit` measures one side (for a profiler);
+//! Each side also prints the bytes it wrote to the disk per change (`write_bytes` of
+//! `/proc/self/io`: the WAL and the checkpoints), the median over the runs.
+//! `--sequential-ids` gives the changes ids that sort in the order they are sent, instead of
+//! random (v4) UUIDs, to show what the random ids cost the index of processed change ids.
 
 use std::time::{Duration, Instant};
 
@@ -49,10 +53,23 @@ fn account(run: usize, n: usize) -> Account {
     }
 }
 
-async fn store_run(store: &SqliteStore, run: usize, batch: usize, total: usize) -> Duration {
+async fn store_run(
+    store: &SqliteStore,
+    sequential_ids: bool,
+    run: usize,
+    batch: usize,
+    total: usize,
+) -> Duration {
     let tenant = TenantId::new(format!("b{batch}-r{run}")).unwrap();
     let changes: Vec<Change> = (0..total)
-        .map(|n| Change::upsert(&account(run, n)).unwrap())
+        .map(|n| {
+            let change = Change::upsert(&account(run, n)).unwrap();
+            if sequential_ids {
+                change.with_id(format!("{run:04}-{n:012}"))
+            } else {
+                change
+            }
+        })
         .collect();
     store.cursor(&tenant).await.unwrap(); // open the database outside the timing
     let started = Instant::now();
@@ -121,6 +138,19 @@ fn limit_run(
     started.elapsed()
 }
 
+/// The bytes this process has caused to be written to storage (`/proc/self/io`), 0 where
+/// the kernel does not say.
+fn written_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/io")
+        .ok()
+        .and_then(|io| {
+            io.lines()
+                .find_map(|line| line.strip_prefix("write_bytes:"))
+                .and_then(|value| value.trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
 /// The median and the spread (min, max) of `values`.
 fn summary(mut values: Vec<f64>) -> (f64, f64, f64) {
     values.sort_by(f64::total_cmp);
@@ -137,6 +167,7 @@ struct Options {
     runs: usize,
     store: bool,
     limit: bool,
+    sequential_ids: bool,
 }
 
 fn options() -> Options {
@@ -148,6 +179,7 @@ fn options() -> Options {
         runs: DEFAULT_RUNS,
         store: true,
         limit: true,
+        sequential_ids: false,
     };
     for (index, arg) in args.iter().enumerate() {
         match arg.as_str() {
@@ -156,6 +188,7 @@ fn options() -> Options {
                 .batches
                 .push(value(index).parse().expect("--batch N")),
             "--runs" => options.runs = value(index).parse::<usize>().expect("--runs N").max(1),
+            "--sequential-ids" => options.sequential_ids = true,
             "--only" => match value(index) {
                 "store" => options.limit = false,
                 "limit" => options.store = false,
@@ -190,28 +223,49 @@ fn main() {
 
         println!(
             "SqliteStore::apply vs the physical limit (rusqlite, cached prepared upsert, one \
-             transaction per batch): WAL, synchronous={label}, median (min-max) of {} runs",
+             transaction per batch): WAL, synchronous={label}, change ids {}, median (min-max) \
+             of {} runs",
+            if options.sequential_ids {
+                "sequential"
+            } else {
+                "random (v4 UUIDs)"
+            },
             options.runs
         );
         println!(
-            "{:>6} {:>8} {:>28} {:>28} {:>18}",
-            "batch", "changes", "store changes/s", "limit rows/s", "ratio"
+            "{:>6} {:>8} {:>28} {:>28} {:>18} {:>14} {:>14}",
+            "batch",
+            "changes",
+            "store changes/s",
+            "limit rows/s",
+            "ratio",
+            "store B/change",
+            "limit B/row"
         );
         let plan = PLAN
             .iter()
             .filter(|(batch, _)| options.batches.is_empty() || options.batches.contains(batch));
         for &(batch, total) in plan {
             let (mut stores, mut limits, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+            let (mut store_bytes, mut limit_bytes) = (Vec::new(), Vec::new());
             for run in 0..options.runs {
                 let store_rate = if options.store {
-                    total as f64 / store_run(&store, run, batch, total).await.as_secs_f64()
+                    let before = written_bytes();
+                    let elapsed =
+                        store_run(&store, options.sequential_ids, run, batch, total).await;
+                    store_bytes.push((written_bytes() - before) as f64 / total as f64);
+                    total as f64 / elapsed.as_secs_f64()
                 } else {
+                    store_bytes.push(f64::NAN);
                     f64::NAN
                 };
                 let limit_rate = if options.limit {
-                    total as f64
-                        / limit_run(dir.path(), options.normal, run, batch, total).as_secs_f64()
+                    let before = written_bytes();
+                    let elapsed = limit_run(dir.path(), options.normal, run, batch, total);
+                    limit_bytes.push((written_bytes() - before) as f64 / total as f64);
+                    total as f64 / elapsed.as_secs_f64()
                 } else {
+                    limit_bytes.push(f64::NAN);
                     f64::NAN
                 };
                 stores.push(store_rate);
@@ -222,10 +276,12 @@ fn main() {
                 |(median, min, max): (f64, f64, f64)| format!("{median:.0} ({min:.0}-{max:.0})");
             let (ratio, ratio_min, ratio_max) = summary(ratios);
             println!(
-                "{batch:>6} {total:>8} {:>28} {:>28} {:>18}",
+                "{batch:>6} {total:>8} {:>28} {:>28} {:>18} {:>14.0} {:>14.0}",
                 show(summary(stores)),
                 show(summary(limits)),
-                format!("{ratio:.2} ({ratio_min:.2}-{ratio_max:.2})")
+                format!("{ratio:.2} ({ratio_min:.2}-{ratio_max:.2})"),
+                summary(store_bytes).0,
+                summary(limit_bytes).0
             );
         }
     });
