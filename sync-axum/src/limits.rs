@@ -1,23 +1,22 @@
 //! The limits a server holds every connection to, with their defaults.
+//!
+//! What a session enforces (the limits announced in `welcome`, in-flight changes, pings and
+//! the idle timeout) is [`session::Config`], held here whole rather than repeated; the rest
+//! is what the socket layer enforces.
 
-use std::time::Duration;
+use sync_core::session;
 
 /// Connection limits. Nothing a client sends can grow the server's memory beyond these.
 #[derive(Debug, Clone)]
 pub struct Limits {
     /// Concurrent WebSocket connections; above it upgrades get 503. Default 10,000.
     pub max_connections: usize,
-    /// The largest message a client may send, in bytes; a larger one closes the connection
-    /// with 1009. Default 1 MiB.
-    pub max_message_bytes: usize,
-    /// The most entries one `process_sync_batch` may hold; a larger batch is refused
-    /// whole with one `error` reply (`too_large`). Default 500.
-    pub max_batch: usize,
-    /// The most changes a connection has in flight to its tenant's writer; at the bound the
-    /// server stops reading that connection until the oldest is answered, so TCP pushes
-    /// back. A batch larger than this is taken alone. Default 64 (see
-    /// [`sync_core::session::Config::max_in_flight`]).
-    pub max_in_flight: usize,
+    /// What each session enforces: `session.wire` holds the limits announced in `welcome`
+    /// (`max_message_bytes`: a larger message closes the connection with 1009, 1 MiB;
+    /// `max_batch`: a larger batch is NACKed `too_large`, 500), `max_in_flight` the changes a
+    /// connection has in flight to its tenant's writer (64), and the ping interval (30 s)
+    /// and idle timeout (120 s). Default [`session::Config::default`].
+    pub session: session::Config,
     /// Undelivered broadcasts per connection; a connection that falls further behind is
     /// closed with 1013 and catches up on reconnect. Default 1024.
     pub outbound_queue: usize,
@@ -36,10 +35,6 @@ pub struct Limits {
     /// How many bytes of outgoing frames a connection buffers before it writes them to the
     /// socket. The buffer grows only while there is traffic. Default 4 KiB.
     pub write_buffer_bytes: usize,
-    /// How often the server pings. Default 30 s.
-    pub ping_interval: Duration,
-    /// How long a silent connection is kept. Default 120 s.
-    pub idle_timeout: Duration,
     /// How long a new session waits for the client's first frame (any frame, a ping
     /// included) before it closes the connection. Default 30 s.
     pub first_message_timeout: Duration,
@@ -49,16 +44,12 @@ impl Default for Limits {
     fn default() -> Limits {
         Limits {
             max_connections: 10_000,
-            max_message_bytes: 1 << 20,
-            max_batch: 500,
-            max_in_flight: 64,
+            session: session::Config::default(),
             outbound_queue: 1024,
             outbound_queue_bytes: sync_core::hub::DEFAULT_QUEUE_BYTES,
             send_timeout: Duration::from_secs(30),
             read_buffer_bytes: 1 << 10,
             write_buffer_bytes: 4 << 10,
-            ping_interval: Duration::from_secs(30),
-            idle_timeout: Duration::from_secs(120),
             first_message_timeout: Duration::from_secs(30),
         }
     }

@@ -15,7 +15,7 @@ use sync_core::TenantId;
 use sync_core::bus::Bus;
 use sync_core::engine::{self, Engine};
 use sync_core::hub::Hub;
-use sync_core::session::{self, Session};
+use sync_core::session::Session;
 use sync_core::store::Store;
 use tokio::sync::watch;
 
@@ -241,18 +241,13 @@ async fn upgrade<S: Store, A: Authenticator>(
     upgrade
         .read_buffer_size(limits.read_buffer_bytes)
         .write_buffer_size(limits.write_buffer_bytes)
-        .max_message_size(limits.max_message_bytes)
-        .max_frame_size(limits.max_message_bytes)
+        .max_message_size(limits.session.wire.max_message_bytes)
+        .max_frame_size(limits.session.wire.max_message_bytes)
         .on_upgrade(move |websocket| async move {
             let shared = slot.shared.clone();
             let config = session::Config {
-                ping_interval: shared.limits.ping_interval,
-                idle_timeout: shared.limits.idle_timeout,
-                max_batch: shared.limits.max_batch,
-                max_message_bytes: shared.limits.max_message_bytes,
-                max_in_flight: shared.limits.max_in_flight,
                 send_timeout: shared.limits.send_timeout,
-                ..session::Config::default()
+                ..shared.limits.session.clone()
             };
             let session = Session::new(
                 shared.engine.clone(),

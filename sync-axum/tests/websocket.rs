@@ -245,11 +245,9 @@ async fn two_sessions_of_a_tenant_sync_and_other_tenants_see_nothing() {
 
 #[tokio::test]
 async fn an_oversize_message_closes_only_its_connection() {
-    let server = start(Limits {
-        max_message_bytes: 4096,
-        ..Limits::default()
-    })
-    .await;
+    let mut limits = Limits::default();
+    limits.session.wire.max_message_bytes = 4096;
+    let server = start(limits).await;
     let mut big = server.connect("t").await;
     let mut bystander = server.connect("t").await;
     let huge = create("e1", "t", "a1", &"x".repeat(10_000));

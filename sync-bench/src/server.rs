@@ -42,7 +42,7 @@ pub(crate) struct ServerArgs {
     #[arg(long, default_value = "full", value_parser = parse_synchronous)]
     pub(crate) synchronous: Synchronous,
     /// The server's `Limits::max_in_flight` (changes in flight per connection).
-    #[arg(long, default_value_t = Limits::default().max_in_flight)]
+    #[arg(long, default_value_t = Limits::default().session.max_in_flight)]
     pub(crate) max_in_flight: usize,
     /// The server's `Limits::max_connections`.
     #[arg(long, default_value_t = 20_000)]
@@ -203,12 +203,12 @@ pub(crate) fn serve(args: &ServerArgs) {
             .open()
             .await
             .expect("open the store");
-        let limits = Limits {
+        let mut limits = Limits {
             max_connections: args.max_connections,
-            max_in_flight: args.max_in_flight,
             read_buffer_bytes: args.read_buffer_bytes,
             ..Limits::default()
         };
+        limits.session.max_in_flight = args.max_in_flight;
         let server = SyncServer::builder(store, OpenAccess)
             .limits(limits)
             .build();

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use sync_client::Event;
 use sync_client::outbox::Status as EntryStatus;
 use sync_core::change::Change;
-use sync_core::protocol::Entry;
+use sync_core::protocol::{self, Entry};
 use sync_core::store::Store;
 use tokio::sync::broadcast::error::TryRecvError;
 
@@ -109,10 +109,8 @@ async fn changes_in_flight_when_the_process_dies_are_sent_again_and_stored_once(
     let changes: Vec<Change> = entries
         .iter()
         .map(|entry| {
-            serde_json::from_value::<Entry>(entry.clone())
-                .unwrap()
-                .to_change(&tenant())
-                .unwrap()
+            let entry = serde_json::from_value::<Entry>(entry.clone()).unwrap();
+            protocol::to_change(&entry, &tenant()).unwrap()
         })
         .collect();
     let outcomes = server.store.apply(&tenant(), &changes).await.unwrap();

@@ -10,7 +10,7 @@
 //! load. The high-water mark is reset between measurements by writing `5` to
 //! `/proc/self/clear_refs`; where that is refused, VmHWM only grows and the growth is
 //! printed. The same figures follow for the tree-built encoding (`Store::snapshot` then
-//! `ServerMessage::to_text`) the streamed one replaced, for comparison.
+//! `initial_data_load(…).to_text()`) the streamed one replaced, for comparison.
 
 use std::time::{Duration, Instant};
 
@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use sync_core::change::Change;
 use sync_core::engine::{self, Engine};
 use sync_core::hub::Hub;
-use sync_core::protocol::ServerMessage;
+use sync_core::protocol::initial_data_load;
 use sync_core::session::{self, Inbound, Outbound, Session};
 use sync_core::store::Store;
 use sync_core::store::sqlite::{SqliteStore, Synchronous};
@@ -312,10 +312,7 @@ fn main() {
             let used = cpu_time();
             let started = Instant::now();
             let snapshot = store.snapshot(&tenant).await.unwrap();
-            let message = ServerMessage::InitialDataLoad {
-                tenant_id: tenant.to_string(),
-                snapshot,
-            };
+            let message = initial_data_load(&tenant, snapshot);
             let frame = std::sync::Arc::<str>::from(message.to_text());
             times.push(started.elapsed());
             cpu.push(cpu_time().saturating_sub(used));

@@ -6,6 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::version::Version;
 
+pub use sync_protocol::{OutcomeKind, Reason};
+
 /// What became of one change.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
@@ -53,29 +55,6 @@ impl Outcome {
             Outcome::Superseded { winner, .. } => Some(winner.version),
             Outcome::Duplicate { original, .. } => Some(original.version),
             Outcome::Rejected(_) => None,
-        }
-    }
-}
-
-/// The kinds of accepted outcome, as the wire names them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OutcomeKind {
-    /// See [`Outcome::Applied`].
-    Applied,
-    /// See [`Outcome::Superseded`].
-    Superseded,
-    /// See [`Outcome::Duplicate`].
-    Duplicate,
-}
-
-impl OutcomeKind {
-    /// The wire form.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OutcomeKind::Applied => "applied",
-            OutcomeKind::Superseded => "superseded",
-            OutcomeKind::Duplicate => "duplicate",
         }
     }
 }
@@ -132,62 +111,6 @@ impl Rejection {
 impl fmt::Display for Rejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.reason, self.detail)
-    }
-}
-
-/// The machine-readable reasons of a NACK.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum Reason {
-    /// The payload does not decode into the entity.
-    ValidationError,
-    /// No entity of that name is registered.
-    UnknownEntity,
-    /// The change names a tenant the session is not authorised for.
-    Forbidden,
-    /// The payload's id differs from the change's `entityId`.
-    PayloadMismatch,
-    /// The change's timestamp is unacceptable.
-    ClockSkew,
-    /// The change exceeds a size limit.
-    TooLarge,
-    /// The database failed; retrying may succeed.
-    StorageError,
-    /// The server is overloaded; retry later.
-    Overloaded,
-    /// A bug on the server; retrying may succeed.
-    InternalError,
-}
-
-impl Reason {
-    /// The wire form, e.g. `validation_error`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Reason::ValidationError => "validation_error",
-            Reason::UnknownEntity => "unknown_entity",
-            Reason::Forbidden => "forbidden",
-            Reason::PayloadMismatch => "payload_mismatch",
-            Reason::ClockSkew => "clock_skew",
-            Reason::TooLarge => "too_large",
-            Reason::StorageError => "storage_error",
-            Reason::Overloaded => "overloaded",
-            Reason::InternalError => "internal_error",
-        }
-    }
-
-    /// Whether sending the same change again may succeed.
-    pub fn retryable(self) -> bool {
-        matches!(
-            self,
-            Reason::StorageError | Reason::Overloaded | Reason::InternalError
-        )
-    }
-}
-
-impl fmt::Display for Reason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

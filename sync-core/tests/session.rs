@@ -537,7 +537,10 @@ async fn bad_frames_get_an_error_and_the_session_stays_usable() {
 #[tokio::test]
 async fn a_batch_is_answered_in_order_and_one_over_the_limit_is_refused_whole() {
     let config = session::Config {
-        max_batch: 3,
+        wire: sync_core::protocol::Limits {
+            max_batch: 3,
+            ..Default::default()
+        },
         ..session::Config::default()
     };
     let server = Server::new(256, config).await;
@@ -789,7 +792,10 @@ async fn an_oversize_frame_closes_with_1009() {
 
     // A transport that does not enforce the limit gets the same answer from the session.
     let config = session::Config {
-        max_message_bytes: 64,
+        wire: sync_core::protocol::Limits {
+            max_message_bytes: 64,
+            ..Default::default()
+        },
         ..session::Config::default()
     };
     let server = Server::new(16, config).await;

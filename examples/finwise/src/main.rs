@@ -63,10 +63,10 @@ struct Cli {
     secure_cookie: bool,
     /// The largest sync message a client may send, in bytes; larger ones close the
     /// connection with 1009.
-    #[arg(long, env = "FINWISE_MAX_MESSAGE_BYTES", default_value_t = sync_axum::Limits::default().max_message_bytes)]
+    #[arg(long, env = "FINWISE_MAX_MESSAGE_BYTES", default_value_t = sync_core::protocol::Limits::default().max_message_bytes)]
     max_message_bytes: usize,
     /// The most entries one process_sync_batch may hold.
-    #[arg(long, env = "FINWISE_MAX_BATCH", default_value_t = sync_axum::Limits::default().max_batch)]
+    #[arg(long, env = "FINWISE_MAX_BATCH", default_value_t = sync_core::protocol::Limits::default().max_batch)]
     max_batch: usize,
     /// The most concurrent sync connections.
     #[arg(long, env = "FINWISE_MAX_CONNECTIONS", default_value_t = sync_axum::Limits::default().max_connections)]
@@ -194,8 +194,6 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     config.secure_cookie = cli.secure_cookie || tls.is_some();
     config.max_open_tenants = cli.max_open_tenants;
     config.limits = sync_axum::Limits {
-        max_message_bytes: cli.max_message_bytes,
-        max_batch: cli.max_batch,
         max_connections: cli.max_connections,
         outbound_queue: cli.outbound_queue,
         outbound_queue_bytes: cli.outbound_queue_bytes,
@@ -203,6 +201,8 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         first_message_timeout: Duration::from_secs(cli.first_message_timeout_secs),
         ..sync_axum::Limits::default()
     };
+    config.limits.session.wire.max_message_bytes = cli.max_message_bytes;
+    config.limits.session.wire.max_batch = cli.max_batch;
     if cli.metrics_bind.is_some() {
         config.metrics_path = None;
     }

@@ -472,8 +472,8 @@ async fn still_served(socket: &mut Socket, tenant: &str, n: usize) {
 #[tokio::test]
 async fn bad_input_is_answered_and_everyone_else_is_still_served() {
     let server = start_with(|config| {
-        config.limits.max_message_bytes = 64 * 1024;
-        config.limits.max_batch = 10;
+        config.limits.session.wire.max_message_bytes = 64 * 1024;
+        config.limits.session.wire.max_batch = 10;
     })
     .await;
     let (user, tenant) = owner(&server, "eve").await;

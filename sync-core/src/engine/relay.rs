@@ -31,9 +31,10 @@ use tokio::task::AbortHandle;
 
 use super::Inner;
 use crate::bus::{Bus, Event, NodeId, Notice, NoticeKind};
+use crate::change::Operation;
 use crate::hub::{Cut, SessionId};
 use crate::outcome::Effect;
-use crate::protocol::ServerMessage;
+use crate::protocol;
 use crate::store::Store;
 use crate::tenant::TenantId;
 
@@ -610,11 +611,5 @@ impl Delivery {
 
 /// A change read from the feed as the `data_update` sessions get.
 fn encode(tenant: &TenantId, effect: Effect) -> Arc<str> {
-    let operation = if effect.deleted { "delete" } else { "update" };
-    let message = ServerMessage::DataUpdate {
-        tenant_id: tenant.to_string(),
-        operation,
-        effect,
-    };
-    Arc::from(message.to_text())
+    Arc::from(protocol::data_update(tenant, Operation::Update, effect).to_text())
 }

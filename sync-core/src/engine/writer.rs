@@ -10,7 +10,7 @@ use crate::bus::NoticeKind;
 use crate::change::Change;
 use crate::hub::SessionId;
 use crate::outcome::{BatchOutcome, Outcome};
-use crate::protocol::ServerMessage;
+use crate::protocol;
 use crate::store::Store;
 use crate::tenant::TenantId;
 
@@ -174,16 +174,7 @@ async fn commit<S: Store>(inner: &Inner<S>, tenant: &TenantId, mut group: Vec<Jo
                 if !encode {
                     continue;
                 }
-                let operation = if effect.deleted {
-                    "delete"
-                } else {
-                    change.operation.as_str()
-                };
-                let message = ServerMessage::DataUpdate {
-                    tenant_id: tenant.to_string(),
-                    operation,
-                    effect: effect.clone(),
-                };
+                let message = protocol::data_update(tenant, change.operation, effect.clone());
                 published.push((seq, Arc::<str>::from(message.to_text())));
             }
         }

@@ -1,43 +1,35 @@
-//! The wire protocol: every message of PROTOCOL.md, decoded and encoded.
+//! The wire protocol: the messages are the [`sync_protocol`] crate, re-exported here; this
+//! module adds what only a server does with them: turning outcomes into answers
+//! ([`ack`], [`nack`], [`data_update`]), entries into changes ([`to_change`]), and writing
+//! the large messages straight from the store ([`InitialLoad`], [`Frame`]).
 //!
 //! Decoding never panics: a frame that is not JSON, has no `type`, or has an unknown one
-//! becomes a [`DecodeError`], answered with an `error` message while the connection stays
-//! open; unknown fields are ignored.
+//! becomes a [`DecodeError`], answered with an `error` message ([`error_reply`]) while the
+//! connection stays open; unknown fields are ignored.
 //!
 //! ```
-//! use sync_core::protocol::{ClientMessage, DecodeError, ServerMessage};
+//! use sync_core::protocol::{ClientMessage, DecodeError, Pong, ServerMessage, error_reply};
 //!
 //! let ping = ClientMessage::decode(r#"{"type":"ping","timestamp":42}"#).unwrap();
 //! assert_eq!(ping, ClientMessage::Ping { timestamp: 42.into() });
 //!
 //! let unknown = ClientMessage::decode(r#"{"type":"launch"}"#).unwrap_err();
 //! assert_eq!(unknown, DecodeError::UnknownType("launch".into()));
+//! assert_eq!(
+//!     error_reply(&unknown).to_text(),
+//!     r#"{"type":"error","message":"unknown message type: launch","original_type":"launch"}"#
+//! );
 //!
-//! let pong = ServerMessage::Pong { timestamp: 42.into() };
-//! assert_eq!(pong.to_text(), r#"{"timestamp":42,"type":"pong"}"#);
+//! let pong = ServerMessage::Pong(Pong { timestamp: 42.into() });
+//! assert_eq!(pong.to_text(), r#"{"type":"pong","timestamp":42}"#);
 //! ```
 
-mod client;
-mod server;
+mod answer;
+mod reply;
 mod snapshot;
 
-pub use client::{ClientMessage, DecodeError, Entry};
-pub(crate) use server::origin_state;
-pub use server::{Ack, Nack, RowChecksum, ServerMessage};
-pub use snapshot::{Frame, InitialLoad};
-
-/// The protocol version this crate speaks in `hello`/`welcome`.
-pub const PROTOCOL_VERSION: u32 = 1;
-
-impl DecodeError {
-    /// The `error` reply to this failure.
-    pub fn reply(&self) -> ServerMessage {
-        ServerMessage::Error {
-            message: self.to_string(),
-            original_type: match self {
-                DecodeError::UnknownType(message_type) => Some(message_type.clone()),
-                _ => None,
-            },
-        }
-    }
-}
+pub(crate) use answer::origin_state;
+pub use answer::{ack, data_update, error_reply, nack, to_change};
+pub use reply::Reply;
+pub use snapshot::{Frame, InitialLoad, initial_data_load};
+pub use sync_protocol::*;

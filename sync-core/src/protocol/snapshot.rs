@@ -1,15 +1,14 @@
-//! The two large server messages, `initial_data_load` and `changes`, encoded straight into
-//! their text frame: each row's JSON is written into the one output buffer as it comes,
-//! never gathered into a tree of every row first.
+//! The large server message, `initial_data_load`, encoded straight into its text frame:
+//! each row's JSON is written into the one output buffer as it comes, never gathered into a
+//! tree of every row first.
 //!
 //! The bytes are exactly those of [`ServerMessage::to_text`] for the same content (keys in
-//! the same order, as `serde_json` sorts them; the same collections; the same `cursor`), so
-//! clients see no difference. [`InitialLoad`] is a [`SnapshotSink`]: a store streams its rows
-//! into it.
+//! the same order; the same collections; the same `cursor`), so clients see no difference.
+//! [`InitialLoad`] is a [`SnapshotSink`]: a store streams its rows into it.
 //!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
-//! use sync_core::protocol::{InitialLoad, ServerMessage};
+//! use sync_core::protocol::{InitialLoad, initial_data_load};
 //! use sync_core::store::sqlite::SqliteStore;
 //! use sync_core::store::Store;
 //! use sync_core::{Registry, TenantId};
@@ -22,8 +21,7 @@
 //! let streamed = frame.finish();
 //!
 //! let snapshot = store.snapshot(&tenant).await.unwrap();
-//! let built = ServerMessage::InitialDataLoad { tenant_id: tenant.to_string(), snapshot };
-//! assert_eq!(&*streamed, built.to_text());
+//! assert_eq!(&*streamed, initial_data_load(&tenant, snapshot).to_text());
 //! # });
 //! ```
 
@@ -34,9 +32,23 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::Value as Json;
 
-use super::ServerMessage;
-use crate::store::{ChangePage, SnapshotSink};
+use super::{InitialDataLoad, ServerMessage};
+use crate::store::{Snapshot, SnapshotSink};
 use crate::tenant::TenantId;
+
+/// The `initial_data_load` of `snapshot`, built in memory; [`InitialLoad`] writes the same
+/// bytes row by row.
+pub fn initial_data_load(tenant: &TenantId, snapshot: Snapshot) -> ServerMessage {
+    ServerMessage::InitialDataLoad(InitialDataLoad {
+        tenant_id: tenant.to_string(),
+        cursor: snapshot.cursor,
+        payload: snapshot
+            .collections
+            .into_iter()
+            .map(|(name, rows)| (name.to_owned(), rows))
+            .collect(),
+    })
+}
 
 /// An `initial_data_load` frame being written by a streamed snapshot.
 ///
@@ -82,9 +94,7 @@ impl InitialLoad {
         if self.collections > 0 {
             self.out.push(b']');
         }
-        self.out.extend_from_slice(b"},\"tenant_id\":");
-        write_json(&mut self.out, &self.tenant_id);
-        self.out.push(b'}');
+        self.out.extend_from_slice(b"}}");
         Arc::from(text(&self.out))
     }
 }
@@ -92,11 +102,11 @@ impl InitialLoad {
 impl SnapshotSink for InitialLoad {
     fn cursor(&mut self, cursor: u64) {
         self.started = true;
-        // `serde_json` writes object keys sorted: cursor, event_type, payload, tenant_id.
-        let _ = write!(
-            self.out,
-            "{{\"cursor\":{cursor},\"event_type\":\"initial_data_load\",\"payload\":{{"
-        );
+        // The order of `ServerMessage::InitialDataLoad`: the tag, then the fields as declared.
+        self.out
+            .extend_from_slice(b"{\"event_type\":\"initial_data_load\",\"tenant_id\":");
+        write_json(&mut self.out, &self.tenant_id);
+        let _ = write!(self.out, ",\"cursor\":{cursor},\"payload\":{{");
     }
 
     fn collection(&mut self, name: &'static str) {
@@ -116,31 +126,6 @@ impl SnapshotSink for InitialLoad {
         write_json(&mut self.out, row);
         self.rows_in_collection += 1;
     }
-}
-
-/// The text of a `changes` message, each change written straight into the frame: the same
-/// bytes as `ServerMessage::Changes(page).to_json().to_string()`.
-pub(crate) fn changes_text(page: &ChangePage) -> String {
-    let mut out = Vec::with_capacity(64 + page.changes.len() * 256);
-    out.extend_from_slice(b"{\"changes\":[");
-    for (index, change) in page.changes.iter().enumerate() {
-        if index > 0 {
-            out.push(b',');
-        }
-        let operation = if change.deleted { "delete" } else { "update" };
-        let _ = write!(out, "{{\"cursor\":{},\"data\":", change.seq);
-        write_json(&mut out, &change.data);
-        out.extend_from_slice(b",\"entity_type\":");
-        write_json(&mut out, change.entity_type);
-        let _ = write!(out, ",\"operation_type\":\"{operation}\"}}");
-    }
-    let _ = write!(
-        out,
-        "],\"cursor\":{},\"has_more\":{},\"reset\":{},\"type\":\"changes\"}}",
-        page.cursor, page.has_more, page.reset
-    );
-    String::from_utf8(out)
-        .unwrap_or_else(|error| unreachable!("the encoder wrote invalid UTF-8: {error}"))
 }
 
 /// Appends `value`'s compact JSON. Writing into a `Vec` cannot fail, and neither can
@@ -206,16 +191,5 @@ impl std::fmt::Debug for Frame {
             .field("bytes", &self.text.len())
             .field("holds", &self.hold.is_some())
             .finish()
-    }
-}
-
-impl ServerMessage {
-    /// The message as a shareable text frame: an [`ServerMessage::Encoded`] frame as it is,
-    /// without a copy; any other message encoded.
-    pub fn to_frame(&self) -> Arc<str> {
-        match self {
-            ServerMessage::Encoded(frame) => frame.text.clone(),
-            other => Arc::from(other.to_text()),
-        }
     }
 }

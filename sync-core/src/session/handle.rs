@@ -11,11 +11,14 @@ use serde_json::json;
 
 use super::Session;
 use super::checksum::row_checksum;
+use crate::change::Operation;
 use crate::engine::{LoadError, SubmitError};
 use crate::hub::SessionId;
 use crate::outcome::{BatchOutcome, Outcome, Reason, Rejection};
 use crate::protocol::{
-    Ack, ClientMessage, Entry, Nack, PROTOCOL_VERSION, RowChecksum, ServerMessage, origin_state,
+    self, ClientMessage, ConnectionStatusResponse, DataStatusResponse, Entry, Error, Limits,
+    PROTOCOL_VERSION, Pong, Reply, RowChecksum, ServerMessage, TenantDisconnectAck, Welcome,
+    origin_state,
 };
 use crate::store::{MAX_PAGE, Store};
 use crate::version::Version;
@@ -46,7 +49,7 @@ impl State {
 /// What one text frame asks for.
 pub(super) enum Step {
     /// The replies, known without the store.
-    Reply(Vec<ServerMessage>),
+    Reply(Vec<Reply>),
     /// Entries to commit through the tenant's writer.
     Entries(Vec<Entry>),
     /// A read of the store.
@@ -64,7 +67,7 @@ pub(super) enum Read {
 /// What a finished step of the pipeline produced.
 pub(super) enum Done {
     /// Replies ready to send.
-    Replies(Vec<ServerMessage>),
+    Replies(Vec<Reply>),
     /// Entries and the writer's answer: `None` when no entry was valid.
     Entries {
         entries: Vec<Entry>,
@@ -72,10 +75,7 @@ pub(super) enum Done {
         result: Result<Option<BatchOutcome>, SubmitError>,
     },
     /// A read's replies; `synced` when it brought the client up to date.
-    Read {
-        replies: Vec<ServerMessage>,
-        synced: bool,
-    },
+    Read { replies: Vec<Reply>, synced: bool },
 }
 
 /// Decodes one text frame and answers what needs no store.
@@ -83,25 +83,27 @@ pub(super) fn handle<S: Store>(session: &Session<S>, state: &mut State, text: &s
     state.received += 1;
     let message = match ClientMessage::decode(text) {
         Ok(message) => message,
-        Err(error) => return Step::Reply(vec![error.reply()]),
+        Err(error) => return Step::Reply(vec![protocol::error_reply(&error).into()]),
     };
-    let reply = |reply: ServerMessage| Step::Reply(vec![reply]);
+    let reply = |reply: ServerMessage| Step::Reply(vec![reply.into()]);
     match message {
-        ClientMessage::Ping { timestamp } => reply(ServerMessage::Pong { timestamp }),
-        ClientMessage::ProcessSyncEntry(entry) => Step::Entries(vec![entry]),
+        ClientMessage::Ping { timestamp } => reply(ServerMessage::Pong(Pong { timestamp })),
+        ClientMessage::ProcessSyncEntry { payload } => Step::Entries(vec![payload]),
         // Refused whole with one answer: a NACK per entry would let one 1 MiB message of
         // tiny entries make the server queue hundreds of thousands of frames.
-        ClientMessage::ProcessSyncBatch(entries) if entries.len() > session.config.max_batch => {
-            reply(ServerMessage::Error {
+        ClientMessage::ProcessSyncBatch { entries }
+            if entries.len() > session.config.wire.max_batch =>
+        {
+            reply(ServerMessage::Error(protocol::Error {
                 message: format!(
                     "too_large: a batch holds at most {} entries; this one has {}; nothing of it was applied",
-                    session.config.max_batch,
+                    session.config.wire.max_batch,
                     entries.len()
                 ),
                 original_type: Some("process_sync_batch".to_owned()),
-            })
+            }))
         }
-        ClientMessage::ProcessSyncBatch(entries) => Step::Entries(entries),
+        ClientMessage::ProcessSyncBatch { entries } => Step::Entries(entries),
         ClientMessage::RequestInitialData { tenant_id } => {
             match other_tenant(session, tenant_id.as_deref()) {
                 Some(refusal) => reply(refusal),
@@ -111,7 +113,7 @@ pub(super) fn handle<S: Store>(session: &Session<S>, state: &mut State, text: &s
         ClientMessage::RequestChanges { since, limit } => {
             let limit = limit
                 .unwrap_or(session.config.default_page)
-                .clamp(1, MAX_PAGE);
+                .clamp(1, session.config.wire.max_page.min(MAX_PAGE));
             Step::Read(Read::Changes { since, limit })
         }
         ClientMessage::Hello { client_id, .. } => {
@@ -129,26 +131,36 @@ pub(super) fn handle<S: Store>(session: &Session<S>, state: &mut State, text: &s
             Some(refusal) => reply(refusal),
             None => Step::Read(Read::DataStatus(entity_types)),
         },
-        ClientMessage::ConnectionStatusRequest => reply(ServerMessage::ConnectionStatusResponse {
-            tenant_id: session.tenant.to_string(),
-            stats: json!({
-                "session_id": state.id,
-                "client_id": state.client_id,
-                "connected_at": state.connected_at.to_string(),
-                "messages_received": state.received,
-                "changes_processed": state.processed,
-                "tenant_sessions": session.engine.hub().sessions(&session.tenant),
-            }),
-        }),
+        ClientMessage::ConnectionStatusRequest => reply(ServerMessage::ConnectionStatusResponse(
+            ConnectionStatusResponse {
+                tenant_id: session.tenant.to_string(),
+                backend_status: "online".to_owned(),
+                connection_healthy: true,
+                stats: json!({
+                    "session_id": state.id,
+                    "client_id": state.client_id,
+                    "connected_at": state.connected_at.to_string(),
+                    "messages_received": state.received,
+                    "changes_processed": state.processed,
+                    "tenant_sessions": session.engine.hub().sessions(&session.tenant),
+                }),
+            },
+        )),
         ClientMessage::TenantDisconnect { tenant_id, reason } => {
-            reply(ServerMessage::TenantDisconnectAck {
+            reply(ServerMessage::TenantDisconnectAck(TenantDisconnectAck {
                 tenant_id: tenant_id.unwrap_or_else(|| session.tenant.to_string()),
+                status: "success".to_owned(),
                 message: format!(
                     "disconnect acknowledged ({})",
                     reason.as_deref().unwrap_or("no reason given")
                 ),
-            })
-        } // `ClientMessage` is non-exhaustive for other crates only.
+            }))
+        }
+        // A message type this server version does not handle.
+        other => reply(ServerMessage::Error(Error {
+            message: format!("unsupported message: {other:?}"),
+            original_type: None,
+        })),
     }
 }
 
@@ -162,51 +174,53 @@ pub(super) async fn read<S: Store>(
     let (replies, synced) = match read {
         // Streamed into one frame, under the engine's bound on concurrent initial loads.
         Read::Initial => match session.engine.initial_load(&session.tenant).await {
-            Ok(frame) => (vec![ServerMessage::Encoded(frame)], true),
-            Err(LoadError::Storage(error)) => (vec![storage_error(&error)], false),
+            Ok(frame) => (vec![Reply::Encoded(frame)], true),
+            Err(LoadError::Storage(error)) => (vec![storage_error(&error).into()], false),
             Err(busy) => (
-                vec![ServerMessage::Error {
-                    message: format!("overloaded: {busy}"),
-                    original_type: None,
-                }],
+                vec![
+                    ServerMessage::Error(Error {
+                        message: format!("overloaded: {busy}"),
+                        original_type: None,
+                    })
+                    .into(),
+                ],
                 false,
             ),
         },
         Read::Changes { since, limit } => {
             match store.changes_since(&session.tenant, since, limit).await {
-                Ok(page) => (vec![ServerMessage::Changes(page)], true),
-                Err(error) => (vec![storage_error(&error)], false),
+                Ok(page) => (vec![ServerMessage::Changes(page.into()).into()], true),
+                Err(error) => (vec![storage_error(&error).into()], false),
             }
         }
         Read::Welcome => match store.cursor(&session.tenant).await {
             Ok(cursor) => (
-                vec![ServerMessage::Welcome {
-                    server_time: Version::now().as_millis(),
-                    cursor,
-                    protocol: PROTOCOL_VERSION,
-                    limits: json!({
-                        "max_message_bytes": session.config.max_message_bytes,
-                        "max_batch": session.config.max_batch,
-                        "max_page": MAX_PAGE,
-                    }),
-                }],
+                vec![
+                    ServerMessage::Welcome(Welcome {
+                        server_time: Version::now().as_millis(),
+                        cursor,
+                        protocol: PROTOCOL_VERSION,
+                        limits: Limits {
+                            max_page: session.config.wire.max_page.min(MAX_PAGE),
+                            ..session.config.wire
+                        },
+                    })
+                    .into(),
+                ],
                 false,
             ),
-            Err(error) => (vec![storage_error(&error)], false),
+            Err(error) => (vec![storage_error(&error).into()], false),
         },
-        Read::DataStatus(entity_types) => {
-            (data_status(session, last_sync, entity_types).await, false)
-        }
+        Read::DataStatus(entity_types) => (
+            vec![data_status(session, last_sync, entity_types).await.into()],
+            false,
+        ),
     };
     Done::Read { replies, synced }
 }
 
 /// The replies of a finished step, with the session's state brought up to date.
-pub(super) fn finish<S: Store>(
-    session: &Session<S>,
-    state: &mut State,
-    done: Done,
-) -> Vec<ServerMessage> {
+pub(super) fn finish<S: Store>(session: &Session<S>, state: &mut State, done: Done) -> Vec<Reply> {
     match done {
         Done::Replies(replies) => replies,
         Done::Read { replies, synced } => {
@@ -227,18 +241,20 @@ pub(super) fn finish<S: Store>(
 fn other_tenant<S>(session: &Session<S>, named: Option<&str>) -> Option<ServerMessage> {
     named
         .filter(|named| *named != session.tenant.as_str())
-        .map(|_| ServerMessage::Error {
-            message: "forbidden: this connection is authorised for another tenant".to_owned(),
-            original_type: None,
+        .map(|_| {
+            ServerMessage::Error(Error {
+                message: "forbidden: this connection is authorised for another tenant".to_owned(),
+                original_type: None,
+            })
         })
 }
 
 fn storage_error(error: &crate::Error) -> ServerMessage {
     tracing::error!(%error, "store read failed");
-    ServerMessage::Error {
+    ServerMessage::Error(Error {
         message: "storage error: try again later".to_owned(),
         original_type: None,
-    }
+    })
 }
 
 /// Validates entries: the changes to submit, and per entry its change's index or its
@@ -250,7 +266,7 @@ pub(super) fn validate<S>(
     let mut changes = Vec::with_capacity(entries.len());
     let mut verdicts: Vec<Result<usize, Rejection>> = Vec::with_capacity(entries.len());
     for entry in entries {
-        verdicts.push(entry.to_change(&session.tenant).map(|change| {
+        verdicts.push(protocol::to_change(entry, &session.tenant).map(|change| {
             changes.push(change);
             changes.len() - 1
         }));
@@ -265,7 +281,7 @@ fn answer<S>(
     entries: &[Entry],
     verdicts: Vec<Result<usize, Rejection>>,
     submitted: Result<Option<BatchOutcome>, SubmitError>,
-) -> Vec<ServerMessage> {
+) -> Vec<Reply> {
     let batch = match submitted {
         Ok(batch) => batch,
         Err(error) => {
@@ -288,7 +304,7 @@ fn answer<S>(
                 .map(|(entry, verdict)| {
                     let rejection = verdict.err().unwrap_or_else(|| rejection.clone());
                     crate::metrics::nack(rejection.reason);
-                    ServerMessage::Nack(Nack::of(entry, rejection))
+                    protocol::nack(entry, rejection).into()
                 })
                 .collect();
         }
@@ -300,7 +316,7 @@ fn answer<S>(
             Ok(index) => index,
             Err(rejection) => {
                 crate::metrics::nack(rejection.reason);
-                replies.push(ServerMessage::Nack(Nack::of(entry, rejection)));
+                replies.push(protocol::nack(entry, rejection).into());
                 continue;
             }
         };
@@ -309,9 +325,9 @@ fn answer<S>(
         crate::metrics::outcome(outcome);
         match outcome {
             Outcome::Rejected(rejection) => {
-                replies.push(ServerMessage::Nack(Nack::of(entry, rejection.clone())));
+                replies.push(protocol::nack(entry, rejection.clone()).into());
             }
-            _ => replies.extend(Ack::of(entry, outcome, batch.cursor).map(ServerMessage::Ack)),
+            _ => replies.extend(protocol::ack(entry, outcome, batch.cursor).map(Reply::from)),
         }
         if let Outcome::Applied {
             effect,
@@ -323,11 +339,9 @@ fn answer<S>(
         // The winner over the change, or the state that replaced a retried one: a client
         // that ignores the ACK's extra fields still converges.
         if let Some(adopted) = origin_state(outcome) {
-            replies.push(ServerMessage::DataUpdate {
-                tenant_id: session.tenant.to_string(),
-                operation: if adopted.deleted { "delete" } else { "update" },
-                effect: adopted.clone(),
-            });
+            replies.push(
+                protocol::data_update(&session.tenant, Operation::Update, adopted.clone()).into(),
+            );
         }
         state.processed += 1;
     }
@@ -339,7 +353,7 @@ async fn data_status<S: Store>(
     session: &Session<S>,
     last_sync: Option<Version>,
     entity_types: Option<Vec<String>>,
-) -> Vec<ServerMessage> {
+) -> ServerMessage {
     let store = session.engine.store();
     let registry = store.registry();
     let mut entity_checksums = BTreeMap::new();
@@ -355,7 +369,7 @@ async fn data_status<S: Store>(
         // Only the requested entities' tables are read.
         let rows = match store.list_json(&session.tenant, handler.entity()).await {
             Ok(rows) => rows,
-            Err(error) => return vec![storage_error(&error)],
+            Err(error) => return storage_error(&error),
         };
         let checksums = rows
             .iter()
@@ -375,10 +389,10 @@ async fn data_status<S: Store>(
             .collect();
         entity_checksums.insert(handler.entity().to_owned(), checksums);
     }
-    vec![ServerMessage::DataStatusResponse {
+    ServerMessage::DataStatusResponse(DataStatusResponse {
         tenant_id: session.tenant.to_string(),
         entity_checksums,
         last_sync_time: last_sync.map(|at| at.as_millis().div_euclid(1000)),
         server_time: Version::now().as_millis().div_euclid(1000),
-    }]
+    })
 }

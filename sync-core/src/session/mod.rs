@@ -54,7 +54,7 @@
 //! let (outbound, mut from_session) = futures::channel::mpsc::channel(8);
 //! tokio::spawn(session.run(inbound, outbound));
 //! let Some(Outbound::Text(online)) = from_session.next().await else { panic!() };
-//! assert_eq!(&*online, r#"{"status":"online","type":"status"}"#);
+//! assert_eq!(&*online, r#"{"type":"status","status":"online"}"#);
 //! // Two pings sent at once are answered in order.
 //! for n in [1, 2] {
 //!     let ping = format!(r#"{{"type":"ping","timestamp":{n}}}"#);
@@ -62,7 +62,7 @@
 //! }
 //! for n in [1, 2] {
 //!     let Some(Outbound::Text(pong)) = from_session.next().await else { panic!() };
-//!     assert_eq!(&*pong, format!(r#"{{"timestamp":{n},"type":"pong"}}"#));
+//!     assert_eq!(&*pong, format!(r#"{{"type":"pong","timestamp":{n}}}"#));
 //! }
 //! # });
 //! ```
@@ -82,7 +82,7 @@ use tracing::Instrument;
 
 use crate::engine::Engine;
 use crate::hub::{Cut, Subscription};
-use crate::protocol::ServerMessage;
+use crate::protocol::{Error, Limits, Ping, Reply, ServerMessage, Status, StatusKind};
 use crate::store::Store;
 use crate::tenant::TenantId;
 
@@ -136,10 +136,10 @@ pub struct Config {
     pub ping_interval: Duration,
     /// How long a silent client is kept. Default 120 s (the client pings every 20 s).
     pub idle_timeout: Duration,
-    /// The most entries one `process_sync_batch` may hold. Default 500.
-    pub max_batch: usize,
-    /// The largest text frame, in bytes (announced in `welcome`). Default 1 MiB.
-    pub max_message_bytes: usize,
+    /// The limits announced in `welcome`: the largest text frame (1 MiB), the most entries
+    /// of one `process_sync_batch` (500) and the largest `changes` page (10,000, at most
+    /// [`MAX_PAGE`](crate::store::MAX_PAGE)). Default [`Limits::default`].
+    pub wire: Limits,
     /// The page size of `request_changes` when the client gives none. Default 1000.
     pub default_page: usize,
     /// The most changes a session has in flight to its tenant's writer (a message that is
@@ -160,8 +160,7 @@ impl Default for Config {
         Config {
             ping_interval: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(120),
-            max_batch: 500,
-            max_message_bytes: 1 << 20,
+            wire: Limits::default(),
             default_page: 1000,
             max_in_flight: 64,
             send_timeout: Duration::from_secs(30),
@@ -225,10 +224,10 @@ impl<S: Store> Session<S> {
         let mut state = handle::State::new(subscription.id());
         tracing::info!("session started");
 
-        let online = ServerMessage::Status {
-            status: "online",
+        let online = ServerMessage::Status(Status {
+            status: StatusKind::Online,
             message: None,
-        };
+        });
         if outbound.send(text(&online)).await.is_err() {
             return;
         }
@@ -258,11 +257,11 @@ impl<S: Store> Session<S> {
                     let step = match frame {
                         // One rule whatever the transport: a message over the limit ends
                         // the session with 1009 (sync-axum's socket enforces it first).
-                        Inbound::Text(text) if text.len() > self.config.max_message_bytes => {
+                        Inbound::Text(text) if text.len() > self.config.wire.max_message_bytes => {
                             break Some((close::TOO_BIG, "message too big"));
                         }
                         Inbound::Text(text) => handle::handle(&self, &mut state, &text),
-                        Inbound::Binary => handle::Step::Reply(vec![ServerMessage::Error { message: "binary frames are not supported: send JSON text".to_owned(), original_type: None }]),
+                        Inbound::Binary => handle::Step::Reply(vec![ServerMessage::Error(Error { message: "binary frames are not supported: send JSON text".to_owned(), original_type: None }).into()]),
                         Inbound::TooLarge => break Some((close::TOO_BIG, "message too big")),
                         Inbound::Activity => continue,
                     };
@@ -313,7 +312,7 @@ impl<S: Store> Session<S> {
                     if pipeline.is_empty() && held.is_none() && last_heard.elapsed() > self.config.idle_timeout {
                         break Some((close::GOING_AWAY, "idle timeout"));
                     }
-                    let ping = ServerMessage::Ping { timestamp: crate::version::Version::now().as_millis() };
+                    let ping = ServerMessage::Ping(Ping { timestamp: crate::version::Version::now().as_millis() });
                     if outbound.send(text(&ping)).await.is_err() {
                         break None;
                     }
@@ -359,16 +358,16 @@ impl<S: Store> Session<S> {
 
 async fn shutdown_close<O: Sink<Outbound> + Unpin>(outbound: &mut O) -> (u16, &'static str) {
     let _ = outbound
-        .send(text(&ServerMessage::Status {
-            status: "shutdown",
+        .send(text(&ServerMessage::Status(Status {
+            status: StatusKind::Shutdown,
             message: None,
-        }))
+        })))
         .await;
     (close::GOING_AWAY, "server shutting down")
 }
 
 fn text(message: &ServerMessage) -> Outbound {
-    Outbound::Text(message.to_frame())
+    Outbound::Text(Arc::from(message.to_text()))
 }
 
 /// How long a client that stopped reading is given for the close frame.
@@ -380,10 +379,10 @@ const MAX_UNFLUSHED: usize = 64;
 /// Queues `replies` on the sink without flushing it.
 async fn feed_all<O: Sink<Outbound> + Unpin>(
     outbound: &mut O,
-    replies: Vec<ServerMessage>,
+    replies: Vec<Reply>,
 ) -> Result<(), O::Error> {
     for reply in &replies {
-        outbound.feed(text(reply)).await?;
+        outbound.feed(Outbound::Text(reply.to_frame())).await?;
     }
     Ok(())
 }

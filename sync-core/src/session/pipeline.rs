@@ -22,7 +22,7 @@ use super::handle::{self, Done, Step};
 use crate::engine::SubmitError;
 use crate::hub::SessionId;
 use crate::outcome::{BatchOutcome, Rejection};
-use crate::protocol::{Entry, ServerMessage};
+use crate::protocol::{Entry, Reply};
 use crate::store::Store;
 use crate::version::Version;
 
@@ -31,7 +31,7 @@ type Commit<'a> = BoxFuture<'a, Result<Option<BatchOutcome>, SubmitError>>;
 /// One message waiting for its turn to be answered.
 enum Slot<'a> {
     /// Answered already.
-    Ready(Vec<ServerMessage>),
+    Ready(Vec<Reply>),
     /// Entries at the writer, or answered by it.
     Entries {
         entries: Vec<Entry>,
