@@ -63,6 +63,19 @@
 //! sync_axum::serve(listener, router).limits(limits).tls(tls).await?;
 //! # Ok(()) }
 //! ```
+//!
+//! Authentication: [`jwt::JwtAuthenticator`] checks HS256 tokens an app issues itself
+//! with [`jwt::JwtKeys`]; [`jwt::JwksAuthenticator`] checks the asymmetric tokens (RS256,
+//! ES256, EdDSA, …) of an identity provider against its JSON Web Key Set ([`jwt::Jwks`],
+//! from a file or an `https://` URL, cached, refreshed on an unknown key id at most every
+//! 30 s, bounded in size and fetch time), with the issuer, audience, leeway and the claim
+//! that names the tenants configurable. An [`Authenticator`] that cannot check
+//! credentials now answers [`Refusal::Unavailable`]: 503 with `Retry-After`, which clients
+//! retry, where 401 and 403 make them stop.
+//!
+//! Features: `jwks` (default) is [`jwt::Jwks`] and [`jwt::JwksAuthenticator`], fetching
+//! key sets with reqwest over rustls; without it only HS256 tokens and custom
+//! authenticators remain.
 
 pub mod auth;
 mod fd;

@@ -4,6 +4,8 @@
 //! the idle timeout) is [`session::Config`], held here whole rather than repeated; the rest
 //! is what the socket layer enforces.
 
+use std::time::Duration;
+
 use sync_core::session;
 
 /// Connection limits. Nothing a client sends can grow the server's memory beyond these.

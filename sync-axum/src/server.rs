@@ -15,7 +15,7 @@ use sync_core::TenantId;
 use sync_core::bus::Bus;
 use sync_core::engine::{self, Engine};
 use sync_core::hub::Hub;
-use sync_core::session::Session;
+use sync_core::session::{self, Session};
 use sync_core::store::Store;
 use tokio::sync::watch;
 

@@ -134,6 +134,11 @@
 //! tokio-tungstenite is the default connector; [`Builder::connector`] replaces it (the
 //! repository's simulation drives the real client over a simulated network that way).
 //!
+//! Credentials: [`Builder::token`] sends one bearer token; [`Builder::token_provider`]
+//! asks a [`credentials::TokenProvider`] before every connection attempt and again after
+//! a 401 or 403; credentials refused twice in a row stop the client with
+//! [`status::Connection::Refused`] instead of retrying for ever.
+//!
 //! Features: `websocket` (default) is the WebSocket adapter; without it every client needs
 //! [`Builder::connector`]. `rustls` (default, implies `websocket`) enables `wss://` URLs
 //! through rustls with the Mozilla root certificates; without it only `ws://` works.

@@ -69,6 +69,13 @@ struct Cache {
 }
 
 /// A JSON Web Key Set, loaded on demand and cached. Cheap to clone; clones share the cache.
+///
+/// From a file or a URL (`https://`; plain `http://` only to a loopback address, for
+/// tests). Fetched on first use, again when older than [`max_age`](Self::max_age), and
+/// again when a token names an unknown key id, but no more often than
+/// [`min_refresh`](Self::min_refresh). A fetch is bounded by [`max_bytes`](Self::max_bytes)
+/// and [`fetch_timeout`](Self::fetch_timeout); when it fails the keys held stay in use,
+/// and with none a connection is refused as [`Refusal::Unavailable`] (503).
 #[derive(Clone)]
 pub struct Jwks {
     source: Source,
@@ -290,7 +297,11 @@ impl Jwks {
 }
 
 /// Authenticates by an identity provider's JWT in `Authorization: Bearer` or a cookie,
-/// verified against its [`Jwks`]; see the [module docs](self).
+/// verified against its [`Jwks`]. Tokens must carry a `kid`, an asymmetric `alg` that the
+/// key's type allows (an HS256 token "signed" with a public key is refused), `exp` and
+/// `sub`; the issuer and audience are checked when configured, with [`leeway`](Self::leeway)
+/// seconds of clock skew; the tenants a token grants are read from the claim
+/// [`tenants_claim`](Self::tenants_claim) (a list of strings or one space-separated string).
 #[derive(Debug, Clone)]
 pub struct JwksAuthenticator {
     jwks: Jwks,
