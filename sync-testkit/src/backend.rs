@@ -1,6 +1,6 @@
 //! One store test-suite for every backend (feature `postgres`): a [`Fixture`] opens a store of the chosen
 //! [`Backend`] in a fresh location (a temporary directory, or a fresh PostgreSQL schema
-//! dropped at the end), and [`store_tests!`] turns each `async fn name(fixture: Fixture)`
+//! dropped at the end), and [`store_tests!`](crate::store_tests) turns each `async fn name(fixture: Fixture)`
 //! into the tests `sqlite::name` and `postgres::name`.
 
 use std::future::Future;
