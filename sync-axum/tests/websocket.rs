@@ -4,31 +4,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use futures::{SinkExt, StreamExt};
-use serde::{Deserialize, Serialize};
+use futures::SinkExt;
 use serde_json::{Value, json};
 use sync_axum::jwt::{JwtAuthenticator, JwtKeys};
 use sync_axum::{Limits, ShutdownHandle, SyncServer};
 use sync_core::bus::Bus;
 use sync_core::bus::local::LocalBus;
-use sync_core::store::sqlite::{SqliteStore, Synchronous};
-use sync_core::{Registry, Syncable};
+use sync_core::store::sqlite::SqliteStore;
+use sync_testkit::ws::{self, Socket, close_code, recv, send};
 use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-
-#[derive(Debug, Clone, Serialize, Deserialize, Syncable)]
-#[sync(entity = "Account", table = "accounts")]
-struct Account {
-    #[sync(id)]
-    id: String,
-    name: String,
-    #[sync(updated_at)]
-    updated_at: Option<DateTime<Utc>>,
-}
 
 const SECRET: &[u8] = b"test secret of at least thirty-two bytes";
 
@@ -46,12 +32,7 @@ async fn start(limits: Limits) -> Running {
 }
 
 async fn open_store(dir: &tempfile::TempDir) -> SqliteStore {
-    let registry = Registry::builder().entity::<Account>().build().unwrap();
-    SqliteStore::builder(dir.path(), registry)
-        .synchronous(Synchronous::Off)
-        .open()
-        .await
-        .unwrap()
+    sync_testkit::store::open(dir.path(), sync_testkit::entities::accounts()).await
 }
 
 async fn serve(
@@ -81,8 +62,6 @@ async fn serve(
     }
 }
 
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
 impl Running {
     fn token(&self, tenants: &[&str]) -> String {
         self.keys
@@ -91,17 +70,8 @@ impl Running {
     }
 
     async fn try_connect(&self, tenant: &str, token: Option<&str>) -> Result<Socket, WsError> {
-        let mut request = format!("ws://{}/sync/{tenant}", self.address)
-            .into_client_request()
-            .unwrap();
-        if let Some(token) = token {
-            request
-                .headers_mut()
-                .insert("authorization", format!("Bearer {token}").parse().unwrap());
-        }
-        tokio_tungstenite::connect_async(request)
-            .await
-            .map(|(socket, _)| socket)
+        let headers: Vec<_> = token.map(ws::bearer).into_iter().collect();
+        ws::try_connect(&format!("ws://{}/sync/{tenant}", self.address), &headers).await
     }
 
     async fn connect(&self, tenant: &str) -> Socket {
@@ -127,48 +97,10 @@ impl Running {
     }
 }
 
-async fn send(socket: &mut Socket, message: Value) {
-    socket
-        .send(Message::text(message.to_string()))
-        .await
-        .unwrap();
-}
-
-async fn recv(socket: &mut Socket) -> Value {
-    loop {
-        let frame = tokio::time::timeout(Duration::from_secs(5), socket.next())
-            .await
-            .expect("an answer within 5 s");
-        match frame.expect("open").expect("readable") {
-            Message::Text(text) => {
-                let json: Value = serde_json::from_str(&text).unwrap();
-                if json["type"] != "ping" {
-                    return json;
-                }
-            }
-            Message::Close(frame) => panic!("closed: {frame:?}"),
-            _ => {}
-        }
-    }
-}
-
-async fn close_code(socket: &mut Socket) -> CloseCode {
-    loop {
-        let frame = tokio::time::timeout(Duration::from_secs(5), socket.next())
-            .await
-            .expect("closed within 5 s");
-        match frame {
-            Some(Ok(Message::Close(Some(frame)))) => return frame.code,
-            Some(Ok(_)) => {}
-            other => panic!("expected a close frame, got {other:?}"),
-        }
-    }
-}
-
 fn create(entry_id: &str, tenant: &str, id: &str, name: &str) -> Value {
     json!({"type": "process_sync_entry", "payload": {
         "id": entry_id, "tenantId": tenant, "entityType": "Account", "entityId": id, "operationType": "create",
-        "payload": {"id": id, "name": name, "updated_at": "2026-01-01T00:00:00Z"},
+        "payload": {"id": id, "name": name, "balance": 0, "updated_at": "2026-01-01T00:00:00Z"},
     }})
 }
 

@@ -1,49 +1,23 @@
 //! The session protocol, driven over channels: every message of PROTOCOL.md, without sockets.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use futures::channel::mpsc;
 use futures::{SinkExt, StreamExt};
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use sync_core::TenantId;
 use sync_core::change::Change;
 use sync_core::engine::{self, Engine};
 use sync_core::hub::{Cut, Hub};
-use sync_core::outcome::{BatchOutcome, Effect};
 use sync_core::session::{self, Inbound, Outbound, Session};
-use sync_core::store::sqlite::{SqliteStore, Synchronous};
-use sync_core::store::{ChangePage, Purge, Snapshot, Store};
-use sync_core::version::Version;
-use sync_core::{Registry, Syncable, TenantId};
+use sync_core::store::Store;
+use sync_core::store::sqlite::SqliteStore;
+use sync_testkit::entities::Account;
 use tokio::sync::watch;
 
-#[derive(Debug, Clone, Serialize, Deserialize, Syncable)]
-#[serde(rename_all = "camelCase")]
-#[sync(entity = "Account", table = "accounts")]
-struct Account {
-    #[sync(id)]
-    id: String,
-    name: String,
-    balance: f64,
-    #[serde(rename = "updated_at")]
-    #[sync(updated_at)]
-    updated_at: Option<DateTime<Utc>>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, Syncable)]
-#[serde(rename_all = "camelCase")]
-#[sync(entity = "AccountGroup")]
-struct AccountGroup {
-    #[sync(id)]
-    id: String,
-    name: String,
-    #[serde(rename = "updated_at")]
-    #[sync(updated_at)]
-    updated_at: Option<DateTime<Utc>>,
-}
+type Gated = sync_testkit::gated::Gated<SqliteStore>;
 
 struct Server {
     _dir: tempfile::TempDir,
@@ -54,17 +28,7 @@ struct Server {
 
 impl Server {
     async fn new(queue_depth: usize, config: session::Config) -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        let registry = Registry::builder()
-            .entity::<Account>()
-            .entity::<AccountGroup>()
-            .build()
-            .unwrap();
-        let store = SqliteStore::builder(dir.path(), registry)
-            .synchronous(Synchronous::Off)
-            .open()
-            .await
-            .unwrap();
+        let (dir, store) = sync_testkit::store::sqlite().await;
         let engine = Engine::new(store, Hub::new(queue_depth), engine::Config::default());
         Server {
             _dir: dir,
@@ -858,113 +822,10 @@ async fn the_server_pings_and_closes_silent_clients() {
     assert_eq!(client.closed().await, session::close::GOING_AWAY);
 }
 
-/// A store whose `apply` waits until the test opens its gate, and that records the size of
-/// every batch the writer applies.
-#[derive(Clone)]
-struct Gated {
-    inner: SqliteStore,
-    open: Arc<watch::Sender<bool>>,
-    batches: Arc<Mutex<Vec<usize>>>,
-    started: Arc<watch::Sender<usize>>,
-}
-
-impl Gated {
-    async fn new() -> (Gated, tempfile::TempDir) {
-        let dir = tempfile::tempdir().unwrap();
-        let registry = Registry::builder().entity::<Account>().build().unwrap();
-        let inner = SqliteStore::builder(dir.path(), registry)
-            .synchronous(Synchronous::Off)
-            .open()
-            .await
-            .unwrap();
-        let store = Gated {
-            inner,
-            open: Arc::new(watch::channel(false).0),
-            batches: Arc::default(),
-            started: Arc::new(watch::channel(0).0),
-        };
-        (store, dir)
-    }
-
-    fn open_gate(&self) {
-        self.open.send_replace(true);
-    }
-
-    /// Waits until `count` applies have started.
-    async fn started(&self, count: usize) {
-        let mut started = self.started.subscribe();
-        tokio::time::timeout(Duration::from_secs(5), started.wait_for(|n| *n >= count))
-            .await
-            .expect("the writer applies within 5 s")
-            .unwrap();
-    }
-
-    fn batches(&self) -> Vec<usize> {
-        self.batches.lock().unwrap().clone()
-    }
-}
-
-impl Store for Gated {
-    fn registry(&self) -> &Registry {
-        self.inner.registry()
-    }
-
-    async fn apply(
-        &self,
-        tenant: &TenantId,
-        changes: &[Change],
-    ) -> sync_core::Result<BatchOutcome> {
-        self.batches.lock().unwrap().push(changes.len());
-        self.started.send_modify(|n| *n += 1);
-        let _ = self.open.subscribe().wait_for(|open| *open).await;
-        self.inner.apply(tenant, changes).await
-    }
-
-    async fn changes_since(
-        &self,
-        tenant: &TenantId,
-        cursor: u64,
-        limit: usize,
-    ) -> sync_core::Result<ChangePage> {
-        self.inner.changes_since(tenant, cursor, limit).await
-    }
-
-    async fn snapshot(&self, tenant: &TenantId) -> sync_core::Result<Snapshot> {
-        self.inner.snapshot(tenant).await
-    }
-
-    async fn get_state(
-        &self,
-        tenant: &TenantId,
-        entity_type: &str,
-        entity_id: &str,
-    ) -> sync_core::Result<Option<Effect>> {
-        self.inner.get_state(tenant, entity_type, entity_id).await
-    }
-
-    async fn list_json(
-        &self,
-        tenant: &TenantId,
-        entity_type: &str,
-    ) -> sync_core::Result<Vec<Value>> {
-        self.inner.list_json(tenant, entity_type).await
-    }
-
-    async fn cursor(&self, tenant: &TenantId) -> sync_core::Result<u64> {
-        self.inner.cursor(tenant).await
-    }
-
-    async fn purge_tombstones(
-        &self,
-        tenant: &TenantId,
-        horizon: Version,
-    ) -> sync_core::Result<Purge> {
-        self.inner.purge_tombstones(tenant, horizon).await
-    }
-
-    async fn delete_tenant(&self, tenant: &TenantId) -> sync_core::Result<()> {
-        self.inner.delete_tenant(tenant).await
-    }
+/// A store whose applies wait for `release_applies`, in a fresh directory.
+async fn gated() -> (Gated, tempfile::TempDir) {
+    let (dir, store) = sync_testkit::store::sqlite_of(sync_testkit::entities::accounts()).await;
+    (Gated::applies_held(store), dir)
 }
 
 fn created(n: usize) -> Value {
@@ -980,14 +841,14 @@ fn created(n: usize) -> Value {
 
 #[tokio::test]
 async fn pipelined_messages_are_committed_together_and_answered_in_arrival_order() {
-    let (store, _dir) = Gated::new().await;
+    let (store, _dir) = gated().await;
     let engine = Engine::new(store.clone(), Hub::new(256), engine::Config::default());
     let shutdown = watch::channel(false).0;
     let mut client = open(&engine, &shutdown, &session::Config::default(), "t").await;
 
     // The first entry holds the writer, so everything after it waits in its queue.
     client.send(created(0)).await;
-    store.started(1).await;
+    store.applies_started(1).await;
     for n in 1..=3 {
         client.send(created(n)).await;
     }
@@ -1012,7 +873,7 @@ async fn pipelined_messages_are_committed_together_and_answered_in_arrival_order
         .await;
     client.has_read(9).await;
     client.silent().await;
-    store.open_gate();
+    store.release_applies();
 
     for n in 0..=3 {
         let ack = client.recv().await;
@@ -1053,7 +914,7 @@ async fn pipelined_messages_are_committed_together_and_answered_in_arrival_order
 
 #[tokio::test]
 async fn a_session_stops_reading_at_its_in_flight_bound() {
-    let (store, _dir) = Gated::new().await;
+    let (store, _dir) = gated().await;
     let engine = Engine::new(store.clone(), Hub::new(256), engine::Config::default());
     let shutdown = watch::channel(false).0;
     let config = session::Config {
@@ -1064,7 +925,7 @@ async fn a_session_stops_reading_at_its_in_flight_bound() {
     for n in 0..20 {
         client.send(created(n)).await;
     }
-    store.started(1).await;
+    store.applies_started(1).await;
     client.has_read(4).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(
@@ -1072,7 +933,7 @@ async fn a_session_stops_reading_at_its_in_flight_bound() {
         4,
         "four changes in flight, the rest wait in the transport"
     );
-    store.open_gate();
+    store.release_applies();
     for n in 0..20 {
         assert_eq!(client.recv().await["id"], format!("e{n}"));
     }
@@ -1097,7 +958,7 @@ async fn a_session_stops_reading_at_its_in_flight_bound() {
 
 #[tokio::test]
 async fn a_full_writer_queue_nacks_overloaded_in_order() {
-    let (store, _dir) = Gated::new().await;
+    let (store, _dir) = gated().await;
     let config = engine::Config {
         writer_queue: 2,
         ..engine::Config::default()
@@ -1106,12 +967,12 @@ async fn a_full_writer_queue_nacks_overloaded_in_order() {
     let shutdown = watch::channel(false).0;
     let mut client = open(&engine, &shutdown, &session::Config::default(), "t").await;
     client.send(created(0)).await;
-    store.started(1).await;
+    store.applies_started(1).await;
     for n in 1..=6 {
         client.send(created(n)).await;
     }
     client.has_read(7).await;
-    store.open_gate();
+    store.release_applies();
     // The writer holds e0; its queue takes e1 and e2; the rest are refused at once, but
     // answered in their turn.
     for n in 0..=2 {
@@ -1143,7 +1004,7 @@ async fn a_full_writer_queue_nacks_overloaded_in_order() {
 
 #[tokio::test]
 async fn the_writer_queue_bound_counts_changes_not_batches() {
-    let (store, _dir) = Gated::new().await;
+    let (store, _dir) = gated().await;
     let config = engine::Config {
         writer_queue: 10,
         ..engine::Config::default()
@@ -1152,15 +1013,7 @@ async fn the_writer_queue_bound_counts_changes_not_batches() {
     let tenant = TenantId::new("t").unwrap();
     let changes = |from: usize, count: usize| -> Vec<Change> {
         (from..from + count)
-            .map(|n| {
-                Change::upsert(&Account {
-                    id: format!("a{n}"),
-                    name: "x".to_owned(),
-                    balance: 0.0,
-                    updated_at: None,
-                })
-                .unwrap()
-            })
+            .map(|n| Change::upsert(&Account::new(&format!("a{n}"), "x", 0.0)).unwrap())
             .collect()
     };
     let submit = |batch: Vec<Change>| {
@@ -1169,7 +1022,7 @@ async fn the_writer_queue_bound_counts_changes_not_batches() {
     };
     // The writer holds the first batch; 8 + 2 changes then fill the queue's 10.
     let held = submit(changes(0, 1));
-    store.started(1).await;
+    store.applies_started(1).await;
     let eight = submit(changes(1, 8));
     tokio::task::yield_now().await;
     let two = submit(changes(9, 2));
@@ -1180,7 +1033,7 @@ async fn the_writer_queue_bound_counts_changes_not_batches() {
         engine.submit(&tenant, None, changes(11, 1)).await,
         Err(engine::SubmitError::Overloaded)
     ));
-    store.open_gate();
+    store.release_applies();
     for (handle, count) in [(held, 1), (eight, 8), (two, 2)] {
         assert_eq!(handle.await.unwrap().unwrap().outcomes.len(), count);
     }
@@ -1192,7 +1045,7 @@ async fn the_writer_queue_bound_counts_changes_not_batches() {
 
 #[tokio::test]
 async fn deliveries_pings_and_shutdown_go_out_while_entries_wait() {
-    let (store, _dir) = Gated::new().await;
+    let (store, _dir) = gated().await;
     let engine = Engine::new(store.clone(), Hub::new(256), engine::Config::default());
     let shutdown = watch::channel(false).0;
     let config = session::Config {
@@ -1202,7 +1055,7 @@ async fn deliveries_pings_and_shutdown_go_out_while_entries_wait() {
     };
     let mut client = open(&engine, &shutdown, &config, "t").await;
     client.send(created(0)).await;
-    store.started(1).await;
+    store.applies_started(1).await;
     engine
         .hub()
         .publish(&TenantId::new("t").unwrap(), None, Arc::from("{\"n\":1}"));
@@ -1227,7 +1080,7 @@ async fn deliveries_pings_and_shutdown_go_out_while_entries_wait() {
 
 #[tokio::test]
 async fn a_client_that_leaves_with_entries_in_flight_leaks_nothing() {
-    let (store, _dir) = Gated::new().await;
+    let (store, _dir) = gated().await;
     let engine = Engine::new(store.clone(), Hub::new(256), engine::Config::default());
     let shutdown = watch::channel(false).0;
     let tenant = TenantId::new("t").unwrap();
@@ -1236,7 +1089,7 @@ async fn a_client_that_leaves_with_entries_in_flight_leaks_nothing() {
     for n in 0..4 {
         client.send(created(n)).await;
     }
-    store.started(1).await;
+    store.applies_started(1).await;
     client.has_read(4).await;
     let Client {
         to_session, task, ..
@@ -1249,7 +1102,7 @@ async fn a_client_that_leaves_with_entries_in_flight_leaks_nothing() {
     assert_eq!(engine.hub().sessions(&tenant), 0);
 
     // The writer still commits what it took; a retry is a duplicate.
-    store.open_gate();
+    store.release_applies();
     let committed = async {
         while engine.store().cursor(&tenant).await.unwrap() < 4 {
             tokio::time::sleep(Duration::from_millis(5)).await;

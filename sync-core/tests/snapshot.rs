@@ -2,7 +2,6 @@
 //! bounded by the engine's snapshot slots.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -13,14 +12,12 @@ use serde_json::{Value, json};
 use sync_core::change::Change;
 use sync_core::engine::{self, Engine, LoadError};
 use sync_core::hub::Hub;
-use sync_core::outcome::{BatchOutcome, Effect};
 use sync_core::protocol::{Frame, Reply, ServerMessage, initial_data_load};
 use sync_core::session::{self, Inbound, Outbound, Session};
 use sync_core::store::sqlite::{SqliteStore, Synchronous};
-use sync_core::store::{ChangePage, Collect, Purge, Snapshot, Store};
-use sync_core::version::Version;
+use sync_core::store::{Collect, Snapshot, Store};
 use sync_core::{Registry, Syncable, TenantId};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 
 #[derive(Debug, Clone, Serialize, Deserialize, Syncable)]
 #[serde(rename_all = "camelCase")]
@@ -174,7 +171,7 @@ async fn streamed_initial_load_is_byte_identical_to_the_built_one() {
 #[tokio::test]
 async fn the_default_stream_gives_the_same_frame() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Gated::open(sqlite(&dir).await);
+    let store = Gated::new(sqlite(&dir).await);
     let tenant = TenantId::new("household").unwrap();
     fill(&store, &tenant).await;
     let expected = built(&tenant, store.snapshot(&tenant).await.unwrap());
@@ -242,8 +239,8 @@ async fn an_encoded_message_is_sent_as_it_is() {
 #[tokio::test]
 async fn loads_beyond_the_bound_wait_for_a_slot() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Gated::closed(sqlite(&dir).await);
-    let (gate, active, peak) = (store.gate.clone(), store.active.clone(), store.peak.clone());
+    let store = Gated::snapshots_held(sqlite(&dir).await);
+    let gate = store.clone();
     let tenant = TenantId::new("household").unwrap();
     fill(&store, &tenant).await;
     let engine = engine(
@@ -265,22 +262,18 @@ async fn loads_beyond_the_bound_wait_for_a_slot() {
             })
         })
         .collect();
-    wait_until(|| active.load(Ordering::SeqCst) == 2).await;
+    wait_until(|| gate.snapshots_active() == 2).await;
     tokio::time::sleep(Duration::from_millis(50)).await;
-    assert_eq!(
-        active.load(Ordering::SeqCst),
-        2,
-        "only two loads read at once"
-    );
+    assert_eq!(gate.snapshots_active(), 2, "only two loads read at once");
     assert_eq!(engine.free_snapshot_slots(), 0);
 
-    gate.add_permits(7); // the six loads and one more below
+    gate.release_snapshots(7); // the six loads and one more below
     // A frame keeps its slot until it is dropped: the loads finish two at a time.
     let mut texts = Vec::new();
     for load in loads {
         texts.push(load.await.unwrap().unwrap());
     }
-    assert_eq!(peak.load(Ordering::SeqCst), 2);
+    assert_eq!(gate.snapshots_peak(), 2);
     assert!(texts.windows(2).all(|pair| pair[0] == pair[1]));
     assert_eq!(engine.free_snapshot_slots(), 2, "every slot is returned");
 
@@ -296,8 +289,8 @@ async fn loads_beyond_the_bound_wait_for_a_slot() {
 #[tokio::test]
 async fn a_load_that_waits_too_long_gets_a_retryable_error() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Gated::closed(sqlite(&dir).await);
-    let (gate, active) = (store.gate.clone(), store.active.clone());
+    let store = Gated::snapshots_held(sqlite(&dir).await);
+    let gate = store.clone();
     let tenant = TenantId::new("household").unwrap();
     let engine = engine(
         store,
@@ -311,7 +304,7 @@ async fn a_load_that_waits_too_long_gets_a_retryable_error() {
         let (engine, tenant) = (engine.clone(), tenant.clone());
         tokio::spawn(async move { engine.initial_load(&tenant).await.map(drop) })
     };
-    wait_until(|| active.load(Ordering::SeqCst) == 1).await;
+    wait_until(|| gate.snapshots_active() == 1).await;
 
     let refused = engine.initial_load(&tenant).await.unwrap_err();
     assert!(
@@ -345,7 +338,7 @@ async fn a_load_that_waits_too_long_gets_a_retryable_error() {
         "{message}"
     );
 
-    gate.add_permits(2);
+    gate.release_snapshots(2);
     holder.await.unwrap().unwrap();
     to_session
         .send(Inbound::Text(request.to_string()))
@@ -376,95 +369,4 @@ async fn wait_until(condition: impl Fn() -> bool) {
     panic!("the condition did not hold within 5 s");
 }
 
-/// A store whose snapshots pass a gate (one permit each) and count how many run at once. It
-/// keeps the trait's default `stream_snapshot`, built on `snapshot`.
-struct Gated {
-    inner: SqliteStore,
-    gate: Arc<Semaphore>,
-    active: Arc<AtomicUsize>,
-    peak: Arc<AtomicUsize>,
-}
-
-impl Gated {
-    fn open(inner: SqliteStore) -> Gated {
-        Gated::with_permits(inner, Semaphore::MAX_PERMITS)
-    }
-
-    fn closed(inner: SqliteStore) -> Gated {
-        Gated::with_permits(inner, 0)
-    }
-
-    fn with_permits(inner: SqliteStore, permits: usize) -> Gated {
-        Gated {
-            inner,
-            gate: Arc::new(Semaphore::new(permits)),
-            active: Arc::default(),
-            peak: Arc::default(),
-        }
-    }
-}
-
-impl Store for Gated {
-    fn registry(&self) -> &Registry {
-        self.inner.registry()
-    }
-
-    async fn apply(
-        &self,
-        tenant: &TenantId,
-        changes: &[Change],
-    ) -> sync_core::Result<BatchOutcome> {
-        self.inner.apply(tenant, changes).await
-    }
-
-    async fn changes_since(
-        &self,
-        tenant: &TenantId,
-        cursor: u64,
-        limit: usize,
-    ) -> sync_core::Result<ChangePage> {
-        self.inner.changes_since(tenant, cursor, limit).await
-    }
-
-    async fn snapshot(&self, tenant: &TenantId) -> sync_core::Result<Snapshot> {
-        let now = self.active.fetch_add(1, Ordering::SeqCst) + 1;
-        self.peak.fetch_max(now, Ordering::SeqCst);
-        self.gate.acquire().await.unwrap().forget();
-        let snapshot = self.inner.snapshot(tenant).await;
-        self.active.fetch_sub(1, Ordering::SeqCst);
-        snapshot
-    }
-
-    async fn get_state(
-        &self,
-        tenant: &TenantId,
-        entity_type: &str,
-        entity_id: &str,
-    ) -> sync_core::Result<Option<Effect>> {
-        self.inner.get_state(tenant, entity_type, entity_id).await
-    }
-
-    async fn list_json(
-        &self,
-        tenant: &TenantId,
-        entity_type: &str,
-    ) -> sync_core::Result<Vec<Value>> {
-        self.inner.list_json(tenant, entity_type).await
-    }
-
-    async fn cursor(&self, tenant: &TenantId) -> sync_core::Result<u64> {
-        self.inner.cursor(tenant).await
-    }
-
-    async fn purge_tombstones(
-        &self,
-        tenant: &TenantId,
-        horizon: Version,
-    ) -> sync_core::Result<Purge> {
-        self.inner.purge_tombstones(tenant, horizon).await
-    }
-
-    async fn delete_tenant(&self, tenant: &TenantId) -> sync_core::Result<()> {
-        self.inner.delete_tenant(tenant).await
-    }
-}
+type Gated = sync_testkit::gated::Gated<SqliteStore>;

@@ -6,7 +6,7 @@ mod common;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -15,10 +15,11 @@ use sync_core::change::Change;
 use sync_core::store::postgres::{PostgresStore, mask_password};
 use sync_core::store::{AnyStore, Store, StoreExt};
 use sync_core::{Error, Registry, Syncable};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
 use common::backend::{database_url, postgres};
 use common::{Backend, Fixture, at, registry, tenant, update};
+use sync_testkit::proxy::Proxy;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_writers_on_separate_pools_never_show_a_follower_a_gap() {
@@ -137,64 +138,6 @@ async fn an_unreachable_database_fails_connect_naming_the_url_without_its_passwo
         mask_password(&url),
         format!("postgres://app:***@127.0.0.1:{port}/app")
     );
-}
-
-/// A TCP proxy to PostgreSQL that can be cut (every connection closed, new ones refused)
-/// and restored, on the same port.
-struct Proxy {
-    port: u16,
-    generation: Arc<AtomicU64>,
-    open: Arc<AtomicBool>,
-}
-
-impl Proxy {
-    async fn start(upstream: String) -> Proxy {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let generation = Arc::new(AtomicU64::new(0));
-        let open = Arc::new(AtomicBool::new(true));
-        let (gen_, open_) = (generation.clone(), open.clone());
-        tokio::spawn(async move {
-            loop {
-                let Ok((client, _)) = listener.accept().await else {
-                    return;
-                };
-                if !open_.load(Ordering::SeqCst) {
-                    drop(client);
-                    continue;
-                }
-                let (generation, born) = (gen_.clone(), gen_.load(Ordering::SeqCst));
-                let upstream = upstream.clone();
-                tokio::spawn(async move {
-                    let Ok(server) = TcpStream::connect(&upstream).await else {
-                        return;
-                    };
-                    let (mut client, mut server) = (client, server);
-                    let pipe = tokio::io::copy_bidirectional(&mut client, &mut server);
-                    let cut = async {
-                        while generation.load(Ordering::SeqCst) == born {
-                            tokio::time::sleep(Duration::from_millis(20)).await;
-                        }
-                    };
-                    tokio::select! { _ = pipe => {}, () = cut => {} }
-                });
-            }
-        });
-        Proxy {
-            port,
-            generation,
-            open,
-        }
-    }
-
-    fn cut(&self) {
-        self.open.store(false, Ordering::SeqCst);
-        self.generation.fetch_add(1, Ordering::SeqCst);
-    }
-
-    fn restore(&self) {
-        self.open.store(true, Ordering::SeqCst);
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,13 +14,13 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::process::spawn;
-use common::proxy::Proxy;
 use common::ws::{Socket, account, account_update, close_code, connect, entry, recv, send};
 use common::{PgSchema, Server, bare, browser, create_tenant, login, read, start_with, user};
 use futures::StreamExt;
 use serde_json::{Value, json};
 use sync_core::TenantId;
 use sync_core::store::Store as _;
+use sync_testkit::proxy::Proxy;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 

@@ -15,8 +15,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use sync_axum::auth::OpenAccess;
 use sync_axum::{ShutdownHandle, SyncServer};
 use sync_client::Client;
@@ -32,49 +30,7 @@ use tokio::task::JoinHandle;
 
 pub const TENANT: &str = "household";
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Syncable)]
-#[serde(rename_all = "camelCase")]
-#[sync(entity = "Account", table = "accounts")]
-pub struct Account {
-    #[sync(id)]
-    pub id: String,
-    pub name: String,
-    pub balance: f64,
-    #[serde(rename = "updated_at")]
-    #[sync(updated_at)]
-    pub updated_at: Option<DateTime<Utc>>,
-}
-
-impl Account {
-    pub fn new(id: &str, name: &str, balance: f64) -> Account {
-        Account {
-            id: id.to_owned(),
-            name: name.to_owned(),
-            balance,
-            updated_at: None,
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Syncable)]
-#[sync(entity = "Tag", table = "tags")]
-pub struct Tag {
-    #[sync(id)]
-    pub id: String,
-    pub name: String,
-    #[sync(updated_at)]
-    pub updated_at: Option<DateTime<Utc>>,
-}
-
-impl Tag {
-    pub fn new(id: &str, name: &str) -> Tag {
-        Tag {
-            id: id.to_owned(),
-            name: name.to_owned(),
-            updated_at: None,
-        }
-    }
-}
+pub use sync_testkit::entities::{Account, Tag};
 
 pub fn registry() -> Registry {
     Registry::builder()

@@ -4,12 +4,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use futures::channel::mpsc;
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use futures::{FutureExt, SinkExt, StreamExt};
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sync_core::bus::{Bus, Event, Notice, NoticeKind};
 use sync_core::engine::{self, Engine};
@@ -17,23 +16,10 @@ use sync_core::hub::Hub;
 use sync_core::session::{self, Inbound, Outbound, Session};
 use sync_core::store::sqlite::{SqliteStore, Synchronous};
 use sync_core::store::{AnyStore, Store};
-use sync_core::{Registry, Syncable, TenantId};
-#[cfg(any(feature = "nats", feature = "postgres"))]
-use tokio::net::{TcpListener, TcpStream};
+use sync_core::{Registry, TenantId};
 use tokio::sync::watch;
 
-#[derive(Debug, Clone, Serialize, Deserialize, Syncable)]
-#[serde(rename_all = "camelCase")]
-#[sync(entity = "Account", table = "accounts")]
-pub(crate) struct Account {
-    #[sync(id)]
-    pub(crate) id: String,
-    pub(crate) name: String,
-    pub(crate) balance: f64,
-    #[serde(rename = "updated_at")]
-    #[sync(updated_at)]
-    pub(crate) updated_at: Option<DateTime<Utc>>,
-}
+pub(crate) use sync_testkit::entities::Account;
 
 /// The store both nodes share.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,12 +130,8 @@ async fn postgres_store(
         })
 }
 
-/// The database of the PostgreSQL tests.
 #[cfg(feature = "postgres")]
-pub(crate) fn database_url() -> String {
-    std::env::var("SYNC_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
+pub(crate) use sync_testkit::database_url;
 
 impl Node {
     pub(crate) async fn connect(&self, tenant: &str) -> Client {
@@ -333,56 +315,4 @@ impl Bus for Lossy {
 }
 
 #[cfg(any(feature = "nats", feature = "postgres"))]
-/// A TCP proxy to `target` that the test can cut (closing every connection and refusing
-/// new ones) and restore.
-pub(crate) struct Proxy {
-    pub(crate) port: u16,
-    up: watch::Sender<bool>,
-}
-
-#[cfg(any(feature = "nats", feature = "postgres"))]
-impl Proxy {
-    pub(crate) async fn start(target: String) -> Proxy {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let up = watch::channel(true).0;
-        let state = up.subscribe();
-        tokio::spawn(async move {
-            loop {
-                let Ok((mut client, _)) = listener.accept().await else {
-                    return;
-                };
-                if !*state.borrow() {
-                    drop(client);
-                    continue;
-                }
-                let target = target.clone();
-                let mut state = state.clone();
-                tokio::spawn(async move {
-                    let Ok(mut server) = TcpStream::connect(&target).await else {
-                        return;
-                    };
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
-                        _ = state.wait_for(|up| !*up) => {}
-                    }
-                });
-            }
-        });
-        Proxy { port, up }
-    }
-
-    pub(crate) fn cut(&self) {
-        self.up.send_replace(false);
-    }
-
-    pub(crate) fn restore(&self) {
-        self.up.send_replace(true);
-    }
-}
-
-#[cfg(any(feature = "nats", feature = "postgres"))]
-/// A random lowercase name, to keep concurrent tests apart on shared services.
-pub(crate) fn unique(prefix: &str) -> String {
-    format!("{prefix}_{}", uuid::Uuid::new_v4().simple())
-}
+pub(crate) use sync_testkit::{proxy::Proxy, unique};

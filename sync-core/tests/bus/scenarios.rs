@@ -43,12 +43,7 @@ pub(crate) async fn a_change_reaches_the_other_node_once(
     writer.silent(Duration::from_millis(100)).await;
 
     // Server code writes through node A: node B's session gets it like a client's write.
-    let account = Account {
-        id: "a2".into(),
-        name: "Savings".into(),
-        balance: 3.0,
-        updated_at: None,
-    };
+    let account = Account::new("a2", "Savings", 3.0);
     let Outcome::Applied { effect, .. } = cluster.a.engine.put(&tenant(), &account).await.unwrap()
     else {
         panic!("the put applies");

@@ -54,12 +54,7 @@ async fn server_puts_and_deletes_reach_connected_sessions() {
         tokio::task::yield_now().await;
     }
 
-    let account = Account {
-        id: "a1".into(),
-        name: "Giro".into(),
-        balance: 2.5,
-        updated_at: None,
-    };
+    let account = Account::new("a1", "Giro", 2.5);
     let Outcome::Applied { effect, .. } = engine.put(&tenant, &account).await.unwrap() else {
         panic!("the put applies");
     };

@@ -6,33 +6,20 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use sync_client::Client;
 use sync_client::clock::WallClock;
 use sync_core::engine::{self, Engine};
 use sync_core::hub::Hub;
 use sync_core::store::sqlite::{SqliteStore, Synchronous};
 use sync_core::version::Version;
-use sync_core::{Registry, Syncable, TenantId};
+use sync_core::{Registry, TenantId};
 use tokio::sync::watch;
 
 use crate::net::{self, Server};
 use crate::store::Counting;
 
-/// The entity every client edits.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Syncable)]
-#[serde(rename_all = "camelCase")]
-#[sync(entity = "Account", table = "accounts")]
-pub(crate) struct Account {
-    #[sync(id)]
-    pub(crate) id: String,
-    pub(crate) name: String,
-    pub(crate) balance: f64,
-    #[serde(rename = "updated_at")]
-    #[sync(updated_at)]
-    pub(crate) updated_at: Option<DateTime<Utc>>,
-}
+/// The entity every client edits: sync-testkit's `Account`.
+pub(crate) use sync_testkit::entities::Account;
 
 /// Few ids, so clients often write the same entity.
 pub(crate) const IDS: [&str; 3] = ["a0", "a1", "a2"];
@@ -103,7 +90,7 @@ pub(crate) struct World {
 }
 
 pub(crate) fn registry() -> Registry {
-    Registry::builder().entity::<Account>().build().unwrap()
+    sync_testkit::entities::accounts()
 }
 
 impl World {
@@ -379,12 +366,7 @@ impl World {
         if delete {
             client.delete::<Account>(id).await.unwrap();
         } else {
-            let account = Account {
-                id: id.to_owned(),
-                name: format!("c{index}-{edit}"),
-                balance: edit as f64,
-                updated_at: None,
-            };
+            let account = Account::new(id, &format!("c{index}-{edit}"), edit as f64);
             client.put(&account).await.unwrap();
         }
     }

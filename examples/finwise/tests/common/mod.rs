@@ -2,7 +2,6 @@
 #![allow(dead_code, reason = "each test file uses a different part")]
 
 pub(crate) mod process;
-pub(crate) mod proxy;
 pub(crate) mod ws;
 
 use std::net::SocketAddr;

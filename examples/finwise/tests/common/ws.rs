@@ -1,122 +1,42 @@
 //! Sync sessions over real WebSockets: connecting as a browser does, sending entries,
 //! reading answers, and the FinWise payloads the tests write.
 
-use std::time::Duration;
-
-use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::{Error as WsError, Message};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::tungstenite::Error as WsError;
+
+#[allow(unused_imports, reason = "each test file uses a different part")]
+pub(crate) use sync_testkit::ws::{Socket, close_code, entry, process, recv, send, silent};
 
 use super::{Endpoint, User};
 
-pub(crate) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+/// The sync URL of `tenant` on `server`.
+fn url(server: &impl Endpoint, tenant: &str) -> String {
+    let address = server.base().trim_start_matches("http://");
+    format!("ws://{address}/ws_finwise/ws/{tenant}")
+}
 
 /// The request a browser makes: the session cookie, no Authorization header.
+fn cookie(token: Option<&str>) -> Vec<(&'static str, String)> {
+    token
+        .map(|token| ("cookie", format!("session={token}")))
+        .into_iter()
+        .collect()
+}
+
 pub(crate) async fn try_connect(
     server: &impl Endpoint,
     tenant: &str,
-    cookie: Option<&str>,
+    token: Option<&str>,
 ) -> Result<Socket, WsError> {
-    let address = server.base().trim_start_matches("http://");
-    let mut request = format!("ws://{address}/ws_finwise/ws/{tenant}")
-        .into_client_request()
-        .unwrap();
-    if let Some(token) = cookie {
-        request
-            .headers_mut()
-            .insert("cookie", format!("session={token}").parse().unwrap());
-    }
-    tokio_tungstenite::connect_async(request)
-        .await
-        .map(|(socket, _)| socket)
+    sync_testkit::ws::try_connect(&url(server, tenant), &cookie(token)).await
 }
 
 pub(crate) async fn connect(server: &impl Endpoint, user: &User, tenant: &str) -> Socket {
-    let mut socket = try_connect(server, tenant, Some(&user.token))
-        .await
-        .unwrap();
-    assert_eq!(
-        recv(&mut socket).await,
-        json!({"type": "status", "status": "online"})
-    );
-    socket
+    sync_testkit::ws::connect(&url(server, tenant), &cookie(Some(&user.token))).await
 }
 
-pub(crate) async fn refusal(server: &impl Endpoint, tenant: &str, cookie: Option<&str>) -> u16 {
-    match try_connect(server, tenant, cookie).await {
-        Err(WsError::Http(response)) => response.status().as_u16(),
-        other => panic!(
-            "expected a refusal, got {:?}",
-            other.map(|_| "a connection")
-        ),
-    }
-}
-
-pub(crate) async fn send(socket: &mut Socket, message: Value) {
-    socket
-        .send(Message::text(message.to_string()))
-        .await
-        .unwrap();
-}
-
-pub(crate) async fn recv(socket: &mut Socket) -> Value {
-    loop {
-        let frame = tokio::time::timeout(Duration::from_secs(10), socket.next())
-            .await
-            .expect("an answer within 10 s");
-        match frame.expect("open").expect("readable") {
-            Message::Text(text) => {
-                let json: Value = serde_json::from_str(&text).unwrap();
-                if json["type"] != "ping" {
-                    return json;
-                }
-            }
-            Message::Close(frame) => panic!("closed: {frame:?}"),
-            _ => {}
-        }
-    }
-}
-
-pub(crate) async fn silent(socket: &mut Socket) {
-    if let Ok(frame) = tokio::time::timeout(Duration::from_millis(200), socket.next()).await {
-        panic!("expected nothing, got {frame:?}");
-    }
-}
-
-pub(crate) async fn close_code(socket: &mut Socket) -> CloseCode {
-    loop {
-        match tokio::time::timeout(Duration::from_secs(10), socket.next())
-            .await
-            .expect("closed within 10 s")
-        {
-            Some(Ok(Message::Close(Some(frame)))) => return frame.code,
-            Some(Ok(_)) => {}
-            other => panic!("expected a close frame, got {other:?}"),
-        }
-    }
-}
-
-pub(crate) fn entry(
-    entry_id: &str,
-    tenant: &str,
-    entity_type: &str,
-    operation: &str,
-    entity_id: &str,
-    payload: Value,
-) -> Value {
-    json!({
-        "id": entry_id, "tenantId": tenant, "entityType": entity_type, "entityId": entity_id,
-        "operationType": operation, "payload": payload, "timestamp": 1_767_225_600_000_i64,
-        "status": "pending", "attempts": 0,
-    })
-}
-
-pub(crate) fn process(entry: Value) -> Value {
-    json!({"type": "process_sync_entry", "payload": entry})
+pub(crate) async fn refusal(server: &impl Endpoint, tenant: &str, token: Option<&str>) -> u16 {
+    sync_testkit::ws::refusal(&url(server, tenant), &cookie(token)).await
 }
 
 pub(crate) fn account(id: &str, name: &str, at: &str) -> Value {

@@ -1,6 +1,6 @@
-//! One store test-suite for every backend: a [`Fixture`] opens a store of the chosen
+//! One store test-suite for every backend (feature `postgres`): a [`Fixture`] opens a store of the chosen
 //! [`Backend`] in a fresh location (a temporary directory, or a fresh PostgreSQL schema
-//! dropped at the end), and [`store_tests!`] turns each `async fn name(fixture: Fixture)`
+//! dropped at the end), and [`store_tests!`](crate::store_tests) turns each `async fn name(fixture: Fixture)`
 //! into the tests `sqlite::name` and `postgres::name`.
 
 use std::future::Future;
@@ -12,16 +12,14 @@ use sync_core::store::postgres::{PostgresStore, mask_password};
 use sync_core::store::sqlite::{SqliteStore, Synchronous};
 use sync_core::{Error, Registry};
 
-/// The database of the PostgreSQL tests: `SYNC_TEST_DATABASE_URL`, or the local default.
-pub(crate) fn database_url() -> String {
-    std::env::var("SYNC_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
+pub use crate::database_url;
 
 /// Which store a test runs against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Backend {
+pub enum Backend {
+    /// A `SqliteStore` in a temporary directory.
     Sqlite,
+    /// A `PostgresStore` in a fresh schema of [`database_url`].
     Postgres,
 }
 
@@ -32,15 +30,17 @@ enum Location {
 
 /// A fresh place for a store, and the store opened there with the common registry.
 #[derive(Clone)]
-pub(crate) struct Fixture {
-    pub(crate) backend: Backend,
-    pub(crate) store: AnyStore,
+pub struct Fixture {
+    /// The backend.
+    pub backend: Backend,
+    /// The store, open.
+    pub store: AnyStore,
     location: Arc<Location>,
 }
 
 impl Fixture {
     /// A fresh location with a store of `registry`.
-    pub(crate) async fn new(backend: Backend, registry: Registry) -> Fixture {
+    pub async fn new(backend: Backend, registry: Registry) -> Fixture {
         let location = Arc::new(match backend {
             Backend::Sqlite => Location::Dir(tempfile::tempdir().unwrap()),
             Backend::Postgres => {
@@ -63,7 +63,7 @@ impl Fixture {
 
     /// Another store of `registry` in the same location (the same directory or schema),
     /// as a restarted server or a second node opens it.
-    pub(crate) async fn open(&self, registry: Registry) -> Result<AnyStore, Error> {
+    pub async fn open(&self, registry: Registry) -> Result<AnyStore, Error> {
         match &*self.location {
             Location::Dir(_) => Ok(open_sqlite(&self.location, registry).await.into()),
             Location::Schema(schema) => {
@@ -74,16 +74,16 @@ impl Fixture {
 
     /// Another store of the common registry in the same location, keeping tombstones for
     /// `retention`.
-    pub(crate) async fn open_with_retention(&self, retention: Option<Duration>) -> AnyStore {
+    pub async fn open_with_retention(&self, retention: Option<Duration>) -> AnyStore {
         match &*self.location {
-            Location::Dir(dir) => SqliteStore::builder(dir.path(), super::registry())
+            Location::Dir(dir) => SqliteStore::builder(dir.path(), crate::entities::registry())
                 .synchronous(Synchronous::Off)
                 .tombstone_retention(retention)
                 .open()
                 .await
                 .unwrap()
                 .into(),
-            Location::Schema(schema) => postgres(super::registry(), schema, |builder| {
+            Location::Schema(schema) => postgres(crate::entities::registry(), schema, |builder| {
                 builder.tombstone_retention(retention)
             })
             .await
@@ -93,7 +93,7 @@ impl Fixture {
     }
 
     /// The PostgreSQL schema of this fixture.
-    pub(crate) fn schema(&self) -> Option<&str> {
+    pub fn schema(&self) -> Option<&str> {
         match &*self.location {
             Location::Schema(schema) => Some(schema),
             Location::Dir(_) => None,
@@ -101,7 +101,7 @@ impl Fixture {
     }
 
     /// Drops the fixture's PostgreSQL schema, if it has one.
-    pub(crate) async fn clean_up(&self) {
+    pub async fn clean_up(&self) {
         if let Location::Schema(schema) = &*self.location {
             let AnyStore::Postgres(store) = &self.store else {
                 return;
@@ -128,7 +128,7 @@ async fn open_sqlite(location: &Location, registry: Registry) -> SqliteStore {
 
 /// A PostgreSQL store of `registry` in `schema` with a small pool, configured further by
 /// `configure`. An unreachable server fails the test, naming the URL.
-pub(crate) async fn postgres(
+pub async fn postgres(
     registry: Registry,
     schema: &str,
     configure: impl FnOnce(sync_core::store::postgres::Builder) -> sync_core::store::postgres::Builder,
@@ -149,7 +149,7 @@ pub(crate) async fn postgres(
 
 /// Runs `test` against a fresh fixture of `backend`, then drops its schema, also when the
 /// test panics (the panic is then resumed).
-pub(crate) async fn run<F, Fut>(backend: Backend, registry: Registry, test: F)
+pub async fn run<F, Fut>(backend: Backend, registry: Registry, test: F)
 where
     F: FnOnce(Fixture) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
@@ -163,30 +163,28 @@ where
 }
 
 /// `store_tests! { async fn name(fixture: Fixture) { ... } ... }`: each function once per
-/// backend, as the tests `sqlite::name` and `postgres::name`, with a fixture of the common
-/// registry, or of `registry = expr;` given first.
-#[allow(unused_macros, reason = "not every test file uses it")]
+/// backend, as the tests `sqlite::name` and `postgres::name`, with a fixture of
+/// [`entities::registry`](crate::entities::registry), or of `registry = expr;` given first.
+#[macro_export]
 macro_rules! store_tests {
     (registry = $registry:expr; $($(#[$meta:meta])* async fn $name:ident($fixture:ident: Fixture) $body:block)*) => {
-        $($(#[$meta])* async fn $name($fixture: crate::common::Fixture) $body)*
+        $($(#[$meta])* async fn $name($fixture: $crate::backend::Fixture) $body)*
 
         mod sqlite {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
-                crate::common::backend::run(crate::common::Backend::Sqlite, $registry, super::$name).await;
+                $crate::backend::run($crate::backend::Backend::Sqlite, $registry, super::$name).await;
             })*
         }
 
         mod postgres {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
-                crate::common::backend::run(crate::common::Backend::Postgres, $registry, super::$name).await;
+                $crate::backend::run($crate::backend::Backend::Postgres, $registry, super::$name).await;
             })*
         }
     };
     ($($tests:tt)*) => {
-        crate::common::store_tests!(registry = crate::common::registry(); $($tests)*);
+        $crate::store_tests!(registry = $crate::entities::registry(); $($tests)*);
     };
 }
-#[allow(unused_imports, reason = "not every test file uses it")]
-pub(crate) use store_tests;

@@ -1,0 +1,113 @@
+//! The entities the tests sync. `Account` covers the column kinds a store must handle (text,
+//! real, an optional real, a JSON list, the version); `AccountGroup` and `Tag` are second and
+//! third entity types.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sync_core::{Registry, Syncable};
+
+/// A FinWise-like account, with the wire's camelCase names and `updated_at`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Syncable)]
+#[serde(rename_all = "camelCase")]
+#[sync(entity = "Account", table = "accounts")]
+pub struct Account {
+    /// The id.
+    #[sync(id)]
+    pub id: String,
+    /// The name, which the tests edit.
+    pub name: String,
+    /// A required number: a payload without it is invalid.
+    pub balance: f64,
+    /// An optional number.
+    pub credit_limit: Option<f64>,
+    /// A list stored as JSON.
+    #[serde(default)]
+    #[sync(json)]
+    pub tag_ids: Vec<String>,
+    /// The version.
+    #[serde(rename = "updated_at")]
+    #[sync(updated_at)]
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+impl Account {
+    /// An account without a version (the store or client stamps one).
+    pub fn new(id: &str, name: &str, balance: f64) -> Account {
+        Account {
+            id: id.to_owned(),
+            name: name.to_owned(),
+            balance,
+            credit_limit: None,
+            tag_ids: Vec::new(),
+            updated_at: None,
+        }
+    }
+}
+
+/// A second entity type, in its own table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Syncable)]
+#[serde(rename_all = "camelCase")]
+#[sync(entity = "AccountGroup")]
+pub struct AccountGroup {
+    /// The id.
+    #[sync(id)]
+    pub id: String,
+    /// The name.
+    pub name: String,
+    /// An integer.
+    #[serde(default)]
+    pub sort_order: i32,
+    /// The version.
+    #[serde(rename = "updated_at")]
+    #[sync(updated_at)]
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// A third entity type, with field names as they are in Rust.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Syncable)]
+#[sync(entity = "Tag", table = "tags")]
+pub struct Tag {
+    /// The id.
+    #[sync(id)]
+    pub id: String,
+    /// The name.
+    pub name: String,
+    /// The version.
+    #[sync(updated_at)]
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+impl Tag {
+    /// A tag without a version.
+    pub fn new(id: &str, name: &str) -> Tag {
+        Tag {
+            id: id.to_owned(),
+            name: name.to_owned(),
+            updated_at: None,
+        }
+    }
+}
+
+/// `Account` and `AccountGroup`.
+pub fn registry() -> Registry {
+    Registry::builder()
+        .entity::<Account>()
+        .entity::<AccountGroup>()
+        .build()
+        .unwrap()
+}
+
+/// `Account` alone.
+pub fn accounts() -> Registry {
+    Registry::builder().entity::<Account>().build().unwrap()
+}
+
+/// The JSON a client sends for an account, with `updated_at` when given.
+pub fn account_json(id: &str, name: &str, updated_at: Option<&str>) -> serde_json::Value {
+    let mut json = json!({ "id": id, "name": name, "balance": 10.5, "tagIds": ["t1"] });
+    if let Some(at) = updated_at {
+        json["updated_at"] = json!(at);
+    }
+    json
+}
