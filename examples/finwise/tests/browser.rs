@@ -14,6 +14,11 @@
 //! origin (the test serves the same `dist/` on `http://localhost:8001`, the server runs with
 //! `--cors-origin http://localhost:8001 --dev-open-access`): the same flow from that origin.
 
+#![allow(
+    clippy::print_stdout,
+    reason = "an opt-in test reports each step it passes and how to enable it"
+)]
+
 mod browser_support;
 
 use browser_support::cdp::Chromium;
