@@ -14,11 +14,16 @@
 //! origin (the test serves the same `dist/` on `http://localhost:8001`, the server runs with
 //! `--cors-origin http://localhost:8001 --dev-open-access`): the same flow from that origin.
 
+#![allow(
+    clippy::print_stdout,
+    reason = "an opt-in test reports each step it passes and how to enable it"
+)]
+
 mod browser_support;
 
+use browser_support::cdp::Chromium;
 use browser_support::servers::{self, Finwise, Place};
 use browser_support::{Page, Step, launch};
-use headless_chrome::Browser;
 
 const TEST: &str = "the_real_frontend_works_in_headless_chromium";
 const USER: &str = "alice";
@@ -75,9 +80,8 @@ fn step<T>(name: &str, run: impl FnOnce() -> Step<T>) -> T {
     }
 }
 
-fn same_origin(browser: &Browser, origin: &str) {
-    let first = browser.new_context().expect("a browser context");
-    let page = Page::new(first.new_tab().expect("a tab"), origin);
+fn same_origin(browser: &Chromium, origin: &str) {
+    let page = Page::new(browser, origin).expect("a browser context with a tab");
     step("register at /register", || register(&page));
     step("reload on /login serves the app", || {
         page.open("/login")?;
@@ -89,8 +93,7 @@ fn same_origin(browser: &Browser, origin: &str) {
     step("log in", || log_in(&page));
     step("create a tenant", || create_tenant(&page));
 
-    let second = browser.new_context().expect("a second browser context");
-    let other = Page::new(second.new_tab().expect("a tab"), origin);
+    let other = Page::new(browser, origin).expect("a second browser context with a tab");
     step("second context: log in and choose the tenant", || {
         other.open("/login")?;
         log_in(&other)?;
@@ -116,9 +119,8 @@ fn same_origin(browser: &Browser, origin: &str) {
     });
 }
 
-fn cross_origin(browser: &Browser, origin: &str) {
-    let context = browser.new_context().expect("a browser context");
-    let page = Page::new(context.new_tab().expect("a tab"), origin);
+fn cross_origin(browser: &Chromium, origin: &str) {
+    let page = Page::new(browser, origin).expect("a browser context with a tab");
     step("register from the other origin", || register(&page));
     step("log in from the other origin", || log_in(&page));
     step("create a tenant from the other origin", || {
@@ -130,7 +132,7 @@ fn cross_origin(browser: &Browser, origin: &str) {
     );
 }
 
-fn register(page: &Page) -> Step {
+fn register(page: &Page<'_>) -> Step {
     page.open("/register")?;
     page.type_into("#username", USER)?;
     page.type_into("#email", "alice@example.com")?;
@@ -141,7 +143,7 @@ fn register(page: &Page) -> Step {
     page.wait_for_path("/login")
 }
 
-fn log_in(page: &Page) -> Step {
+fn log_in(page: &Page<'_>) -> Step {
     page.wait_for(
         "document.querySelector('#username') !== null",
         "the login form",
@@ -152,7 +154,7 @@ fn log_in(page: &Page) -> Step {
     page.wait_for_path("/tenant-select")
 }
 
-fn create_tenant(page: &Page) -> Step {
+fn create_tenant(page: &Page<'_>) -> Step {
     page.click_text("button", "Neuen Mandanten anlegen")?;
     page.type_into("input[placeholder='Name des Mandanten']", TENANT)?;
     page.click_text("button", "Anlegen")?;
@@ -167,13 +169,13 @@ fn create_tenant(page: &Page) -> Step {
     synced(page, "Girokonto")
 }
 
-fn choose_tenant(page: &Page) -> Step {
+fn choose_tenant(page: &Page<'_>) -> Step {
     page.click_text("span", TENANT)?;
     page.wait_for_path("/")
 }
 
 /// Creates an account in the admin view and waits until it is [`synced`].
-fn create_account(page: &Page, name: &str) -> Step {
+fn create_account(page: &Page<'_>, name: &str) -> Step {
     page.open("/admin/accounts")?;
     page.click_text("button", "Neues Konto")?;
     page.wait_for(
@@ -191,7 +193,7 @@ fn create_account(page: &Page, name: &str) -> Step {
 
 /// Waits until the account `name` is stored in the page's IndexedDB and the frontend's sync
 /// queue is empty: every change it sent, the account's included, was ACKed by the server.
-fn synced(page: &Page, name: &str) -> Step {
+fn synced(page: &Page<'_>, name: &str) -> Step {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
         let state = page.local_state()?;

@@ -1,15 +1,15 @@
 //! Support for `tests/browser.rs`: headless Chromium driven over the DevTools protocol
-//! (headless_chrome), one [`Page`] per browser tab, and the servers around it
-//! ([`servers`]).
+//! ([`cdp`]), one [`Page`] per browser tab, and the servers around it ([`servers`]).
 
+pub(crate) mod cdp;
 pub(crate) mod servers;
 
-use std::ffi::OsStr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use headless_chrome::{Browser, LaunchOptions, Tab};
+use serde_json::{Value, json};
+
+use cdp::Chromium;
 
 /// What a step of the scenario returns: any driver or page error, with its message.
 pub(crate) type Step<T = ()> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
@@ -30,43 +30,53 @@ pub(crate) fn chromium() -> PathBuf {
         .expect("chromium is on PATH (or CHROMIUM names the binary)")
 }
 
-/// Launches headless Chromium (without its sandbox, which needs privileges a test does not
-/// have). Its DevTools port is fixed: the driver would otherwise pick one at random from
-/// 8000-8999, which may be the port the server needs.
-pub(crate) fn launch() -> Step<Browser> {
-    let options = LaunchOptions::default_builder()
-        .path(Some(chromium()))
-        .port(Some(servers::DEVTOOLS_PORT))
-        .headless(true)
-        .sandbox(false)
-        .window_size(Some((1280, 900)))
-        .idle_browser_timeout(Duration::from_secs(600))
-        .args(vec![OsStr::new("--disable-dev-shm-usage")])
-        .build()?;
-    Ok(Browser::new(options)?)
+/// Launches headless Chromium with its DevTools on a fixed port, away from the server's.
+pub(crate) fn launch() -> Step<Chromium> {
+    Chromium::launch(&chromium(), servers::DEVTOOLS_PORT)
 }
 
-/// One tab showing the frontend at `origin` (e.g. `http://localhost:8000`).
-pub(crate) struct Page {
-    tab: Arc<Tab>,
+/// One tab, in a browser context of its own, showing the frontend at `origin`
+/// (e.g. `http://localhost:8000`).
+pub(crate) struct Page<'a> {
+    browser: &'a Chromium,
+    session: String,
     origin: String,
 }
 
-impl Page {
-    pub(crate) fn new(tab: Arc<Tab>, origin: &str) -> Page {
-        tab.set_default_timeout(WAIT);
-        Page {
-            tab,
+impl<'a> Page<'a> {
+    /// A new browser context (own cookies and storage) with one tab.
+    pub(crate) fn new(browser: &'a Chromium, origin: &str) -> Step<Page<'a>> {
+        Ok(Page {
+            browser,
+            session: browser.new_context_tab()?,
             origin: origin.to_owned(),
+        })
+    }
+
+    fn call(&self, method: &str, params: Value) -> Step<Value> {
+        self.browser.call(Some(&self.session), method, params)
+    }
+
+    /// Evaluates `script` (awaited if it is a promise) to its JSON value.
+    fn eval(&self, script: &str) -> Step<Value> {
+        let answer = self.call(
+            "Runtime.evaluate",
+            json!({"expression": script, "awaitPromise": true, "returnByValue": true}),
+        )?;
+        if let Some(exception) = answer.get("exceptionDetails") {
+            return Err(format!("{script}: {exception}").into());
         }
+        Ok(answer["result"]["value"].clone())
     }
 
     /// Loads `path` as a full page load (what a reload or a typed address does).
     pub(crate) fn open(&self, path: &str) -> Step {
-        self.tab
-            .navigate_to(&format!("{}{path}", self.origin))?
-            .wait_until_navigated()?;
-        Ok(())
+        let url = format!("{}{path}", self.origin);
+        let answer = self.call("Page.navigate", json!({"url": url}))?;
+        if let Some(error) = answer.get("errorText") {
+            return Err(format!("loading {url}: {error}").into());
+        }
+        self.wait_for("document.readyState === 'complete'", "the page load")
     }
 
     /// The current path (`location.pathname`).
@@ -74,11 +84,18 @@ impl Page {
         self.eval_string("location.pathname")
     }
 
-    /// Types `text` into the element `selector` after clicking it.
+    /// Enters `text` into the field `selector` as typing does: its value, then an `input`
+    /// event (what the frontend's `v-model` listens to). Keyboard input would reach only the
+    /// tab in front, and the test keeps two open.
     pub(crate) fn type_into(&self, selector: &str, text: &str) -> Step {
-        self.tab.wait_for_element(selector)?.click()?;
-        self.tab.type_str(text)?;
-        Ok(())
+        self.wait_for(
+            &format!(
+                "(() => {{ const e = document.querySelector({selector:?}); if (!e) return false; \
+                 e.focus(); e.value = {text:?}; \
+                 e.dispatchEvent(new Event('input', {{ bubbles: true }})); return true; }})()"
+            ),
+            &format!("the field {selector}"),
+        )
     }
 
     /// Clicks the first `selector` element whose text contains `text`, waiting for it.
@@ -95,14 +112,15 @@ impl Page {
     pub(crate) fn wait_for(&self, script: &str, what: &str) -> Step {
         let deadline = Instant::now() + WAIT;
         loop {
-            let value = self.tab.evaluate(script, true)?.value;
-            if value == Some(serde_json::Value::Bool(true)) {
+            // While a page loads its context can vanish: that answer counts as "not yet".
+            let value = self.eval(script).unwrap_or(Value::Null);
+            if value == Value::Bool(true) {
                 return Ok(());
             }
             if Instant::now() > deadline {
                 let body = self.eval_string("document.body.innerText.slice(0, 600)")?;
                 return Err(format!(
-                    "waited {WAIT:?} for {what} at {}; last answer {value:?}; the page reads: {body}",
+                    "waited {WAIT:?} for {what} at {}; last answer {value}; the page reads: {body}",
                     self.path()?
                 )
                 .into());
@@ -129,8 +147,8 @@ impl Page {
 
     /// Evaluates `script` to a string.
     pub(crate) fn eval_string(&self, script: &str) -> Step<String> {
-        match self.tab.evaluate(script, true)?.value {
-            Some(serde_json::Value::String(text)) => Ok(text),
+        match self.eval(script)? {
+            Value::String(text) => Ok(text),
             other => Err(format!("{script} gave {other:?}, not a string").into()),
         }
     }
@@ -138,7 +156,7 @@ impl Page {
     /// The frontend's own record of one tenant's data in IndexedDB
     /// (`finwiseTenantDB_<tenant>`): the account names and the sync queue, whose entries the
     /// frontend deletes when the server ACKs them. JSON: `{"accounts": [...], "queue": [...]}`.
-    pub(crate) fn local_state(&self) -> Step<serde_json::Value> {
+    pub(crate) fn local_state(&self) -> Step<Value> {
         let json = self.eval_string(LOCAL_STATE)?;
         Ok(serde_json::from_str(&json)?)
     }
