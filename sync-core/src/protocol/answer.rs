@@ -99,7 +99,7 @@ pub(crate) fn origin_state(outcome: &Outcome) -> Option<&Effect> {
 ///
 /// `updated_at` and `seq` are those of the stored state: this change's for `applied`, the
 /// winner's for `superseded`, the entity's current one for `duplicate`. `data` and
-/// `deleted` carry the state the origin must adopt, when there is one ([`origin_state`]).
+/// `deleted` carry the state the origin must adopt, when there is one (`origin_state`).
 pub fn ack(entry: &Entry, outcome: &Outcome, cursor: u64) -> Option<ServerMessage> {
     let kind = outcome.kind()?;
     let (version, seq) = match outcome {
