@@ -278,8 +278,9 @@ async fn tls_serves_https_and_wss_on_one_port_with_a_secure_cookie() {
             .unwrap();
     use futures::StreamExt;
     let online = socket.next().await.unwrap().unwrap();
+    let online: serde_json::Value = serde_json::from_str(online.to_text().unwrap()).unwrap();
     assert_eq!(
-        online.to_text().unwrap(),
-        r#"{"status":"online","type":"status"}"#
+        online,
+        serde_json::json!({"type": "status", "status": "online"})
     );
 }
