@@ -28,12 +28,12 @@
 //! request.headers_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
 //! let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
 //! let greeting = socket.next().await.unwrap().unwrap();
-//! assert_eq!(greeting.to_text().unwrap(), r#"{"status":"online","type":"status"}"#);
+//! assert_eq!(greeting.to_text().unwrap(), r#"{"type":"status","status":"online"}"#);
 //!
 //! // At shutdown (e.g. on Ctrl-C) every session gets `status: shutdown`, then close 1001.
 //! shutdown.shutdown();
 //! let farewell = socket.next().await.unwrap().unwrap();
-//! assert_eq!(farewell.to_text().unwrap(), r#"{"status":"shutdown","type":"status"}"#);
+//! assert_eq!(farewell.to_text().unwrap(), r#"{"type":"status","status":"shutdown"}"#);
 //! # });
 //! ```
 //!
