@@ -18,10 +18,11 @@ pub(crate) struct Limits {
 impl Default for Limits {
     /// The server defaults, assumed until `welcome` says otherwise.
     fn default() -> Limits {
+        let shared = sync_core::protocol::Limits::default();
         Limits {
-            max_message_bytes: 1 << 20,
-            max_batch: 500,
-            max_page: 10_000,
+            max_message_bytes: shared.max_message_bytes,
+            max_batch: shared.max_batch,
+            max_page: shared.max_page,
         }
     }
 }
