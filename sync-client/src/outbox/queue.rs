@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value as Json, json};
 use sqlx::{Row, SqliteConnection};
 use sync_core::change::Operation;
+use sync_core::protocol::Entry;
 use sync_core::version::Version;
 
 use super::coalesce;
@@ -165,7 +166,7 @@ pub(crate) struct Sent {
 #[derive(Debug, Default)]
 pub(crate) struct Taken {
     pub(crate) entries: Vec<Sent>,
-    pub(crate) wire: Vec<Json>,
+    pub(crate) wire: Vec<Entry>,
     /// Entries that can never fit in one message; they were marked failed.
     pub(crate) too_large: usize,
 }
@@ -214,18 +215,19 @@ pub(crate) async fn take(
         let payload: Json =
             serde_json::from_str(&row.try_get::<String, _>(4)?).unwrap_or(Json::Null);
         let attempts = u32::try_from(row.try_get::<i64, _>(6)?).unwrap_or(0);
-        let wire = json!({
-            "id": id,
-            "tenantId": tenant,
-            "entityType": entity_type,
-            "entityId": entity_id,
-            "operationType": operation.as_str(),
-            "payload": payload,
-            "timestamp": row.try_get::<i64, _>(7)?,
-            "status": "pending",
-            "attempts": attempts,
-        });
-        let size = wire.to_string().len() + 1;
+        let wire = Entry {
+            id: Some(id.clone()),
+            tenant_id: Some(tenant.to_owned()),
+            entity_type: Some(entity_type.clone()),
+            entity_id: Some(entity_id.clone()),
+            operation_type: Some(operation.as_str().to_owned()),
+            payload: Some(payload),
+            timestamp: Some(row.try_get::<i64, _>(7)?),
+            status: Some("pending".to_owned()),
+            attempts: Some(attempts),
+        };
+        // Its size inside the batch's array, with the separating comma.
+        let size = serde_json::to_string(&wire).map_or(usize::MAX, |text| text.len()) + 1;
         if size > limits.max_bytes {
             fail(
                 conn,

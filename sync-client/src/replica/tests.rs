@@ -6,12 +6,13 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value as Json, json};
+use sync_core::protocol::{Ack, Nack, NackStatus, OutcomeKind, Reason};
 use sync_core::store::sqlite::Synchronous;
 use sync_core::version::Version;
 use sync_core::{Registry, Syncable, TenantId};
 
 use super::apply::{self, Remote};
-use super::settle::{self, AckOutcome, Answer, RetryPolicy};
+use super::settle::{self, Answer, RetryPolicy};
 use super::{Replica, local, meta};
 use crate::backoff::Backoff;
 use crate::clock::Clock;
@@ -166,24 +167,29 @@ impl Fixture {
 }
 
 fn applied(entry: &Sent, cursor: u64) -> Answer {
-    Answer::Ack {
+    Answer::Ack(Ack {
         id: entry.id.clone(),
-        outcome: AckOutcome::Applied,
-        version: Some(entry.version),
+        outcome: OutcomeKind::Applied,
+        updated_at: Some(entry.version).map(|version| version.to_string()),
         cursor: Some(cursor),
         data: None,
         seq: None,
         deleted: None,
-    }
+        ..Ack::default()
+    })
 }
 
 fn refused(entry: &Sent) -> Answer {
-    Answer::Nack {
+    Answer::Nack(Nack {
         id: entry.id.clone(),
-        reason: "validation_error".into(),
+        status: NackStatus::Failed,
+        entity_id: entry.entity_id.clone(),
+        entity_type: entry.entity_type.clone(),
+        operation_type: String::new(),
+        reason: Reason::ValidationError,
         detail: "text: bad".into(),
-        retryable: false,
-    }
+        retryable: Some(false),
+    })
 }
 
 #[tokio::test]
@@ -372,15 +378,16 @@ async fn acknowledged_changes_take_their_exact_sequence_numbers_when_nothing_cam
     // A server that sends each change's own sequence number leaves nothing to guess.
     replica.put("d", "d").await;
     let sent = replica.send().await;
-    let exact = Answer::Ack {
+    let exact = Answer::Ack(Ack {
         id: sent[0].id.clone(),
-        outcome: AckOutcome::Applied,
-        version: Some(sent[0].version),
+        outcome: OutcomeKind::Applied,
+        updated_at: Some(sent[0].version).map(|version| version.to_string()),
         cursor: Some(7),
         data: None,
         seq: Some(6),
         deleted: None,
-    };
+        ..Ack::default()
+    });
     replica.settle(&sent, &[exact], 2).await;
     assert_eq!(replica.seq("d").await, 6);
 }
@@ -392,15 +399,18 @@ async fn a_superseded_ack_that_says_deleted_needs_no_guess() {
     let sent = replica.send().await;
     // A winner with more than id and version, yet a tombstone: the flag decides.
     let winner = note("gone", "last text", "2099-01-01T00:00:00Z");
-    let answer = Answer::Ack {
+    let answer = Answer::Ack(Ack {
         id: sent[0].id.clone(),
-        outcome: AckOutcome::Superseded,
-        version: Version::parse("2099-01-01T00:00:00Z").ok(),
+        outcome: OutcomeKind::Superseded,
+        updated_at: Version::parse("2099-01-01T00:00:00Z")
+            .ok()
+            .map(|version| version.to_string()),
         cursor: Some(9),
         data: Some(winner),
         seq: Some(8),
         deleted: Some(true),
-    };
+        ..Ack::default()
+    });
     replica.settle(&sent, &[answer], 5).await;
     assert_eq!(
         replica.text("gone").await,
@@ -422,21 +432,26 @@ async fn a_superseded_change_takes_the_winner_a_live_row_or_a_tombstone() {
     let sent = replica.send().await;
     let winner = note("live", "theirs", "2099-01-01T00:00:00Z");
     let tombstone = json!({ "id": "dead", "updated_at": "2099-01-01T00:00:00.000Z" });
-    let superseded = |entry: &Sent, data: Json| Answer::Ack {
-        id: entry.id.clone(),
-        outcome: AckOutcome::Superseded,
-        version: Version::parse("2099-01-01T00:00:00Z").ok(),
-        cursor: Some(7),
-        data: Some(data),
-        seq: None,
-        deleted: None,
+    let superseded = |entry: &Sent, data: Json, deleted: bool| {
+        Answer::Ack(Ack {
+            id: entry.id.clone(),
+            outcome: OutcomeKind::Superseded,
+            updated_at: Version::parse("2099-01-01T00:00:00Z")
+                .ok()
+                .map(|version| version.to_string()),
+            cursor: Some(7),
+            data: Some(data),
+            seq: None,
+            deleted: Some(deleted),
+            ..Ack::default()
+        })
     };
     let settled = replica
         .settle(
             &sent,
             &[
-                superseded(&sent[0], winner),
-                superseded(&sent[1], tombstone),
+                superseded(&sent[0], winner, false),
+                superseded(&sent[1], tombstone, true),
             ],
             5,
         )
@@ -450,15 +465,16 @@ async fn a_superseded_change_takes_the_winner_a_live_row_or_a_tombstone() {
 /// A `duplicate` ACK as a server that predates current states in duplicates answers it:
 /// the version the change was first stored with, nothing else.
 fn duplicate_of_old(entry: &Sent, cursor: u64) -> Answer {
-    Answer::Ack {
+    Answer::Ack(Ack {
         id: entry.id.clone(),
-        outcome: AckOutcome::Duplicate,
-        version: Some(entry.version),
+        outcome: OutcomeKind::Duplicate,
+        updated_at: Some(entry.version).map(|version| version.to_string()),
         cursor: Some(cursor),
         data: None,
         seq: None,
         deleted: None,
-    }
+        ..Ack::default()
+    })
 }
 
 fn version(text: &str) -> Option<Version> {
@@ -497,15 +513,16 @@ async fn a_duplicate_with_the_current_state_takes_it() {
     let replica = fixture().await;
     replica.put("n", "mine").await;
     let sent = replica.send().await;
-    let current = Answer::Ack {
+    let current = Answer::Ack(Ack {
         id: sent[0].id.clone(),
-        outcome: AckOutcome::Duplicate,
-        version: version("2099-01-01T00:00:00Z"),
+        outcome: OutcomeKind::Duplicate,
+        updated_at: version("2099-01-01T00:00:00Z").map(|version| version.to_string()),
         cursor: Some(2),
         data: Some(note("n", "renamed", "2099-01-01T00:00:00.000Z")),
         seq: Some(2),
         deleted: Some(false),
-    };
+        ..Ack::default()
+    });
     replica.settle(&sent, &[current], 2).await;
     assert_eq!(replica.text("n").await.as_deref(), Some("renamed"));
     assert_eq!(replica.seq("n").await, 2);
@@ -514,15 +531,16 @@ async fn a_duplicate_with_the_current_state_takes_it() {
     // Without a state, the sequence number says the entity still holds the change.
     replica.put("m", "mine").await;
     let sent = replica.send().await;
-    let own = Answer::Ack {
+    let own = Answer::Ack(Ack {
         id: sent[0].id.clone(),
-        outcome: AckOutcome::Duplicate,
-        version: Some(sent[0].version),
+        outcome: OutcomeKind::Duplicate,
+        updated_at: Some(sent[0].version).map(|version| version.to_string()),
         cursor: Some(3),
         data: None,
         seq: Some(3),
         deleted: None,
-    };
+        ..Ack::default()
+    });
     replica.settle(&sent, &[own], 3).await;
     assert_eq!(
         (replica.text("m").await.as_deref(), replica.seq("m").await),
@@ -544,15 +562,16 @@ async fn an_applied_change_settles_to_a_newer_change_held_back() {
     replica
         .update(note("n", "theirs", "2099-01-01T00:00:00Z"), 3)
         .await;
-    let ack = Answer::Ack {
+    let ack = Answer::Ack(Ack {
         id: sent[0].id.clone(),
-        outcome: AckOutcome::Applied,
-        version: Some(sent[0].version),
+        outcome: OutcomeKind::Applied,
+        updated_at: Some(sent[0].version).map(|version| version.to_string()),
         cursor: Some(3),
         data: None,
         seq: Some(2),
         deleted: None,
-    };
+        ..Ack::default()
+    });
     replica.settle(&sent, &[ack], 1).await;
     assert_eq!(replica.text("n").await.as_deref(), Some("theirs"));
     assert_eq!(replica.seq("n").await, 3);
@@ -563,15 +582,16 @@ async fn an_applied_change_settles_to_a_newer_change_held_back() {
     replica
         .update(note("n", "stale", "2099-01-01T00:00:00.001Z"), 4)
         .await;
-    let ack = Answer::Ack {
+    let ack = Answer::Ack(Ack {
         id: sent[0].id.clone(),
-        outcome: AckOutcome::Applied,
-        version: Some(sent[0].version),
+        outcome: OutcomeKind::Applied,
+        updated_at: Some(sent[0].version).map(|version| version.to_string()),
         cursor: Some(5),
         data: None,
         seq: Some(5),
         deleted: None,
-    };
+        ..Ack::default()
+    });
     replica.settle(&sent, &[ack], 3).await;
     assert_eq!(replica.text("n").await.as_deref(), Some("mine again"));
     assert_eq!(replica.seq("n").await, 5);
@@ -587,15 +607,16 @@ async fn a_superseded_change_settles_to_the_newest_of_winner_and_held_back() {
     replica
         .update(note("n", "newest", "2099-01-02T00:00:00Z"), 4)
         .await;
-    let superseded = Answer::Ack {
+    let superseded = Answer::Ack(Ack {
         id: sent[0].id.clone(),
-        outcome: AckOutcome::Superseded,
-        version: version("2099-01-01T00:00:00Z"),
+        outcome: OutcomeKind::Superseded,
+        updated_at: version("2099-01-01T00:00:00Z").map(|version| version.to_string()),
         cursor: Some(4),
         data: Some(note("n", "winner", "2099-01-01T00:00:00.000Z")),
         seq: Some(3),
         deleted: Some(false),
-    };
+        ..Ack::default()
+    });
     replica.settle(&sent, &[superseded], 2).await;
     assert_eq!(replica.text("n").await.as_deref(), Some("newest"));
     assert_eq!(replica.seq("n").await, 4);
@@ -719,15 +740,16 @@ async fn a_failed_edit_retried_and_applied_is_what_the_replica_holds() {
         .await
         .unwrap();
     let sent = replica.send().await;
-    let ack = Answer::Ack {
+    let ack = Answer::Ack(Ack {
         id: sent[0].id.clone(),
-        outcome: AckOutcome::Applied,
-        version: Some(sent[0].version),
+        outcome: OutcomeKind::Applied,
+        updated_at: Some(sent[0].version).map(|version| version.to_string()),
         cursor: Some(2),
         data: None,
         seq: Some(2),
         deleted: None,
-    };
+        ..Ack::default()
+    });
     replica.settle(&sent, &[ack], 1).await;
     assert_eq!(replica.text("n").await.as_deref(), Some("mine"));
     assert_eq!(replica.seq("n").await, 2);

@@ -5,7 +5,9 @@ use tokio::time::Instant;
 
 use super::Session;
 use crate::connection::Waiter;
-use crate::connection::wire::{self, FeedChange};
+use sync_core::protocol::{Changes, DataUpdate, FeedChange, Operation};
+
+use crate::connection::wire;
 use crate::error::Result;
 use crate::event::Event;
 use crate::replica::apply::{self, Remote};
@@ -57,14 +59,13 @@ impl Session<'_> {
         self.link.send(wire::request_changes(since, limit));
     }
 
-    pub(super) async fn on_page(
-        &mut self,
-        changes: Vec<FeedChange>,
-        cursor: u64,
-        has_more: bool,
-        reset: bool,
-        waiters: &mut Vec<Waiter>,
-    ) -> Result<()> {
+    pub(super) async fn on_page(&mut self, page: Changes, waiters: &mut Vec<Waiter>) -> Result<()> {
+        let Changes {
+            changes,
+            cursor,
+            has_more,
+            reset,
+        } = page;
         if self.feed.rounds.requested_at.is_none() {
             return Ok(());
         }
@@ -112,13 +113,18 @@ impl Session<'_> {
         Ok(())
     }
 
-    pub(super) async fn on_data_update(&mut self, change: FeedChange) -> Result<()> {
+    pub(super) async fn on_data_update(&mut self, update: DataUpdate) -> Result<()> {
         let shared = self.shared;
-        self.learn_cursor(change.seq);
+        self.learn_cursor(update.cursor);
         let (changed, advanced) = apply::data_update(
             &mut *shared.replica.lock().await?,
             shared.replica.tables(),
-            remote(&change),
+            Remote {
+                entity_type: &update.entity_type,
+                deleted: update.operation_type == Operation::Delete,
+                data: &update.data.single_entity,
+                seq: update.cursor,
+            },
         )
         .await?;
         shared.publish(changed);
@@ -148,8 +154,8 @@ impl Session<'_> {
 fn remote(change: &FeedChange) -> Remote<'_> {
     Remote {
         entity_type: &change.entity_type,
-        deleted: change.deleted,
+        deleted: change.operation_type == Operation::Delete,
         data: &change.data,
-        seq: change.seq,
+        seq: change.cursor,
     }
 }
