@@ -21,6 +21,8 @@ pub(super) struct Rounds {
     pub(super) requested_at: Option<Instant>,
     /// Another round must follow the running one (a `sync_now` came during it).
     pub(super) again: bool,
+    /// When the last round ended.
+    pub(super) finished_at: Option<Instant>,
 }
 
 /// What the session knows of the change feed: the stored cursor, the server's, and the
@@ -99,6 +101,7 @@ impl Session<'_> {
             return Ok(());
         }
         self.feed.rounds.requested_at = None;
+        self.feed.rounds.finished_at = Some(Instant::now());
         self.feed.rounds.done = self.feed.rounds.started;
         shared.synced();
         if !self.feed.caught_up {
@@ -134,6 +137,20 @@ impl Session<'_> {
         }
         self.schedule_gap();
         Ok(())
+    }
+
+    /// Whether an idle, caught-up session is due to check its cursor with a round: a
+    /// `data_update` lost on the way would otherwise go unnoticed until the next change
+    /// mentions a later cursor.
+    pub(super) fn check_due(&self) -> bool {
+        self.feed.caught_up
+            && self.feed.rounds.requested_at.is_none()
+            && self.flush.is_idle()
+            && self
+                .feed
+                .rounds
+                .finished_at
+                .is_some_and(|at| at.elapsed() >= self.shared.config.check_interval)
     }
 
     /// Whether the server mentioned changes past the stored cursor that no round covers.

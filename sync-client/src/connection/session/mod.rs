@@ -191,7 +191,12 @@ impl<'a> Session<'a> {
                         self.start_round(waiters);
                     }
                 }
-                _ = pings.tick() => self.link.send(wire::ping()),
+                _ = pings.tick() => {
+                    self.link.send(wire::ping());
+                    if self.check_due() {
+                        self.start_round(waiters);
+                    }
+                }
             }
         }
     }
