@@ -111,7 +111,19 @@ pub(crate) async fn enqueue(
     if let Some(queued) = queued {
         let position: i64 = queued.try_get(0)?;
         let operation = parse_operation(&queued.try_get::<String, _>(1)?);
-        return Ok(match coalesce(operation, change.operation) {
+        // A create cancels out only when it is the entity's one entry. Behind an entry
+        // already sent, the replica's state before the create is that entry's, not the
+        // server's: the unsent create becomes a delete of its own, and the earlier entry's
+        // answer settles the entity as usual.
+        let merged = match coalesce(operation, change.operation) {
+            None if has_earlier_entry(conn, change.entity_type, change.entity_id, position)
+                .await? =>
+            {
+                Some(Operation::Delete)
+            }
+            merged => merged,
+        };
+        return Ok(match merged {
             Some(merged) => {
                 sqlx::query(
                     "UPDATE \"_sync_outbox\" SET \"operation\" = ?, \"payload\" = ?, \"version\" = ? WHERE \"position\" = ?",
@@ -150,6 +162,24 @@ pub(crate) async fn enqueue(
     .execute(&mut *conn)
     .await?;
     Ok(Queued::Entry)
+}
+
+/// Whether the entity has an entry queued before `position`.
+async fn has_earlier_entry(
+    conn: &mut SqliteConnection,
+    entity_type: &str,
+    entity_id: &str,
+    position: i64,
+) -> Result<bool> {
+    let earlier: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM \"_sync_outbox\" WHERE \"entity_type\" = ? AND \"entity_id\" = ? AND \"position\" < ? LIMIT 1",
+    )
+    .bind(entity_type)
+    .bind(entity_id)
+    .bind(position)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(earlier.is_some())
 }
 
 /// An entry as sent: what the answer is matched against.

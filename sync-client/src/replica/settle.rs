@@ -209,6 +209,7 @@ pub(crate) async fn settle(
             tables,
             handler,
             entry,
+            deletes: record.operation == Operation::Delete,
             floor,
         };
         let state = match reported {
@@ -295,6 +296,8 @@ struct Context<'a> {
     tables: &'a Tables,
     handler: &'a dyn Handler,
     entry: &'a outbox::Sent,
+    /// Whether the entry is a delete.
+    deletes: bool,
     floor: u64,
 }
 
@@ -339,12 +342,15 @@ async fn mark_synced(
         tables,
         handler,
         entry,
+        deletes,
         ..
     } = *context;
     let local = tables.get(conn, handler.entity(), &entry.entity_id).await?;
-    let holds_own = local
-        .as_ref()
-        .is_some_and(|local| local.version == entry.version || Some(local.version) == stored);
+    // The version alone does not say it: another client's state may carry the same one.
+    let holds_own = local.as_ref().is_some_and(|local| {
+        local.deleted == deletes
+            && (local.version == entry.version || Some(local.version) == stored)
+    });
     if !holds_own {
         let local_seq = local.as_ref().map_or(0, |local| local.seq);
         let Some(own) = own.filter(|own| own.seq > local_seq) else {
@@ -409,6 +415,7 @@ async fn winner_state(
         handler,
         entry,
         floor,
+        ..
     } = *context;
     let data = winner.data;
     let Some(version) = version_in(handler, data).or(parse_version(winner.updated_at)) else {

@@ -66,6 +66,39 @@ impl Fixture {
             .is_some()
     }
 
+    /// A page of `(data, deleted, seq)` states; whether it changed the replica.
+    async fn remote_page(&self, states: &[(Json, bool, u64)], cursor: u64) -> bool {
+        let mut conn = self.replica.lock().await.unwrap();
+        let remotes: Vec<Remote<'_>> = states
+            .iter()
+            .map(|(data, deleted, seq)| Remote {
+                entity_type: "Note",
+                deleted: *deleted,
+                data,
+                seq: *seq,
+            })
+            .collect();
+        !apply::page(&mut conn, self.replica.tables(), &remotes, cursor)
+            .await
+            .unwrap()
+            .0
+            .is_empty()
+    }
+
+    /// A `data_update` of a tombstone at `seq`.
+    async fn remote_delete(&self, data: Json, seq: u64) {
+        let mut conn = self.replica.lock().await.unwrap();
+        let remote = Remote {
+            entity_type: "Note",
+            deleted: true,
+            data: &data,
+            seq,
+        };
+        apply::data_update(&mut conn, self.replica.tables(), remote)
+            .await
+            .unwrap();
+    }
+
     async fn text(&self, id: &str) -> Option<String> {
         let mut conn = self.replica.lock().await.unwrap();
         let state = self
@@ -753,4 +786,156 @@ async fn a_failed_edit_retried_and_applied_is_what_the_replica_holds() {
     replica.settle(&sent, &[ack], 1).await;
     assert_eq!(replica.text("n").await.as_deref(), Some("mine"));
     assert_eq!(replica.seq("n").await, 2);
+}
+
+/// Simulation seed 5499: an offline delete, a newer live state held back, the batch's
+/// answers lost with the connection, a newer tombstone held back on the next connection,
+/// and the retry answered `duplicate` with that tombstone. The entity ends deleted.
+#[tokio::test]
+async fn a_retried_delete_answered_with_a_newer_tombstone_ends_deleted() {
+    let replica = fixture().await;
+    replica.put("a1", "created").await;
+    let sent = replica.send().await;
+    replica.settle(&sent, &[applied(&sent[0], 2)], 1).await;
+    assert_eq!(replica.seq("a1").await, 2);
+
+    replica.delete("a1").await;
+    // Another client's later edit arrives while the delete waits: held back, twice.
+    let theirs = note("a1", "c0-18", "2099-01-01T00:00:00.614Z");
+    assert!(!replica.update(theirs.clone(), 10).await);
+    assert!(!replica.remote_page(&[(theirs, false, 10)], 10).await);
+    // The batch goes out and its answers are lost with the connection.
+    let first = replica.send().await;
+    outbox::requeue_processing(&mut replica.replica.lock().await.unwrap(), 10)
+        .await
+        .unwrap();
+    // A third client deletes it (seq 12); the next connection's page holds the tombstone.
+    let tombstone = json!({ "id": "a1", "updated_at": "2099-01-01T00:00:00.614Z" });
+    assert!(
+        !replica
+            .remote_page(&[(tombstone.clone(), true, 12)], 13)
+            .await
+    );
+    let retried = replica.send().await;
+    assert_eq!(retried[0].id, first[0].id, "the same change, retried");
+    let duplicate = Answer::Ack(Ack {
+        id: retried[0].id.clone(),
+        outcome: OutcomeKind::Duplicate,
+        updated_at: Some("2099-01-01T00:00:00.614Z".into()),
+        cursor: Some(14),
+        seq: Some(12),
+        data: Some(tombstone.clone()),
+        deleted: Some(true),
+        ..Ack::default()
+    });
+    // The stale data_update of the tombstone arrives before the batch settles.
+    replica.remote_delete(tombstone, 12).await;
+    replica.settle(&retried, &[duplicate], 13).await;
+    assert_eq!(replica.text("a1").await, None, "the entity ends deleted");
+    assert_eq!(replica.seq("a1").await, 12);
+    assert!(replica.outbox().await.is_empty());
+}
+
+/// Simulation seed 5499, the client that deleted: its delete carries the same version as
+/// another client's edit that it held back while the delete waited; the server applies
+/// the delete (equal versions: the later arrival wins), and the replica must end deleted.
+#[tokio::test]
+async fn a_delete_applied_over_an_edit_of_the_same_version_ends_deleted() {
+    let replica = fixture().await;
+    // The entity, last written far ahead of this client's clock.
+    assert!(
+        replica
+            .update(note("a1", "c0-3", "2099-01-01T00:00:00.613Z"), 8)
+            .await
+    );
+    replica.delete("a1").await;
+    let sent = replica.send().await;
+    assert_eq!(
+        sent[0].version,
+        Version::parse("2099-01-01T00:00:00.614Z").unwrap(),
+        "a local write is newer than the row it replaces"
+    );
+    // Another client's edit, at the very same version, is held back.
+    assert!(
+        !replica
+            .update(note("a1", "c0-18", "2099-01-01T00:00:00.614Z"), 10)
+            .await
+    );
+    let ack = Answer::Ack(Ack {
+        id: sent[0].id.clone(),
+        outcome: OutcomeKind::Applied,
+        updated_at: Some("2099-01-01T00:00:00.614Z".into()),
+        cursor: Some(12),
+        seq: Some(12),
+        ..Ack::default()
+    });
+    replica.settle(&sent, &[ack], 10).await;
+    assert_eq!(
+        replica.text("a1").await,
+        None,
+        "the delete was applied last"
+    );
+    assert_eq!(replica.seq("a1").await, 12);
+    replica
+        .remote_delete(
+            json!({ "id": "a1", "updated_at": "2099-01-01T00:00:00.614Z" }),
+            12,
+        )
+        .await;
+    assert_eq!(replica.text("a1").await, None);
+}
+
+/// Simulation seed 5499 (10,000-seed run): a delete in flight, then a re-creation that is
+/// deleted again before it is sent. The unsent create must not cancel out to the server's
+/// state held back meanwhile (another client's edit of the same version as the delete):
+/// that made the replica keep the edit while the server applied the delete.
+#[tokio::test]
+async fn deleting_an_unsent_re_creation_behind_a_delete_in_flight_keeps_the_delete() {
+    let replica = fixture().await;
+    assert!(
+        replica
+            .update(note("a1", "c0-3", "2099-01-01T00:00:00.613Z"), 8)
+            .await
+    );
+    replica.delete("a1").await;
+    let in_flight = replica.send().await;
+    replica.put("a1", "c2-25").await;
+    assert!(
+        !replica
+            .update(note("a1", "c0-18", "2099-01-01T00:00:00.614Z"), 10)
+            .await,
+        "held back behind the local edits"
+    );
+    replica.delete("a1").await;
+    assert_eq!(replica.text("a1").await, None, "deleted locally");
+    let pending: Vec<_> = replica
+        .outbox()
+        .await
+        .into_iter()
+        .filter(|entry| entry.status == Status::Pending)
+        .collect();
+    assert_eq!(
+        pending.len(),
+        1,
+        "the re-creation became a delete: {pending:?}"
+    );
+
+    let ack = |entry: &Sent, seq: u64| {
+        Answer::Ack(Ack {
+            id: entry.id.clone(),
+            outcome: OutcomeKind::Applied,
+            updated_at: Some(entry.version.to_string()),
+            cursor: Some(seq),
+            seq: Some(seq),
+            ..Ack::default()
+        })
+    };
+    replica
+        .settle(&in_flight, &[ack(&in_flight[0], 12)], 10)
+        .await;
+    assert_eq!(replica.text("a1").await, None);
+    let second = replica.send().await;
+    replica.settle(&second, &[ack(&second[0], 13)], 12).await;
+    assert_eq!(replica.text("a1").await, None, "the entity ends deleted");
+    assert!(replica.outbox().await.is_empty());
 }
