@@ -332,6 +332,7 @@ export type NackReason =
   | "payload_mismatch"
   | "clock_skew"
   | "too_large"
+  | "expired"
   | "storage_error"
   | "overloaded"
   | "internal_error";

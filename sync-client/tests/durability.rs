@@ -371,6 +371,65 @@ async fn a_purged_history_reloads_the_replica_and_keeps_local_changes() {
     assert_eq!(a.cursor().await.unwrap(), server.cursor().await);
 }
 
+/// An offline edit of an entity that another client deleted, whose tombstone the server
+/// purged before the edit arrived: the server refuses it (`expired`) instead of bringing
+/// the entity back, and the app's `discard_failed` leaves the replica equal to the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_offline_edit_of_a_purged_entity_is_refused_not_resurrected() {
+    let dir = Dir::new();
+    let server = Server::start(&dir.data()).await;
+    let address = server.address;
+    let a = client(&server.url(), &dir.db("a")).await;
+    for id in ["keep", "gone"] {
+        a.put(&Account::new(id, id, 1.0)).await.unwrap();
+    }
+    sync(&a, SYNC).await;
+    a.close().await.unwrap();
+    server.stop().await;
+
+    // Offline, the app edits "gone"...
+    let a = client(&server.url(), &dir.db("a")).await;
+    a.put(&Account::new("gone", "edited offline", 2.0))
+        .await
+        .unwrap();
+    a.close().await.unwrap();
+    // ...while another client deletes it and the server purges the tombstone.
+    server
+        .store
+        .apply(&tenant(), &[Change::delete("Account", "gone")])
+        .await
+        .unwrap();
+    let horizon = sync_core::version::Version::now().add_millis(86_400_000);
+    let purge = server
+        .store
+        .purge_tombstones(&tenant(), horizon)
+        .await
+        .unwrap();
+    assert_eq!(purge.removed, 1);
+
+    let a = client(&server.url(), &dir.db("a")).await;
+    let server = Server::start_at(&dir.data(), address).await;
+    eventually("the offline edit to fail", SYNC, || async {
+        a.status().borrow().failed == 1
+    })
+    .await;
+    let failed = a.failed().await.unwrap();
+    assert_eq!(failed[0].reason.as_deref(), Some("expired"), "{failed:?}");
+    assert_eq!(
+        server
+            .store
+            .get_state(&tenant(), "Account", "gone")
+            .await
+            .unwrap(),
+        None,
+        "the server did not bring the entity back"
+    );
+    assert_eq!(a.discard_failed().await.unwrap(), 1);
+    sync(&a, SYNC).await;
+    assert_converged(&server, &[&a]).await;
+    assert_eq!(a.get::<Account>("gone").await.unwrap(), None);
+}
+
 /// A retryable refusal is retried after a backoff under the same change id; a batch left
 /// unanswered is sent again on a new connection; too many attempts fail the entry, and
 /// `retry_failed` gives it another chance.

@@ -48,6 +48,11 @@ pub enum Reason {
     ClockSkew,
     /// The change exceeds a size limit.
     TooLarge,
+    /// The change is older than the tenant's tombstone horizon and names an entity the
+    /// server holds no state of: the entity may have been deleted and its tombstone purged,
+    /// so applying it could bring the entity back. Writing it again with a current
+    /// `updated_at` re-creates it on purpose.
+    Expired,
     /// The database failed; retrying may succeed.
     StorageError,
     /// The server is overloaded; retry later.
@@ -70,6 +75,7 @@ impl Reason {
             Reason::PayloadMismatch => "payload_mismatch",
             Reason::ClockSkew => "clock_skew",
             Reason::TooLarge => "too_large",
+            Reason::Expired => "expired",
             Reason::StorageError => "storage_error",
             Reason::Overloaded => "overloaded",
             Reason::InternalError => "internal_error",

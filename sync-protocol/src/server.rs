@@ -2,6 +2,7 @@
 //! `type`, or with `event_type` for `data_update` and `initial_data_load`.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value as Json;
@@ -62,6 +63,24 @@ pub enum StatusKind {
     Shutdown,
     /// Something failed; `message` says what.
     Error,
+}
+
+impl StatusKind {
+    /// The wire form, e.g. `maintenance`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StatusKind::Online => "online",
+            StatusKind::Maintenance => "maintenance",
+            StatusKind::Shutdown => "shutdown",
+            StatusKind::Error => "error",
+        }
+    }
+}
+
+impl fmt::Display for StatusKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// `status`.

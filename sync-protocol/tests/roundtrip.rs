@@ -375,3 +375,22 @@ fn a_batch_element_that_is_not_an_object_is_an_empty_entry() {
     let ids: Vec<Option<&str>> = entries.iter().map(|entry| entry.id.as_deref()).collect();
     assert_eq!(ids, [None, Some("e1"), None]);
 }
+
+#[test]
+fn the_text_of_a_status_and_a_reason_is_their_wire_form() {
+    for kind in [
+        StatusKind::Online,
+        StatusKind::Maintenance,
+        StatusKind::Shutdown,
+        StatusKind::Error,
+    ] {
+        assert_eq!(serde_json::to_value(kind).unwrap(), kind.to_string());
+    }
+    for reason in [
+        Reason::ValidationError,
+        Reason::TooLarge,
+        Reason::Overloaded,
+    ] {
+        assert_eq!(serde_json::to_value(reason).unwrap(), reason.as_str());
+    }
+}

@@ -220,6 +220,104 @@ async fn purged_tombstones_reset_older_cursors(fixture: Fixture) {
     );
 }
 
+async fn no_change_older_than_the_horizon_brings_a_purged_entity_back(fixture: Fixture) {
+    use sync_core::outcome::Reason;
+
+    let store = fixture.store.clone();
+    let tenant = tenant("t");
+    store
+        .apply(
+            &tenant,
+            &[update("c1", "a1", "x", &at(0)), update("c2", "a2", "y", &at(0))],
+        )
+        .await
+        .unwrap();
+    store
+        .apply(&tenant, &[delete("d1", "a1", Some(&at(2)))])
+        .await
+        .unwrap();
+    let rejected = |outcome: &Outcome| match outcome {
+        Outcome::Rejected(rejection) => Some(rejection.reason),
+        _ => None,
+    };
+
+    // Before any purge, an older edit of the deleted entity loses to its tombstone...
+    let stale = store
+        .apply(&tenant, &[update("late1", "a1", "offline edit", &at(1))])
+        .await
+        .unwrap();
+    assert!(matches!(stale.outcomes[0], Outcome::Superseded { .. }), "{:?}", stale.outcomes[0]);
+
+    // ...and after the tombstone is purged it is refused, never applied: the row stays gone.
+    let purge = store
+        .purge_tombstones(&tenant, Version::parse(&at(10)).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(purge.removed, 1);
+    let changes = [
+        update("late2", "a1", "offline edit", &at(1)),
+        update("late3", "a1", "offline edit", &at(9)),
+        update("late4", "new", "created offline", &at(5)),
+        update("late5", "a2", "edit of a live row", &at(5)),
+        delete("late6", "gone-too", Some(&at(5))),
+        update("fresh", "a9", "after the horizon", &at(10)),
+    ];
+    let outcomes = store.apply(&tenant, &changes).await.unwrap().outcomes;
+    assert_eq!(rejected(&outcomes[0]), Some(Reason::Expired), "{:?}", outcomes[0]);
+    assert_eq!(rejected(&outcomes[1]), Some(Reason::Expired), "{:?}", outcomes[1]);
+    assert_eq!(
+        rejected(&outcomes[2]),
+        Some(Reason::Expired),
+        "an id the server never saw may be one whose tombstone was purged: {:?}",
+        outcomes[2]
+    );
+    assert!(
+        matches!(outcomes[3], Outcome::Applied { .. }),
+        "a live row is decided by last-write-wins: {:?}",
+        outcomes[3]
+    );
+    assert!(
+        matches!(outcomes[4], Outcome::Applied { .. }),
+        "a delete brings nothing back: {:?}",
+        outcomes[4]
+    );
+    assert!(
+        matches!(outcomes[5], Outcome::Applied { .. }),
+        "a change at the horizon is newer than every purged tombstone: {:?}",
+        outcomes[5]
+    );
+    assert_eq!(store.get_state(&tenant, "Account", "a1").await.unwrap(), None);
+    assert_eq!(store.get_state(&tenant, "Account", "new").await.unwrap(), None);
+
+    // Re-creating it on purpose, with a current version, works.
+    let again = store
+        .apply(&tenant, &[update("again", "a1", "re-created", &at(11))])
+        .await
+        .unwrap();
+    assert!(matches!(again.outcomes[0], Outcome::Applied { .. }));
+
+    // The next purge that removes a tombstone (gone-too's) moves the horizon; one that
+    // removes nothing leaves it where it was.
+    store
+        .purge_tombstones(&tenant, Version::parse(&at(1_000)).unwrap())
+        .await
+        .unwrap();
+    store
+        .purge_tombstones(&tenant, Version::parse(&at(2_000)).unwrap())
+        .await
+        .unwrap();
+    let outcomes = store
+        .apply(
+            &tenant,
+            &[update("below", "b1", "x", &at(500)), update("between", "b2", "x", &at(1_500))],
+        )
+        .await
+        .unwrap()
+        .outcomes;
+    assert_eq!(rejected(&outcomes[0]), Some(Reason::Expired), "{:?}", outcomes[0]);
+    assert!(matches!(outcomes[1], Outcome::Applied { .. }), "{:?}", outcomes[1]);
+}
+
 async fn a_purge_forgets_exactly_the_change_ids_processed_before_the_horizon(fixture: Fixture) {
     let store = fixture.store.clone();
     let tenant = tenant("t");

@@ -68,6 +68,7 @@ impl Builder {
                 max_in_flight: 4,
                 page_size: 1000,
                 gap_delay: Duration::from_millis(500),
+                check_interval: Duration::from_secs(60),
             },
         }
     }
@@ -172,6 +173,15 @@ impl Builder {
     /// intervals (and at least the answer timeout) is considered gone.
     pub fn ping_interval(mut self, interval: Duration) -> Builder {
         self.config.ping_interval = interval.max(Duration::from_millis(10));
+        self
+    }
+
+    /// How long an idle, caught-up connection goes without a catch-up round before it runs
+    /// one to check its cursor. Default 60 s. The server's `data_update`s normally keep a
+    /// replica current; the check bounds how long one lost on the way (a proxy, a bug)
+    /// can leave it behind without anyone noticing. It is one empty page for the server.
+    pub fn check_interval(mut self, interval: Duration) -> Builder {
+        self.config.check_interval = interval.max(Duration::from_millis(10));
         self
     }
 

@@ -34,6 +34,7 @@ pub(crate) struct Config {
     pub(crate) max_in_flight: usize,
     pub(crate) page_size: usize,
     pub(crate) gap_delay: Duration,
+    pub(crate) check_interval: Duration,
 }
 
 /// The client's state, shared by every handle and the connection task.

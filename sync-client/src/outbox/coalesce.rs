@@ -4,7 +4,7 @@
 //! |---|---|---|
 //! | create | update | create, with the latest state |
 //! | update | update | update, with the latest state |
-//! | create | delete | nothing: the server never heard of it |
+//! | create | delete | nothing: the server never heard of it (a delete instead when an earlier entry of the entity was already sent: see `queue::enqueue`) |
 //! | update | delete | delete |
 //! | delete | delete | delete, with the latest version |
 //! | delete | create or update | update, with the latest state |

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value as Json, json};
 use sqlx::{Row, SqliteConnection};
 use sync_core::change::Operation;
+use sync_core::protocol::Entry;
 use sync_core::version::Version;
 
 use super::coalesce;
@@ -110,7 +111,19 @@ pub(crate) async fn enqueue(
     if let Some(queued) = queued {
         let position: i64 = queued.try_get(0)?;
         let operation = parse_operation(&queued.try_get::<String, _>(1)?);
-        return Ok(match coalesce(operation, change.operation) {
+        // A create cancels out only when it is the entity's one entry. Behind an entry
+        // already sent, the replica's state before the create is that entry's, not the
+        // server's: the unsent create becomes a delete of its own, and the earlier entry's
+        // answer settles the entity as usual.
+        let merged = match coalesce(operation, change.operation) {
+            None if has_earlier_entry(conn, change.entity_type, change.entity_id, position)
+                .await? =>
+            {
+                Some(Operation::Delete)
+            }
+            merged => merged,
+        };
+        return Ok(match merged {
             Some(merged) => {
                 sqlx::query(
                     "UPDATE \"_sync_outbox\" SET \"operation\" = ?, \"payload\" = ?, \"version\" = ? WHERE \"position\" = ?",
@@ -151,6 +164,24 @@ pub(crate) async fn enqueue(
     Ok(Queued::Entry)
 }
 
+/// Whether the entity has an entry queued before `position`.
+async fn has_earlier_entry(
+    conn: &mut SqliteConnection,
+    entity_type: &str,
+    entity_id: &str,
+    position: i64,
+) -> Result<bool> {
+    let earlier: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM \"_sync_outbox\" WHERE \"entity_type\" = ? AND \"entity_id\" = ? AND \"position\" < ? LIMIT 1",
+    )
+    .bind(entity_type)
+    .bind(entity_id)
+    .bind(position)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(earlier.is_some())
+}
+
 /// An entry as sent: what the answer is matched against.
 #[derive(Debug, Clone)]
 pub(crate) struct Sent {
@@ -165,7 +196,7 @@ pub(crate) struct Sent {
 #[derive(Debug, Default)]
 pub(crate) struct Taken {
     pub(crate) entries: Vec<Sent>,
-    pub(crate) wire: Vec<Json>,
+    pub(crate) wire: Vec<Entry>,
     /// Entries that can never fit in one message; they were marked failed.
     pub(crate) too_large: usize,
 }
@@ -214,18 +245,19 @@ pub(crate) async fn take(
         let payload: Json =
             serde_json::from_str(&row.try_get::<String, _>(4)?).unwrap_or(Json::Null);
         let attempts = u32::try_from(row.try_get::<i64, _>(6)?).unwrap_or(0);
-        let wire = json!({
-            "id": id,
-            "tenantId": tenant,
-            "entityType": entity_type,
-            "entityId": entity_id,
-            "operationType": operation.as_str(),
-            "payload": payload,
-            "timestamp": row.try_get::<i64, _>(7)?,
-            "status": "pending",
-            "attempts": attempts,
-        });
-        let size = wire.to_string().len() + 1;
+        let wire = Entry {
+            id: Some(id.clone()),
+            tenant_id: Some(tenant.to_owned()),
+            entity_type: Some(entity_type.clone()),
+            entity_id: Some(entity_id.clone()),
+            operation_type: Some(operation.as_str().to_owned()),
+            payload: Some(payload),
+            timestamp: Some(row.try_get::<i64, _>(7)?),
+            status: Some("pending".to_owned()),
+            attempts: Some(attempts),
+        };
+        // Its size inside the batch's array, with the separating comma.
+        let size = serde_json::to_string(&wire).map_or(usize::MAX, |text| text.len()) + 1;
         if size > limits.max_bytes {
             fail(
                 conn,

@@ -31,6 +31,7 @@ use serde_json::Value as Json;
 use sqlx::{Connection, SqliteConnection};
 use sync_core::change::Operation;
 use sync_core::entity::Handler;
+use sync_core::protocol::{Ack, AckOutcome, Nack, OutcomeKind, State};
 use sync_core::store::sqlite::Tables;
 use sync_core::version::Version;
 
@@ -41,45 +42,24 @@ use crate::error::Result;
 use crate::event::{Changed, Source};
 use crate::outbox::{self, Base, PresenceIndex};
 
-/// The server's answer to one sent entry.
+/// The server's answer to one sent entry, as the protocol types it: the replica reads the
+/// ACK's outcome through [`Ack::outcome`] and a NACK's retryability through
+/// [`Nack::retryable`], and guesses neither.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Answer {
     /// `sync_ack`.
-    Ack {
-        id: String,
-        outcome: AckOutcome,
-        version: Option<Version>,
-        cursor: Option<u64>,
-        data: Option<Json>,
-        /// The stored state's sequence number, when the server says (this change's for
-        /// `applied`, the winner's for `superseded`).
-        seq: Option<u64>,
-        /// Whether a `superseded` change's winner is a tombstone, when the server says.
-        deleted: Option<bool>,
-    },
+    Ack(Ack),
     /// `sync_nack`.
-    Nack {
-        id: String,
-        reason: String,
-        detail: String,
-        retryable: bool,
-    },
+    Nack(Nack),
 }
 
 impl Answer {
     pub(crate) fn id(&self) -> &str {
         match self {
-            Answer::Ack { id, .. } | Answer::Nack { id, .. } => id,
+            Answer::Ack(ack) => &ack.id,
+            Answer::Nack(nack) => &nack.id,
         }
     }
-}
-
-/// The `outcome` of an ACK.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum AckOutcome {
-    Applied,
-    Superseded,
-    Duplicate,
 }
 
 /// How refused entries are retried.
@@ -117,20 +97,13 @@ pub(crate) async fn settle(
     policy: RetryPolicy,
     now_ms: i64,
 ) -> Result<Settled> {
-    let is_applied = |answer: &Answer| {
-        matches!(
-            answer,
-            Answer::Ack {
-                outcome: AckOutcome::Applied,
-                ..
-            }
-        )
-    };
+    let is_applied =
+        |answer: &Answer| matches!(answer, Answer::Ack(ack) if ack.outcome == OutcomeKind::Applied);
     let server_cursor = answers
         .iter()
         .filter_map(|answer| match answer {
-            Answer::Ack { cursor, .. } => *cursor,
-            Answer::Nack { .. } => None,
+            Answer::Ack(ack) => ack.cursor,
+            Answer::Nack(_) => None,
         })
         .max();
     let applied = answers.iter().filter(|answer| is_applied(answer)).count() as u64;
@@ -179,14 +152,10 @@ pub(crate) async fn settle(
             continue;
         };
         let presence = index.get(handler.entity(), &entry.entity_id);
-        let reported = match answer {
-            Answer::Nack {
-                reason,
-                detail,
-                retryable,
-                ..
-            } => {
-                if !retryable {
+        let ack = match answer {
+            Answer::Nack(nack) => {
+                let (reason, detail) = (nack.reason.as_str(), nack.detail.as_str());
+                if !nack.retryable() {
                     outbox::fail(&mut tx, &entry.id, reason, detail).await?;
                 } else if entry.attempts >= policy.max_attempts {
                     let detail = format!("gave up after {} attempts: {detail}", entry.attempts);
@@ -201,54 +170,37 @@ pub(crate) async fn settle(
                 }
                 continue;
             }
-            Answer::Ack { .. } if !settles(answer, entry) => {
-                // Processed before, and the client never learned the outcome, which was
-                // not this version: ask again under a new id to learn the winner.
-                outbox::reissue(&mut tx, &entry.id).await?;
-                continue;
-            }
-            Answer::Ack {
-                outcome: AckOutcome::Applied,
-                version,
+            Answer::Ack(ack) => ack,
+        };
+        if !settles(answer, entry) {
+            // Processed before, and the client never learned the outcome, which was not
+            // this version: ask again under a new id to learn the winner.
+            outbox::reissue(&mut tx, &entry.id).await?;
+            continue;
+        }
+        let reported = match ack.outcome() {
+            AckOutcome::Own {
+                kind: OutcomeKind::Applied,
+                updated_at,
                 seq,
-                ..
             } => Reported::Own {
-                stored: *version,
+                stored: parse_version(updated_at),
                 // The ACK's own sequence number when the server sends one; else it is
                 // above `floor`: exactly `next_seq` when known, else at least `floor + 1`.
                 seq: Some(seq.unwrap_or(if exact { next_seq } else { floor + 1 })),
             },
-            Answer::Ack {
-                outcome: AckOutcome::Superseded | AckOutcome::Duplicate,
-                data: Some(data),
-                version,
-                seq,
-                deleted,
-                ..
-            } => Reported::Other(Winner {
-                data,
-                stored: *version,
-                seq: *seq,
-                deleted: *deleted,
-            }),
-            // A server without the winner in its ACK sends it as a data_update.
-            Answer::Ack {
-                outcome: AckOutcome::Superseded,
-                data: None,
-                ..
-            } => Reported::Unknown,
             // The entity still holds this change's state (a current server says so with
             // the state's `seq`; an old one with the entry's own version).
-            Answer::Ack {
-                outcome: AckOutcome::Duplicate,
-                data: None,
-                version,
-                seq,
-                ..
+            AckOutcome::Own {
+                updated_at, seq, ..
             } => Reported::Own {
-                stored: *version,
-                seq: *seq,
+                stored: parse_version(updated_at),
+                seq,
             },
+            // The winner over a `superseded` change, or what replaced a `duplicate`'s.
+            AckOutcome::Other { state, .. } => Reported::Other(state),
+            // A server without the winner in its ACK sends it as a data_update.
+            AckOutcome::Pending => Reported::Unknown,
         };
         let Some(record) = recorded.get(&entry.id) else {
             continue;
@@ -257,6 +209,7 @@ pub(crate) async fn settle(
             tables,
             handler,
             entry,
+            deletes: record.operation == Operation::Delete,
             floor,
         };
         let state = match reported {
@@ -305,17 +258,22 @@ pub(crate) async fn settle(
 /// neither a state nor a sequence number and names a version other than the entry's: an
 /// old server's answer to a change whose original outcome was lost and was not this state.
 fn settles(answer: &Answer, entry: &outbox::Sent) -> bool {
-    match answer {
-        Answer::Ack {
-            outcome: AckOutcome::Duplicate,
-            version,
-            data: None,
+    let Answer::Ack(ack) = answer else {
+        return false;
+    };
+    match ack.outcome() {
+        AckOutcome::Own {
+            kind: OutcomeKind::Duplicate,
+            updated_at,
             seq: None,
-            ..
-        } => version.is_none_or(|version| version == entry.version),
-        Answer::Ack { .. } => true,
-        Answer::Nack { .. } => false,
+        } => parse_version(updated_at).is_none_or(|version| version == entry.version),
+        _ => true,
     }
+}
+
+/// A version as an ACK names it; one that does not parse is not named.
+fn parse_version(text: Option<&str>) -> Option<Version> {
+    text.and_then(|text| Version::parse(text).ok())
 }
 
 /// What an ACK says the server holds for the entity.
@@ -328,7 +286,7 @@ enum Reported<'a> {
         seq: Option<u64>,
     },
     /// Another state: the winner over the entry, or the state that replaced it since.
-    Other(Winner<'a>),
+    Other(State<'a>),
     /// Nothing yet: a `superseded` ACK without its winner, which follows as a `data_update`.
     Unknown,
 }
@@ -338,6 +296,8 @@ struct Context<'a> {
     tables: &'a Tables,
     handler: &'a dyn Handler,
     entry: &'a outbox::Sent,
+    /// Whether the entry is a delete.
+    deletes: bool,
     floor: u64,
 }
 
@@ -382,12 +342,15 @@ async fn mark_synced(
         tables,
         handler,
         entry,
+        deletes,
         ..
     } = *context;
     let local = tables.get(conn, handler.entity(), &entry.entity_id).await?;
-    let holds_own = local
-        .as_ref()
-        .is_some_and(|local| local.version == entry.version || Some(local.version) == stored);
+    // The version alone does not say it: another client's state may carry the same one.
+    let holds_own = local.as_ref().is_some_and(|local| {
+        local.deleted == deletes
+            && (local.version == entry.version || Some(local.version) == stored)
+    });
     if !holds_own {
         let local_seq = local.as_ref().map_or(0, |local| local.seq);
         let Some(own) = own.filter(|own| own.seq > local_seq) else {
@@ -441,41 +404,23 @@ async fn mark_synced(
     }
 }
 
-/// A state other than the entry's that an ACK carries: the winner of a `superseded`
-/// change, or the current state a `duplicate` reports.
-#[derive(Clone, Copy)]
-struct Winner<'a> {
-    data: &'a Json,
-    stored: Option<Version>,
-    seq: Option<u64>,
-    deleted: Option<bool>,
-}
-
 /// The winner as a state to apply, or `None` when it has no version.
 async fn winner_state(
     conn: &mut SqliteConnection,
     context: &Context<'_>,
-    winner: Winner<'_>,
+    winner: State<'_>,
 ) -> Result<Option<Base>> {
     let Context {
         tables,
         handler,
         entry,
         floor,
+        ..
     } = *context;
     let data = winner.data;
-    let Some(version) = version_in(handler, data).or(winner.stored) else {
+    let Some(version) = version_in(handler, data).or(parse_version(winner.updated_at)) else {
         return Ok(None);
     };
-    // A server that does not say whether the winner is a tombstone: a tombstone's JSON
-    // holds only the id and the version.
-    let deleted = winner.deleted.unwrap_or_else(|| {
-        data.as_object().is_some_and(|object| {
-            object
-                .keys()
-                .all(|key| key == handler.id_key() || key == handler.updated_at_key())
-        })
-    });
     let local_seq = tables
         .get(conn, handler.entity(), &entry.entity_id)
         .await?
@@ -483,7 +428,7 @@ async fn winner_state(
     // The winner's own sequence number when the server says; else every change newer than
     // the winner was committed after the batch was sent, so its number is above `floor`.
     Ok(Some(Base {
-        deleted,
+        deleted: winner.deleted,
         version,
         data: data.clone(),
         seq: winner.seq.unwrap_or(floor).max(local_seq),

@@ -6,12 +6,13 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value as Json, json};
+use sync_core::protocol::{Ack, Nack, NackStatus, OutcomeKind, Reason};
 use sync_core::store::sqlite::Synchronous;
 use sync_core::version::Version;
 use sync_core::{Registry, Syncable, TenantId};
 
 use super::apply::{self, Remote};
-use super::settle::{self, AckOutcome, Answer, RetryPolicy};
+use super::settle::{self, Answer, RetryPolicy};
 use super::{Replica, local, meta};
 use crate::backoff::Backoff;
 use crate::clock::Clock;
@@ -63,6 +64,39 @@ impl Fixture {
             .unwrap()
             .0
             .is_some()
+    }
+
+    /// A page of `(data, deleted, seq)` states; whether it changed the replica.
+    async fn remote_page(&self, states: &[(Json, bool, u64)], cursor: u64) -> bool {
+        let mut conn = self.replica.lock().await.unwrap();
+        let remotes: Vec<Remote<'_>> = states
+            .iter()
+            .map(|(data, deleted, seq)| Remote {
+                entity_type: "Note",
+                deleted: *deleted,
+                data,
+                seq: *seq,
+            })
+            .collect();
+        !apply::page(&mut conn, self.replica.tables(), &remotes, cursor)
+            .await
+            .unwrap()
+            .0
+            .is_empty()
+    }
+
+    /// A `data_update` of a tombstone at `seq`.
+    async fn remote_delete(&self, data: Json, seq: u64) {
+        let mut conn = self.replica.lock().await.unwrap();
+        let remote = Remote {
+            entity_type: "Note",
+            deleted: true,
+            data: &data,
+            seq,
+        };
+        apply::data_update(&mut conn, self.replica.tables(), remote)
+            .await
+            .unwrap();
     }
 
     async fn text(&self, id: &str) -> Option<String> {
@@ -166,24 +200,29 @@ impl Fixture {
 }
 
 fn applied(entry: &Sent, cursor: u64) -> Answer {
-    Answer::Ack {
+    Answer::Ack(Ack {
         id: entry.id.clone(),
-        outcome: AckOutcome::Applied,
-        version: Some(entry.version),
+        outcome: OutcomeKind::Applied,
+        updated_at: Some(entry.version).map(|version| version.to_string()),
         cursor: Some(cursor),
         data: None,
         seq: None,
         deleted: None,
-    }
+        ..Ack::default()
+    })
 }
 
 fn refused(entry: &Sent) -> Answer {
-    Answer::Nack {
+    Answer::Nack(Nack {
         id: entry.id.clone(),
-        reason: "validation_error".into(),
+        status: NackStatus::Failed,
+        entity_id: entry.entity_id.clone(),
+        entity_type: entry.entity_type.clone(),
+        operation_type: String::new(),
+        reason: Reason::ValidationError,
         detail: "text: bad".into(),
-        retryable: false,
-    }
+        retryable: Some(false),
+    })
 }
 
 #[tokio::test]
@@ -372,15 +411,16 @@ async fn acknowledged_changes_take_their_exact_sequence_numbers_when_nothing_cam
     // A server that sends each change's own sequence number leaves nothing to guess.
     replica.put("d", "d").await;
     let sent = replica.send().await;
-    let exact = Answer::Ack {
+    let exact = Answer::Ack(Ack {
         id: sent[0].id.clone(),
-        outcome: AckOutcome::Applied,
-        version: Some(sent[0].version),
+        outcome: OutcomeKind::Applied,
+        updated_at: Some(sent[0].version).map(|version| version.to_string()),
         cursor: Some(7),
         data: None,
         seq: Some(6),
         deleted: None,
-    };
+        ..Ack::default()
+    });
     replica.settle(&sent, &[exact], 2).await;
     assert_eq!(replica.seq("d").await, 6);
 }
@@ -392,15 +432,18 @@ async fn a_superseded_ack_that_says_deleted_needs_no_guess() {
     let sent = replica.send().await;
     // A winner with more than id and version, yet a tombstone: the flag decides.
     let winner = note("gone", "last text", "2099-01-01T00:00:00Z");
-    let answer = Answer::Ack {
+    let answer = Answer::Ack(Ack {
         id: sent[0].id.clone(),
-        outcome: AckOutcome::Superseded,
-        version: Version::parse("2099-01-01T00:00:00Z").ok(),
+        outcome: OutcomeKind::Superseded,
+        updated_at: Version::parse("2099-01-01T00:00:00Z")
+            .ok()
+            .map(|version| version.to_string()),
         cursor: Some(9),
         data: Some(winner),
         seq: Some(8),
         deleted: Some(true),
-    };
+        ..Ack::default()
+    });
     replica.settle(&sent, &[answer], 5).await;
     assert_eq!(
         replica.text("gone").await,
@@ -422,21 +465,26 @@ async fn a_superseded_change_takes_the_winner_a_live_row_or_a_tombstone() {
     let sent = replica.send().await;
     let winner = note("live", "theirs", "2099-01-01T00:00:00Z");
     let tombstone = json!({ "id": "dead", "updated_at": "2099-01-01T00:00:00.000Z" });
-    let superseded = |entry: &Sent, data: Json| Answer::Ack {
-        id: entry.id.clone(),
-        outcome: AckOutcome::Superseded,
-        version: Version::parse("2099-01-01T00:00:00Z").ok(),
-        cursor: Some(7),
-        data: Some(data),
-        seq: None,
-        deleted: None,
+    let superseded = |entry: &Sent, data: Json, deleted: bool| {
+        Answer::Ack(Ack {
+            id: entry.id.clone(),
+            outcome: OutcomeKind::Superseded,
+            updated_at: Version::parse("2099-01-01T00:00:00Z")
+                .ok()
+                .map(|version| version.to_string()),
+            cursor: Some(7),
+            data: Some(data),
+            seq: None,
+            deleted: Some(deleted),
+            ..Ack::default()
+        })
     };
     let settled = replica
         .settle(
             &sent,
             &[
-                superseded(&sent[0], winner),
-                superseded(&sent[1], tombstone),
+                superseded(&sent[0], winner, false),
+                superseded(&sent[1], tombstone, true),
             ],
             5,
         )
@@ -450,15 +498,16 @@ async fn a_superseded_change_takes_the_winner_a_live_row_or_a_tombstone() {
 /// A `duplicate` ACK as a server that predates current states in duplicates answers it:
 /// the version the change was first stored with, nothing else.
 fn duplicate_of_old(entry: &Sent, cursor: u64) -> Answer {
-    Answer::Ack {
+    Answer::Ack(Ack {
         id: entry.id.clone(),
-        outcome: AckOutcome::Duplicate,
-        version: Some(entry.version),
+        outcome: OutcomeKind::Duplicate,
+        updated_at: Some(entry.version).map(|version| version.to_string()),
         cursor: Some(cursor),
         data: None,
         seq: None,
         deleted: None,
-    }
+        ..Ack::default()
+    })
 }
 
 fn version(text: &str) -> Option<Version> {
@@ -497,15 +546,16 @@ async fn a_duplicate_with_the_current_state_takes_it() {
     let replica = fixture().await;
     replica.put("n", "mine").await;
     let sent = replica.send().await;
-    let current = Answer::Ack {
+    let current = Answer::Ack(Ack {
         id: sent[0].id.clone(),
-        outcome: AckOutcome::Duplicate,
-        version: version("2099-01-01T00:00:00Z"),
+        outcome: OutcomeKind::Duplicate,
+        updated_at: version("2099-01-01T00:00:00Z").map(|version| version.to_string()),
         cursor: Some(2),
         data: Some(note("n", "renamed", "2099-01-01T00:00:00.000Z")),
         seq: Some(2),
         deleted: Some(false),
-    };
+        ..Ack::default()
+    });
     replica.settle(&sent, &[current], 2).await;
     assert_eq!(replica.text("n").await.as_deref(), Some("renamed"));
     assert_eq!(replica.seq("n").await, 2);
@@ -514,15 +564,16 @@ async fn a_duplicate_with_the_current_state_takes_it() {
     // Without a state, the sequence number says the entity still holds the change.
     replica.put("m", "mine").await;
     let sent = replica.send().await;
-    let own = Answer::Ack {
+    let own = Answer::Ack(Ack {
         id: sent[0].id.clone(),
-        outcome: AckOutcome::Duplicate,
-        version: Some(sent[0].version),
+        outcome: OutcomeKind::Duplicate,
+        updated_at: Some(sent[0].version).map(|version| version.to_string()),
         cursor: Some(3),
         data: None,
         seq: Some(3),
         deleted: None,
-    };
+        ..Ack::default()
+    });
     replica.settle(&sent, &[own], 3).await;
     assert_eq!(
         (replica.text("m").await.as_deref(), replica.seq("m").await),
@@ -544,15 +595,16 @@ async fn an_applied_change_settles_to_a_newer_change_held_back() {
     replica
         .update(note("n", "theirs", "2099-01-01T00:00:00Z"), 3)
         .await;
-    let ack = Answer::Ack {
+    let ack = Answer::Ack(Ack {
         id: sent[0].id.clone(),
-        outcome: AckOutcome::Applied,
-        version: Some(sent[0].version),
+        outcome: OutcomeKind::Applied,
+        updated_at: Some(sent[0].version).map(|version| version.to_string()),
         cursor: Some(3),
         data: None,
         seq: Some(2),
         deleted: None,
-    };
+        ..Ack::default()
+    });
     replica.settle(&sent, &[ack], 1).await;
     assert_eq!(replica.text("n").await.as_deref(), Some("theirs"));
     assert_eq!(replica.seq("n").await, 3);
@@ -563,15 +615,16 @@ async fn an_applied_change_settles_to_a_newer_change_held_back() {
     replica
         .update(note("n", "stale", "2099-01-01T00:00:00.001Z"), 4)
         .await;
-    let ack = Answer::Ack {
+    let ack = Answer::Ack(Ack {
         id: sent[0].id.clone(),
-        outcome: AckOutcome::Applied,
-        version: Some(sent[0].version),
+        outcome: OutcomeKind::Applied,
+        updated_at: Some(sent[0].version).map(|version| version.to_string()),
         cursor: Some(5),
         data: None,
         seq: Some(5),
         deleted: None,
-    };
+        ..Ack::default()
+    });
     replica.settle(&sent, &[ack], 3).await;
     assert_eq!(replica.text("n").await.as_deref(), Some("mine again"));
     assert_eq!(replica.seq("n").await, 5);
@@ -587,15 +640,16 @@ async fn a_superseded_change_settles_to_the_newest_of_winner_and_held_back() {
     replica
         .update(note("n", "newest", "2099-01-02T00:00:00Z"), 4)
         .await;
-    let superseded = Answer::Ack {
+    let superseded = Answer::Ack(Ack {
         id: sent[0].id.clone(),
-        outcome: AckOutcome::Superseded,
-        version: version("2099-01-01T00:00:00Z"),
+        outcome: OutcomeKind::Superseded,
+        updated_at: version("2099-01-01T00:00:00Z").map(|version| version.to_string()),
         cursor: Some(4),
         data: Some(note("n", "winner", "2099-01-01T00:00:00.000Z")),
         seq: Some(3),
         deleted: Some(false),
-    };
+        ..Ack::default()
+    });
     replica.settle(&sent, &[superseded], 2).await;
     assert_eq!(replica.text("n").await.as_deref(), Some("newest"));
     assert_eq!(replica.seq("n").await, 4);
@@ -719,16 +773,169 @@ async fn a_failed_edit_retried_and_applied_is_what_the_replica_holds() {
         .await
         .unwrap();
     let sent = replica.send().await;
-    let ack = Answer::Ack {
+    let ack = Answer::Ack(Ack {
         id: sent[0].id.clone(),
-        outcome: AckOutcome::Applied,
-        version: Some(sent[0].version),
+        outcome: OutcomeKind::Applied,
+        updated_at: Some(sent[0].version).map(|version| version.to_string()),
         cursor: Some(2),
         data: None,
         seq: Some(2),
         deleted: None,
-    };
+        ..Ack::default()
+    });
     replica.settle(&sent, &[ack], 1).await;
     assert_eq!(replica.text("n").await.as_deref(), Some("mine"));
     assert_eq!(replica.seq("n").await, 2);
+}
+
+/// Simulation seed 5499: an offline delete, a newer live state held back, the batch's
+/// answers lost with the connection, a newer tombstone held back on the next connection,
+/// and the retry answered `duplicate` with that tombstone. The entity ends deleted.
+#[tokio::test]
+async fn a_retried_delete_answered_with_a_newer_tombstone_ends_deleted() {
+    let replica = fixture().await;
+    replica.put("a1", "created").await;
+    let sent = replica.send().await;
+    replica.settle(&sent, &[applied(&sent[0], 2)], 1).await;
+    assert_eq!(replica.seq("a1").await, 2);
+
+    replica.delete("a1").await;
+    // Another client's later edit arrives while the delete waits: held back, twice.
+    let theirs = note("a1", "c0-18", "2099-01-01T00:00:00.614Z");
+    assert!(!replica.update(theirs.clone(), 10).await);
+    assert!(!replica.remote_page(&[(theirs, false, 10)], 10).await);
+    // The batch goes out and its answers are lost with the connection.
+    let first = replica.send().await;
+    outbox::requeue_processing(&mut replica.replica.lock().await.unwrap(), 10)
+        .await
+        .unwrap();
+    // A third client deletes it (seq 12); the next connection's page holds the tombstone.
+    let tombstone = json!({ "id": "a1", "updated_at": "2099-01-01T00:00:00.614Z" });
+    assert!(
+        !replica
+            .remote_page(&[(tombstone.clone(), true, 12)], 13)
+            .await
+    );
+    let retried = replica.send().await;
+    assert_eq!(retried[0].id, first[0].id, "the same change, retried");
+    let duplicate = Answer::Ack(Ack {
+        id: retried[0].id.clone(),
+        outcome: OutcomeKind::Duplicate,
+        updated_at: Some("2099-01-01T00:00:00.614Z".into()),
+        cursor: Some(14),
+        seq: Some(12),
+        data: Some(tombstone.clone()),
+        deleted: Some(true),
+        ..Ack::default()
+    });
+    // The stale data_update of the tombstone arrives before the batch settles.
+    replica.remote_delete(tombstone, 12).await;
+    replica.settle(&retried, &[duplicate], 13).await;
+    assert_eq!(replica.text("a1").await, None, "the entity ends deleted");
+    assert_eq!(replica.seq("a1").await, 12);
+    assert!(replica.outbox().await.is_empty());
+}
+
+/// Simulation seed 5499, the client that deleted: its delete carries the same version as
+/// another client's edit that it held back while the delete waited; the server applies
+/// the delete (equal versions: the later arrival wins), and the replica must end deleted.
+#[tokio::test]
+async fn a_delete_applied_over_an_edit_of_the_same_version_ends_deleted() {
+    let replica = fixture().await;
+    // The entity, last written far ahead of this client's clock.
+    assert!(
+        replica
+            .update(note("a1", "c0-3", "2099-01-01T00:00:00.613Z"), 8)
+            .await
+    );
+    replica.delete("a1").await;
+    let sent = replica.send().await;
+    assert_eq!(
+        sent[0].version,
+        Version::parse("2099-01-01T00:00:00.614Z").unwrap(),
+        "a local write is newer than the row it replaces"
+    );
+    // Another client's edit, at the very same version, is held back.
+    assert!(
+        !replica
+            .update(note("a1", "c0-18", "2099-01-01T00:00:00.614Z"), 10)
+            .await
+    );
+    let ack = Answer::Ack(Ack {
+        id: sent[0].id.clone(),
+        outcome: OutcomeKind::Applied,
+        updated_at: Some("2099-01-01T00:00:00.614Z".into()),
+        cursor: Some(12),
+        seq: Some(12),
+        ..Ack::default()
+    });
+    replica.settle(&sent, &[ack], 10).await;
+    assert_eq!(
+        replica.text("a1").await,
+        None,
+        "the delete was applied last"
+    );
+    assert_eq!(replica.seq("a1").await, 12);
+    replica
+        .remote_delete(
+            json!({ "id": "a1", "updated_at": "2099-01-01T00:00:00.614Z" }),
+            12,
+        )
+        .await;
+    assert_eq!(replica.text("a1").await, None);
+}
+
+/// Simulation seed 5499 (10,000-seed run): a delete in flight, then a re-creation that is
+/// deleted again before it is sent. The unsent create must not cancel out to the server's
+/// state held back meanwhile (another client's edit of the same version as the delete):
+/// that made the replica keep the edit while the server applied the delete.
+#[tokio::test]
+async fn deleting_an_unsent_re_creation_behind_a_delete_in_flight_keeps_the_delete() {
+    let replica = fixture().await;
+    assert!(
+        replica
+            .update(note("a1", "c0-3", "2099-01-01T00:00:00.613Z"), 8)
+            .await
+    );
+    replica.delete("a1").await;
+    let in_flight = replica.send().await;
+    replica.put("a1", "c2-25").await;
+    assert!(
+        !replica
+            .update(note("a1", "c0-18", "2099-01-01T00:00:00.614Z"), 10)
+            .await,
+        "held back behind the local edits"
+    );
+    replica.delete("a1").await;
+    assert_eq!(replica.text("a1").await, None, "deleted locally");
+    let pending: Vec<_> = replica
+        .outbox()
+        .await
+        .into_iter()
+        .filter(|entry| entry.status == Status::Pending)
+        .collect();
+    assert_eq!(
+        pending.len(),
+        1,
+        "the re-creation became a delete: {pending:?}"
+    );
+
+    let ack = |entry: &Sent, seq: u64| {
+        Answer::Ack(Ack {
+            id: entry.id.clone(),
+            outcome: OutcomeKind::Applied,
+            updated_at: Some(entry.version.to_string()),
+            cursor: Some(seq),
+            seq: Some(seq),
+            ..Ack::default()
+        })
+    };
+    replica
+        .settle(&in_flight, &[ack(&in_flight[0], 12)], 10)
+        .await;
+    assert_eq!(replica.text("a1").await, None);
+    let second = replica.send().await;
+    replica.settle(&second, &[ack(&second[0], 13)], 12).await;
+    assert_eq!(replica.text("a1").await, None, "the entity ends deleted");
+    assert!(replica.outbox().await.is_empty());
 }

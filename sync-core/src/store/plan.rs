@@ -42,6 +42,9 @@ pub(crate) struct Prefetched {
     pub(crate) processed: HashMap<String, Recorded>,
     /// The stored states, keyed by (table, entity id), of the entities the batch touches.
     pub(crate) stored: HashMap<(&'static str, String), Effect>,
+    /// The tenant's tombstone horizon: every tombstone purged so far had an older version.
+    /// `None` while no tombstone was ever purged.
+    pub(crate) horizon: Option<Version>,
 }
 
 /// The decisions of a batch and the writes that commit them.
@@ -152,7 +155,11 @@ impl<'a> Batch<'a> {
     /// An applied change's state is not copied: later changes of the same entity in the
     /// batch read it from its outcome, found by `latest`.
     pub(crate) fn decide(self, prefetched: Prefetched, mut seq: u64) -> Plan<'a> {
-        let Prefetched { processed, stored } = prefetched;
+        let Prefetched {
+            processed,
+            stored,
+            horizon,
+        } = prefetched;
         let stored: HashMap<(&'static str, &str), &Effect> = stored
             .iter()
             .map(|((table, id), state)| ((*table, id.as_str()), state))
@@ -198,6 +205,10 @@ impl<'a> Batch<'a> {
                 Some(&(_, outcome)) => applied_effect(&outcomes[outcome]),
                 None => stored.get(&key).copied(),
             };
+            if let Some(rejection) = past_horizon(change, &prepared, current, horizon) {
+                outcomes.push(Outcome::Rejected(rejection));
+                continue;
+            }
             let outcome = match lww::decide(prepared.version, current.map(|state| state.version)) {
                 Decision::Apply => {
                     seq += 1;
@@ -258,6 +269,33 @@ impl<'a> Batch<'a> {
             advanced: seq != first_seq,
         }
     }
+}
+
+/// The refusal of a create or update older than the tombstone horizon of an entity with no
+/// stored state. A tombstone it would have lost to may have been purged, so applying it
+/// could bring a deleted entity back; a change at or after the horizon is newer than every
+/// purged tombstone and is decided by last-write-wins as usual. A delete is never refused:
+/// it cannot bring anything back.
+fn past_horizon(
+    change: &Change,
+    prepared: &Prepared,
+    current: Option<&Effect>,
+    horizon: Option<Version>,
+) -> Option<Rejection> {
+    let horizon = horizon?;
+    let upsert = matches!(prepared.write, Write::Upsert { .. });
+    (upsert && current.is_none() && prepared.version < horizon).then(|| {
+        Rejection::new(
+            Reason::Expired,
+            format!(
+                "updated_at {} is older than the tombstone horizon {horizon} and the server holds no {} {:?}: \
+                 it may have been deleted since; write it again with a current updated_at to re-create it",
+                prepared.version,
+                change.entity_type,
+                change.entity_id.chars().take(64).collect::<String>(),
+            ),
+        )
+    })
 }
 
 /// The state an applied outcome committed.

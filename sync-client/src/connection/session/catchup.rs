@@ -5,7 +5,9 @@ use tokio::time::Instant;
 
 use super::Session;
 use crate::connection::Waiter;
-use crate::connection::wire::{self, FeedChange};
+use sync_core::protocol::{Changes, DataUpdate, FeedChange, Operation};
+
+use crate::connection::wire;
 use crate::error::Result;
 use crate::event::Event;
 use crate::replica::apply::{self, Remote};
@@ -19,6 +21,8 @@ pub(super) struct Rounds {
     pub(super) requested_at: Option<Instant>,
     /// Another round must follow the running one (a `sync_now` came during it).
     pub(super) again: bool,
+    /// When the last round ended.
+    pub(super) finished_at: Option<Instant>,
 }
 
 /// What the session knows of the change feed: the stored cursor, the server's, and the
@@ -57,14 +61,13 @@ impl Session<'_> {
         self.link.send(wire::request_changes(since, limit));
     }
 
-    pub(super) async fn on_page(
-        &mut self,
-        changes: Vec<FeedChange>,
-        cursor: u64,
-        has_more: bool,
-        reset: bool,
-        waiters: &mut Vec<Waiter>,
-    ) -> Result<()> {
+    pub(super) async fn on_page(&mut self, page: Changes, waiters: &mut Vec<Waiter>) -> Result<()> {
+        let Changes {
+            changes,
+            cursor,
+            has_more,
+            reset,
+        } = page;
         if self.feed.rounds.requested_at.is_none() {
             return Ok(());
         }
@@ -98,6 +101,7 @@ impl Session<'_> {
             return Ok(());
         }
         self.feed.rounds.requested_at = None;
+        self.feed.rounds.finished_at = Some(Instant::now());
         self.feed.rounds.done = self.feed.rounds.started;
         shared.synced();
         if !self.feed.caught_up {
@@ -112,13 +116,18 @@ impl Session<'_> {
         Ok(())
     }
 
-    pub(super) async fn on_data_update(&mut self, change: FeedChange) -> Result<()> {
+    pub(super) async fn on_data_update(&mut self, update: DataUpdate) -> Result<()> {
         let shared = self.shared;
-        self.learn_cursor(change.seq);
+        self.learn_cursor(update.cursor);
         let (changed, advanced) = apply::data_update(
             &mut *shared.replica.lock().await?,
             shared.replica.tables(),
-            remote(&change),
+            Remote {
+                entity_type: &update.entity_type,
+                deleted: update.operation_type == Operation::Delete,
+                data: &update.data.single_entity,
+                seq: update.cursor,
+            },
         )
         .await?;
         shared.publish(changed);
@@ -128,6 +137,20 @@ impl Session<'_> {
         }
         self.schedule_gap();
         Ok(())
+    }
+
+    /// Whether an idle, caught-up session is due to check its cursor with a round: a
+    /// `data_update` lost on the way would otherwise go unnoticed until the next change
+    /// mentions a later cursor.
+    pub(super) fn check_due(&self) -> bool {
+        self.feed.caught_up
+            && self.feed.rounds.requested_at.is_none()
+            && self.flush.is_idle()
+            && self
+                .feed
+                .rounds
+                .finished_at
+                .is_some_and(|at| at.elapsed() >= self.shared.config.check_interval)
     }
 
     /// Whether the server mentioned changes past the stored cursor that no round covers.
@@ -148,8 +171,8 @@ impl Session<'_> {
 fn remote(change: &FeedChange) -> Remote<'_> {
     Remote {
         entity_type: &change.entity_type,
-        deleted: change.deleted,
+        deleted: change.operation_type == Operation::Delete,
         data: &change.data,
-        seq: change.seq,
+        seq: change.cursor,
     }
 }

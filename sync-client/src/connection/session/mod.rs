@@ -29,11 +29,13 @@ mod flush;
 use self::catchup::Feed;
 use self::flush::Flush;
 use super::transport::{BoxError, Frame, Transport};
-use super::wire::{self, Incoming, Limits};
+use super::wire;
 use super::{Command, End, Waiter};
 use crate::client::shared::Shared;
 use crate::error::Result;
 use crate::replica::meta;
+use crate::replica::settle::Answer;
+use sync_core::protocol::{Limits, ServerMessage, Status, StatusKind, Welcome};
 
 /// The transport and its liveness.
 struct Link {
@@ -189,7 +191,12 @@ impl<'a> Session<'a> {
                         self.start_round(waiters);
                     }
                 }
-                _ = pings.tick() => self.link.send(wire::ping()),
+                _ = pings.tick() => {
+                    self.link.send(wire::ping());
+                    if self.check_due() {
+                        self.start_round(waiters);
+                    }
+                }
             }
         }
     }
@@ -245,62 +252,59 @@ impl<'a> Session<'a> {
     }
 
     async fn on_text(&mut self, text: &str, waiters: &mut Vec<Waiter>) -> Result<Option<End>> {
-        match wire::decode(text) {
-            Incoming::Status { status, message } => {
-                if status == "online" {
-                    if self.greeting.hello_sent.is_none() {
-                        self.link
-                            .send(wire::hello(&self.shared.client_id, self.feed.cursor));
-                        self.greeting.hello_sent = Some(Instant::now());
-                    }
-                } else {
-                    let message = message
-                        .map(|message| format!(": {message}"))
-                        .unwrap_or_default();
-                    return Ok(Some(
-                        self.lost(format!("the server sent status {status:?}{message}")),
-                    ));
-                }
+        let Some(message) = wire::decode(text) else {
+            return Ok(None);
+        };
+        match message {
+            ServerMessage::Status(Status {
+                status: StatusKind::Online,
+                ..
+            }) if self.greeting.hello_sent.is_none() => {
+                self.link
+                    .send(wire::hello(&self.shared.client_id, self.feed.cursor));
+                self.greeting.hello_sent = Some(Instant::now());
             }
-            Incoming::Welcome {
-                server_time,
-                cursor,
-                limits,
-            } => {
-                self.on_welcome(server_time, cursor, limits, waiters)
-                    .await?
+            // A repeated `online`.
+            ServerMessage::Status(Status {
+                status: StatusKind::Online,
+                ..
+            }) => {}
+            ServerMessage::Status(Status { status, message }) => {
+                let message = message
+                    .map(|message| format!(": {message}"))
+                    .unwrap_or_default();
+                return Ok(Some(
+                    self.lost(format!("the server sent status {status}{message}")),
+                ));
             }
-            Incoming::Changes {
-                changes,
-                cursor,
-                has_more,
-                reset,
-            } => {
-                self.on_page(changes, cursor, has_more, reset, waiters)
-                    .await?;
-            }
-            Incoming::Answer(answer) => self.on_answer(answer, waiters).await?,
-            Incoming::DataUpdate(change) => self.on_data_update(change).await?,
-            Incoming::Error { message } => {
-                tracing::warn!(%message, "the server refused a message");
+            ServerMessage::Welcome(welcome) => self.on_welcome(welcome, waiters).await?,
+            ServerMessage::Changes(page) => self.on_page(page, waiters).await?,
+            ServerMessage::Ack(ack) => self.on_answer(Answer::Ack(ack), waiters).await?,
+            ServerMessage::Nack(nack) => self.on_answer(Answer::Nack(nack), waiters).await?,
+            ServerMessage::DataUpdate(update) => self.on_data_update(update).await?,
+            ServerMessage::Error(error) => {
+                tracing::warn!(message = %error.message, "the server refused a message");
                 if self.feed.rounds.requested_at.is_some() {
-                    return Ok(Some(
-                        self.lost(format!("the server could not serve changes: {message}")),
-                    ));
+                    return Ok(Some(self.lost(format!(
+                        "the server could not serve changes: {}",
+                        error.message
+                    ))));
                 }
             }
-            Incoming::Ignored => {}
+            // Pings, pongs, and the answers to messages this client never sends.
+            _ => {}
         }
         Ok(None)
     }
 
-    async fn on_welcome(
-        &mut self,
-        server_time: i64,
-        cursor: u64,
-        limits: Limits,
-        waiters: &mut [Waiter],
-    ) -> Result<()> {
+    async fn on_welcome(&mut self, welcome: Welcome, waiters: &mut [Waiter]) -> Result<()> {
+        let Welcome {
+            server_time,
+            cursor,
+            limits,
+            ..
+        } = welcome;
+        let limits = limits.or_defaults();
         if self.greeting.greeted {
             return Ok(());
         }

@@ -36,10 +36,11 @@ pub(super) async fn apply(
     let mut connection = inner.pool.acquire().await?;
     // Dropping the transaction unfinished (an error or a cancelled caller) rolls it back.
     let mut tx = connection.begin().await?;
-    let seq = lock_tenant(&mut tx, tenant).await?;
+    let Locked { seq, horizon } = lock_tenant(&mut tx, tenant).await?;
     let prefetched = Prefetched {
         processed: processed_before(&mut tx, tenant, &batch.change_ids()).await?,
         stored: stored_states(&mut tx, inner, tenant, &batch.touched()).await?,
+        horizon,
     };
     let plan = batch.decide(prefetched, seq);
     write(&mut tx, inner, tenant, &plan).await?;
@@ -51,26 +52,42 @@ pub(super) async fn apply(
     })
 }
 
+/// What [`lock_tenant`] read from the tenant's row.
+pub(super) struct Locked {
+    /// The tenant's sequence number.
+    pub(super) seq: u64,
+    /// The tombstone horizon, once a tombstone was purged.
+    pub(super) horizon: Option<Version>,
+}
+
 /// Locks the tenant's row until commit, creating it if missing, and returns its sequence
-/// number. Two first writers racing to create the row both end up locking the one row.
-pub(super) async fn lock_tenant(tx: &mut PgConnection, tenant: &str) -> Result<u64> {
-    let select = "SELECT \"seq\" FROM \"_sync_tenants\" WHERE \"tenant\" = $1 FOR UPDATE";
-    if let Some(seq) = sqlx::query_scalar::<_, i64>(select)
+/// number and tombstone horizon. Two first writers racing to create the row both end up
+/// locking the one row.
+pub(super) async fn lock_tenant(tx: &mut PgConnection, tenant: &str) -> Result<Locked> {
+    let select =
+        "SELECT \"seq\", \"purged_at\" FROM \"_sync_tenants\" WHERE \"tenant\" = $1 FOR UPDATE";
+    let locked = |(seq, purged_at): (i64, i64)| Locked {
+        seq: u64::try_from(seq).unwrap_or_default(),
+        horizon: Some(purged_at)
+            .filter(|millis| *millis != 0)
+            .and_then(Version::from_millis),
+    };
+    if let Some(row) = sqlx::query_as::<_, (i64, i64)>(select)
         .bind(tenant)
         .fetch_optional(&mut *tx)
         .await?
     {
-        return Ok(u64::try_from(seq).unwrap_or_default());
+        return Ok(locked(row));
     }
     sqlx::query("INSERT INTO \"_sync_tenants\" (\"tenant\") VALUES ($1) ON CONFLICT DO NOTHING")
         .bind(tenant)
         .execute(&mut *tx)
         .await?;
-    let seq: i64 = sqlx::query_scalar(select)
+    let row = sqlx::query_as::<_, (i64, i64)>(select)
         .bind(tenant)
         .fetch_one(&mut *tx)
         .await?;
-    Ok(u64::try_from(seq).unwrap_or_default())
+    Ok(locked(row))
 }
 
 /// PostgreSQL's own limits on what a change may hold, beyond the shared rules: ids of the

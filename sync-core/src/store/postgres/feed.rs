@@ -166,11 +166,19 @@ pub(super) async fn purge(inner: &Inner, tenant: &str, horizon: Version) -> Resu
         .bind(horizon_at)
         .execute(&mut *tx)
         .await?;
-    sqlx::query("UPDATE \"_sync_tenants\" SET \"purged_seq\" = $2 WHERE \"tenant\" = $1")
-        .bind(tenant)
-        .bind(as_i64(horizon_seq))
-        .execute(&mut *tx)
-        .await?;
+    // From now on a create or update older than the horizon, of an entity with no row, may
+    // be one that a purged tombstone would have beaten: the planner refuses it.
+    sqlx::query(
+        "UPDATE \"_sync_tenants\" SET \"purged_seq\" = $2, \
+         \"purged_at\" = CASE WHEN $4 THEN GREATEST(\"purged_at\", $3) ELSE \"purged_at\" END \
+         WHERE \"tenant\" = $1",
+    )
+    .bind(tenant)
+    .bind(as_i64(horizon_seq))
+    .bind(horizon.as_millis())
+    .bind(removed > 0)
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(Purge {
         removed,

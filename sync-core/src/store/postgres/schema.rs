@@ -19,6 +19,9 @@ const META: &[&str] = &[
         \"tenant\" TEXT NOT NULL PRIMARY KEY, \
         \"seq\" BIGINT NOT NULL DEFAULT 0, \
         \"purged_seq\" BIGINT NOT NULL DEFAULT 0)",
+    // The tombstone horizon (milliseconds, 0 while nothing was purged); added to tables
+    // created before it.
+    "ALTER TABLE \"_sync_tenants\" ADD COLUMN IF NOT EXISTS \"purged_at\" BIGINT NOT NULL DEFAULT 0",
     "CREATE TABLE IF NOT EXISTS \"_sync_changes\" (\
         \"tenant\" TEXT NOT NULL, \
         \"change_id\" TEXT NOT NULL, \

@@ -59,6 +59,7 @@ fn apply_batch(
     let prefetched = Prefetched {
         processed: processed_before(&tx, &batch.change_ids())?,
         stored: stored_states(&tx, inner, &batch.touched())?,
+        horizon: read_horizon(&tx)?,
     };
     let plan = batch.decide(prefetched, seq);
     write(&tx, inner, &plan)?;
@@ -82,6 +83,32 @@ pub(super) fn read_meta(connection: &Connection, key: &str) -> Result<u64> {
         .prepare_cached("SELECT \"value\" FROM \"_sync_meta\" WHERE \"key\" = ?")?
         .query_row([key], |row| row.get(0))?;
     Ok(u64::try_from(value).unwrap_or_default())
+}
+
+/// The meta key of the tombstone horizon: milliseconds since the epoch, 0 while no
+/// tombstone was purged.
+pub(super) const HORIZON_KEY: &str = "purged_at";
+
+/// The tenant's tombstone horizon: every purged tombstone had an older version.
+pub(super) fn read_horizon(connection: &Connection) -> Result<Option<Version>> {
+    let millis: Option<i64> = connection
+        .prepare_cached("SELECT \"value\" FROM \"_sync_meta\" WHERE \"key\" = ?")?
+        .query_row([HORIZON_KEY], |row| row.get(0))
+        .optional()?;
+    Ok(millis
+        .filter(|millis| *millis != 0)
+        .and_then(Version::from_millis))
+}
+
+/// Moves the tombstone horizon to `horizon` unless it is further already.
+pub(super) fn raise_horizon(connection: &Connection, horizon: Version) -> Result<()> {
+    if read_horizon(connection)?.is_some_and(|known| known >= horizon) {
+        return Ok(());
+    }
+    connection
+        .prepare_cached("UPDATE \"_sync_meta\" SET \"value\" = ? WHERE \"key\" = ?")?
+        .execute(rusqlite::params![horizon.as_millis(), HORIZON_KEY])?;
+    Ok(())
 }
 
 /// Sets a value of `_sync_meta`.

@@ -126,6 +126,11 @@ fn purge_now(
     let kept = first_kept_change(&tx, &horizon_text)?;
     tx.execute("DELETE FROM \"_sync_changes\" WHERE rowid < ?", [kept])?;
     super::apply::write_meta(&tx, PURGED_KEY, horizon_seq)?;
+    // From now on a create or update older than the horizon, of an entity with no row, may
+    // be one that a purged tombstone would have beaten: the planner refuses it.
+    if removed > 0 {
+        super::apply::raise_horizon(&tx, horizon)?;
+    }
     tx.commit()?;
     Ok(Purge {
         removed,

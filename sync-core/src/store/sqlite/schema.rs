@@ -17,7 +17,7 @@ pub(super) async fn prepare(connection: &mut SqliteConnection, registry: &Regist
     for statement in SQLITE_META {
         sqlx::query(statement).execute(&mut *tx).await?;
     }
-    sqlx::query("INSERT OR IGNORE INTO \"_sync_meta\" (\"key\", \"value\") VALUES ('seq', 0), ('purged_seq', 0)")
+    sqlx::query("INSERT OR IGNORE INTO \"_sync_meta\" (\"key\", \"value\") VALUES ('seq', 0), ('purged_seq', 0), ('purged_at', 0)")
         .execute(&mut *tx)
         .await?;
     for handler in registry.iter() {
