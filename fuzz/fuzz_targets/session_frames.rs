@@ -22,6 +22,7 @@ use libfuzzer_sys::fuzz_target;
 use serde::{Deserialize, Serialize};
 use sync_core::engine::{self, Engine};
 use sync_core::hub::Hub;
+use sync_core::protocol::Limits;
 use sync_core::session::{self, Inbound, Outbound, Session, close};
 use sync_core::store::Store;
 use sync_core::store::sqlite::{SqliteStore, Synchronous};
@@ -94,9 +95,12 @@ fn server() -> &'static Server {
             tenant: TenantId::new("household").expect("a tenant id"),
             shutdown: watch::channel(false).0,
             config: session::Config {
-                // Small enough that the fuzzer reaches it.
-                max_message_bytes: 2048,
-                max_batch: 8,
+                // Small enough that the fuzzer reaches them.
+                wire: Limits {
+                    max_message_bytes: 2048,
+                    max_batch: 8,
+                    ..Limits::default()
+                },
                 ..session::Config::default()
             },
             executions: Mutex::new(0),
@@ -135,7 +139,7 @@ fuzz_target!(|data: &[u8]| {
     let frames = frames(data);
     let over_limit = frames.iter().position(|frame| match frame {
         Inbound::TooLarge => true,
-        Inbound::Text(text) => text.len() > server.config.max_message_bytes,
+        Inbound::Text(text) => text.len() > server.config.wire.max_message_bytes,
         _ => false,
     });
     let reset = {
