@@ -28,7 +28,9 @@ fuzz_target!(|data: &[u8]| {
         Err(error) => panic!("{text} → {encoded} does not decode: {error}"),
     }
     match &message {
-        ClientMessage::ProcessSyncEntry { payload } => entries(&tenant, std::slice::from_ref(payload)),
+        ClientMessage::ProcessSyncEntry { payload } => {
+            entries(&tenant, std::slice::from_ref(payload))
+        }
         ClientMessage::ProcessSyncBatch { entries: batch } => entries(&tenant, batch),
         _ => {}
     }
