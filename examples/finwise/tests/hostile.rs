@@ -284,3 +284,69 @@ async fn tls_serves_https_and_wss_on_one_port_with_a_secure_cookie() {
         serde_json::json!({"type": "status", "status": "online"})
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenants_beyond_the_files_get_503_with_retry_after_and_open_ones_keep_working() {
+    // The open-tenant bound set far above what 256 files allow: tenant databases open until
+    // the process runs out of descriptors.
+    let server = spawn_with_fd_limit(256, &args(&[("--max-open-tenants", "10000")])).await;
+    let (honest, tenant) = owner(&server, "honest").await;
+    let mut session = connect(&server, &honest, &tenant).await;
+    send(&mut session, json!({"type": "ping", "timestamp": 1})).await;
+    assert_eq!(recv(&mut session).await["type"], "pong");
+
+    let user = user(&server, "greedy").await;
+    let mut created = 0;
+    let mut refused = 0;
+    for n in 0..400 {
+        let response = user
+            .client
+            .post(server.url("/tenants"))
+            .json(&json!({"name": format!("household {n}"), "user_id": user.uuid}))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let retry_after = response.headers().get("retry-after").cloned();
+        let body = response.text().await.unwrap();
+        match status.as_u16() {
+            200 => created += 1,
+            503 => {
+                let seconds = retry_after.expect("a 503 carries Retry-After");
+                assert!(seconds.to_str().unwrap().parse::<u32>().unwrap() > 0);
+                refused += 1;
+                if refused == 20 {
+                    break;
+                }
+            }
+            other => panic!("tenant {n}: {other} {body} ({created} created before)"),
+        }
+    }
+    assert!(
+        refused > 0,
+        "256 files held {created} tenants and refused none"
+    );
+
+    // The session opened before still gets ACKs, and the server still answers.
+    let payload = json!({"id": "g1", "name": "g1", "sortOrder": 0, "image": null, "updated_at": "2026-01-01T10:00:00.000Z"});
+    send(
+        &mut session,
+        process(entry(
+            "e-g1",
+            &tenant,
+            "AccountGroup",
+            "create",
+            "g1",
+            payload,
+        )),
+    )
+    .await;
+    assert_eq!(recv(&mut session).await["type"], "sync_ack");
+    let health = honest
+        .client
+        .get(server.url("/health"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+}

@@ -15,7 +15,7 @@ use tokio::sync::OnceCell;
 use super::writer::Writer;
 use super::{Config, Inner};
 use crate::entity::Registry;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::tenant::TenantId;
 
 /// One open tenant database: a single writer, so sequence numbers follow commit order, and
@@ -29,11 +29,20 @@ pub(super) struct TenantDb {
 impl TenantDb {
     /// Opens (creating if needed) the database at `path` and brings its schema up to the
     /// registered entities.
+    ///
+    /// A failure for lack of resources (too many open files in the process or the system,
+    /// SQLite's `CANTOPEN` that follows from them) is [`Error::Unavailable`]: retryable.
     pub(super) async fn open(
         path: PathBuf,
         config: &Config,
         registry: &Registry,
     ) -> Result<TenantDb> {
+        TenantDb::open_inner(path, config, registry)
+            .await
+            .map_err(for_lack_of_resources)
+    }
+
+    async fn open_inner(path: PathBuf, config: &Config, registry: &Registry) -> Result<TenantDb> {
         let options = SqliteConnectOptions::new()
             .filename(&path)
             .create_if_missing(true)
@@ -68,6 +77,50 @@ impl TenantDb {
         })
     }
 }
+
+/// `error` as [`Error::Unavailable`] when it comes from a lack of file descriptors, else
+/// unchanged.
+fn for_lack_of_resources(error: Error) -> Error {
+    if lacks_resources(&error) {
+        tracing::warn!(%error, "cannot open a tenant database for lack of resources");
+        Error::Unavailable(format!("out of resources, retry later: {error}"))
+    } else {
+        error
+    }
+}
+
+/// Whether `error` (or what caused it) is `EMFILE`/`ENFILE` or SQLite's `CANTOPEN`.
+fn lacks_resources(error: &Error) -> bool {
+    const EMFILE: i32 = 24;
+    const ENFILE: i32 = 23;
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(current) = cause {
+        if let Some(io) = current.downcast_ref::<std::io::Error>()
+            && matches!(io.raw_os_error(), Some(EMFILE | ENFILE))
+        {
+            return true;
+        }
+        if let Some(sqlx::Error::Database(database)) = current.downcast_ref::<sqlx::Error>()
+            && database
+                .code()
+                .and_then(|code| code.parse::<i32>().ok())
+                .is_some_and(|code| code & 0xff == SQLITE_CANTOPEN)
+        {
+            return true;
+        }
+        if let Some(rusqlite::Error::SqliteFailure(failure, _)) =
+            current.downcast_ref::<rusqlite::Error>()
+            && failure.code == rusqlite::ErrorCode::CannotOpen
+        {
+            return true;
+        }
+        cause = current.source();
+    }
+    error.to_string().contains("Too many open files")
+}
+
+/// SQLite's primary result code for a file it cannot open.
+const SQLITE_CANTOPEN: i32 = 14;
 
 struct Slot {
     db: OnceCell<Arc<TenantDb>>,
