@@ -350,3 +350,33 @@ async fn tenants_beyond_the_files_get_503_with_retry_after_and_open_ones_keep_wo
         .unwrap();
     assert_eq!(health.status(), 200);
 }
+
+/// The WebSocket upgrade stage has no timeout of its own because none is needed: the
+/// request head is under the header read timeout, the handler (authentication included)
+/// under the request timeout, and the first-message timeout starts the moment the server
+/// has sent its 101. A client that sends a whole upgrade request and then neither reads
+/// the 101 nor sends a frame is closed by that timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_upgrades_and_then_neither_reads_nor_writes_is_closed() {
+    let server = spawn(&args(&[("--first-message-timeout-secs", "1")])).await;
+    let (user, tenant) = owner(&server, "upgrader").await;
+    let address = server.base().trim_start_matches("http://").to_owned();
+    let mut stream = TcpStream::connect(&address).await.unwrap();
+    let request = format!(
+        "GET /ws_finwise/ws/{tenant} HTTP/1.1\r\nHost: {address}\r\nConnection: Upgrade\r\n\
+         Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nAuthorization: Bearer {}\r\n\r\n",
+        user.token
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    // Reads nothing for a while (the 101 waits in the socket), then everything until EOF.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let got = closed_within(stream, Duration::from_secs(10))
+        .await
+        .expect("the upgraded connection is closed by the first-message timeout");
+    assert!(
+        got.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+}
