@@ -7,6 +7,11 @@
 //! cargo run --release -p finwise --bin finwise-tenant-memory -- 200
 //! ```
 
+#![allow(
+    clippy::print_stdout,
+    reason = "a measuring program: its figure goes to stdout"
+)]
+
 use sync_core::TenantId;
 use sync_core::store::Store;
 
@@ -67,6 +72,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         before / 1024,
         after / 1024,
         per_tenant / 1024
+    );
+    // The read connections close after their idle time; what is left is the writer's.
+    tokio::time::sleep(std::time::Duration::from_secs(25)).await;
+    let idle = rss();
+    println!(
+        "after the readers' idle timeout: RSS {} KiB; per open tenant: {} KiB",
+        idle / 1024,
+        idle.saturating_sub(before) / count.max(1) as u64 / 1024
     );
     drop(state);
     std::fs::remove_dir_all(&dir)?;
