@@ -42,5 +42,24 @@ pub enum Error {
     Token(String),
 }
 
+impl Error {
+    /// Whether the same operation may succeed later: the server lacked a resource (file
+    /// descriptors, a database connection, an open tenant database), nothing was changed.
+    /// Requests answer these as 503 with `Retry-After`.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Store(sync_core::Error::Unavailable(_)) => true,
+            Error::Store(sync_core::Error::Database(error)) => error.is_retryable(),
+            Error::Database(
+                sqlx::Error::Io(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::WorkerCrashed,
+            ) => true,
+            _ => false,
+        }
+    }
+}
+
 /// `Result` with [`Error`] as the default error.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

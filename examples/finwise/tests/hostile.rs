@@ -284,3 +284,99 @@ async fn tls_serves_https_and_wss_on_one_port_with_a_secure_cookie() {
         serde_json::json!({"type": "status", "status": "online"})
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenants_beyond_the_files_get_503_with_retry_after_and_open_ones_keep_working() {
+    // The open-tenant bound set far above what 256 files allow: tenant databases open until
+    // the process runs out of descriptors.
+    let server = spawn_with_fd_limit(256, &args(&[("--max-open-tenants", "10000")])).await;
+    let (honest, tenant) = owner(&server, "honest").await;
+    let mut session = connect(&server, &honest, &tenant).await;
+    send(&mut session, json!({"type": "ping", "timestamp": 1})).await;
+    assert_eq!(recv(&mut session).await["type"], "pong");
+
+    let user = user(&server, "greedy").await;
+    let mut created = 0;
+    let mut refused = 0;
+    for n in 0..400 {
+        let response = user
+            .client
+            .post(server.url("/tenants"))
+            .json(&json!({"name": format!("household {n}"), "user_id": user.uuid}))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let retry_after = response.headers().get("retry-after").cloned();
+        let body = response.text().await.unwrap();
+        match status.as_u16() {
+            200 => created += 1,
+            503 => {
+                let seconds = retry_after.expect("a 503 carries Retry-After");
+                assert!(seconds.to_str().unwrap().parse::<u32>().unwrap() > 0);
+                refused += 1;
+                if refused == 20 {
+                    break;
+                }
+            }
+            other => panic!("tenant {n}: {other} {body} ({created} created before)"),
+        }
+    }
+    assert!(
+        refused > 0,
+        "256 files held {created} tenants and refused none"
+    );
+
+    // The session opened before still gets ACKs, and the server still answers.
+    let payload = json!({"id": "g1", "name": "g1", "sortOrder": 0, "image": null, "updated_at": "2026-01-01T10:00:00.000Z"});
+    send(
+        &mut session,
+        process(entry(
+            "e-g1",
+            &tenant,
+            "AccountGroup",
+            "create",
+            "g1",
+            payload,
+        )),
+    )
+    .await;
+    assert_eq!(recv(&mut session).await["type"], "sync_ack");
+    let health = honest
+        .client
+        .get(server.url("/health"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+}
+
+/// The WebSocket upgrade stage has no timeout of its own because none is needed: the
+/// request head is under the header read timeout, the handler (authentication included)
+/// under the request timeout, and the first-message timeout starts the moment the server
+/// has sent its 101. A client that sends a whole upgrade request and then neither reads
+/// the 101 nor sends a frame is closed by that timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_upgrades_and_then_neither_reads_nor_writes_is_closed() {
+    let server = spawn(&args(&[("--first-message-timeout-secs", "1")])).await;
+    let (user, tenant) = owner(&server, "upgrader").await;
+    let address = server.base().trim_start_matches("http://").to_owned();
+    let mut stream = TcpStream::connect(&address).await.unwrap();
+    let request = format!(
+        "GET /ws_finwise/ws/{tenant} HTTP/1.1\r\nHost: {address}\r\nConnection: Upgrade\r\n\
+         Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nAuthorization: Bearer {}\r\n\r\n",
+        user.token
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    // Reads nothing for a while (the 101 waits in the socket), then everything until EOF.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let got = closed_within(stream, Duration::from_secs(10))
+        .await
+        .expect("the upgraded connection is closed by the first-message timeout");
+    assert!(
+        got.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+}

@@ -102,8 +102,12 @@ impl Default for Config {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SubmitError {
-    /// Too many batches wait for the tenant's writer; retry later.
-    #[error("too many changes are waiting for this tenant; retry later")]
+    /// Too many batches wait for the tenant's writer, or the tenant database is
+    /// unavailable for now ([`crate::Error::Unavailable`]: out of file descriptors, closed
+    /// meanwhile); nothing was committed; retry later.
+    #[error(
+        "the server is overloaded (too many changes waiting, or the tenant database cannot be opened now); retry later"
+    )]
     Overloaded,
     /// The store failed; nothing of the group was committed; retrying may succeed.
     #[error("the store failed: {0}")]

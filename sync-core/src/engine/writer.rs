@@ -147,9 +147,16 @@ async fn commit<S: Store>(inner: &Inner<S>, tenant: &TenantId, mut group: Vec<Jo
         Err(error) => {
             tracing::error!(%tenant, %error, changes = changes.len(), "group commit failed");
             let message = error.to_string();
+            // An unavailable tenant database (out of file descriptors, closed meanwhile)
+            // is a matter of capacity: the client retries later, as for a full queue.
+            let unavailable = matches!(error, crate::Error::Unavailable(_));
             for job in group {
                 if let Some(reply) = job.reply {
-                    let _ = reply.send(Err(SubmitError::Storage(message.clone())));
+                    let _ = reply.send(Err(if unavailable {
+                        SubmitError::Overloaded
+                    } else {
+                        SubmitError::Storage(message.clone())
+                    }));
                 }
             }
             return;

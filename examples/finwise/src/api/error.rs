@@ -12,13 +12,28 @@ use crate::error::Error;
 pub(crate) struct ApiError {
     pub(crate) status: StatusCode,
     pub(crate) detail: String,
+    /// Seconds for `Retry-After`, on a 503.
+    pub(crate) retry_after: Option<u32>,
 }
+
+/// What a 503 asks the client to wait, in seconds.
+const RETRY_AFTER_SECS: u32 = 5;
 
 impl ApiError {
     pub(crate) fn new(status: StatusCode, detail: impl Into<String>) -> ApiError {
         ApiError {
             status,
             detail: detail.into(),
+            retry_after: None,
+        }
+    }
+
+    /// 503 with `Retry-After`: the server lacks a resource (file descriptors, a database
+    /// connection) for now; the same request may succeed later.
+    pub(crate) fn unavailable(detail: impl Into<String>) -> ApiError {
+        ApiError {
+            retry_after: Some(RETRY_AFTER_SECS),
+            ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, detail)
         }
     }
 
@@ -49,8 +64,13 @@ impl ApiError {
 }
 
 impl From<Error> for ApiError {
-    /// An internal failure: logged in full, answered without details.
+    /// An internal failure: logged in full, answered without details; 503 with
+    /// `Retry-After` when retrying may succeed (see [`Error::is_retryable`]), else 500.
     fn from(error: Error) -> ApiError {
+        if error.is_retryable() {
+            tracing::warn!(%error, "request refused for now");
+            return ApiError::unavailable("Service temporarily unavailable, retry later");
+        }
         tracing::error!(%error, "request failed");
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error")
     }
@@ -64,6 +84,11 @@ impl IntoResponse for ApiError {
                 http::header::WWW_AUTHENTICATE,
                 http::HeaderValue::from_static("Bearer"),
             );
+        }
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(http::header::RETRY_AFTER, http::HeaderValue::from(seconds));
         }
         response
     }

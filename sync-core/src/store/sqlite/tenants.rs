@@ -15,7 +15,7 @@ use tokio::sync::OnceCell;
 use super::writer::Writer;
 use super::{Config, Inner};
 use crate::entity::Registry;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::tenant::TenantId;
 
 /// One open tenant database: a single writer, so sequence numbers follow commit order, and
@@ -29,18 +29,29 @@ pub(super) struct TenantDb {
 impl TenantDb {
     /// Opens (creating if needed) the database at `path` and brings its schema up to the
     /// registered entities.
+    ///
+    /// A failure for lack of resources (too many open files in the process or the system,
+    /// SQLite's `CANTOPEN` that follows from them) is [`Error::Unavailable`]: retryable.
     pub(super) async fn open(
         path: PathBuf,
         config: &Config,
         registry: &Registry,
     ) -> Result<TenantDb> {
+        TenantDb::open_inner(path, config, registry)
+            .await
+            .map_err(for_lack_of_resources)
+    }
+
+    async fn open_inner(path: PathBuf, config: &Config, registry: &Registry) -> Result<TenantDb> {
         let options = SqliteConnectOptions::new()
             .filename(&path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(config.synchronous.into())
             .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(false);
+            .foreign_keys(false)
+            .pragma("cache_size", CACHE_SIZE)
+            .statement_cache_capacity(READER_STATEMENT_CACHE);
         // The schema is prepared with sqlx, which `Tables` shares with client replicas;
         // the writes then go through the writer's own connection.
         let mut connection = options.connect().await?;
@@ -58,7 +69,7 @@ impl TenantDb {
         let readers = SqlitePoolOptions::new()
             .max_connections(config.max_readers)
             .min_connections(0)
-            .idle_timeout(Some(Duration::from_secs(60)))
+            .idle_timeout(Some(READER_IDLE_TIMEOUT))
             .connect_lazy_with(options.read_only(true));
         tracing::debug!(path = %path.display(), "opened tenant database");
         Ok(TenantDb {
@@ -68,6 +79,63 @@ impl TenantDb {
         })
     }
 }
+
+/// SQLite's page cache per connection, as `PRAGMA cache_size` (negative: KiB): 512 KiB
+/// instead of SQLite's 2 MiB, so a large tenant's three connections hold at most 1.5 MiB
+/// of cached pages. Durability does not depend on it (WAL and `synchronous` stay).
+pub(super) const CACHE_SIZE: &str = "-512";
+
+/// Prepared statements a read connection keeps (sqlx keeps 100 by default): a read
+/// prepares a few statements per table.
+const READER_STATEMENT_CACHE: usize = 16;
+
+/// After how long unused a read connection is closed: an open tenant that is only written
+/// to (its sessions caught up) then holds its writer alone.
+const READER_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `error` as [`Error::Unavailable`] when it comes from a lack of file descriptors, else
+/// unchanged.
+fn for_lack_of_resources(error: Error) -> Error {
+    if lacks_resources(&error) {
+        tracing::warn!(%error, "cannot open a tenant database for lack of resources");
+        Error::Unavailable(format!("out of resources, retry later: {error}"))
+    } else {
+        error
+    }
+}
+
+/// Whether `error` (or what caused it) is `EMFILE`/`ENFILE` or SQLite's `CANTOPEN`.
+fn lacks_resources(error: &Error) -> bool {
+    const EMFILE: i32 = 24;
+    const ENFILE: i32 = 23;
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(current) = cause {
+        if let Some(io) = current.downcast_ref::<std::io::Error>()
+            && matches!(io.raw_os_error(), Some(EMFILE | ENFILE))
+        {
+            return true;
+        }
+        if let Some(sqlx::Error::Database(database)) = current.downcast_ref::<sqlx::Error>()
+            && database
+                .code()
+                .and_then(|code| code.parse::<i32>().ok())
+                .is_some_and(|code| code & 0xff == SQLITE_CANTOPEN)
+        {
+            return true;
+        }
+        if let Some(rusqlite::Error::SqliteFailure(failure, _)) =
+            current.downcast_ref::<rusqlite::Error>()
+            && failure.code == rusqlite::ErrorCode::CannotOpen
+        {
+            return true;
+        }
+        cause = current.source();
+    }
+    error.to_string().contains("Too many open files")
+}
+
+/// SQLite's primary result code for a file it cannot open.
+const SQLITE_CANTOPEN: i32 = 14;
 
 struct Slot {
     db: OnceCell<Arc<TenantDb>>,

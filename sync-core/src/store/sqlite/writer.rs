@@ -43,7 +43,9 @@ impl Writer {
             Synchronous::Extra => "EXTRA",
         };
         connection.execute_batch(&format!(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = {level}; PRAGMA foreign_keys = OFF;"
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = {level}; PRAGMA foreign_keys = OFF; \
+             PRAGMA cache_size = {cache};",
+            cache = super::tenants::CACHE_SIZE
         ))?;
         connection.busy_timeout(Duration::from_secs(10))?;
         connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
