@@ -12,7 +12,8 @@
 //! quiescence: no store call and no replica statement in flight (SQLite runs on sqlx's
 //! threads), no frame sent for a few scheduler rounds.
 //!
-//! `SIM_SEEDS=n` runs n seeds (default 200), `SIM_SEED=s` replays one, `SIM_STEPS=k` sets
+//! `SIM_SEEDS=n` runs seeds 1 to n (default 200; `SIM_FIRST_SEED=f` starts at f instead),
+//! `SIM_SEED=s` replays one, `SIM_STEPS=k` sets
 //! the steps per seed (default 150), `SIM_CLIENTS=c` the clients (default 3). A failing seed
 //! prints the command that replays it.
 
@@ -96,7 +97,7 @@ fn seeded_runs_converge() {
     let steps = env("SIM_STEPS").unwrap_or(150);
     let seeds: Vec<u64> = match env("SIM_SEED") {
         Some(seed) => vec![seed],
-        None => (1..=env("SIM_SEEDS").unwrap_or(200)).collect(),
+        None => (env("SIM_FIRST_SEED").unwrap_or(1)..=env("SIM_SEEDS").unwrap_or(200)).collect(),
     };
     let started = Instant::now();
     let mut failed = Vec::new();
