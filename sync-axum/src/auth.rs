@@ -20,6 +20,10 @@ pub struct Principal {
     /// closes every connection admitted under it (e.g. at logout). `None`: the connection
     /// ends only with the server, its tenant or its client.
     pub session: Option<String>,
+    /// The subject's role in the tenant, when the app has roles (e.g. `viewer`): the
+    /// session's writes pass the registry's rules with it
+    /// ([`Actor::role`](sync_core::entity::Actor::role)).
+    pub role: Option<String>,
 }
 
 impl Principal {
@@ -29,6 +33,7 @@ impl Principal {
             subject: subject.into(),
             tenant,
             session: None,
+            role: None,
         }
     }
 
@@ -36,6 +41,21 @@ impl Principal {
     pub fn in_session(mut self, session: impl Into<String>) -> Principal {
         self.session = Some(session.into());
         self
+    }
+
+    /// The same principal, with `role` in the tenant.
+    pub fn with_role(mut self, role: impl Into<String>) -> Principal {
+        self.role = Some(role.into());
+        self
+    }
+
+    /// The actor the session's writes are made by: the subject, with its role.
+    pub fn actor(&self) -> sync_core::entity::Actor {
+        let actor = sync_core::entity::Actor::user(self.subject.as_str());
+        match &self.role {
+            Some(role) => actor.with_role(role.as_str()),
+            None => actor,
+        }
     }
 }
 

@@ -147,7 +147,11 @@ impl<S: Store, A: Authenticator> SyncServer<S, A> {
         let engine = self.shared.engine.clone();
         ShutdownHandle {
             shutdown: self.shared.shutdown.clone(),
-            close_tenant: Arc::new(move |tenant| engine.close_tenant(tenant)),
+            close_tenant: Arc::new({
+                let engine = engine.clone();
+                move |tenant| engine.close_tenant(tenant)
+            }),
+            close_subject: Arc::new(move |tenant, subject| engine.close_subject(tenant, subject)),
             revocations: self.shared.revocations.clone(),
         }
     }
@@ -163,8 +167,12 @@ impl<S: Store, A: Authenticator> SyncServer<S, A> {
 pub struct ShutdownHandle {
     shutdown: watch::Sender<bool>,
     close_tenant: Arc<dyn Fn(&TenantId) + Send + Sync>,
+    close_subject: CloseSubject,
     revocations: Arc<Revocations>,
 }
+
+/// Closes a subject's sessions of a tenant; how many this node closed.
+type CloseSubject = Arc<dyn Fn(&TenantId, &str) -> usize + Send + Sync>;
 
 impl ShutdownHandle {
     /// Sends `status: shutdown` to every session and closes them with 1001.
@@ -176,6 +184,14 @@ impl ShutdownHandle {
     /// bus, on every node.
     pub fn close_tenant(&self, tenant: &TenantId) {
         (self.close_tenant)(tenant);
+    }
+
+    /// Closes every session of `subject` in `tenant` with 1008, on every node with a bus,
+    /// e.g. when the subject is removed from the tenant or its role changes; how many this
+    /// node closed. The app must also refuse (or re-role) the subject's next connection:
+    /// its clients reconnect.
+    pub fn close_subject(&self, tenant: &TenantId, subject: &str) -> usize {
+        (self.close_subject)(tenant, subject)
     }
 
     /// Closes, with 1008 `logged out`, every connection of this node admitted under the
@@ -251,8 +267,8 @@ async fn upgrade<S: Store, A: Authenticator>(
             };
             let session = Session::new(
                 shared.engine.clone(),
-                principal.tenant,
-                principal.subject,
+                principal.tenant.clone(),
+                principal.actor(),
                 config,
                 shared.shutdown.subscribe(),
             );

@@ -14,8 +14,9 @@
 //! | `sync_group_commit_changes` | histogram | | changes in one group commit |
 //! | `sync_store_commit_seconds` | histogram | `result`: `ok`, `error` | how long the store took to apply one group commit |
 //! | `sync_hub_cutoffs_total` | counter | `reason`: `lagged` | sessions the hub cut off because their queue was full |
-//! | `sync_bus_notices_total` | counter | `kind`: `committed`, `tenant_deleted`, `resync` | what this node heard from the other nodes on the bus |
+//! | `sync_bus_notices_total` | counter | `kind`: `committed`, `tenant_deleted`, `access_changed`, `resync` | what this node heard from the other nodes on the bus |
 //! | `sync_bus_delivery_seconds` | histogram | | from a notice of another node's commit to its changes reaching this node's sessions (the bus lag on this side) |
+//! | `sync_after_commit_dropped_total` | counter | | committed changes the after-commit rules did not hear of because their queue was full |
 //!
 //! ```
 //! // Without a recorder, recording is a no-op.
@@ -45,6 +46,9 @@ pub const HUB_CUTOFFS: &str = "sync_hub_cutoffs_total";
 pub const BUS_NOTICES: &str = "sync_bus_notices_total";
 /// Histogram, seconds: from a remote notice to its changes' delivery to the hub.
 pub const BUS_DELIVERY: &str = "sync_bus_delivery_seconds";
+
+/// Counter: committed changes dropped from the after-commit rules' full queue.
+pub const AFTER_COMMIT_DROPPED: &str = "sync_after_commit_dropped_total";
 
 /// A session started (`true`) or ended (`false`).
 pub fn session(started: bool) {
@@ -98,7 +102,7 @@ pub fn stalled() {
     metrics::counter!(HUB_CUTOFFS, "reason" => "stalled").increment(1);
 }
 
-/// A notice of `kind` (`committed`, `tenant_deleted`, `resync`) came over the bus.
+/// A notice of `kind` (`committed`, `tenant_deleted`, `access_changed`, `resync`) came over the bus.
 pub fn bus_notice(kind: &'static str) {
     metrics::counter!(BUS_NOTICES, "kind" => kind).increment(1);
 }
@@ -106,4 +110,9 @@ pub fn bus_notice(kind: &'static str) {
 /// Another node's changes reached this node's sessions `elapsed` after their notice.
 pub fn bus_delivery(elapsed: Duration) {
     metrics::histogram!(BUS_DELIVERY).record(elapsed.as_secs_f64());
+}
+
+/// A committed change did not reach the after-commit rules: their queue was full.
+pub fn after_commit_dropped() {
+    metrics::counter!(AFTER_COMMIT_DROPPED).increment(1);
 }

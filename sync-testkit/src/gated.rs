@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sync_core::change::Change;
-use sync_core::outcome::{BatchOutcome, Effect};
+use sync_core::outcome::{BatchOutcome, Effect, Rejection};
 use sync_core::store::{ChangePage, Purge, Snapshot, Store};
 use sync_core::{Registry, TenantId, Version};
 use tokio::sync::{Semaphore, watch};
@@ -94,15 +94,16 @@ impl<S: Store + Clone> Store for Gated<S> {
         self.inner.registry()
     }
 
-    async fn apply(
+    async fn apply_screened(
         &self,
         tenant: &TenantId,
         changes: &[Change],
+        refusals: &[Option<Rejection>],
     ) -> sync_core::Result<BatchOutcome> {
         self.batches.lock().unwrap().push(changes.len());
         self.applies_started.send_modify(|n| *n += 1);
         let _ = self.applies_open.subscribe().wait_for(|open| *open).await;
-        self.inner.apply(tenant, changes).await
+        self.inner.apply_screened(tenant, changes, refusals).await
     }
 
     async fn changes_since(

@@ -7,15 +7,17 @@ use sync_axum::auth::{
 use sync_axum::jwt::{FOREIGN_ORIGIN, JwtKeys};
 use sync_core::TenantId;
 
-use crate::db::AuthDb;
+use crate::db::{AuthDb, Role};
 use crate::session::{self, Rejected, SESSION_COOKIE};
 
 /// Admits a sync connection when its session token (cookie `session` or
 /// `Authorization: Bearer`) verifies, its login session has not ended (see
-/// the [`session`] module), and the tenant exists in the auth database and belongs
-/// to the token's subject. Tenant ownership is read from the database on every connection,
-/// not from the token, so tenants created after login work and deleted ones stop working.
-/// The connection is admitted under the token's login session, so a logout closes it.
+/// the [`session`] module), and the tenant exists in the auth database and the token's
+/// subject is its owner or one of its members. Access is read from the database on every
+/// connection, not from the token, so tenants created or shared after login work and
+/// deleted or unshared ones stop working. The connection acts with the subject's
+/// [`Role`] in the tenant (see [`crate::entities::registry`]: a viewer's writes are
+/// refused) and is admitted under the token's login session, so a logout closes it.
 ///
 /// A connection authenticated by the cookie must come from a page of the server's own
 /// origin or of an [allowed origin](Self::allowed_origins) (the `--cors-origin` list):
@@ -65,6 +67,20 @@ impl FinwiseAuthenticator {
         self
     }
 
+    async fn role(&self, tenant: &TenantId, user_id: &str) -> Result<Role, Refusal> {
+        match self.db.role_in(tenant.as_str(), user_id).await {
+            Ok(Some(role)) => Ok(role),
+            Ok(None) => match self.db.tenant(tenant.as_str()).await {
+                Ok(Some(_)) => Err(Refusal::Forbidden(
+                    "the tenant belongs to another user".to_owned(),
+                )),
+                Ok(None) => Err(Refusal::Forbidden("unknown tenant".to_owned())),
+                Err(error) => Err(unavailable(tenant, &error)),
+            },
+            Err(error) => Err(unavailable(tenant, &error)),
+        }
+    }
+
     async fn owner(&self, tenant: &TenantId) -> Result<String, Refusal> {
         match self.db.tenant(tenant.as_str()).await {
             Ok(Some(record)) => Ok(record.user_id),
@@ -83,7 +99,7 @@ impl Authenticator for FinwiseAuthenticator {
     async fn authenticate(&self, request: &Parts, tenant: &TenantId) -> Result<Principal, Refusal> {
         if self.dev_open_access {
             let owner = self.owner(tenant).await?;
-            return Ok(Principal::new(owner, tenant.clone()));
+            return Ok(Principal::new(owner, tenant.clone()).with_role(Role::Owner.as_str()));
         }
         let credential = request_credential(request, SESSION_COOKIE)
             .ok_or_else(|| Refusal::Unauthorized("no bearer token or session cookie".to_owned()))?;
@@ -104,15 +120,16 @@ impl Authenticator for FinwiseAuthenticator {
                 ));
             }
         };
-        if self.owner(tenant).await? != claims.sub {
-            return Err(Refusal::Forbidden(
-                "the tenant belongs to another user".to_owned(),
-            ));
-        }
-        let principal = Principal::new(claims.sub, tenant.clone());
+        let role = self.role(tenant, &claims.sub).await?;
+        let principal = Principal::new(claims.sub, tenant.clone()).with_role(role.as_str());
         Ok(match claims.sid {
             Some(sid) => principal.in_session(sid),
             None => principal,
         })
     }
+}
+
+fn unavailable(tenant: &TenantId, error: &crate::Error) -> Refusal {
+    tracing::error!(%tenant, %error, "cannot check tenant access");
+    Refusal::Unavailable("tenant access cannot be checked now; retry later".to_owned())
 }

@@ -91,6 +91,13 @@ pub enum NoticeKind {
     },
     /// The tenant was deleted: every node closes its sessions of it.
     TenantDeleted,
+    /// A subject's access to the tenant changed (removed, or another role): every node
+    /// closes that subject's sessions of it, found by their
+    /// [`subject_key`](crate::hub::subject_key).
+    AccessChanged {
+        /// The subject's key.
+        subject: u64,
+    },
 }
 
 /// One message on the bus. Its text form, [`Notice::to_text`], is at most 128 bytes.
@@ -105,13 +112,17 @@ pub struct Notice {
 }
 
 impl Notice {
-    /// The compact text form: `<node> c <first> <last> <tenant>` or `<node> d <tenant>`.
+    /// The compact text form: `<node> c <first> <last> <tenant>`, `<node> d <tenant>` or
+    /// `<node> a <subject key, hex> <tenant>`.
     pub fn to_text(&self) -> String {
         match self.kind {
             NoticeKind::Committed { first, last } => {
                 format!("{} c {first} {last} {}", self.node, self.tenant)
             }
             NoticeKind::TenantDeleted => format!("{} d {}", self.node, self.tenant),
+            NoticeKind::AccessChanged { subject } => {
+                format!("{} a {subject:016x} {}", self.node, self.tenant)
+            }
         }
     }
 
@@ -135,7 +146,14 @@ impl Notice {
                 NoticeKind::Committed { first, last }
             }
             Some("d") => NoticeKind::TenantDeleted,
-            _ => return Err(bad("the kind is neither 'c' nor 'd'")),
+            Some("a") => {
+                let subject = parts
+                    .next()
+                    .and_then(|key| u64::from_str_radix(key, 16).ok())
+                    .ok_or_else(|| bad("the subject key is not hexadecimal"))?;
+                NoticeKind::AccessChanged { subject }
+            }
+            _ => return Err(bad("the kind is not 'c', 'd' or 'a'")),
         };
         let tenant = parts.next().ok_or_else(|| bad("the tenant is missing"))?;
         let tenant = TenantId::new(tenant).map_err(|error| bad(&error.to_string()))?;
@@ -194,6 +212,7 @@ mod tests {
                 last: u64::MAX,
             },
             NoticeKind::TenantDeleted,
+            NoticeKind::AccessChanged { subject: u64::MAX },
         ] {
             let notice = Notice {
                 node: NodeId(u64::MAX),

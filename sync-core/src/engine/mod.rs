@@ -17,6 +17,11 @@
 //! broadcast and bused exactly like a client's; reads are typed too ([`Engine::get`],
 //! [`Engine::list`], [`Engine::state`], [`Engine::changes_since`]).
 //!
+//! Every write, a session's or server code's, passes the registry's
+//! [rules](crate::entity::rules) first: [`Engine::submit_as`] screens each change for its
+//! [`Actor`] before the writer sees it, and the writer hands what it applied to the
+//! after-commit rules on a task of their own.
+//!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
 //! use sync_core::engine::{Config, Engine};
@@ -33,6 +38,7 @@
 //! # });
 //! ```
 
+mod committed;
 mod relay;
 mod snapshot;
 mod typed;
@@ -49,7 +55,7 @@ use tokio::sync::{Semaphore, oneshot};
 
 use crate::bus::{Bus, NodeId, NoticeKind};
 use crate::change::Change;
-use crate::entity::Syncable;
+use crate::entity::{Actor, Syncable};
 use crate::hub::{Cut, Hub, SessionId, Subscription};
 use crate::outcome::{BatchOutcome, Outcome};
 use crate::store::{Store, StoreExt};
@@ -82,6 +88,10 @@ pub struct Config {
     /// How long an initial load waits for a free slot before it is refused with the
     /// retryable [`LoadError::Busy`]. Default 10 s.
     pub snapshot_wait: Duration,
+    /// Committed changes that may wait for the [after-commit
+    /// rules](crate::entity::Rules::after_commit); beyond it they are dropped, logged and
+    /// counted. Default 10,000.
+    pub after_commit_queue: usize,
 }
 
 impl Default for Config {
@@ -94,6 +104,7 @@ impl Default for Config {
             bus_queue: 4096,
             max_snapshots: 4,
             snapshot_wait: Duration::from_secs(10),
+            after_commit_queue: 10_000,
         }
     }
 }
@@ -140,6 +151,8 @@ pub(crate) struct Inner<S> {
     relay: Option<Relay>,
     node: NodeId,
     snapshots: Arc<Semaphore>,
+    /// The after-commit rules' queue, started with the first commit that needs it.
+    committed: committed::Dispatch,
 }
 
 impl<S: Store> Engine<S> {
@@ -152,6 +165,7 @@ impl<S: Store> Engine<S> {
                 snapshots: Arc::new(Semaphore::new(
                     config.max_snapshots.clamp(1, Semaphore::MAX_PERMITS),
                 )),
+                committed: committed::Dispatch::new(config.after_commit_queue),
                 config,
                 writers: Mutex::new(HashMap::new()),
                 relay: None,
@@ -175,6 +189,7 @@ impl<S: Store> Engine<S> {
             snapshots: Arc::new(Semaphore::new(
                 config.max_snapshots.clamp(1, Semaphore::MAX_PERMITS),
             )),
+            committed: committed::Dispatch::new(config.after_commit_queue),
             config,
             writers: Mutex::new(HashMap::new()),
             relay: Some(relay),
@@ -193,7 +208,13 @@ impl<S: Store> Engine<S> {
     /// Returns once delivery is set up: whatever the session reads from the store
     /// afterwards, every later change reaches it.
     pub async fn subscribe(&self, tenant: &TenantId) -> Subscription {
-        let subscription = self.inner.hub.subscribe(tenant);
+        self.subscribe_for(tenant, "").await
+    }
+
+    /// [`subscribe`](Self::subscribe) for a session of `subject`, which
+    /// [`close_subject`](Self::close_subject) closes.
+    pub async fn subscribe_for(&self, tenant: &TenantId, subject: &str) -> Subscription {
+        let subscription = self.inner.hub.subscribe_for(tenant, subject);
         relay::track(&self.inner, tenant).await;
         subscription
     }
@@ -205,6 +226,19 @@ impl<S: Store> Engine<S> {
         if let Some(relay) = &self.inner.relay {
             relay.announce(tenant, NoticeKind::TenantDeleted);
         }
+    }
+
+    /// Closes the sessions of `subject` in `tenant` on this node and, with a bus, on every
+    /// node, e.g. when the subject is removed from the tenant or gets another role: they
+    /// end with close 1008, and a client that still has access reconnects under its new
+    /// role. Returns how many this node closed.
+    pub fn close_subject(&self, tenant: &TenantId, subject: &str) -> usize {
+        let key = crate::hub::subject_key(subject);
+        let closed = self.inner.hub.cut_subject(tenant, key, Cut::AccessChanged);
+        if let Some(relay) = &self.inner.relay {
+            relay.announce(tenant, NoticeKind::AccessChanged { subject: key });
+        }
+        closed
     }
 
     /// How many tenants this node delivers other nodes' changes to (0 without a bus).
@@ -264,16 +298,35 @@ impl<S: Store> Engine<S> {
         &self.inner.hub
     }
 
-    /// Commits `changes` through the tenant's writer, grouped with whatever else waits, and
-    /// returns their outcomes once committed. The applied ones are published to every
-    /// session of the tenant except `origin`.
+    /// Commits `changes` through the tenant's writer as the server's own code
+    /// ([`Actor::server`]); see [`submit_as`](Self::submit_as).
     pub async fn submit(
         &self,
         tenant: &TenantId,
         origin: Option<SessionId>,
         changes: Vec<Change>,
     ) -> Result<BatchOutcome, SubmitError> {
-        let mut job = Job::new(origin, changes);
+        self.submit_as(&Actor::server(), tenant, origin, changes)
+            .await
+    }
+
+    /// Commits `changes`, made by `actor`, through the tenant's writer, grouped with
+    /// whatever else waits, and returns their outcomes once committed. Each change first
+    /// passes the registry's [rules](crate::entity::rules); a refused one is rejected with
+    /// the refusal (unless it is a retry of a processed change). The applied ones are
+    /// published to every session of the tenant except `origin`.
+    ///
+    /// The job is queued in the future's first poll, before it awaits anything, so futures
+    /// polled in turn queue their changes in that order.
+    pub async fn submit_as(
+        &self,
+        actor: &Actor,
+        tenant: &TenantId,
+        origin: Option<SessionId>,
+        changes: Vec<Change>,
+    ) -> Result<BatchOutcome, SubmitError> {
+        let refusals = self.screen(actor, tenant, &changes);
+        let mut job = Job::new(origin, changes, refusals);
         // A writer may stop between our lookup and our send; its queue is then closed and
         // the job comes back unprocessed, so trying again with a new writer is safe.
         for _ in 0..3 {
@@ -299,6 +352,29 @@ impl<S: Store> Engine<S> {
         Err(SubmitError::Storage(
             "the tenant's writer could not be started".to_owned(),
         ))
+    }
+
+    /// The rules' refusals of `changes`: empty when the registry has no rules or refuses
+    /// none.
+    fn screen(
+        &self,
+        actor: &Actor,
+        tenant: &TenantId,
+        changes: &[Change],
+    ) -> Vec<Option<crate::outcome::Rejection>> {
+        let registry = self.inner.store.registry();
+        if !registry.has_rules() {
+            return Vec::new();
+        }
+        let refusals: Vec<_> = changes
+            .iter()
+            .map(|change| registry.screen(actor, tenant, change))
+            .collect();
+        if refusals.iter().all(Option::is_none) {
+            Vec::new()
+        } else {
+            refusals
+        }
     }
 
     /// How many tenant writers run now.

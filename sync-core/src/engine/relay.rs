@@ -186,6 +186,10 @@ impl Relay {
                     tenant = %notice.tenant,
                     "the bus queue is full; the other nodes keep this deleted tenant's sessions"
                 ),
+                NoticeKind::AccessChanged { .. } => tracing::error!(
+                    tenant = %notice.tenant,
+                    "the bus queue is full; the other nodes keep the sessions of a member whose access changed"
+                ),
                 NoticeKind::Committed { .. } => tracing::debug!(
                     tenant = %notice.tenant,
                     "the bus queue is full; the other nodes will catch up from the feed"
@@ -274,7 +278,8 @@ pub(super) async fn track<S: Store>(inner: &Arc<Inner<S>>, tenant: &TenantId) {
 
 async fn publish(bus: Arc<dyn Bus>, mut queue: mpsc::Receiver<Notice>) {
     while let Some(first) = queue.recv().await {
-        // Merge whatever waits: one range per tenant, deletions kept as they are.
+        // Merge whatever waits: one range per tenant, deletions and access changes kept as
+        // they are.
         let mut committed: BTreeMap<TenantId, Notice> = BTreeMap::new();
         let mut deleted = Vec::new();
         let mut next = Some(first);
@@ -282,7 +287,9 @@ async fn publish(bus: Arc<dyn Bus>, mut queue: mpsc::Receiver<Notice>) {
         while let Some(notice) = next.take() {
             taken += 1;
             match notice.kind {
-                NoticeKind::TenantDeleted => deleted.push(notice),
+                NoticeKind::TenantDeleted | NoticeKind::AccessChanged { .. } => {
+                    deleted.push(notice);
+                }
                 NoticeKind::Committed { first, last } => {
                     let merged = committed
                         .entry(notice.tenant.clone())
@@ -304,7 +311,7 @@ async fn publish(bus: Arc<dyn Bus>, mut queue: mpsc::Receiver<Notice>) {
         let mut notices = deleted;
         let deletions = notices.len();
         notices.extend(committed.into_values());
-        // Deletions have no catch-up, so they are retried a few times.
+        // Deletions and access changes have no catch-up, so they are retried a few times.
         for attempt in 0..3 {
             match tokio::time::timeout(SEND_TIMEOUT, bus.send(&notices)).await {
                 Ok(Ok(())) => break,
@@ -361,6 +368,15 @@ async fn listen<S: Store>(inner: Weak<Inner<S>>, bus: Arc<dyn Bus>, node: NodeId
                                 crate::metrics::bus_notice("tenant_deleted");
                                 tracing::info!(tenant = %notice.tenant, from = %notice.node, "tenant deleted on another node; closing its sessions");
                                 inner.hub.cut_tenant(&notice.tenant, Cut::TenantDeleted);
+                            }
+                            NoticeKind::AccessChanged { subject } => {
+                                crate::metrics::bus_notice("access_changed");
+                                let closed = inner.hub.cut_subject(
+                                    &notice.tenant,
+                                    subject,
+                                    Cut::AccessChanged,
+                                );
+                                tracing::info!(tenant = %notice.tenant, from = %notice.node, closed, "a member's access changed on another node; closing their sessions");
                             }
                         },
                         Event::Resync => {

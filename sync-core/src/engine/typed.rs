@@ -59,7 +59,7 @@
 
 use super::{Engine, SubmitError};
 use crate::change::TypedChange;
-use crate::entity::{Payload, Syncable};
+use crate::entity::{Actor, Payload, Syncable};
 use crate::error::{Error, Result};
 use crate::outcome::Outcome;
 use crate::store::Store;
@@ -83,8 +83,23 @@ impl<S: Store> Engine<S> {
     /// Commits `changes` together, in one group commit, as if one client had sent them
     /// as a batch: sequenced, published to the tenant's sessions and announced on the bus.
     /// Returns one outcome per change, in order.
+    ///
+    /// The changes pass the registry's rules as [`Actor::server`]; use
+    /// [`write_as`](Self::write_as) to write for a user.
     pub async fn write<P: Payload>(
         &self,
+        tenant: &TenantId,
+        changes: &[TypedChange<P>],
+    ) -> Result<Vec<Outcome>, SubmitError> {
+        self.write_as(&Actor::server(), tenant, changes).await
+    }
+
+    /// [`write`](Self::write) for `actor`, e.g. the user a REST request acts for: the
+    /// registry's rules authorize and validate each change for that actor, as for the
+    /// actor's own sync session.
+    pub async fn write_as<P: Payload>(
+        &self,
+        actor: &Actor,
         tenant: &TenantId,
         changes: &[TypedChange<P>],
     ) -> Result<Vec<Outcome>, SubmitError> {
@@ -93,7 +108,7 @@ impl<S: Store> Engine<S> {
             .map(TypedChange::to_change)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|error| SubmitError::Invalid(error.to_string()))?;
-        Ok(self.submit(tenant, None, changes).await?.outcomes)
+        Ok(self.submit_as(actor, tenant, None, changes).await?.outcomes)
     }
 
     /// The stored state of the entity of type `T` with `id` as a typed change: an upsert

@@ -9,7 +9,7 @@ use super::{Inner, SubmitError};
 use crate::bus::NoticeKind;
 use crate::change::Change;
 use crate::hub::SessionId;
-use crate::outcome::{BatchOutcome, Outcome};
+use crate::outcome::{BatchOutcome, Outcome, Rejection};
 use crate::protocol;
 use crate::store::Store;
 use crate::tenant::TenantId;
@@ -18,16 +18,23 @@ use crate::tenant::TenantId;
 pub(crate) struct Job {
     origin: Option<SessionId>,
     changes: Vec<Change>,
+    /// The rules' refusals: empty, or one per change.
+    refusals: Vec<Option<Rejection>>,
     pub(super) reply: Option<oneshot::Sender<Result<BatchOutcome, SubmitError>>>,
     /// The queue room its changes take, given back when the writer takes the job.
     room: Option<OwnedSemaphorePermit>,
 }
 
 impl Job {
-    pub(super) fn new(origin: Option<SessionId>, changes: Vec<Change>) -> Job {
+    pub(super) fn new(
+        origin: Option<SessionId>,
+        changes: Vec<Change>,
+        refusals: Vec<Option<Rejection>>,
+    ) -> Job {
         Job {
             origin,
             changes,
+            refusals,
             reply: None,
             room: None,
         }
@@ -132,18 +139,35 @@ async fn commit<S: Store>(inner: &Inner<S>, tenant: &TenantId, mut group: Vec<Jo
     // outcomes.
     let mut sizes = Vec::with_capacity(group.len());
     let mut changes: Vec<Change> = Vec::new();
+    let mut refusals: Vec<Option<Rejection>> = Vec::new();
+    let screened = group.iter().any(|job| !job.refusals.is_empty());
     for job in &mut group {
         sizes.push(job.changes.len());
+        if screened {
+            if job.refusals.is_empty() {
+                refusals.resize(changes.len() + job.changes.len(), None);
+            } else {
+                refusals.append(&mut job.refusals);
+            }
+        }
         changes.append(&mut job.changes);
     }
     // With a bus, the tenant's delivery task learns that a commit is under way before it
     // can appear in the feed; dropping `pending` on failure tells it the commit is over.
     let pending = inner.relay.as_ref().map(|relay| relay.begin(tenant));
     let started = std::time::Instant::now();
-    let result = inner.store.apply(tenant, &changes).await;
+    let result = inner
+        .store
+        .apply_screened(tenant, &changes, &refusals)
+        .await;
     crate::metrics::group_commit(changes.len(), started.elapsed(), result.is_ok());
     let (mut outcomes, cursor) = match result {
-        Ok(batch) => (batch.outcomes.into_iter(), batch.cursor),
+        Ok(batch) => {
+            inner
+                .committed
+                .hand_over(inner.store.registry(), tenant, &batch.outcomes);
+            (batch.outcomes.into_iter(), batch.cursor)
+        }
         Err(error) => {
             tracing::error!(%tenant, %error, changes = changes.len(), "group commit failed");
             let message = error.to_string();

@@ -32,6 +32,7 @@ mod field;
 mod handler;
 mod payload;
 mod registry;
+pub mod rules;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -46,6 +47,7 @@ pub(crate) use handler::check_entity_id;
 pub use handler::{Arrival, Handler, MAX_ENTITY_ID_LEN, Prepared, Write};
 pub use payload::{Payload, Schema};
 pub use registry::{Registry, RegistryBuilder};
+pub use rules::{Actor, Authorizer, Proposed, Rules};
 
 /// An entity that syncs: implemented by `#[derive(Syncable)]`, rarely by hand.
 ///

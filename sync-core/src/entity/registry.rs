@@ -4,15 +4,23 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::handler::{Handler, Typed};
+use super::rules::{Actor, Authorizer, ErasedRules, Rules, TypedRules};
 use super::{Role, Syncable};
+use crate::change::Change;
 use crate::error::{Error, Result};
+use crate::outcome::{Effect, Reason, Rejection};
+use crate::tenant::TenantId;
 
-/// The registered entities. Cheap to clone; shared by stores, engine and client.
+/// The registered entities, and the app's [rules](super::rules) for their writes. Cheap to
+/// clone; shared by stores, engine and client.
 #[derive(Clone, Default)]
 pub struct Registry {
     handlers: Vec<Arc<dyn Handler>>,
     by_name: HashMap<String, usize>,
     by_collection: HashMap<&'static str, usize>,
+    /// Per handler, its entity's rules.
+    rules: Vec<Option<Arc<dyn ErasedRules>>>,
+    authorizer: Option<Arc<dyn Authorizer>>,
 }
 
 /// Collects entities for a [`Registry`]; [`build`](Self::build) checks them.
@@ -55,6 +63,67 @@ impl Registry {
     pub fn is_empty(&self) -> bool {
         self.handlers.is_empty()
     }
+
+    /// The same registry with `rules` for the writes of `T`, replacing any it had. Errors
+    /// when `T` is not registered.
+    pub fn with_rules<T: Syncable>(mut self, rules: impl Rules<T>) -> Result<Registry> {
+        let index = self
+            .by_name
+            .get(&T::ENTITY.to_ascii_lowercase())
+            .copied()
+            .filter(|&index| {
+                let handler = &self.handlers[index];
+                handler.table() == T::TABLE && handler.collection() == T::COLLECTION
+            })
+            .ok_or_else(|| Error::InvalidIdentifier {
+                what: "entity with rules (not registered)".to_owned(),
+                name: T::ENTITY.to_owned(),
+            })?;
+        self.rules.resize(self.handlers.len(), None);
+        self.rules[index] = Some(Arc::new(TypedRules::<T, _>::new(rules)));
+        Ok(self)
+    }
+
+    /// The same registry with `authorizer` deciding, before any entity's rules, who may
+    /// write anything; it replaces any authorizer the registry had.
+    pub fn with_authorizer(mut self, authorizer: impl Authorizer) -> Registry {
+        self.authorizer = Some(Arc::new(authorizer));
+        self
+    }
+
+    /// Whether any rules or an authorizer are registered.
+    pub fn has_rules(&self) -> bool {
+        self.authorizer.is_some() || self.rules.iter().any(Option::is_some)
+    }
+
+    /// Whether the entity named `entity_type` has rules that hear of its commits.
+    pub(crate) fn has_entity_rules(&self, entity_type: &str) -> bool {
+        self.rules_of(entity_type).is_some()
+    }
+
+    fn rules_of(&self, entity_type: &str) -> Option<&Arc<dyn ErasedRules>> {
+        let index = *self.by_name.get(&entity_type.to_ascii_lowercase())?;
+        self.rules.get(index)?.as_ref()
+    }
+
+    /// The refusal of `change` by `actor` in `tenant`, if the authorizer or the entity's
+    /// rules refuse it. A change of an unknown entity passes: the store refuses it.
+    pub fn screen(&self, actor: &Actor, tenant: &TenantId, change: &Change) -> Option<Rejection> {
+        if let Some(authorizer) = &self.authorizer
+            && let Err(detail) = authorizer.authorize(actor, tenant, change)
+        {
+            return Some(Rejection::new(Reason::Forbidden, detail));
+        }
+        self.rules_of(&change.entity_type)?
+            .screen(actor, tenant, change)
+    }
+
+    /// Tells the entity's rules of a committed state.
+    pub(crate) fn committed(&self, tenant: &TenantId, effect: &Effect) {
+        if let Some(rules) = self.rules_of(effect.entity_type) {
+            rules.committed(tenant, effect);
+        }
+    }
 }
 
 impl std::fmt::Debug for Registry {
@@ -73,6 +142,7 @@ impl RegistryBuilder {
     }
 
     /// Registers every entity of `registry`, so a server and its clients can share one list.
+    /// Its rules are not carried over: add them to the built registry.
     pub fn entities_of(mut self, registry: &Registry) -> RegistryBuilder {
         self.handlers.extend(registry.handlers.iter().cloned());
         self

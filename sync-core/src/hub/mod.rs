@@ -53,10 +53,24 @@ pub enum Cut {
     TenantDeleted,
     /// The server is shutting down.
     Shutdown,
+    /// The session's subject lost its access to the tenant or had its role changed: the
+    /// session must end; the client reconnects if it may.
+    AccessChanged,
+}
+
+/// The key under which the hub finds a subject's sessions, the same on every node: a
+/// 64-bit FNV-1a hash of the subject. Two subjects that share a key both lose their
+/// sessions when one's access changes, which costs a reconnect, nothing more.
+pub fn subject_key(subject: &str) -> u64 {
+    subject.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 struct Subscriber {
     id: SessionId,
+    /// [`subject_key`] of the session's subject.
+    subject: u64,
     sender: mpsc::Sender<Arc<str>>,
     cut: Arc<Mutex<Option<Cut>>>,
     /// Bytes of the messages in this session's queue.
@@ -101,8 +115,14 @@ impl Hub {
         })
     }
 
-    /// Subscribes a new session to `tenant`.
+    /// Subscribes a new session to `tenant`, for no particular subject.
     pub fn subscribe(self: &Arc<Hub>, tenant: &TenantId) -> Subscription {
+        self.subscribe_for(tenant, "")
+    }
+
+    /// Subscribes a new session of `subject` to `tenant`:
+    /// [`cut_subject`](Self::cut_subject) finds it.
+    pub fn subscribe_for(self: &Arc<Hub>, tenant: &TenantId, subject: &str) -> Subscription {
         let (sender, receiver) = mpsc::channel(self.queue_depth);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let cut = Arc::new(Mutex::new(None));
@@ -112,6 +132,7 @@ impl Hub {
             .or_default()
             .push(Subscriber {
                 id,
+                subject: subject_key(subject),
                 sender,
                 cut: cut.clone(),
                 queued: queued.clone(),
@@ -170,6 +191,28 @@ impl Hub {
                 mark(&subscriber.cut, cut);
             }
         }
+    }
+
+    /// Cuts off every session of `tenant` whose subject has the [`subject_key`] `key`.
+    pub fn cut_subject(&self, tenant: &TenantId, key: u64, cut: Cut) -> usize {
+        let mut tenants = self.lock();
+        let Some(subscribers) = tenants.get_mut(tenant) else {
+            return 0;
+        };
+        let before = subscribers.len();
+        subscribers.retain(|subscriber| {
+            if subscriber.subject == key {
+                mark(&subscriber.cut, cut);
+                false
+            } else {
+                true
+            }
+        });
+        let cut_off = before - subscribers.len();
+        if subscribers.is_empty() {
+            tenants.remove(tenant);
+        }
+        cut_off
     }
 
     /// Cuts off every session.

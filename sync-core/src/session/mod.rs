@@ -81,6 +81,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::engine::Engine;
+use crate::entity::Actor;
 use crate::hub::{Cut, Subscription};
 use crate::protocol::{Error, Limits, Ping, Reply, ServerMessage, Status, StatusKind};
 use crate::store::Store;
@@ -172,25 +173,26 @@ impl Default for Config {
 pub struct Session<S> {
     engine: Engine<S>,
     tenant: TenantId,
-    subject: String,
+    actor: Actor,
     config: Config,
     shutdown: watch::Receiver<bool>,
 }
 
 impl<S: Store> Session<S> {
-    /// A session of `tenant` for `subject`. It ends, with `status: shutdown` and close 1001,
-    /// when `shutdown` turns true.
+    /// A session of `tenant` for `actor` (a subject's name converts into one with no role),
+    /// whose writes pass the registry's [rules](crate::entity::rules) as that actor. It
+    /// ends, with `status: shutdown` and close 1001, when `shutdown` turns true.
     pub fn new(
         engine: Engine<S>,
         tenant: TenantId,
-        subject: impl Into<String>,
+        actor: impl Into<Actor>,
         config: Config,
         shutdown: watch::Receiver<bool>,
     ) -> Session<S> {
         Session {
             engine,
             tenant,
-            subject: subject.into(),
+            actor: actor.into(),
             config,
             shutdown,
         }
@@ -202,11 +204,14 @@ impl<S: Store> Session<S> {
         I: Stream<Item = Inbound> + Unpin + Send,
         O: Sink<Outbound> + Unpin + Send,
     {
-        let subscription = self.engine.subscribe(&self.tenant).await;
+        let subscription = self
+            .engine
+            .subscribe_for(&self.tenant, self.actor.subject())
+            .await;
         let span = tracing::info_span!(
             "session",
             tenant = %self.tenant,
-            subject = %self.subject,
+            subject = %self.actor.subject(),
             id = subscription.id(),
             client_id = tracing::field::Empty,
         );
@@ -305,6 +310,7 @@ impl<S: Store> Session<S> {
                     }
                     Err(Cut::Lagged) => break Some((close::TRY_AGAIN, "fell behind: reconnect and catch up from your cursor")),
                     Err(Cut::TenantDeleted) => break Some((close::POLICY, "the tenant was deleted")),
+                    Err(Cut::AccessChanged) => break Some((close::POLICY, "your access to the tenant changed")),
                     Err(Cut::Shutdown) => break Some(shutdown_close(&mut outbound).await),
                 },
                 _ = pings.tick() => {

@@ -129,7 +129,7 @@ impl<'a, S: Store> Pipeline<'a, S> {
             let mut commit: Commit<'a> = Box::pin(
                 session
                     .engine
-                    .submit(&session.tenant, Some(origin), changes)
+                    .submit_as(&session.actor, &session.tenant, Some(origin), changes)
                     .map(move |result| {
                         crate::metrics::ack_latency(started.elapsed());
                         result.map(Some)

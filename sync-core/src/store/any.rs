@@ -21,7 +21,7 @@ use super::{ChangePage, Purge, Snapshot, SnapshotSink, Store};
 use crate::change::Change;
 use crate::entity::Registry;
 use crate::error::Result;
-use crate::outcome::{BatchOutcome, Effect};
+use crate::outcome::{BatchOutcome, Effect, Rejection};
 use crate::tenant::TenantId;
 use crate::version::Version;
 
@@ -68,8 +68,13 @@ impl Store for AnyStore {
         delegate!(self, store => store.registry())
     }
 
-    async fn apply(&self, tenant: &TenantId, changes: &[Change]) -> Result<BatchOutcome> {
-        delegate!(self, store => store.apply(tenant, changes).await)
+    async fn apply_screened(
+        &self,
+        tenant: &TenantId,
+        changes: &[Change],
+        refusals: &[Option<Rejection>],
+    ) -> Result<BatchOutcome> {
+        delegate!(self, store => store.apply_screened(tenant, changes, refusals).await)
     }
 
     async fn changes_since(

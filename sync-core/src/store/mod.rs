@@ -15,6 +15,10 @@
 //! - The ids of processed changes are recorded in the same transaction; a retry gets
 //!   [`Outcome::Duplicate`](crate::outcome::Outcome::Duplicate) with the original result and
 //!   the entity's current stored state.
+//! - `apply_screened` takes the refusals of the app's [rules](crate::entity::rules), one per
+//!   change: a refused change is [`Outcome::Rejected`](crate::outcome::Outcome::Rejected)
+//!   with its refusal, unless its id was processed before (then it is a duplicate, as
+//!   above), so a refusal never contradicts an outcome already answered.
 //! - Every committed change, tombstones included, takes the tenant's next sequence number,
 //!   in commit order, so a cursor never skips a committed change.
 //! - Every query is bound to one tenant; no call returns another tenant's data.
@@ -46,7 +50,7 @@ use std::time::Duration;
 use crate::change::Change;
 use crate::entity::Registry;
 use crate::error::Result;
-use crate::outcome::{BatchOutcome, Effect};
+use crate::outcome::{BatchOutcome, Effect, Rejection};
 use crate::tenant::TenantId;
 use crate::version::Version;
 
@@ -73,6 +77,18 @@ pub trait Store: Send + Sync + 'static {
         &self,
         tenant: &TenantId,
         changes: &[Change],
+    ) -> impl Future<Output = Result<BatchOutcome>> + Send {
+        self.apply_screened(tenant, changes, &[])
+    }
+
+    /// Applies `changes` in one transaction, refusing those the app's rules refused:
+    /// `refusals` is empty (none refused) or holds one entry per change. See the module
+    /// docs.
+    fn apply_screened(
+        &self,
+        tenant: &TenantId,
+        changes: &[Change],
+        refusals: &[Option<Rejection>],
     ) -> impl Future<Output = Result<BatchOutcome>> + Send;
 
     /// Up to `limit` committed changes with a sequence number above `cursor`, in sequence

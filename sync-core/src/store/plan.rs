@@ -91,17 +91,23 @@ enum Final {
 }
 
 impl<'a> Batch<'a> {
-    /// Validates every change. `extra` adds a store's own rules (e.g. what its column types
-    /// can hold) to a change that passed the shared ones.
+    /// Validates every change. A change with an entry in `refusals` (empty, or one per
+    /// change) is refused with it; `extra` adds a store's own rules (e.g. what its column
+    /// types can hold) to a change that passed the shared ones.
     pub(crate) fn check(
         registry: &'a Registry,
         changes: &'a [Change],
+        refusals: &[Option<Rejection>],
         arrival: Arrival,
         extra: impl Fn(&dyn Handler, &Change, &Prepared) -> Result<(), Rejection>,
     ) -> Batch<'a> {
         let checked = changes
             .iter()
-            .map(|change| {
+            .enumerate()
+            .map(|(index, change)| {
+                if let Some(Some(refusal)) = refusals.get(index) {
+                    return Err(refusal.clone());
+                }
                 let ready = check(registry, change, arrival)?;
                 extra(ready.handler, change, &ready.prepared)?;
                 Ok(ready)

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use sync_core::change::Change;
-use sync_core::outcome::{BatchOutcome, Effect};
+use sync_core::outcome::{BatchOutcome, Effect, Rejection};
 use sync_core::store::sqlite::SqliteStore;
 use sync_core::store::{ChangePage, Purge, Snapshot, SnapshotSink, Store};
 use sync_core::version::Version;
@@ -45,12 +45,16 @@ impl Store for Counting {
         self.inner.registry()
     }
 
-    fn apply(
+    fn apply_screened(
         &self,
         tenant: &TenantId,
         changes: &[Change],
+        refusals: &[Option<Rejection>],
     ) -> impl Future<Output = Result<BatchOutcome>> + Send {
-        counted(self.call(), self.inner.apply(tenant, changes))
+        counted(
+            self.call(),
+            self.inner.apply_screened(tenant, changes, refusals),
+        )
     }
 
     fn changes_since(

@@ -8,13 +8,14 @@ mod caller;
 mod error;
 mod extract;
 mod health;
+mod members;
 mod page;
 mod settings;
 mod tenants;
 mod users;
 
 use axum::Router;
-use axum::routing::{delete, get, post, put};
+use axum::routing::{delete, get, patch, post, put};
 
 use crate::state::AppState;
 
@@ -33,6 +34,14 @@ pub fn routes() -> Router<AppState> {
         .route("/tenants/", tenants)
         .route("/tenants/{id}", put(tenants::rename))
         .route("/tenants/{id}/complete", delete(tenants::delete))
+        .route(
+            "/tenants/{id}/members",
+            get(members::list).post(members::add),
+        )
+        .route(
+            "/tenants/{id}/members/{user_id}",
+            patch(members::change_role).delete(members::remove),
+        )
         .route(
             "/api/v1/user/settings/{user_id}",
             get(settings::get).put(settings::put),

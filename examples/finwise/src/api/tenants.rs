@@ -26,7 +26,14 @@ pub(crate) struct UserQuery {
     user_id: Option<String>,
 }
 
-/// `GET /tenants?user_id=U`: the user's tenants, oldest first.
+impl UserQuery {
+    /// The `user_id` given, if any.
+    pub(crate) fn user_id(&self) -> Option<&str> {
+        self.user_id.as_deref()
+    }
+}
+
+/// `GET /tenants?user_id=U`: the user's tenants, owned and shared with it, oldest first.
 pub(crate) async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -163,7 +170,11 @@ pub(crate) async fn delete(
 
 /// The tenant `id`, if `user_id` owns it: 404 if it does not exist, 403 if someone else
 /// owns it.
-async fn owned_tenant(state: &AppState, id: &str, user_id: &str) -> Result<Tenant, ApiError> {
+pub(crate) async fn owned_tenant(
+    state: &AppState,
+    id: &str,
+    user_id: &str,
+) -> Result<Tenant, ApiError> {
     let tenant = state
         .auth_db
         .tenant(id)

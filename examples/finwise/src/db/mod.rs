@@ -40,6 +40,7 @@
 //! # }
 //! ```
 
+mod members;
 mod schema;
 mod sessions;
 mod settings;
@@ -56,6 +57,7 @@ use sync_core::version::Version;
 
 use crate::error::{Error, Result};
 
+pub use members::{Member, Role};
 pub use settings::{Settings, SettingsUpdate};
 pub use tenants::{Tenant, TenantConflict};
 pub use users::{NewUser, User, UserConflict};

@@ -28,6 +28,16 @@ CREATE TABLE IF NOT EXISTS tenants (
     UNIQUE (user_id, name)
 );
 
+CREATE TABLE IF NOT EXISTS tenant_members (
+    tenant_id TEXT NOT NULL REFERENCES tenants (uuid) ON DELETE CASCADE,
+    user_id TEXT NOT NULL REFERENCES users (uuid) ON DELETE CASCADE,
+    role TEXT NOT NULL CHECK (role IN ('editor', 'viewer')),
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, user_id)
+);
+CREATE INDEX IF NOT EXISTS tenant_members_user_id ON tenant_members (user_id);
+
 CREATE TABLE IF NOT EXISTS user_settings (
     user_id TEXT PRIMARY KEY NOT NULL REFERENCES users (uuid) ON DELETE CASCADE,
     log_level TEXT NOT NULL,
@@ -73,6 +83,16 @@ CREATE TABLE IF NOT EXISTS tenants (
     CONSTRAINT tenants_pkey PRIMARY KEY (uuid),
     CONSTRAINT tenants_user_id_name_key UNIQUE (user_id, name)
 );
+
+CREATE TABLE IF NOT EXISTS tenant_members (
+    tenant_id TEXT COLLATE "C" NOT NULL REFERENCES tenants (uuid) ON DELETE CASCADE,
+    user_id TEXT COLLATE "C" NOT NULL REFERENCES users (uuid) ON DELETE CASCADE,
+    role TEXT COLLATE "C" NOT NULL CHECK (role IN ('editor', 'viewer')),
+    created_at TEXT COLLATE "C" NOT NULL,
+    updated_at TEXT COLLATE "C" NOT NULL,
+    CONSTRAINT tenant_members_pkey PRIMARY KEY (tenant_id, user_id)
+);
+CREATE INDEX IF NOT EXISTS tenant_members_user_id ON tenant_members (user_id);
 
 CREATE TABLE IF NOT EXISTS user_settings (
     user_id TEXT COLLATE "C" NOT NULL REFERENCES users (uuid) ON DELETE CASCADE,

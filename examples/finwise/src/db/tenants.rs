@@ -48,10 +48,14 @@ fn tenant((uuid, name, user_id, created_at, updated_at): TenantRow) -> Result<Te
 }
 
 impl AuthDb {
-    /// `user_id`'s tenants, oldest first.
+    /// `user_id`'s tenants, those it owns and those shared with it as a member, oldest
+    /// first.
     pub async fn tenants_of(&self, user_id: &str) -> Result<Vec<Tenant>> {
-        let query =
-            format!("SELECT {COLUMNS} FROM tenants WHERE user_id = $1 ORDER BY created_at, name");
+        let query = format!(
+            "SELECT {COLUMNS} FROM tenants WHERE user_id = $1
+             OR uuid IN (SELECT tenant_id FROM tenant_members WHERE user_id = $1)
+             ORDER BY created_at, name"
+        );
         let rows: Vec<TenantRow> = on_pool!(self, |pool| sqlx::query_as(&query)
             .bind(user_id)
             .fetch_all(pool)

@@ -132,6 +132,16 @@ impl AuthDb {
         Ok(None)
     }
 
+    /// The user whose email is `email`, ignoring case.
+    pub async fn user_by_email(&self, email: &str) -> Result<Option<User>> {
+        let query = format!("SELECT {COLUMNS} FROM users WHERE email_key = $1");
+        let row: Option<UserRow> = on_pool!(self, |pool| sqlx::query_as(&query)
+            .bind(fold(email))
+            .fetch_optional(pool)
+            .await)?;
+        row.map(user).transpose()
+    }
+
     /// The user with id `uuid`.
     pub async fn user(&self, uuid: &str) -> Result<Option<User>> {
         let query = format!("SELECT {COLUMNS} FROM users WHERE uuid = $1");

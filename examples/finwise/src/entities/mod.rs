@@ -60,10 +60,28 @@ pub enum Payload {
     Transaction(Transaction),
 }
 
-/// A registry of all nine FinWise entities.
+/// A registry of all nine FinWise entities, with the members' rule: a
+/// [viewer](crate::db::Role::Viewer) writes nothing (NACK `forbidden`), whatever the entity.
 pub fn registry() -> sync_core::Registry {
     <Payload as sync_core::entity::Schema>::registry()
         .expect("the FinWise entities have distinct names, collections and tables")
+        .with_authorizer(viewers_read_only)
+}
+
+/// Refuses every write of a session whose role cannot write.
+fn viewers_read_only(
+    actor: &sync_core::entity::Actor,
+    _: &sync_core::TenantId,
+    _: &sync_core::Change,
+) -> Result<(), String> {
+    // No role: the server's own code. A role that does not parse writes nothing.
+    let Some(role) = actor.role() else {
+        return Ok(());
+    };
+    match role.parse::<crate::db::Role>() {
+        Ok(role) if role.writes() => Ok(()),
+        _ => Err(format!("a {role} of this tenant cannot change its data")),
+    }
 }
 
 /// The TypeScript declarations (`.d.ts`) of the FinWise entities and the wire messages,

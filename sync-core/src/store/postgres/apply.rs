@@ -29,10 +29,11 @@ pub(super) async fn apply(
     inner: &Inner,
     tenant: &TenantId,
     changes: &[Change],
+    refusals: &[Option<Rejection>],
     arrival: Arrival,
 ) -> Result<BatchOutcome> {
     let tenant = tenant.as_str();
-    let batch = Batch::check(inner.registry(), changes, arrival, storable);
+    let batch = Batch::check(inner.registry(), changes, refusals, arrival, storable);
     let mut connection = inner.pool.acquire().await?;
     // Dropping the transaction unfinished (an error or a cancelled caller) rolls it back.
     let mut tx = connection.begin().await?;

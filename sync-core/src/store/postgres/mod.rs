@@ -61,7 +61,7 @@ use super::{
 use crate::change::Change;
 use crate::entity::{Arrival, Handler, Registry, Role};
 use crate::error::{Error, Result};
-use crate::outcome::{BatchOutcome, Effect};
+use crate::outcome::{BatchOutcome, Effect, Rejection};
 use crate::tenant::TenantId;
 use crate::version::Version;
 
@@ -228,8 +228,13 @@ impl Store for PostgresStore {
         self.inner.registry()
     }
 
-    async fn apply(&self, tenant: &TenantId, changes: &[Change]) -> Result<BatchOutcome> {
-        apply::apply(&self.inner, tenant, changes, self.arrival()).await
+    async fn apply_screened(
+        &self,
+        tenant: &TenantId,
+        changes: &[Change],
+        refusals: &[Option<Rejection>],
+    ) -> Result<BatchOutcome> {
+        apply::apply(&self.inner, tenant, changes, refusals, self.arrival()).await
     }
 
     async fn changes_since(

@@ -22,7 +22,7 @@ use super::writer::begin;
 use crate::change::Change;
 use crate::entity::{Arrival, Handler};
 use crate::error::Result;
-use crate::outcome::{BatchOutcome, Effect, OutcomeKind, Recorded};
+use crate::outcome::{BatchOutcome, Effect, OutcomeKind, Recorded, Rejection};
 use crate::store::plan::{Batch, Plan, Prefetched};
 use crate::version::Version;
 
@@ -30,19 +30,21 @@ pub(super) async fn apply(
     db: &TenantDb,
     inner: &Arc<Inner>,
     changes: &[Change],
+    refusals: &[Option<Rejection>],
     arrival: Arrival,
 ) -> Result<BatchOutcome> {
     if let Some(done) = db
         .writer
-        .run_in_place(|connection| apply_batch(connection, inner, changes, arrival))
+        .run_in_place(|connection| apply_batch(connection, inner, changes, refusals, arrival))
     {
         return done;
     }
     let inner = inner.clone();
     // The blocking pool needs its own copy of the batch.
     let changes = changes.to_vec();
+    let refusals = refusals.to_vec();
     db.writer
-        .run(move |connection| apply_batch(connection, &inner, &changes, arrival))
+        .run(move |connection| apply_batch(connection, &inner, &changes, &refusals, arrival))
         .await
 }
 
@@ -50,9 +52,12 @@ fn apply_batch(
     connection: &mut Connection,
     inner: &Inner,
     changes: &[Change],
+    refusals: &[Option<Rejection>],
     arrival: Arrival,
 ) -> Result<BatchOutcome> {
-    let batch = Batch::check(inner.registry(), changes, arrival, |_, _, _| Ok(()));
+    let batch = Batch::check(inner.registry(), changes, refusals, arrival, |_, _, _| {
+        Ok(())
+    });
     // Dropping the transaction unfinished (an error) rolls it back.
     let tx = begin(connection)?;
     let seq = read_meta(&tx, SEQ_KEY)?;

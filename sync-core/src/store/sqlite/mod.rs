@@ -51,7 +51,7 @@ pub use super::{DEFAULT_MAX_CLOCK_SKEW, DEFAULT_TOMBSTONE_RETENTION};
 use crate::change::Change;
 use crate::entity::{Arrival, Handler, Registry};
 use crate::error::{Error, Result};
-use crate::outcome::{BatchOutcome, Effect};
+use crate::outcome::{BatchOutcome, Effect, Rejection};
 use crate::tenant::TenantId;
 use crate::version::Version;
 
@@ -263,9 +263,14 @@ impl Store for SqliteStore {
         self.inner.registry()
     }
 
-    async fn apply(&self, tenant: &TenantId, changes: &[Change]) -> Result<BatchOutcome> {
+    async fn apply_screened(
+        &self,
+        tenant: &TenantId,
+        changes: &[Change],
+        refusals: &[Option<Rejection>],
+    ) -> Result<BatchOutcome> {
         let db = self.tenant(tenant).await?;
-        apply::apply(&db, &self.inner, changes, self.arrival()).await
+        apply::apply(&db, &self.inner, changes, refusals, self.arrival()).await
     }
 
     async fn changes_since(
