@@ -135,12 +135,17 @@ pub(crate) use sync_testkit::database_url;
 
 impl Node {
     pub(crate) async fn connect(&self, tenant: &str) -> Client {
+        self.connect_as(tenant, "tester").await
+    }
+
+    /// A session of `subject` in `tenant`.
+    pub(crate) async fn connect_as(&self, tenant: &str, subject: &str) -> Client {
         let (to_session, inbound) = mpsc::channel(64);
         let (outbound, from_session) = mpsc::channel(100_000);
         let session = Session::new(
             self.engine.clone(),
             TenantId::new(tenant).unwrap(),
-            "tester",
+            subject,
             session::Config::default(),
             self.shutdown.subscribe(),
         );

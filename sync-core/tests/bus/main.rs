@@ -22,6 +22,7 @@ macro_rules! scenario_tests {
         scenario_tests!(@one $pair, $backend, a_lost_notice_is_caught_up);
         scenario_tests!(@one $pair, $backend, the_periodic_check_delivers_without_notices);
         scenario_tests!(@one $pair, $backend, a_tenant_deletion_closes_sessions_everywhere);
+        scenario_tests!(@one $pair, $backend, an_access_change_closes_the_subjects_sessions_everywhere);
     };
     (@one $pair:path, $backend:expr, $name:ident) => {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

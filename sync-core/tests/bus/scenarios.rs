@@ -250,3 +250,26 @@ pub(crate) async fn a_tenant_deletion_closes_sessions_everywhere(
     assert_eq!(other.recv().await["type"], "pong");
     cluster.close().await;
 }
+
+/// A member's access changing through A closes that member's sessions of the tenant on A
+/// and B, and no one else's: not another member's, nor the member's in another tenant.
+pub(crate) async fn an_access_change_closes_the_subjects_sessions_everywhere(
+    backend: Backend,
+    a: Arc<dyn Bus>,
+    b: Arc<dyn Bus>,
+) {
+    let cluster = Cluster::new(backend, a, b, NO_CHECK).await;
+    let mut near = cluster.a.connect_as("t", "bob").await;
+    let mut far = cluster.b.connect_as("t", "bob").await;
+    let mut colleague = cluster.b.connect_as("t", "carl").await;
+    let mut elsewhere = cluster.b.connect_as("u", "bob").await;
+    assert_eq!(cluster.a.engine.close_subject(&tenant(), "bob"), 1);
+    assert_eq!(near.closed().await, close::POLICY);
+    assert_eq!(far.closed().await, close::POLICY);
+    for open in [&mut colleague, &mut elsewhere] {
+        open.send(serde_json::json!({"type": "ping", "timestamp": 1}))
+            .await;
+        assert_eq!(open.recv().await["type"], "pong");
+    }
+    cluster.close().await;
+}
