@@ -221,15 +221,20 @@ mod tests {
             };
             assert_eq!(Notice::parse(&notice.to_text()).unwrap(), notice);
         }
-        let longest = Notice {
-            node: NodeId(u64::MAX),
-            tenant: TenantId::new("x".repeat(64)).unwrap(),
-            kind: NoticeKind::Committed {
+        for kind in [
+            NoticeKind::Committed {
                 first: u64::MAX,
                 last: u64::MAX,
             },
-        };
-        assert!(longest.to_text().len() <= 128);
+            NoticeKind::AccessChanged { subject: u64::MAX },
+        ] {
+            let longest = Notice {
+                node: NodeId(u64::MAX),
+                tenant: TenantId::new("x".repeat(64)).unwrap(),
+                kind,
+            };
+            assert!(longest.to_text().len() <= 128);
+        }
     }
 
     #[test]
@@ -238,7 +243,9 @@ mod tests {
             ("zz c 1 2 t", "hexadecimal"),
             ("01 c 2 1 t", "reversed"),
             ("01 c 1 t", "two sequence numbers"),
-            ("01 x t", "neither"),
+            ("01 x t", "is not 'c', 'd' or 'a'"),
+            ("01 a zz t", "subject key"),
+            ("01 a t", "subject key"),
             ("01 d", "missing"),
             ("01 d t extra", "trailing"),
             ("01 d bad/tenant", "tenant"),

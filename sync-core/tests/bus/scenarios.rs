@@ -263,6 +263,10 @@ pub(crate) async fn an_access_change_closes_the_subjects_sessions_everywhere(
     let mut far = cluster.b.connect_as("t", "bob").await;
     let mut colleague = cluster.b.connect_as("t", "carl").await;
     let mut elsewhere = cluster.b.connect_as("u", "bob").await;
+    // Once a change from A reached B, B listens on the bus: a notice now reaches it.
+    near.write("e1", "a1", "before").await;
+    far.data_update().await;
+    colleague.data_update().await;
     assert_eq!(cluster.a.engine.close_subject(&tenant(), "bob"), 1);
     assert_eq!(near.closed().await, close::POLICY);
     assert_eq!(far.closed().await, close::POLICY);
