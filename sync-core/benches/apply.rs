@@ -12,8 +12,10 @@
 //! (default 5); `--only store` or `--only limit` measures one side (for a profiler);
 //! Each side also prints the bytes it wrote to the disk per change (`write_bytes` of
 //! `/proc/self/io`: the WAL and the checkpoints), the median over the runs.
-//! `--sequential-ids` gives the changes ids that sort in the order they are sent, instead of
-//! random (v4) UUIDs, to show what the random ids cost the index of processed change ids.
+//! The change ids are those `Change::upsert` makes (UUID v7, which sort by creation time);
+//! `--random-ids` gives random (v4) UUIDs instead, as some clients (the FinWise frontend)
+//! make, and `--sequential-ids` ids that sort exactly in the order they are sent, to show
+//! what the ids' order costs the index of processed change ids.
 
 use std::time::{Duration, Instant};
 
@@ -53,9 +55,30 @@ fn account(run: usize, n: usize) -> Account {
     }
 }
 
+/// Which change ids a run's changes carry.
+#[derive(Clone, Copy, PartialEq)]
+enum Ids {
+    /// `Change::upsert`'s own: UUID v7.
+    V7,
+    /// Random UUID v4.
+    Random,
+    /// `<run>-<n>`, in sending order.
+    Sequential,
+}
+
+impl Ids {
+    fn label(self) -> &'static str {
+        match self {
+            Ids::V7 => "UUID v7 (Change::upsert's)",
+            Ids::Random => "random (v4 UUIDs)",
+            Ids::Sequential => "sequential",
+        }
+    }
+}
+
 async fn store_run(
     store: &SqliteStore,
-    sequential_ids: bool,
+    ids: Ids,
     run: usize,
     batch: usize,
     total: usize,
@@ -64,10 +87,10 @@ async fn store_run(
     let changes: Vec<Change> = (0..total)
         .map(|n| {
             let change = Change::upsert(&account(run, n)).unwrap();
-            if sequential_ids {
-                change.with_id(format!("{run:04}-{n:012}"))
-            } else {
-                change
+            match ids {
+                Ids::V7 => change,
+                Ids::Random => change.with_id(uuid::Uuid::new_v4().to_string()),
+                Ids::Sequential => change.with_id(format!("{run:04}-{n:012}")),
             }
         })
         .collect();
@@ -167,7 +190,7 @@ struct Options {
     runs: usize,
     store: bool,
     limit: bool,
-    sequential_ids: bool,
+    ids: Ids,
 }
 
 fn options() -> Options {
@@ -179,7 +202,7 @@ fn options() -> Options {
         runs: DEFAULT_RUNS,
         store: true,
         limit: true,
-        sequential_ids: false,
+        ids: Ids::V7,
     };
     for (index, arg) in args.iter().enumerate() {
         match arg.as_str() {
@@ -188,7 +211,8 @@ fn options() -> Options {
                 .batches
                 .push(value(index).parse().expect("--batch N")),
             "--runs" => options.runs = value(index).parse::<usize>().expect("--runs N").max(1),
-            "--sequential-ids" => options.sequential_ids = true,
+            "--sequential-ids" => options.ids = Ids::Sequential,
+            "--random-ids" => options.ids = Ids::Random,
             "--only" => match value(index) {
                 "store" => options.limit = false,
                 "limit" => options.store = false,
@@ -225,11 +249,7 @@ fn main() {
             "SqliteStore::apply vs the physical limit (rusqlite, cached prepared upsert, one \
              transaction per batch): WAL, synchronous={label}, change ids {}, median (min-max) \
              of {} runs",
-            if options.sequential_ids {
-                "sequential"
-            } else {
-                "random (v4 UUIDs)"
-            },
+            options.ids.label(),
             options.runs
         );
         println!(
@@ -251,8 +271,7 @@ fn main() {
             for run in 0..options.runs {
                 let store_rate = if options.store {
                     let before = written_bytes();
-                    let elapsed =
-                        store_run(&store, options.sequential_ids, run, batch, total).await;
+                    let elapsed = store_run(&store, options.ids, run, batch, total).await;
                     store_bytes.push((written_bytes() - before) as f64 / total as f64);
                     total as f64 / elapsed.as_secs_f64()
                 } else {

@@ -54,7 +54,7 @@ pub(crate) async fn reissue(conn: &mut SqliteConnection, id: &str) -> Result<()>
         "UPDATE \"_sync_outbox\" SET \"id\" = ?, \"status\" = 'pending', \"sent\" = 0, \"next_attempt\" = 0 \
          WHERE \"id\" = ?",
     )
-    .bind(uuid::Uuid::new_v4().to_string())
+    .bind(sync_core::change::new_change_id())
     .bind(id)
     .execute(&mut *conn)
     .await?;

@@ -150,7 +150,7 @@ pub(crate) async fn enqueue(
         "INSERT INTO \"_sync_outbox\" (\"id\", \"entity_type\", \"entity_id\", \"operation\", \"payload\", \
          \"version\", \"status\", \"created_at\", \"base\", \"base_seq\") VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
     )
-    .bind(uuid::Uuid::new_v4().to_string())
+    .bind(sync_core::change::new_change_id())
     .bind(change.entity_type)
     .bind(change.entity_id)
     .bind(change.operation.as_str())
