@@ -1,6 +1,6 @@
 //! The real `finwise` binary under hostile load, each case asserting that an honest client
 //! keeps working: slowloris and idle sockets under a 1,024-file limit, many tenants under
-//! the same limit, and TLS.
+//! the same limit, a client that never reads what its tenant broadcasts, and TLS.
 
 mod common;
 
@@ -9,9 +9,11 @@ use std::time::Duration;
 use common::process::{Process, spawn, spawn_with_fd_limit};
 use common::ws::{connect, entry, process, recv, send};
 use common::{Endpoint, User, create_tenant, user};
+use futures::StreamExt;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
 
 fn args(pairs: &[(&str, &str)]) -> Vec<String> {
     pairs
@@ -378,5 +380,88 @@ async fn a_client_that_upgrades_and_then_neither_reads_nor_writes_is_closed() {
         got.starts_with(b"HTTP/1.1 101"),
         "{}",
         String::from_utf8_lossy(&got)
+    );
+}
+
+/// The server process's resident memory, in KiB.
+fn resident_kib(server: &Process) -> u64 {
+    let pid = server.child.id().expect("running");
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_is_cut_off_with_its_memory_released_and_the_writer_keeps_going()
+{
+    let server = spawn(&args(&[
+        ("--outbound-queue-bytes", "262144"),
+        ("--send-timeout-secs", "2"),
+    ]))
+    .await;
+    let (user, tenant) = owner(&server, "flood").await;
+    let mut writer = connect(&server, &user, &tenant).await;
+    let mut never_reads = connect(&server, &user, &tenant).await;
+    let before = resident_kib(&server);
+
+    // 600 broadcasts of ~100 KB each (60 MB) to a session whose client reads nothing.
+    let note = "x".repeat(100_000);
+    for n in 0..600 {
+        let at = format!("2026-01-01T10:{:02}:{:02}.000Z", n / 60, n % 60);
+        let mut payload = common::ws::account("a1", &format!("v{n}"), &at);
+        payload["note"] = json!(note);
+        send(
+            &mut writer,
+            process(entry(
+                &format!("e{n}"),
+                &tenant,
+                "Account",
+                "update",
+                "a1",
+                payload,
+            )),
+        )
+        .await;
+        let ack = recv(&mut writer).await;
+        assert_eq!(
+            ack["type"], "sync_ack",
+            "the writer keeps getting ACKs: {ack}"
+        );
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let grown = resident_kib(&server).saturating_sub(before);
+    assert!(
+        grown < 32 * 1024,
+        "the server holds {grown} KiB more after 60 MB of broadcasts to a client that reads nothing"
+    );
+
+    // What reached the socket before the cut, then the end: a close 1013 when it still fit
+    // in the socket, else the connection dropped. The client reconnects and catches up.
+    let ended = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            match never_reads.next().await {
+                Some(Ok(Message::Close(frame))) => return frame.map(|frame| u16::from(frame.code)),
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => return None,
+            }
+        }
+    })
+    .await
+    .expect("the connection of the client that reads nothing ends");
+    assert!(matches!(ended, None | Some(1013)), "closed with {ended:?}");
+    let mut back = connect(&server, &user, &tenant).await;
+    send(
+        &mut back,
+        json!({"type": "request_changes", "since": 0, "limit": 10}),
+    )
+    .await;
+    let page = recv(&mut back).await;
+    assert_eq!(
+        page["changes"][0]["data"]["name"], "v599",
+        "{}",
+        page["cursor"]
     );
 }
