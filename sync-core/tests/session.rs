@@ -1123,3 +1123,26 @@ async fn a_client_that_leaves_with_entries_in_flight_leaks_nothing() {
     };
     assert_eq!(ack["outcome"], "duplicate");
 }
+
+#[tokio::test]
+async fn a_tenant_database_that_cannot_be_opened_nacks_overloaded_and_other_tenants_go_on() {
+    let server = Server::default().await;
+    // A directory where the tenant's database file would be: SQLite cannot open it, as
+    // when the process is out of file descriptors.
+    let store = server.engine.store();
+    std::fs::create_dir(store.database_path(&TenantId::new("blocked").unwrap())).unwrap();
+    let mut blocked = server.connect("blocked").await;
+    let account = account("a0", "x", "2026-01-01T00:00:00Z");
+    blocked
+        .send(entry("e0", "blocked", "create", "a0", account))
+        .await;
+    let nack = blocked.recv().await;
+    assert_eq!(
+        (&nack["type"], &nack["reason"], &nack["retryable"]),
+        (&json!("sync_nack"), &json!("overloaded"), &json!(true)),
+        "{nack}"
+    );
+    let mut open = server.connect("t").await;
+    open.send(created(1)).await;
+    assert_eq!(open.recv().await["type"], "sync_ack");
+}
