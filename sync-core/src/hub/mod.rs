@@ -30,12 +30,13 @@
 //! # });
 //! ```
 
+mod queue;
+
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use tokio::sync::mpsc;
-
+use self::queue::{Full, Queue};
 use crate::tenant::TenantId;
 
 /// The byte bound of a session's queue with [`Hub::new`]: 4 MiB.
@@ -71,10 +72,15 @@ struct Subscriber {
     id: SessionId,
     /// [`subject_key`] of the session's subject.
     subject: u64,
-    sender: mpsc::Sender<Arc<str>>,
-    cut: Arc<Mutex<Option<Cut>>>,
-    /// Bytes of the messages in this session's queue.
-    queued: Arc<AtomicUsize>,
+    queue: Arc<Queue>,
+}
+
+impl Drop for Subscriber {
+    /// A subscriber the hub lets go of without a reason (the hub itself going away) ends
+    /// its session as at shutdown.
+    fn drop(&mut self) {
+        self.queue.end(Cut::Shutdown);
+    }
 }
 
 /// Per-tenant fan-out of committed changes. Share it as `Arc<Hub>`.
@@ -89,9 +95,7 @@ pub struct Hub {
 pub struct Subscription {
     id: SessionId,
     tenant: TenantId,
-    receiver: mpsc::Receiver<Arc<str>>,
-    cut: Arc<Mutex<Option<Cut>>>,
-    queued: Arc<AtomicUsize>,
+    queue: Arc<Queue>,
     hub: Arc<Hub>,
 }
 
@@ -123,26 +127,20 @@ impl Hub {
     /// Subscribes a new session of `subject` to `tenant`:
     /// [`cut_subject`](Self::cut_subject) finds it.
     pub fn subscribe_for(self: &Arc<Hub>, tenant: &TenantId, subject: &str) -> Subscription {
-        let (sender, receiver) = mpsc::channel(self.queue_depth);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let cut = Arc::new(Mutex::new(None));
-        let queued = Arc::new(AtomicUsize::new(0));
+        let queue = Queue::new();
         self.lock()
             .entry(tenant.clone())
             .or_default()
             .push(Subscriber {
                 id,
                 subject: subject_key(subject),
-                sender,
-                cut: cut.clone(),
-                queued: queued.clone(),
+                queue: queue.clone(),
             });
         Subscription {
             id,
             tenant: tenant.clone(),
-            receiver,
-            cut,
-            queued,
+            queue,
             hub: self.clone(),
         }
     }
@@ -158,28 +156,18 @@ impl Hub {
             if Some(subscriber.id) == origin {
                 return true;
             }
-            let queued = subscriber.queued.load(Ordering::Acquire);
-            let over_bytes = queued > 0 && queued + message.len() > self.queue_bytes;
-            let sent = if over_bytes {
-                Err(mpsc::error::TrySendError::Full(()))
-            } else {
-                subscriber.sender.try_send(message.clone()).map_err(|error| match error {
-                    mpsc::error::TrySendError::Full(_) => mpsc::error::TrySendError::Full(()),
-                    mpsc::error::TrySendError::Closed(_) => mpsc::error::TrySendError::Closed(()),
-                })
-            };
-            match sent {
-                Ok(()) => {
-                    subscriber.queued.fetch_add(message.len(), Ordering::AcqRel);
-                    true
-                }
-                Err(mpsc::error::TrySendError::Full(())) => {
-                    mark(&subscriber.cut, Cut::Lagged);
+            match subscriber
+                .queue
+                .push(&message, self.queue_depth, self.queue_bytes)
+            {
+                Ok(()) => true,
+                Err(Full::Full) => {
+                    subscriber.queue.end(Cut::Lagged);
                     crate::metrics::lagged();
                     tracing::warn!(%tenant, session = subscriber.id, "session fell behind; cutting it off");
                     false
                 }
-                Err(mpsc::error::TrySendError::Closed(_)) => false,
+                Err(Full::Ended) => false,
             }
         });
     }
@@ -188,7 +176,7 @@ impl Hub {
     pub fn cut_tenant(&self, tenant: &TenantId, cut: Cut) {
         if let Some(subscribers) = self.lock().remove(tenant) {
             for subscriber in subscribers {
-                mark(&subscriber.cut, cut);
+                subscriber.queue.end(cut);
             }
         }
     }
@@ -202,7 +190,7 @@ impl Hub {
         let before = subscribers.len();
         subscribers.retain(|subscriber| {
             if subscriber.subject == key {
-                mark(&subscriber.cut, cut);
+                subscriber.queue.end(cut);
                 false
             } else {
                 true
@@ -219,7 +207,7 @@ impl Hub {
     pub fn cut_all(&self, cut: Cut) {
         for (_, subscribers) in self.lock().drain() {
             for subscriber in subscribers {
-                mark(&subscriber.cut, cut);
+                subscriber.queue.end(cut);
             }
         }
     }
@@ -245,12 +233,6 @@ impl Hub {
     }
 }
 
-fn mark(cut: &Mutex<Option<Cut>>, reason: Cut) {
-    cut.lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .get_or_insert(reason);
-}
-
 impl Subscription {
     /// This session's id, to name it as the origin of its own changes.
     pub fn id(&self) -> SessionId {
@@ -258,33 +240,19 @@ impl Subscription {
     }
 
     /// The next message; after a cut, the messages queued before it, then the cut.
+    /// Cancel-safe: a message leaves the queue only when this returns it.
     pub async fn recv(&mut self) -> Result<Arc<str>, Cut> {
-        match self.receiver.recv().await {
-            Some(message) => Ok(self.taken(message)),
-            None => Err(self
-                .cut
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .unwrap_or(Cut::Shutdown)),
-        }
+        std::future::poll_fn(|context| self.queue.poll_pop(context)).await
     }
 
     /// The next message if one is queued.
     pub fn try_recv(&mut self) -> Option<Arc<str>> {
-        self.receiver
-            .try_recv()
-            .ok()
-            .map(|message| self.taken(message))
-    }
-
-    fn taken(&self, message: Arc<str>) -> Arc<str> {
-        self.queued.fetch_sub(message.len(), Ordering::AcqRel);
-        message
+        self.queue.try_pop()?.ok()
     }
 
     /// Bytes of the messages queued for this session.
     pub fn queued_bytes(&self) -> usize {
-        self.queued.load(Ordering::Acquire)
+        self.queue.bytes()
     }
 }
 

@@ -229,11 +229,12 @@ impl<S: Store> Session<S> {
         let mut state = handle::State::new(subscription.id());
         tracing::info!("session started");
 
-        let online = ServerMessage::Status(Status {
+        // Messages are encoded before an await, so the future does not hold them.
+        let online = text(&ServerMessage::Status(Status {
             status: StatusKind::Online,
             message: None,
-        });
-        if outbound.send(text(&online)).await.is_err() {
+        }));
+        if outbound.send(online).await.is_err() {
             return;
         }
         crate::metrics::session(true);
@@ -279,16 +280,17 @@ impl<S: Store> Session<S> {
                 done = pipeline.next(), if !pipeline.is_empty() => {
                     // A group commit answers many slots at once: their replies leave
                     // with one flush.
-                    let mut done = Some(done);
-                    let mut sent = true;
-                    while let Some(finished) = done {
-                        let replies = handle::finish(&self, &mut state, finished);
-                        sent = feed_all(&mut outbound, replies).await.is_ok();
-                        if !sent {
-                            break;
+                    // (No finished slot is held across the await: only its replies.)
+                    let mut replies = handle::finish(&self, &mut state, done);
+                    let sent = loop {
+                        if feed_all(&mut outbound, replies).await.is_err() {
+                            break false;
                         }
-                        done = pipeline.next().now_or_never();
-                    }
+                        match pipeline.next().now_or_never() {
+                            Some(finished) => replies = handle::finish(&self, &mut state, finished),
+                            None => break true,
+                        }
+                    };
                     if !sent || outbound.flush().await.is_err() {
                         break None;
                     }
@@ -318,8 +320,8 @@ impl<S: Store> Session<S> {
                     if pipeline.is_empty() && held.is_none() && last_heard.elapsed() > self.config.idle_timeout {
                         break Some((close::GOING_AWAY, "idle timeout"));
                     }
-                    let ping = ServerMessage::Ping(Ping { timestamp: crate::version::Version::now().as_millis() });
-                    if outbound.send(text(&ping)).await.is_err() {
+                    let ping = text(&ServerMessage::Ping(Ping { timestamp: crate::version::Version::now().as_millis() }));
+                    if outbound.send(ping).await.is_err() {
                         break None;
                     }
                 }
@@ -363,12 +365,11 @@ impl<S: Store> Session<S> {
 }
 
 async fn shutdown_close<O: Sink<Outbound> + Unpin>(outbound: &mut O) -> (u16, &'static str) {
-    let _ = outbound
-        .send(text(&ServerMessage::Status(Status {
-            status: StatusKind::Shutdown,
-            message: None,
-        })))
-        .await;
+    let status = text(&ServerMessage::Status(Status {
+        status: StatusKind::Shutdown,
+        message: None,
+    }));
+    let _ = outbound.send(status).await;
     (close::GOING_AWAY, "server shutting down")
 }
 
