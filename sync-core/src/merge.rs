@@ -141,12 +141,6 @@ impl Merge {
     }
 }
 
-/// Whether `data`, an entity's JSON, is a field-merged entity's live state: it carries
-/// field versions.
-pub fn carries_field_versions(data: &Json) -> bool {
-    data.get(FIELD_VERSIONS_KEY).is_some()
-}
-
 /// One version per field of `fields`, in their order.
 pub(crate) type Versions = Vec<Version>;
 

@@ -85,7 +85,8 @@ pub struct Effect {
 /// What the store remembers of a processed change, to answer its retries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Recorded {
-    /// Applied or superseded.
+    /// Applied or superseded; superseded too for a change applied merged with the stored
+    /// state (`Outcome::Applied { merged: true, .. }`), which did not store its own state.
     pub kind: OutcomeKind,
     /// The stored version after it was processed.
     pub version: Version,

@@ -190,6 +190,34 @@ store_tests! {
         assert_eq!(store.list_json(&tenant, "Contact").await.unwrap(), Vec::<Json>::new());
     }
 
+    async fn a_retry_of_a_merged_change_is_told_the_current_state(fixture: Fixture) {
+        let store = &fixture.store;
+        let tenant = tenant("t");
+        store
+            .apply(&tenant, &[
+                contact("c0", "k1", ("Ann", None, 0), 0, None),
+                contact("c1", "k1", ("Anna", None, 0), 2, Some([2, 0, 0])),
+            ])
+            .await
+            .unwrap();
+        let email = contact("c2", "k1", ("Ann", Some("a@example.com"), 0), 1, Some([0, 1, 0]));
+        store.apply(&tenant, std::slice::from_ref(&email)).await.unwrap();
+        // Its ACK was lost: the retry must carry the merged state, not "your own".
+        let retry = store.apply(&tenant, &[email]).await.unwrap();
+        let Outcome::Duplicate { original, current: Some(current) } = &retry.outcomes[0] else {
+            panic!("{retry:?}")
+        };
+        assert_eq!(original.kind, sync_core::outcome::OutcomeKind::Superseded);
+        assert_eq!(current.data["name"], "Anna");
+        let ack = sync_core::protocol::ack(
+            &sync_core::protocol::Entry::default(),
+            &retry.outcomes[0],
+            retry.cursor,
+        );
+        let Some(sync_core::protocol::ServerMessage::Ack(ack)) = ack else { panic!("{ack:?}") };
+        assert_eq!(ack.data.as_ref().map(|data| &data["name"]), Some(&json!("Anna")));
+    }
+
     async fn reads_carry_the_field_versions(fixture: Fixture) {
         let store = &fixture.store;
         let tenant = tenant("t");

@@ -84,12 +84,10 @@ pub(crate) fn origin_state(outcome: &Outcome) -> Option<&Effect> {
             original,
             current: Some(current),
         } => {
-            // A field-merged change may have been merged with others: its origin always
-            // gets the current state.
+            // (A change stored merged with others is recorded as superseded.)
             let own = original.kind == OutcomeKind::Applied
                 && current.seq == original.seq
-                && current.version == original.version
-                && !crate::merge::carries_field_versions(&current.data);
+                && current.version == original.version;
             (!own).then_some(current)
         }
         Outcome::Applied {

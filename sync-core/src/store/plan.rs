@@ -19,7 +19,7 @@ use std::collections::{HashMap, HashSet};
 use crate::change::{Change, MAX_CHANGE_ID_LEN};
 use crate::entity::{Arrival, Handler, MAX_ENTITY_ID_LEN, Prepared, Registry, Value, Write};
 use crate::lww::{self, Decision};
-use crate::outcome::{Effect, Outcome, Reason, Recorded, Rejection};
+use crate::outcome::{Effect, Outcome, OutcomeKind, Reason, Recorded, Rejection};
 use crate::version::Version;
 
 /// A change that passed validation and waits for its decision.
@@ -263,8 +263,14 @@ impl<'a> Batch<'a> {
                     clamped: prepared.clamped,
                 },
             };
+            // A change stored merged with others did not store its own state: a retry
+            // must be told the current one, as for a superseded change.
+            let kind = match outcome {
+                Outcome::Applied { merged: true, .. } => OutcomeKind::Superseded,
+                _ => outcome.kind().expect("applied or superseded"),
+            };
             let recorded = Recorded {
-                kind: outcome.kind().expect("applied or superseded"),
+                kind,
                 version: outcome.stored_version().expect("applied or superseded"),
                 seq,
             };
