@@ -218,6 +218,48 @@ store_tests! {
         assert_eq!(ack.data.as_ref().map(|data| &data["name"]), Some(&json!("Anna")));
     }
 
+    async fn an_entity_switched_to_field_merging_keeps_its_rows(fixture: Fixture) {
+        // The same table, first merged by whole rows.
+        #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, sync_core::Syncable)]
+        #[sync(entity = "Contact", table = "contacts")]
+        struct RowContact {
+            #[sync(id)]
+            id: String,
+            name: String,
+            email: Option<String>,
+            #[serde(default)]
+            visits: i64,
+            #[sync(updated_at)]
+            updated_at: Option<chrono::DateTime<chrono::Utc>>,
+        }
+        let tenant = tenant("t");
+        let before = fixture
+            .open(sync_core::Registry::builder().entity::<RowContact>().build().unwrap())
+            .await
+            .unwrap();
+        before
+            .apply(&tenant, &[contact("c0", "k1", ("Ann", None, 2), 3, None)])
+            .await
+            .unwrap();
+        let page = before.changes_since(&tenant, 0, 10).await.unwrap();
+        assert_eq!(page.changes[0].data.get(FIELD_VERSIONS_KEY), None, "no field versions yet");
+        drop(before);
+
+        let after = fixture.open(sync_testkit::entities::contacts()).await.unwrap();
+        let (_, _, data) = state(&after, &tenant, "k1").await;
+        assert_eq!(
+            data[FIELD_VERSIONS_KEY],
+            json!({ "name": at(3), "email": at(3), "visits": at(3) }),
+            "a stored row counts each field at its updated_at"
+        );
+        after
+            .apply(&tenant, &[contact("c1", "k1", ("Old", Some("a@example.com"), 0), 4, Some([1, 4, 1]))])
+            .await
+            .unwrap();
+        let (_, version, data) = state(&after, &tenant, "k1").await;
+        assert_eq!((version, &data["name"], &data["email"]), (at(4), &json!("Ann"), &json!("a@example.com")));
+    }
+
     async fn reads_carry_the_field_versions(fixture: Fixture) {
         let store = &fixture.store;
         let tenant = tenant("t");
