@@ -211,6 +211,11 @@ impl Ack {
     ///     "data":{"id":"a1"},"deleted":true}"#).unwrap();
     /// let AckOutcome::Other { kind, state } = ack.outcome() else { panic!() };
     /// assert_eq!((kind, state.deleted, state.seq), (OutcomeKind::Duplicate, true, Some(4)));
+    ///
+    /// // An entity merged per field: the change was stored merged with another one.
+    /// let ack: Ack = serde_json::from_str(r#"{"id":"e2","outcome":"applied","seq":5,
+    ///     "data":{"id":"k1","name":"Anna"},"deleted":false}"#).unwrap();
+    /// assert!(matches!(ack.outcome(), AckOutcome::Other { kind: OutcomeKind::Applied, .. }));
     /// ```
     pub fn outcome(&self) -> AckOutcome<'_> {
         let own = AckOutcome::Own {
