@@ -9,7 +9,9 @@ use http::request::Parts;
 use sync_core::TenantId;
 
 /// Who a connection acts for. The session's tenant comes from here and from nowhere else.
+/// Build one with [`Principal::new`] (fields may be added).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Principal {
     /// The authenticated subject, e.g. a user id.
     pub subject: String,

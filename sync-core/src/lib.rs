@@ -56,6 +56,7 @@ pub mod entity;
 mod error;
 pub mod hub;
 pub mod lww;
+pub mod merge;
 pub mod metrics;
 pub mod outcome;
 pub mod protocol;

@@ -17,6 +17,10 @@ pub enum Outcome {
         effect: Effect,
         /// The change's `updated_at` was too far in the future and was set to the server's time.
         clamped: bool,
+        /// The committed state is the change merged with the stored one (a field-merged
+        /// entity, [`merge`](crate::merge)) and differs from the change's own: its origin
+        /// must adopt `effect`. Always `false` for whole-row last-write-wins.
+        merged: bool,
     },
     /// The stored version won; the origin must adopt `winner`.
     Superseded {
@@ -81,7 +85,8 @@ pub struct Effect {
 /// What the store remembers of a processed change, to answer its retries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Recorded {
-    /// Applied or superseded.
+    /// Applied or superseded; superseded too for a change applied merged with the stored
+    /// state (`Outcome::Applied { merged: true, .. }`), which did not store its own state.
     pub kind: OutcomeKind,
     /// The stored version after it was processed.
     pub version: Version,

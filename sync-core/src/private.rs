@@ -34,6 +34,7 @@ pub fn decode<T>(
 }
 
 pub use crate::entity::{Payload, RegistryBuilder, Schema};
+pub use crate::merge::{FIELD_VERSIONS, FieldMerge, Fields, Merge, Policy};
 pub use crate::typescript::{Interface, Probe, Property, Unknown, ViaTsType};
 pub use serde::{Deserialize, Deserializer, Serialize, Serializer};
 pub use serde_json::{Error as JsonError, Value as Json};

@@ -101,6 +101,7 @@ async fn a_hand_written_entity_round_trips_through_the_store() {
     let Outcome::Applied {
         effect,
         clamped: false,
+        merged: false,
     } = outcome
     else {
         panic!("{outcome:?}")

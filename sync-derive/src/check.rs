@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use proc_macro2::Span;
 
 use crate::ast::{Entity, Field, Name};
+use crate::attr::container::RowMerge;
+use crate::attr::field::FieldPolicy;
 use crate::ctxt::Ctxt;
 
 /// Checks every rule on `entity`.
@@ -31,6 +33,7 @@ pub(crate) fn check(cx: &Ctxt, entity: &Entity<'_>) {
     table_and_collection(cx, entity);
     column_names(cx, entity);
     duplicate_columns(cx, entity);
+    merge_policies(cx, entity);
 }
 
 /// A field every entity has exactly one of, for [`exactly_one`].
@@ -101,6 +104,9 @@ fn skip_conflicts(cx: &Ctxt, field: &Field<'_>) {
     if let Some(column) = &field.attrs.column {
         others.push(("column", column.span()));
     }
+    if let Some((_, merge)) = field.attrs.merge {
+        others.push(("merge", merge));
+    }
     for (name, span) in others {
         cx.error_at(
             span,
@@ -128,6 +134,55 @@ fn json_conflicts(cx: &Ctxt, field: &Field<'_>) {
             "`json` cannot be combined with `updated_at`: the version is a \
              `DateTime<Utc>` column; remove `json`",
         );
+    }
+}
+
+/// A field's merge policy needs per-field merging on the struct and a field it can merge;
+/// a field-merged entity keeps the JSON key of its field versions free.
+fn merge_policies(cx: &Ctxt, entity: &Entity<'_>) {
+    let per_field = matches!(entity.attrs.merge, Some((RowMerge::Field, _)));
+    for field in entity.fields() {
+        if per_field && entity.written_key(field) == "_fieldVersions" {
+            cx.error_spanned_by(
+                field.ident,
+                "a field of a `#[sync(merge = \"field\")]` entity cannot be written as \
+                 `_fieldVersions`: that key carries the field versions; rename it with \
+                 `#[serde(rename = \"...\")]`",
+            );
+        }
+        let Some((policy, span)) = field.attrs.merge else {
+            continue;
+        };
+        let name = match policy {
+            FieldPolicy::Lww => "lww",
+            FieldPolicy::Max => "max",
+        };
+        if field.attrs.id.is_some() || field.attrs.updated_at.is_some() {
+            let what = if field.attrs.id.is_some() {
+                "the id, which never changes"
+            } else {
+                "`updated_at`, which is the highest version merged into the row"
+            };
+            cx.error_at(
+                span,
+                format!("`merge` cannot be set on {what}; remove `merge = \"{name}\"`"),
+            );
+        } else if !per_field {
+            cx.error_at(
+                span,
+                format!(
+                    "`merge = \"{name}\"` on a field needs per-field merging: put \
+                     `#[sync(merge = \"field\")]` on the struct (whole-row last-write-wins \
+                     replaces every field at once)"
+                ),
+            );
+        } else if policy == FieldPolicy::Max && field.attrs.json.is_some() {
+            cx.error_at(
+                span,
+                "`merge = \"max\"` needs values with an order, and a `json` field has none; \
+                 remove `merge = \"max\"` (the field is merged by last-write-wins)",
+            );
+        }
     }
 }
 

@@ -41,6 +41,29 @@ fn account() {
 }
 
 #[test]
+fn field_merged_profile() {
+    insta::assert_snapshot!(expand(quote! {
+        #[derive(Serialize, Deserialize, Syncable)]
+        #[serde(rename_all = "camelCase")]
+        #[sync(entity = "Profile", merge = "field")]
+        pub struct Profile {
+            #[sync(id)]
+            pub id: String,
+            pub display_name: String,
+            #[sync(merge = "max")]
+            pub high_score: i64,
+            #[sync(skip)]
+            pub cached: u32,
+            #[sync(merge = "lww", json)]
+            pub tags: Vec<String>,
+            #[serde(rename = "updated_at")]
+            #[sync(updated_at)]
+            pub updated_at: Option<DateTime<Utc>>,
+        }
+    }));
+}
+
+#[test]
 fn recurring_payment_with_uuid_id_and_crate_override() {
     insta::assert_snapshot!(expand(quote! {
         #[derive(Serialize, Deserialize, Syncable)]

@@ -149,7 +149,9 @@ pub struct Ack {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seq: Option<u64>,
     /// The state the origin must adopt: the winner for `superseded`; for `duplicate` the
-    /// entity's current state when another change replaced the retried one since.
+    /// entity's current state when another change replaced the retried one since; for
+    /// `applied` the merged state of a field-merged entity when it differs from the
+    /// entry's (never for an entity with whole-row last-write-wins).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub data: Option<Json>,
     /// Whether the state in `data` is a tombstone; present exactly when `data` is.
@@ -185,8 +187,9 @@ pub enum AckOutcome<'a> {
         /// The stored state's sequence number.
         seq: Option<u64>,
     },
-    /// Another state is stored: the winner over a `superseded` entry, or what replaced a
-    /// `duplicate`'s change since; the origin adopts it.
+    /// Another state is stored: the winner over a `superseded` entry, what replaced a
+    /// `duplicate`'s change since, or an `applied` entry merged with the stored state
+    /// (per-field merging); the origin adopts it.
     Other {
         /// `superseded`, or `duplicate`.
         kind: OutcomeKind,
@@ -208,6 +211,11 @@ impl Ack {
     ///     "data":{"id":"a1"},"deleted":true}"#).unwrap();
     /// let AckOutcome::Other { kind, state } = ack.outcome() else { panic!() };
     /// assert_eq!((kind, state.deleted, state.seq), (OutcomeKind::Duplicate, true, Some(4)));
+    ///
+    /// // An entity merged per field: the change was stored merged with another one.
+    /// let ack: Ack = serde_json::from_str(r#"{"id":"e2","outcome":"applied","seq":5,
+    ///     "data":{"id":"k1","name":"Anna"},"deleted":false}"#).unwrap();
+    /// assert!(matches!(ack.outcome(), AckOutcome::Other { kind: OutcomeKind::Applied, .. }));
     /// ```
     pub fn outcome(&self) -> AckOutcome<'_> {
         let own = AckOutcome::Own {
@@ -216,7 +224,7 @@ impl Ack {
             seq: self.seq,
         };
         match (self.outcome, &self.data) {
-            (OutcomeKind::Applied, _) => own,
+            (OutcomeKind::Applied, None) => own,
             (kind, Some(data)) => AckOutcome::Other {
                 kind,
                 state: State {

@@ -1,6 +1,6 @@
 //! The entities the tests sync. `Account` covers the column kinds a store must handle (text,
 //! real, an optional real, a JSON list, the version); `AccountGroup` and `Tag` are second and
-//! third entity types.
+//! third entity types; `Contact` is merged per field.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -87,6 +87,47 @@ impl Tag {
             updated_at: None,
         }
     }
+}
+
+/// An entity merged per field (`#[sync(merge = "field")]`): clients that edit different
+/// fields of one contact both keep their edit; `visits` only grows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Syncable)]
+#[serde(rename_all = "camelCase")]
+#[sync(entity = "Contact", table = "contacts", merge = "field")]
+pub struct Contact {
+    /// The id.
+    #[sync(id)]
+    pub id: String,
+    /// A name, merged by last-write-wins on its own version.
+    pub name: String,
+    /// An optional e-mail address, merged by last-write-wins on its own version.
+    pub email: Option<String>,
+    /// A high-water mark: the greatest value wins.
+    #[serde(default)]
+    #[sync(merge = "max")]
+    pub visits: i64,
+    /// The version.
+    #[serde(rename = "updated_at")]
+    #[sync(updated_at)]
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+impl Contact {
+    /// A contact without a version.
+    pub fn new(id: &str, name: &str) -> Contact {
+        Contact {
+            id: id.to_owned(),
+            name: name.to_owned(),
+            email: None,
+            visits: 0,
+            updated_at: None,
+        }
+    }
+}
+
+/// `Contact` alone.
+pub fn contacts() -> Registry {
+    Registry::builder().entity::<Contact>().build().unwrap()
 }
 
 /// `Account` and `AccountGroup`.

@@ -42,3 +42,22 @@ fn sqlite_schema() {
 fn postgres_schema() {
     insta::assert_snapshot!(ddl(Dialect::Postgres));
 }
+
+/// A field-merged entity: its table has the hidden field versions column too.
+fn field_merged_ddl(dialect: Dialect) -> String {
+    use sync_core::Registry;
+    use sync_testkit::entities::Contact;
+    let registry = Registry::builder().entity::<Contact>().build().unwrap();
+    let handler = registry.get("Contact").unwrap();
+    create_table(dialect, handler.table(), handler.columns()).join(";\n\n") + ";\n"
+}
+
+#[test]
+fn sqlite_field_merged_schema() {
+    insta::assert_snapshot!(field_merged_ddl(Dialect::Sqlite));
+}
+
+#[test]
+fn postgres_field_merged_schema() {
+    insta::assert_snapshot!(field_merged_ddl(Dialect::Postgres));
+}

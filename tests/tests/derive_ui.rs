@@ -13,6 +13,7 @@ fn ui() {
     t.compile_fail("tests/ui/shape/*.rs");
     t.compile_fail("tests/ui/types/*.rs");
     t.compile_fail("tests/ui/mixed/*.rs");
+    t.compile_fail("tests/ui/merge/*.rs");
     t.compile_fail("tests/ui/schema/*.rs");
     t.pass("tests/ui/pass/*.rs");
 }

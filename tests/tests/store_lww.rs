@@ -461,6 +461,7 @@ async fn a_missing_version_takes_the_arrival_time(fixture: Fixture) {
     let Outcome::Applied {
         effect,
         clamped: false,
+        merged: false,
     } = &batch.outcomes[0]
     else {
         panic!("{batch:?}")
@@ -482,7 +483,7 @@ async fn a_version_far_in_the_future_is_clamped_and_reported(fixture: Fixture) {
         .await
         .unwrap();
     let after = Version::now();
-    let Outcome::Applied { effect, clamped } = &batch.outcomes[0] else {
+    let Outcome::Applied { effect, clamped, .. } = &batch.outcomes[0] else {
         panic!("{batch:?}")
     };
     assert!(clamped);
@@ -494,7 +495,7 @@ async fn a_version_far_in_the_future_is_clamped_and_reported(fixture: Fixture) {
         .apply(&tenant, &[update("c2", "a2", "near", &near.to_string())])
         .await
         .unwrap();
-    let Outcome::Applied { effect, clamped } = &batch.outcomes[0] else {
+    let Outcome::Applied { effect, clamped, .. } = &batch.outcomes[0] else {
         panic!("{batch:?}")
     };
     assert!(!clamped);

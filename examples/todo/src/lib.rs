@@ -96,11 +96,7 @@ impl Authenticator for ApiKeys {
                 "{user} may not sync list {tenant}"
             )));
         }
-        Ok(Principal {
-            subject: user.clone(),
-            tenant: tenant.clone(),
-            session: None,
-        })
+        Ok(Principal::new(user.clone(), tenant.clone()))
     }
 }
 

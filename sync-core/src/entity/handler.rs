@@ -11,7 +11,8 @@ use serde_json::{Map, Value as Json};
 use super::column::{Column, Value};
 use super::{DecodeError, Syncable};
 use crate::change::{Change, Operation};
-use crate::outcome::{Reason, Rejection};
+use crate::merge::{self, FIELD_VERSIONS_KEY, Merge, Merged};
+use crate::outcome::{Effect, Reason, Rejection};
 use crate::version::Version;
 
 /// The server's clock as a change arrives: fills missing versions and clamps future ones.
@@ -78,6 +79,27 @@ pub trait Handler: Send + Sync + 'static {
         Json::Object(object)
     }
 
+    /// How the entity's concurrent changes combine (see [`merge`](crate::merge)).
+    fn merge(&self) -> Merge {
+        Merge::Row
+    }
+
+    /// Merges a change's `row` (as [`prepare`](Self::prepare) encoded it) at `version`
+    /// into the live `stored` state, field by field. Only called for a
+    /// [`Merge::Field`] entity.
+    fn merge_live(
+        &self,
+        stored: &Effect,
+        row: &[Value],
+        version: Version,
+    ) -> Result<Merged, Rejection> {
+        let _ = (stored, row, version);
+        Err(Rejection::new(
+            Reason::ValidationError,
+            format!("{} is not merged per field", self.entity()),
+        ))
+    }
+
     /// The index of the column with `role` in [`columns`](Self::columns).
     fn position(&self, role: super::Role) -> usize {
         self.columns()
@@ -113,7 +135,9 @@ impl<T: Syncable> Handler for Typed<T> {
     }
 
     fn columns(&self) -> &'static [Column] {
-        T::COLUMNS
+        T::MERGE
+            .fields()
+            .map_or(T::COLUMNS, |fields| fields.columns)
     }
 
     fn id_key(&self) -> &'static str {
@@ -161,12 +185,20 @@ impl<T: Syncable> Handler for Typed<T> {
         // The entity is read with its version in the canonical form. A payload that already
         // carries it (what clients send) is read in place; any other is copied and fixed.
         let canonical = version.canonical();
+        // A field-merged change's field versions are not the entity's.
+        let fields = T::MERGE.fields();
+        let named = fields.and(object.get(FIELD_VERSIONS_KEY));
         let entity: T = match (&change.payload, object.get(T::UPDATED_AT_KEY)) {
-            (Some(payload), Some(Json::String(text))) if text == canonical.as_str() => {
+            (Some(payload), Some(Json::String(text)))
+                if text == canonical.as_str() && named.is_none() =>
+            {
                 T::deserialize(payload)
             }
             _ => {
                 let mut object = object.clone();
+                if named.is_some() {
+                    object.remove(FIELD_VERSIONS_KEY);
+                }
                 object.insert(
                     T::UPDATED_AT_KEY.to_owned(),
                     Json::String(canonical.as_str().to_owned()),
@@ -179,20 +211,60 @@ impl<T: Syncable> Handler for Typed<T> {
         if id != change.entity_id {
             return Err(mismatch(&Json::String(id), &change.entity_id));
         }
-        let data = entity_json(&entity).map_err(|error| validation(error.to_string()))?;
+        let mut data = entity_json(&entity).map_err(|error| validation(error.to_string()))?;
+        let mut row = entity.to_row();
+        if let Some(fields) = fields {
+            let versions = merge::incoming_versions(fields, named, version)?;
+            let versions = merge::versions_json(fields, &versions);
+            row.push(Value::Json(versions.clone()));
+            if let Some(object) = data.as_object_mut() {
+                object.insert(FIELD_VERSIONS_KEY.to_owned(), versions);
+            }
+        }
         Ok(Prepared {
             version,
             clamped,
-            write: Write::Upsert {
-                row: entity.to_row(),
-                data,
-            },
+            write: Write::Upsert { row, data },
         })
     }
 
-    fn row_to_json(&self, row: Vec<Value>) -> Result<Json, DecodeError> {
+    fn row_to_json(&self, mut row: Vec<Value>) -> Result<Json, DecodeError> {
+        let versions = match T::MERGE.fields() {
+            Some(_) if row.len() > T::COLUMNS.len() => row.pop(),
+            _ => None,
+        };
         let entity = T::from_row(row)?;
-        entity_json(&entity).map_err(|error| DecodeError::new("*", error.to_string()))
+        let mut json =
+            entity_json(&entity).map_err(|error| DecodeError::new("*", error.to_string()))?;
+        if let (Some(fields), Some(versions), Some(object)) =
+            (T::MERGE.fields(), versions, json.as_object_mut())
+        {
+            let at = entity
+                .updated_at()
+                .and_then(|at| Version::try_from_datetime(at).ok())
+                .unwrap_or(Version::MIN);
+            object.insert(
+                FIELD_VERSIONS_KEY.to_owned(),
+                merge::column_versions(fields, versions, at),
+            );
+        }
+        Ok(json)
+    }
+
+    fn merge(&self) -> Merge {
+        T::MERGE
+    }
+
+    fn merge_live(
+        &self,
+        stored: &Effect,
+        row: &[Value],
+        version: Version,
+    ) -> Result<Merged, Rejection> {
+        match T::MERGE {
+            Merge::Field(fields) => merge::merge_live::<T>(fields, stored, row, version),
+            Merge::Row => Err(validation(format!("{} is not merged per field", T::ENTITY))),
+        }
     }
 }
 

@@ -79,6 +79,9 @@ pub trait Syncable: Serialize + DeserializeOwned + Send + Sync + 'static {
     const ID_KEY: &'static str = "id";
     /// The JSON key of the `updated_at` field.
     const UPDATED_AT_KEY: &'static str;
+    /// How concurrent changes combine: whole-row last-write-wins unless the derive says
+    /// `#[sync(merge = "field")]` (see [`merge`](crate::merge)).
+    const MERGE: crate::merge::Merge = crate::merge::Merge::Row;
 
     /// The id, as the string the wire uses.
     fn id(&self) -> String;

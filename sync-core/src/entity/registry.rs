@@ -205,7 +205,10 @@ fn check_entity(handler: &dyn Handler) -> Result<()> {
     // SQL compares column names without regard to case.
     let mut seen = HashMap::new();
     for column in handler.columns() {
-        if !is_identifier(column.name)
+        // The field versions of a field-merged entity: the store's own hidden column.
+        let hidden = handler.merge().fields().is_some()
+            && column.name == crate::merge::FIELD_VERSIONS_COLUMN;
+        if !(is_identifier(column.name) || hidden)
             || seen.insert(column.name.to_ascii_lowercase(), ()).is_some()
         {
             return Err(invalid(

@@ -136,7 +136,10 @@ mod tests {
         let next = std::future::poll_fn(|context| queue.poll_pop(context));
         assert_eq!(next.await.unwrap_err(), Cut::Lagged);
         pushed.await.unwrap();
-        assert!(matches!(queue.push(&Arc::from("late"), 8, 1024), Err(Full::Ended)));
+        assert!(matches!(
+            queue.push(&Arc::from("late"), 8, 1024),
+            Err(Full::Ended)
+        ));
     }
 
     #[test]

@@ -72,7 +72,8 @@ pub fn nack(entry: &Entry, rejection: Rejection) -> ServerMessage {
 }
 
 /// The state the origin of a change must adopt, which differs from what it sent: the
-/// winner of a `superseded` change, or the current state of a `duplicate` when that is not
+/// merged state of an `applied` change of a field-merged entity, the winner of a
+/// `superseded` change, or the current state of a `duplicate` when that is not
 /// the state the retried change stored (it lost, or another change replaced it since).
 /// The session sends it to the origin as a `data_update` too, so a client that ignores
 /// the ACK's extra fields converges as well.
@@ -83,11 +84,17 @@ pub(crate) fn origin_state(outcome: &Outcome) -> Option<&Effect> {
             original,
             current: Some(current),
         } => {
+            // (A change stored merged with others is recorded as superseded.)
             let own = original.kind == OutcomeKind::Applied
                 && current.seq == original.seq
                 && current.version == original.version;
             (!own).then_some(current)
         }
+        Outcome::Applied {
+            effect,
+            merged: true,
+            ..
+        } => Some(effect),
         Outcome::Applied { .. }
         | Outcome::Duplicate { current: None, .. }
         | Outcome::Rejected(_) => None,

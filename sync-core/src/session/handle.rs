@@ -332,6 +332,7 @@ fn answer<S>(
         if let Outcome::Applied {
             effect,
             clamped: true,
+            ..
         } = outcome
         {
             tracing::info!(entity_id = %effect.entity_id, "clamped a future updated_at to the server time");

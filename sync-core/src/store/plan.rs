@@ -19,7 +19,7 @@ use std::collections::{HashMap, HashSet};
 use crate::change::{Change, MAX_CHANGE_ID_LEN};
 use crate::entity::{Arrival, Handler, MAX_ENTITY_ID_LEN, Prepared, Registry, Value, Write};
 use crate::lww::{self, Decision};
-use crate::outcome::{Effect, Outcome, Reason, Recorded, Rejection};
+use crate::outcome::{Effect, Outcome, OutcomeKind, Reason, Recorded, Rejection};
 use crate::version::Version;
 
 /// A change that passed validation and waits for its decision.
@@ -215,14 +215,25 @@ impl<'a> Batch<'a> {
                 outcomes.push(Outcome::Rejected(rejection));
                 continue;
             }
-            let outcome = match lww::decide(prepared.version, current.map(|state| state.version)) {
-                Decision::Apply => {
+            let resolution = match resolve(handler, current, prepared.version, prepared.write) {
+                Ok(resolution) => resolution,
+                Err(rejection) => {
+                    outcomes.push(Outcome::Rejected(rejection));
+                    continue;
+                }
+            };
+            let outcome = match resolution {
+                Resolution::Apply {
+                    write,
+                    version,
+                    merged,
+                } => {
                     seq += 1;
-                    let (deleted, data, write) = match prepared.write {
+                    let (deleted, data, write) = match write {
                         Write::Upsert { row, data } => (false, data, Final::Live(row)),
                         Write::Delete => (
                             true,
-                            handler.tombstone_json(&change.entity_id, prepared.version),
+                            handler.tombstone_json(&change.entity_id, version),
                             Final::Deleted,
                         ),
                     };
@@ -231,7 +242,7 @@ impl<'a> Batch<'a> {
                         collection: handler.collection(),
                         entity_id: change.entity_id.clone(),
                         deleted,
-                        version: prepared.version,
+                        version,
                         seq,
                         data,
                     };
@@ -248,17 +259,24 @@ impl<'a> Batch<'a> {
                     Outcome::Applied {
                         effect,
                         clamped: prepared.clamped,
+                        merged,
                     }
                 }
-                Decision::Supersede => Outcome::Superseded {
+                Resolution::Supersede => Outcome::Superseded {
                     winner: current
                         .cloned()
                         .expect("only a stored state supersedes a change"),
                     clamped: prepared.clamped,
                 },
             };
+            // A change stored merged with others did not store its own state: a retry
+            // must be told the current one, as for a superseded change.
+            let kind = match outcome {
+                Outcome::Applied { merged: true, .. } => OutcomeKind::Superseded,
+                _ => outcome.kind().expect("applied or superseded"),
+            };
             let recorded = Recorded {
-                kind: outcome.kind().expect("applied or superseded"),
+                kind,
                 version: outcome.stored_version().expect("applied or superseded"),
                 seq,
             };
@@ -275,6 +293,80 @@ impl<'a> Batch<'a> {
             advanced: seq != first_seq,
         }
     }
+}
+
+/// What a valid change does to the entity's current state.
+enum Resolution {
+    /// Write `write` at `version`; `merged` when that is not the change's own state.
+    Apply {
+        write: Write,
+        version: Version,
+        merged: bool,
+    },
+    /// Keep the current state: the change loses, or changes nothing.
+    Supersede,
+}
+
+/// Decides a change at `version` that would write `write` against the entity's `current`
+/// state, by the entity's merge policy.
+fn resolve(
+    handler: &dyn Handler,
+    current: Option<&Effect>,
+    version: Version,
+    write: Write,
+) -> Result<Resolution, Rejection> {
+    if handler.merge().fields().is_none() {
+        return Ok(
+            match lww::decide(version, current.map(|state| state.version)) {
+                Decision::Apply => Resolution::Apply {
+                    write,
+                    version,
+                    merged: false,
+                },
+                Decision::Supersede => Resolution::Supersede,
+            },
+        );
+    }
+    // Per field (see `crate::merge`): a delete is final and its tombstone takes the
+    // highest version seen; a live row merges every change field by field.
+    Ok(match (current, write) {
+        (None, write) => Resolution::Apply {
+            write,
+            version,
+            merged: false,
+        },
+        (Some(tombstone), write) if tombstone.deleted => {
+            if version > tombstone.version {
+                Resolution::Apply {
+                    merged: !matches!(write, Write::Delete),
+                    write: Write::Delete,
+                    version,
+                }
+            } else {
+                Resolution::Supersede
+            }
+        }
+        (Some(live), Write::Delete) => Resolution::Apply {
+            write: Write::Delete,
+            version: version.max(live.version),
+            merged: live.version > version,
+        },
+        (Some(live), Write::Upsert { row, .. }) => {
+            let merged = handler.merge_live(live, &row, version)?;
+            if merged.changed {
+                Resolution::Apply {
+                    version: merged.version,
+                    merged: merged.differs,
+                    write: Write::Upsert {
+                        row: merged.row,
+                        data: merged.data,
+                    },
+                }
+            } else {
+                Resolution::Supersede
+            }
+        }
+    })
 }
 
 /// The refusal of a create or update older than the tombstone horizon of an entity with no

@@ -1,5 +1,6 @@
-//! `#[sync(...)]` on the struct: `entity`, `table`, `collection` and `crate`.
+//! `#[sync(...)]` on the struct: `entity`, `table`, `collection`, `crate` and `merge`.
 
+use proc_macro2::Span;
 use syn::{Attribute, LitStr, Path};
 
 use super::{Place, Seen, sync_items};
@@ -14,8 +15,18 @@ pub(crate) const STRUCT: Place = Place {
         "table = \"...\"",
         "collection = \"...\"",
         "crate = \"...\"",
+        "merge = \"...\"",
     ],
 };
+
+/// The struct's merge policy: `merge = "row"` or `merge = "field"`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RowMerge {
+    /// Whole-row last-write-wins, the default.
+    Row,
+    /// Last-write-wins per field.
+    Field,
+}
 
 /// The struct's `#[sync(...)]` attributes; `None` where not given (or given wrongly, which
 /// is reported).
@@ -29,6 +40,8 @@ pub(crate) struct Container {
     pub(crate) collection: Option<LitStr>,
     /// `crate = "..."`: the path generated code uses instead of `::sync_core`.
     pub(crate) krate: Option<Path>,
+    /// `merge = "..."`: the merge policy, with the span of its value.
+    pub(crate) merge: Option<(RowMerge, Span)>,
     /// Whether some attribute could not be read; checks that would only repeat the mistake
     /// (an invalid default table) are skipped.
     pub(crate) unread: bool,
@@ -44,7 +57,9 @@ impl Container {
         container.unread = !complete;
         for item in items {
             let read = match item.name.as_str() {
-                "entity" | "table" | "collection" | "crate" if !seen.first(cx, &item) => true,
+                "entity" | "table" | "collection" | "crate" | "merge" if !seen.first(cx, &item) => {
+                    true
+                }
                 "entity" => set(&mut container.entity, super::string(cx, &item, "Account")),
                 "table" => set(&mut container.table, super::string(cx, &item, "accounts")),
                 "collection" => set(
@@ -52,6 +67,7 @@ impl Container {
                     super::string(cx, &item, "accounts"),
                 ),
                 "crate" => set(&mut container.krate, crate_path(cx, &item)),
+                "merge" => set(&mut container.merge, row_merge(cx, &item)),
                 _ => {
                     super::unknown(cx, &item, &STRUCT, &super::field::FIELD);
                     false
@@ -68,6 +84,34 @@ fn set<T>(slot: &mut Option<T>, value: Option<T>) -> bool {
     let read = value.is_some();
     *slot = value;
     read
+}
+
+/// Reads `merge = "row"` or `merge = "field"`, spanned at the string.
+fn row_merge(cx: &Ctxt, item: &super::Item) -> Option<(RowMerge, Span)> {
+    let lit = super::string(cx, item, "field")?;
+    match lit.value().as_str() {
+        "row" => Some((RowMerge::Row, lit.span())),
+        "field" => Some((RowMerge::Field, lit.span())),
+        other => {
+            let hint = if matches!(other, "lww" | "max") {
+                format!(
+                    "; `{other}` is a field policy: put `#[sync(merge = \"{other}\")]` on a field of a \
+                     `#[sync(merge = \"field\")]` struct"
+                )
+            } else {
+                String::new()
+            };
+            cx.error_spanned_by(
+                &lit,
+                format!(
+                    "unknown merge policy `{other}` for a struct; expected `row` (whole-row \
+                     last-write-wins, the default) or `field` (last-write-wins per field), e.g. \
+                     `#[sync(merge = \"field\")]`{hint}"
+                ),
+            );
+            None
+        }
+    }
 }
 
 /// Reads `crate = "path::to::sync_core"` as a path, spanned at the string.

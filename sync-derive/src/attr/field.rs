@@ -1,5 +1,5 @@
 //! `#[sync(...)]` on a field: `id`, `updated_at`, `json`, `index`, `column`, `skip`,
-//! `default` and `ts`.
+//! `default`, `ts` and `merge`.
 
 use proc_macro2::Span;
 use syn::{Attribute, LitStr};
@@ -20,8 +20,18 @@ pub(crate) const FIELD: Place = Place {
         "skip",
         "default",
         "ts = \"...\"",
+        "merge = \"...\"",
     ],
 };
+
+/// A field's merge policy under `#[sync(merge = "field")]`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FieldPolicy {
+    /// `lww`: last-write-wins on the field's own version, the default.
+    Lww,
+    /// `max`: the greater value wins.
+    Max,
+}
 
 /// A field's `#[sync(...)]` attributes. A flag holds the span of its name, so rules about
 /// it can point there; it is `None` where not given (or given wrongly, which is reported).
@@ -43,6 +53,8 @@ pub(crate) struct FieldAttrs {
     pub(crate) column: Option<LitStr>,
     /// `ts = "..."`: the field's TypeScript type, instead of its Rust type's.
     pub(crate) ts: Option<LitStr>,
+    /// `merge = "..."`: the field's merge policy, with the span of its value.
+    pub(crate) merge: Option<(FieldPolicy, Span)>,
     /// Whether some attribute could not be read: the field's role or column is unknown, so
     /// checks that would only repeat the mistake ("missing id", duplicate column) skip it.
     pub(crate) unread: bool,
@@ -76,6 +88,12 @@ impl FieldAttrs {
                     }
                     continue;
                 }
+                "merge" => {
+                    if seen.first(cx, &item) {
+                        field.merge = field_policy(cx, &item);
+                    }
+                    continue;
+                }
                 _ => {
                     super::unknown(cx, &item, &FIELD, &super::container::STRUCT);
                     field.unread = true;
@@ -100,4 +118,42 @@ impl FieldAttrs {
             ("default", self.default),
         ]
     }
+}
+
+/// Reads `merge = "lww"` or `merge = "max"`, spanned at the string.
+fn field_policy(cx: &Ctxt, item: &super::Item) -> Option<(FieldPolicy, Span)> {
+    let lit = super::string(cx, item, "max")?;
+    let policy = match lit.value().as_str() {
+        "lww" => FieldPolicy::Lww,
+        "max" => FieldPolicy::Max,
+        "counter" => {
+            cx.error_spanned_by(
+                &lit,
+                "there is no `counter` merge policy: a counter needs each increment counted \
+                 exactly once, which whole-row changes and retries cannot promise (see \
+                 docs/adding-an-entity.md, \"Merge policies\"); use `#[sync(merge = \"max\")]` \
+                 for a value that only grows",
+            );
+            return None;
+        }
+        other => {
+            let hint = if matches!(other, "row" | "field") {
+                format!(
+                    "; `{other}` is a struct policy: put `#[sync(merge = \"{other}\")]` on the struct"
+                )
+            } else {
+                String::new()
+            };
+            cx.error_spanned_by(
+                &lit,
+                format!(
+                    "unknown merge policy `{other}` for a field; expected `lww` (the newer edit of \
+                     the field wins, the default) or `max` (the greater value wins), e.g. \
+                     `#[sync(merge = \"max\")]`{hint}"
+                ),
+            );
+            return None;
+        }
+    };
+    Some((policy, lit.span()))
 }

@@ -12,6 +12,8 @@ use crate::ast::{Entity, Field};
 pub(super) struct Columns {
     /// `&[Column { .. }, ..]`.
     pub(super) array: TokenStream,
+    /// Each `Column { .. }`, for a second list.
+    pub(super) items: Vec<TokenStream>,
     /// One `fn` per `#[sync(default)]` column, returning the encoded default.
     pub(super) default_fns: Vec<TokenStream>,
 }
@@ -41,6 +43,7 @@ pub(super) fn expand(entity: &Entity<'_>, p: &Private) -> Columns {
         .collect();
     Columns {
         array: quote!(&[#(#columns),*]),
+        items: columns,
         default_fns,
     }
 }

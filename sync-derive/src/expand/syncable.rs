@@ -6,6 +6,8 @@ use quote::{quote, quote_spanned};
 
 use super::{Private, columns, row, typescript};
 use crate::ast::Entity;
+use crate::attr::container::RowMerge;
+use crate::attr::field::FieldPolicy;
 
 /// The impl for `entity`, which passed every check. Fails only if the checks did not find
 /// the id or `updated_at` field they promise, which is a bug of the derive.
@@ -24,8 +26,10 @@ pub(super) fn expand(entity: &Entity<'_>, p: &Private) -> syn::Result<TokenStrea
     let id_key = entity.id_key().unwrap_or_default();
     let columns::Columns {
         array: columns,
+        items,
         default_fns,
     } = columns::expand(entity, p);
+    let merge = merge(entity, &items, p);
     let to_row = row::to_row(entity, p);
     let from_row = row::from_row(entity, p);
     let typescript = typescript::expand(entity, p);
@@ -48,6 +52,7 @@ pub(super) fn expand(entity: &Entity<'_>, p: &Private) -> syn::Result<TokenStrea
                 const COLUMNS: &'static [#p::Column] = #columns;
                 const ID_KEY: &'static str = #id_key;
                 const UPDATED_AT_KEY: &'static str = #updated_at_key;
+                #merge
 
                 fn id(&self) -> #p::String {
                     #to_id(&self.#id_ident)
@@ -69,4 +74,32 @@ pub(super) fn expand(entity: &Entity<'_>, p: &Private) -> syn::Result<TokenStrea
             }
         };
     })
+}
+
+/// `const MERGE` of a `#[sync(merge = "field")]` entity: its stored columns with the field
+/// versions column, and each field's policy; nothing for whole-row merging (the default).
+fn merge(entity: &Entity<'_>, columns: &[TokenStream], p: &Private) -> TokenStream {
+    if !matches!(entity.attrs.merge, Some((RowMerge::Field, _))) {
+        return TokenStream::new();
+    }
+    let fields = entity
+        .columns()
+        .enumerate()
+        .filter(|(_, field)| field.attrs.id.is_none() && field.attrs.updated_at.is_none())
+        .map(|(index, field)| {
+            let key = entity.written_key(field);
+            let policy = match field.attrs.merge {
+                Some((FieldPolicy::Max, _)) => quote!(#p::Policy::Max),
+                _ => quote!(#p::Policy::Lww),
+            };
+            quote! {
+                #p::FieldMerge { key: #key, column: #index, policy: #policy }
+            }
+        });
+    quote! {
+        const MERGE: #p::Merge = #p::Merge::Field(&#p::Fields {
+            columns: &[#(#columns,)* #p::FIELD_VERSIONS],
+            fields: &[#(#fields),*],
+        });
+    }
 }

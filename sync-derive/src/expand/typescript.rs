@@ -17,7 +17,8 @@ pub(super) fn expand(entity: &Entity<'_>, p: &Private) -> TokenStream {
         .fields()
         .iter()
         .filter(|field| !field.writes.skipped && !field.writes.flatten)
-        .map(|field| property(entity, field, p));
+        .map(|field| property(entity, field, p))
+        .chain(field_versions(entity, p));
     quote! {
         fn typescript() -> #p::Interface {
             #p::Interface {
@@ -57,6 +58,26 @@ fn property(entity: &Entity<'_>, field: &Field<'_>, p: &Private) -> TokenStream 
             doc: #doc,
         }
     }
+}
+
+/// The `_fieldVersions` property of a `#[sync(merge = "field")]` entity, which its states
+/// carry beside the fields.
+fn field_versions(entity: &Entity<'_>, p: &Private) -> Option<TokenStream> {
+    matches!(
+        entity.attrs.merge,
+        Some((crate::attr::container::RowMerge::Field, _))
+    )
+    .then(|| {
+        let doc = "The version of each field, by its key (per-field merging).";
+        quote! {
+            #p::Property {
+                name: #p::ToOwned::to_owned("_fieldVersions"),
+                ty: #p::ToOwned::to_owned("Record<string, string>"),
+                optional: true,
+                doc: #p::Some(#p::ToOwned::to_owned(#doc)),
+            }
+        }
+    })
 }
 
 /// `Some("text".to_owned())` or `None`.

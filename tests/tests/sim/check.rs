@@ -4,10 +4,11 @@ use std::collections::BTreeMap;
 
 use serde_json::Value as Json;
 use sync_client::outbox::Status;
+use sync_core::Syncable;
 use sync_core::store::Store;
 use sync_core::version::Version;
 
-use crate::world::{Account, IDS, World};
+use crate::world::{Account, CONTACT_IDS, Contact, IDS, World, entity_type_of};
 
 /// Every violated invariant, each on a line.
 pub(crate) async fn invariants(world: &World) -> Vec<String> {
@@ -41,37 +42,9 @@ pub(crate) async fn invariants(world: &World) -> Vec<String> {
     }
 
     // Every replica equals the server.
-    let server: BTreeMap<String, Json> = store
-        .list_json(tenant, "Account")
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|row| {
-            let account: Account = serde_json::from_value(row).unwrap();
-            (account.id.clone(), serde_json::to_value(account).unwrap())
-        })
-        .collect();
-    for (index, client) in world.clients() {
-        let replica: BTreeMap<String, Json> = client
-            .list::<Account>()
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|account| (account.id.clone(), serde_json::to_value(account).unwrap()))
-            .collect();
-        for id in IDS {
-            if failed_entities.iter().any(|failed| failed == id) {
-                continue;
-            }
-            if replica.get(id) != server.get(id) {
-                broken.push(format!(
-                    "client {index}: {id} is {} on the replica and {} on the server",
-                    show(replica.get(id)),
-                    show(server.get(id))
-                ));
-            }
-        }
-    }
+    broken.extend(replicas_equal_the_server::<Account>(world, &IDS, &failed_entities).await);
+    broken
+        .extend(replicas_equal_the_server::<Contact>(world, &CONTACT_IDS, &failed_entities).await);
 
     // No ACKed change is lost, no deleted entity comes back from an older change, no change
     // is applied twice.
@@ -83,9 +56,10 @@ pub(crate) async fn invariants(world: &World) -> Vec<String> {
             broken.push(format!("change {change}: ACK without a version"));
             continue;
         };
+        let entity_type = entity_type_of(entity);
         let state = store
             .inner
-            .get_state(tenant, "Account", entity)
+            .get_state(tenant, entity_type, entity)
             .await
             .unwrap();
         match state {
@@ -98,6 +72,13 @@ pub(crate) async fn invariants(world: &World) -> Vec<String> {
             )),
             // An update of the same version arriving later wins (the LWW rule), so only an
             // older one would be a resurrection.
+            // A field-merged entity's delete is final.
+            Some(state) if *delete && !state.deleted && entity_type == "Contact" => {
+                broken.push(format!(
+                    "{entity} was deleted at {version} (ACKed) and is live again at {}",
+                    state.version
+                ));
+            }
             Some(state) if *delete && !state.deleted && state.version < version => {
                 broken.push(format!(
                     "{entity} was deleted at {version} (ACKed) and is live again at {}",
@@ -110,6 +91,57 @@ pub(crate) async fn invariants(world: &World) -> Vec<String> {
     for (change, count) in applied {
         if count > 1 {
             broken.push(format!("change {change} was applied {count} times"));
+        }
+    }
+    broken
+}
+
+/// Every replica holds the server's rows of `T` among `ids`, except those of entities
+/// with a failed outbox entry.
+async fn replicas_equal_the_server<T: Syncable>(
+    world: &World,
+    ids: &[&str],
+    failed_entities: &[String],
+) -> Vec<String> {
+    let mut broken = Vec::new();
+    let store = world
+        .store
+        .as_ref()
+        .expect("the server runs after converging");
+    let id_of = |json: &Json| json["id"].as_str().unwrap_or_default().to_owned();
+    let server: BTreeMap<String, Json> = store
+        .list_json(&world.tenant, T::ENTITY)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|row| {
+            let entity: T = serde_json::from_value(row).unwrap();
+            let json = serde_json::to_value(entity).unwrap();
+            (id_of(&json), json)
+        })
+        .collect();
+    for (index, client) in world.clients() {
+        let replica: BTreeMap<String, Json> = client
+            .list::<T>()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|entity| {
+                let json = serde_json::to_value(entity).unwrap();
+                (id_of(&json), json)
+            })
+            .collect();
+        for id in ids {
+            if failed_entities.iter().any(|failed| failed == id) {
+                continue;
+            }
+            if replica.get(*id) != server.get(*id) {
+                broken.push(format!(
+                    "client {index}: {id} is {} on the replica and {} on the server",
+                    show(replica.get(*id)),
+                    show(server.get(*id))
+                ));
+            }
         }
     }
     broken

@@ -18,11 +18,23 @@ use tokio::sync::watch;
 use crate::net::{self, Server};
 use crate::store::Counting;
 
-/// The entity every client edits: sync-testkit's `Account`.
-pub(crate) use sync_testkit::entities::Account;
+/// The entities the clients edit: sync-testkit's `Account` (whole-row last-write-wins) and
+/// `Contact` (merged per field).
+pub(crate) use sync_testkit::entities::{Account, Contact};
 
 /// Few ids, so clients often write the same entity.
 pub(crate) const IDS: [&str; 3] = ["a0", "a1", "a2"];
+/// The contacts' ids.
+pub(crate) const CONTACT_IDS: [&str; 3] = ["k0", "k1", "k2"];
+
+/// The entity type of an id of the simulation.
+pub(crate) fn entity_type_of(id: &str) -> &'static str {
+    if CONTACT_IDS.contains(&id) {
+        "Contact"
+    } else {
+        "Account"
+    }
+}
 /// The simulated wall clock at the start of a run: 2026-03-01T00:00:00Z.
 pub(crate) const START_MS: i64 = 1_772_323_200_000;
 
@@ -90,7 +102,11 @@ pub(crate) struct World {
 }
 
 pub(crate) fn registry() -> Registry {
-    sync_testkit::entities::accounts()
+    Registry::builder()
+        .entity::<Account>()
+        .entity::<Contact>()
+        .build()
+        .unwrap()
 }
 
 impl World {
@@ -198,6 +214,7 @@ impl World {
             .tenant(self.tenant.as_str())
             .database(&slot.path)
             .entity::<Account>()
+            .entity::<Contact>()
             .synchronous(Synchronous::Off)
             .connector(self.net.connector(index))
             .wall_clock(Skewed(skew))
@@ -356,6 +373,9 @@ impl World {
 
     async fn edit(&mut self) {
         let index = self.rng.below(self.slots.len());
+        if self.rng.chance(40) {
+            return self.edit_contact(index).await;
+        }
         let id = IDS[self.rng.below(IDS.len())];
         let delete = self.rng.chance(25);
         self.edits += 1;
@@ -369,6 +389,35 @@ impl World {
             let account = Account::new(id, &format!("c{index}-{edit}"), edit as f64);
             client.put(&account).await.unwrap();
         }
+    }
+
+    /// One field of a contact as the client holds it: its name, its e-mail address or its
+    /// visits (a `max` field, set up or down); rarely a delete, which is final.
+    async fn edit_contact(&mut self, index: usize) {
+        let id = CONTACT_IDS[self.rng.below(CONTACT_IDS.len())];
+        let field = self.rng.below(3);
+        let delete = self.rng.chance(4);
+        let visits = i64::try_from(self.rng.below(50)).unwrap_or(0);
+        self.edits += 1;
+        let edit = self.edits;
+        let Some(client) = self.client(index) else {
+            return;
+        };
+        if delete {
+            client.delete::<Contact>(id).await.unwrap();
+            return;
+        }
+        let mut contact = client
+            .get::<Contact>(id)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| Contact::new(id, "new"));
+        match field {
+            0 => contact.name = format!("c{index}-{edit}"),
+            1 => contact.email = Some(format!("c{index}-{edit}@example.com")),
+            _ => contact.visits = visits,
+        }
+        client.put(&contact).await.unwrap();
     }
 
     /// No more faults: the server runs, every client runs, every frame is delivered in

@@ -102,7 +102,9 @@ impl Tables {
 
     /// Stores `entity` as a live row at `version` and `seq`, without a detour through JSON:
     /// the row is encoded from the value, and the entity's JSON (with `version` as its
-    /// `updated_at`) is serialised once, for the returned state. Returns the entity as
+    /// `updated_at`) is serialised once, for the returned state. A field-merged entity's
+    /// fields keep their versions, except those whose value differs from the stored live
+    /// row's, which get `version` (see [`merge`](crate::merge)). Returns the entity as
     /// stored and its state; a rejection when its id is not one the wire accepts.
     pub async fn put<T: Syncable>(
         &self,
@@ -136,7 +138,24 @@ impl Tables {
         );
         let mut row = entity.to_row();
         row[handler.position(Role::UpdatedAt)] = Value::Timestamp(version.to_datetime());
+        if let Some(fields) = T::MERGE.fields() {
+            // Each field keeps its version unless this edit changed its value.
+            let previous = self
+                .sql_of(handler)
+                .load(handler, connection, &entity_id)
+                .await?;
+            let versions =
+                crate::merge::local_versions::<T>(fields, previous.as_ref(), &row, version);
+            object.insert(
+                crate::merge::FIELD_VERSIONS_KEY.to_owned(),
+                versions.clone(),
+            );
+            row.push(Value::Json(versions));
+        }
         self.sql_of(handler).upsert(connection, &row, seq).await?;
+        if T::MERGE.fields().is_some() {
+            row.pop();
+        }
         let stored = match T::from_row(row) {
             Ok(stored) => stored,
             Err(error) => return Ok(Err(invalid(error.to_string()))),
