@@ -270,6 +270,10 @@ fn decode<T: Syncable>(payload: Option<&Json>) -> Result<T, String> {
     T::deserialize(payload).or_else(|first| {
         let mut object = object.clone();
         object.insert(T::UPDATED_AT_KEY.to_owned(), Json::Null);
+        // A field-merged change's field versions are not the entity's.
+        if T::MERGE.fields().is_some() {
+            object.remove(crate::merge::FIELD_VERSIONS_KEY);
+        }
         T::deserialize(Json::Object(object)).map_err(|_| first.to_string())
     })
 }
