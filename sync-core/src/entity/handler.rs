@@ -94,10 +94,7 @@ pub trait Handler: Send + Sync + 'static {
         version: Version,
     ) -> Result<Merged, Rejection> {
         let _ = (stored, row, version);
-        Err(Rejection::new(
-            Reason::ValidationError,
-            format!("{} is not merged per field", self.entity()),
-        ))
+        Err(not_field_merged(self.entity()))
     }
 
     /// The index of the column with `role` in [`columns`](Self::columns).
@@ -182,31 +179,9 @@ impl<T: Syncable> Handler for Typed<T> {
             });
         }
 
-        // The entity is read with its version in the canonical form. A payload that already
-        // carries it (what clients send) is read in place; any other is copied and fixed.
-        let canonical = version.canonical();
-        // A field-merged change's field versions are not the entity's.
         let fields = T::MERGE.fields();
         let named = fields.and(object.get(FIELD_VERSIONS_KEY));
-        let entity: T = match (&change.payload, object.get(T::UPDATED_AT_KEY)) {
-            (Some(payload), Some(Json::String(text)))
-                if text == canonical.as_str() && named.is_none() =>
-            {
-                T::deserialize(payload)
-            }
-            _ => {
-                let mut object = object.clone();
-                if named.is_some() {
-                    object.remove(FIELD_VERSIONS_KEY);
-                }
-                object.insert(
-                    T::UPDATED_AT_KEY.to_owned(),
-                    Json::String(canonical.as_str().to_owned()),
-                );
-                serde_json::from_value(Json::Object(object))
-            }
-        }
-        .map_err(|error| validation(error.to_string()))?;
+        let entity: T = read_entity(change.payload.as_ref(), object, version)?;
         let id = entity.id();
         if id != change.entity_id {
             return Err(mismatch(&Json::String(id), &change.entity_id));
@@ -263,9 +238,59 @@ impl<T: Syncable> Handler for Typed<T> {
     ) -> Result<Merged, Rejection> {
         match T::MERGE {
             Merge::Field(fields) => merge::merge_live::<T>(fields, stored, row, version),
-            Merge::Row => Err(validation(format!("{} is not merged per field", T::ENTITY))),
+            Merge::Row => Err(not_field_merged(T::ENTITY)),
         }
     }
+}
+
+/// The entity in an upsert's `object` (its `payload`), read with `version` in the
+/// canonical form. A payload that already carries it (what clients send) is read in place;
+/// any other is copied and fixed. A field-merged change's field versions are not the
+/// entity's.
+fn read_entity<T: Syncable>(
+    payload: Option<&Json>,
+    object: &Map<String, Json>,
+    version: Version,
+) -> Result<T, Rejection> {
+    let canonical = version.canonical();
+    let named = T::MERGE.fields().and(object.get(FIELD_VERSIONS_KEY));
+    match (payload, object.get(T::UPDATED_AT_KEY)) {
+        (Some(payload), Some(Json::String(text)))
+            if text == canonical.as_str() && named.is_none() =>
+        {
+            T::deserialize(payload)
+        }
+        _ => {
+            let mut object = object.clone();
+            if named.is_some() {
+                object.remove(FIELD_VERSIONS_KEY);
+            }
+            object.insert(
+                T::UPDATED_AT_KEY.to_owned(),
+                Json::String(canonical.as_str().to_owned()),
+            );
+            serde_json::from_value(Json::Object(object))
+        }
+    }
+    .map_err(|error| validation(error.to_string()))
+}
+
+/// The entity of an upsert as the store will read it, for the app's
+/// [rules](super::rules): the same checks and messages as [`Handler::prepare`]'s, with the
+/// version read against the server's clock now.
+pub(crate) fn proposed_entity<T: Syncable>(change: &Change) -> Result<T, Rejection> {
+    let Some(Json::Object(object)) = &change.payload else {
+        return Err(validation(format!(
+            "payload: a {} needs the entity's JSON object",
+            change.operation
+        )));
+    };
+    let arrival = Arrival {
+        now: Version::now(),
+        max_clock_skew: crate::store::DEFAULT_MAX_CLOCK_SKEW,
+    };
+    let (version, _) = resolve_version(object.get(T::UPDATED_AT_KEY), arrival)?;
+    read_entity(change.payload.as_ref(), object, version)
 }
 
 /// The entity's JSON, its version in the canonical form (milliseconds, `Z`) whatever the
@@ -282,6 +307,10 @@ fn entity_json<T: Syncable>(entity: &T) -> Result<Json, serde_json::Error> {
         );
     }
     Ok(json)
+}
+
+fn not_field_merged(entity: &str) -> Rejection {
+    validation(format!("{entity} is not merged per field"))
 }
 
 fn validation(detail: String) -> Rejection {

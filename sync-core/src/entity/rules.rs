@@ -67,8 +67,6 @@
 
 use std::marker::PhantomData;
 
-use serde_json::Value as Json;
-
 use super::Syncable;
 use crate::change::{Change, Operation, TypedChange};
 use crate::outcome::{Effect, Reason, Rejection};
@@ -233,11 +231,11 @@ impl<T: Syncable, R: Rules<T>> ErasedRules for TypedRules<T, R> {
                 id: &change.entity_id,
             }
         } else {
-            decoded = match decode::<T>(change.payload.as_ref()) {
+            decoded = match super::handler::proposed_entity::<T>(change) {
                 Ok(entity) => entity,
                 // Rules that cannot see the entity do not let it through: the change is
-                // refused as invalid, which the store would refuse too.
-                Err(detail) => return Some(Rejection::new(Reason::ValidationError, detail)),
+                // refused as the store would refuse it.
+                Err(rejection) => return Some(rejection),
             };
             Proposed::Upsert(&decoded)
         };
@@ -259,21 +257,4 @@ impl<T: Syncable, R: Rules<T>> ErasedRules for TypedRules<T, R> {
             }
         }
     }
-}
-
-/// The entity of an upsert's payload, as the store will read it: its version is left out
-/// when it does not decode as the type's own (the store fills or fixes it).
-fn decode<T: Syncable>(payload: Option<&Json>) -> Result<T, String> {
-    let Some(payload @ Json::Object(object)) = payload else {
-        return Err("payload: expected the entity's JSON object".to_owned());
-    };
-    T::deserialize(payload).or_else(|first| {
-        let mut object = object.clone();
-        object.insert(T::UPDATED_AT_KEY.to_owned(), Json::Null);
-        // A field-merged change's field versions are not the entity's.
-        if T::MERGE.fields().is_some() {
-            object.remove(crate::merge::FIELD_VERSIONS_KEY);
-        }
-        T::deserialize(Json::Object(object)).map_err(|_| first.to_string())
-    })
 }
