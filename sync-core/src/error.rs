@@ -144,20 +144,63 @@ impl std::error::Error for DatabaseError {
 }
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
-impl From<sqlx::Error> for DatabaseError {
-    fn from(error: sqlx::Error) -> DatabaseError {
-        let kind = match &error {
+impl DatabaseErrorKind {
+    /// What a caller can do about `error`, for code that keeps its own sqlx pools beside
+    /// a store (an application's user database) and answers their errors the same way.
+    pub fn of(error: &sqlx::Error) -> DatabaseErrorKind {
+        match error {
             sqlx::Error::Io(_)
             | sqlx::Error::Tls(_)
             | sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
             | sqlx::Error::WorkerCrashed => DatabaseErrorKind::Unavailable,
-            sqlx::Error::Database(_) => DatabaseErrorKind::Refused,
+            sqlx::Error::Database(database) => refused_or_unavailable(database.as_ref()),
             sqlx::Error::Decode(_) | sqlx::Error::ColumnDecode { .. } => DatabaseErrorKind::Corrupt,
             _ => DatabaseErrorKind::Other,
-        };
-        DatabaseError::new(kind, error)
+        }
     }
+}
+
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+impl From<sqlx::Error> for DatabaseError {
+    fn from(error: sqlx::Error) -> DatabaseError {
+        DatabaseError::new(DatabaseErrorKind::of(&error), error)
+    }
+}
+
+/// What a database's own error means for the caller: most refuse the statement, but some
+/// say the database could not serve it now (SQLite could not open its file or was busy,
+/// PostgreSQL lacks resources or is starting), and retrying later may succeed.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+fn refused_or_unavailable(database: &dyn sqlx::error::DatabaseError) -> DatabaseErrorKind {
+    #[cfg(feature = "sqlite")]
+    if database
+        .try_downcast_ref::<sqlx::sqlite::SqliteError>()
+        .is_some()
+    {
+        // The primary result code is the low byte of the extended one.
+        let primary = database
+            .code()
+            .and_then(|code| code.parse::<i32>().ok())
+            .map(|code| code & 0xff);
+        return match primary {
+            // BUSY, LOCKED, IOERR, FULL, CANTOPEN: as for rusqlite below.
+            Some(5 | 6 | 10 | 13 | 14) => DatabaseErrorKind::Unavailable,
+            // CORRUPT, NOTADB.
+            Some(11 | 26) => DatabaseErrorKind::Corrupt,
+            _ => DatabaseErrorKind::Refused,
+        };
+    }
+    #[cfg(feature = "postgres")]
+    if let Some(postgres) = database.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+        let state = postgres.code();
+        // Class 53 insufficient resources, class 08 connection exceptions, 57P03 cannot
+        // connect now (starting or shutting down).
+        if state.starts_with("53") || state.starts_with("08") || state == "57P03" {
+            return DatabaseErrorKind::Unavailable;
+        }
+    }
+    DatabaseErrorKind::Refused
 }
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
@@ -199,3 +242,48 @@ impl From<rusqlite::Error> for Error {
 
 /// `Result` with [`Error`] as the default error.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(all(test, feature = "sqlite"))]
+mod tests {
+    use sqlx::ConnectOptions;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_sqlite_file_that_cannot_be_opened_is_unavailable_not_refused() {
+        let directory = tempfile::tempdir().unwrap();
+        let missing = directory.path().join("no such directory").join("tenant.db");
+        let error = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&missing)
+            .create_if_missing(true)
+            .connect()
+            .await
+            .expect_err("a file in a missing directory cannot be opened");
+        assert!(
+            matches!(error, sqlx::Error::Database(_)),
+            "SQLite reports it as its own error (CANTOPEN): {error:?}"
+        );
+        let error = Error::from(error);
+        let Error::Database(database) = &error else {
+            panic!("{error:?}");
+        };
+        assert_eq!(database.kind(), DatabaseErrorKind::Unavailable, "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_statement_sqlite_refuses_stays_refused() {
+        let mut connection = sqlx::sqlite::SqliteConnectOptions::new()
+            .in_memory(true)
+            .connect()
+            .await
+            .unwrap();
+        let error = sqlx::query("SELECT * FROM no_such_table")
+            .execute(&mut connection)
+            .await
+            .expect_err("no such table");
+        let Error::Database(database) = Error::from(error) else {
+            panic!("a database error");
+        };
+        assert_eq!(database.kind(), DatabaseErrorKind::Refused);
+    }
+}

@@ -50,12 +50,9 @@ impl Error {
         match self {
             Error::Store(sync_core::Error::Unavailable(_)) => true,
             Error::Store(sync_core::Error::Database(error)) => error.is_retryable(),
-            Error::Database(
-                sqlx::Error::Io(_)
-                | sqlx::Error::PoolTimedOut
-                | sqlx::Error::PoolClosed
-                | sqlx::Error::WorkerCrashed,
-            ) => true,
+            Error::Database(error) => {
+                sync_core::DatabaseErrorKind::of(error) == sync_core::DatabaseErrorKind::Unavailable
+            }
             _ => false,
         }
     }

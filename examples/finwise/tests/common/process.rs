@@ -128,8 +128,15 @@ async fn start(mut command: Command) -> Process {
     })
     .await
     .expect("finwise listens within 30 s");
-    // Keep reading its log, so the pipe never fills.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    // Keep reading its log, so the pipe never fills; FINWISE_TEST_LOG=1 shows it.
+    let show = std::env::var_os("FINWISE_TEST_LOG").is_some();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if show {
+                eprintln!("finwise: {line}");
+            }
+        }
+    });
     Process {
         child,
         url: format!("http://{address}"),
