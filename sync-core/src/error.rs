@@ -178,18 +178,12 @@ fn refused_or_unavailable(database: &dyn sqlx::error::DatabaseError) -> Database
         .try_downcast_ref::<sqlx::sqlite::SqliteError>()
         .is_some()
     {
-        // The primary result code is the low byte of the extended one.
-        let primary = database
+        return database
             .code()
-            .and_then(|code| code.parse::<i32>().ok())
-            .map(|code| code & 0xff);
-        return match primary {
-            // BUSY, LOCKED, IOERR, FULL, CANTOPEN: as for rusqlite below.
-            Some(5 | 6 | 10 | 13 | 14) => DatabaseErrorKind::Unavailable,
-            // CORRUPT, NOTADB.
-            Some(11 | 26) => DatabaseErrorKind::Corrupt,
-            _ => DatabaseErrorKind::Refused,
-        };
+            .and_then(|code| code.parse::<std::os::raw::c_int>().ok())
+            .map_or(DatabaseErrorKind::Refused, |code| {
+                sqlite_kind(rusqlite::ffi::Error::new(code).code)
+            });
     }
     #[cfg(feature = "postgres")]
     if let Some(postgres) = database.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
@@ -214,22 +208,29 @@ impl From<sqlx::Error> for Error {
 impl From<rusqlite::Error> for DatabaseError {
     fn from(error: rusqlite::Error) -> DatabaseError {
         let kind = match &error {
-            rusqlite::Error::SqliteFailure(failure, _) => match failure.code {
-                rusqlite::ErrorCode::DatabaseBusy
-                | rusqlite::ErrorCode::DatabaseLocked
-                | rusqlite::ErrorCode::CannotOpen
-                | rusqlite::ErrorCode::SystemIoFailure
-                | rusqlite::ErrorCode::DiskFull => DatabaseErrorKind::Unavailable,
-                rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase => {
-                    DatabaseErrorKind::Corrupt
-                }
-                _ => DatabaseErrorKind::Refused,
-            },
+            rusqlite::Error::SqliteFailure(failure, _) => sqlite_kind(failure.code),
             rusqlite::Error::FromSqlConversionFailure(..)
             | rusqlite::Error::InvalidColumnType(..) => DatabaseErrorKind::Corrupt,
             _ => DatabaseErrorKind::Other,
         };
         DatabaseError::new(kind, error)
+    }
+}
+
+/// What SQLite's result code means for the caller, whichever driver (sqlx for reads,
+/// rusqlite for the writer) reported it.
+#[cfg(feature = "sqlite")]
+fn sqlite_kind(code: rusqlite::ErrorCode) -> DatabaseErrorKind {
+    match code {
+        rusqlite::ErrorCode::DatabaseBusy
+        | rusqlite::ErrorCode::DatabaseLocked
+        | rusqlite::ErrorCode::CannotOpen
+        | rusqlite::ErrorCode::SystemIoFailure
+        | rusqlite::ErrorCode::DiskFull => DatabaseErrorKind::Unavailable,
+        rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase => {
+            DatabaseErrorKind::Corrupt
+        }
+        _ => DatabaseErrorKind::Refused,
     }
 }
 
