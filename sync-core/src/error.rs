@@ -82,6 +82,10 @@ pub enum Error {
     /// reach the other nodes by catch-up.
     #[error("bus error: {0}")]
     Bus(String),
+    /// The store cannot do what was asked (e.g. a wrapper store that does not serve
+    /// streams); nothing happened.
+    #[error("unsupported: {0}")]
+    Unsupported(String),
 }
 
 /// What a caller can do about a [`DatabaseError`].

@@ -126,4 +126,7 @@ pub struct BatchOutcome {
     pub outcomes: Vec<Outcome>,
     /// The tenant's sequence number after the batch committed.
     pub cursor: u64,
+    /// What the applied changes did to their entities' stream buckets, in sequence order;
+    /// empty when no entity of the batch declares streams.
+    pub routes: Vec<crate::entity::stream::Route>,
 }

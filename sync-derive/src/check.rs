@@ -34,6 +34,56 @@ pub(crate) fn check(cx: &Ctxt, entity: &Entity<'_>) {
     column_names(cx, entity);
     duplicate_columns(cx, entity);
     merge_policies(cx, entity);
+    streams(cx, entity);
+}
+
+/// Each stream partitions by a stored, indexed, non-JSON field of this entity, and its
+/// name is unique on the entity.
+fn streams(cx: &Ctxt, entity: &Entity<'_>) {
+    let mut names = std::collections::BTreeSet::new();
+    for stream in &entity.attrs.streams {
+        if !names.insert(stream.name.value()) {
+            cx.error_spanned_by(
+                &stream.name,
+                format!(
+                    "a second stream named `{}`; stream names are unique",
+                    stream.name.value()
+                ),
+            );
+        }
+        if entity.fields.is_none() {
+            continue;
+        }
+        let Some(field) = entity.columns().find(|field| *field.ident == stream.by) else {
+            cx.error_spanned_by(
+                &stream.by,
+                format!(
+                    "no stored field `{}` to partition the stream `{}` by; `by` names a field \
+                     of this struct",
+                    stream.by,
+                    stream.name.value()
+                ),
+            );
+            continue;
+        };
+        if field.attrs.index.is_none() {
+            cx.error_spanned_by(
+                &stream.by,
+                format!(
+                    "the stream `{}` partitions by `{}`, which has no index: mark the field \
+                     `#[sync(index)]`, so that catch-up is an index scan on (key, seq)",
+                    stream.name.value(),
+                    stream.by
+                ),
+            );
+        }
+        if field.attrs.json.is_some() {
+            cx.error_spanned_by(
+                &stream.by,
+                "a stream cannot partition by a `#[sync(json)]` field: its key must be a scalar",
+            );
+        }
+    }
 }
 
 /// A field every entity has exactly one of, for [`exactly_one`].

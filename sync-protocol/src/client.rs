@@ -109,11 +109,39 @@ pub enum ClientMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         limit: Option<usize>,
     },
+    /// `subscribe`: receive a declared stream's buckets instead of its entity whole.
+    Subscribe {
+        /// The client's id for the subscription, unique in the session.
+        id: String,
+        /// The stream's name.
+        stream: String,
+        /// The keys wanted (the stream's parameters); the server keeps those the
+        /// principal may see.
+        #[serde(default)]
+        parameters: Vec<String>,
+        /// The definition hash the client's rows were synced under; absent the first time.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        definition: Option<String>,
+        /// The subscription's cursor (its last checkpoint); absent to load its buckets whole.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cursor: Option<u64>,
+        /// The buckets the client holds rows of, so the server can tell it which it lost.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        buckets: Vec<String>,
+    },
+    /// `unsubscribe`: stop a subscription; its rows may stay warm for `ttl_secs`.
+    Unsubscribe {
+        /// The subscription's id.
+        id: String,
+        /// How long the client keeps the rows; 0 when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ttl_secs: Option<u64>,
+    },
 }
 
 impl ClientMessage {
     /// Every `type` a client may send.
-    pub const TYPES: [&'static str; 9] = [
+    pub const TYPES: [&'static str; 11] = [
         "ping",
         "process_sync_entry",
         "process_sync_batch",
@@ -123,6 +151,8 @@ impl ClientMessage {
         "tenant_disconnect",
         "hello",
         "request_changes",
+        "subscribe",
+        "unsubscribe",
     ];
 
     /// Decodes one text frame. Never panics; unknown fields are ignored.

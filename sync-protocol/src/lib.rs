@@ -37,6 +37,7 @@ mod entry;
 mod limits;
 mod operation;
 mod server;
+mod stream;
 
 pub use answer::{Ack, AckOutcome, AckStatus, Nack, NackStatus, OutcomeKind, Reason, State};
 pub use client::ClientMessage;
@@ -48,6 +49,10 @@ pub use server::{
     Changes, ConnectionStatusResponse, DataStatusResponse, DataUpdate, Error, FeedChange,
     InitialDataLoad, Ping, Pong, RowChecksum, ServerMessage, SingleEntity, Status, StatusKind,
     TenantDisconnectAck, Welcome,
+};
+pub use stream::{
+    BucketOp, BucketRemoved, BucketSnapshot, Checkpoint, RemovedReason, StreamChange, StreamPage,
+    Subscribed, SubscriptionError, SubscriptionErrorCode,
 };
 
 /// The protocol version this crate speaks in `hello`/`welcome`.

@@ -11,6 +11,9 @@ use crate::answer::{Ack, Nack};
 use crate::decode::{self, DecodeError, Tag};
 use crate::limits::Limits;
 use crate::operation::Operation;
+use crate::stream::{
+    BucketRemoved, BucketSnapshot, Checkpoint, StreamPage, Subscribed, SubscriptionError,
+};
 
 /// A message from the server.
 ///
@@ -49,6 +52,18 @@ pub enum ServerMessage {
     Welcome(Welcome),
     /// `changes`: one page of the change feed.
     Changes(Changes),
+    /// `subscribed`: a subscribe's resolved buckets.
+    Subscribed(Subscribed),
+    /// `subscription_error`: one subscribe refused.
+    SubscriptionError(SubscriptionError),
+    /// `stream_page`: changes of buckets.
+    StreamPage(StreamPage),
+    /// `bucket_snapshot`: one bucket's live rows.
+    BucketSnapshot(BucketSnapshot),
+    /// `bucket_removed`: a bucket left a subscription.
+    BucketRemoved(BucketRemoved),
+    /// `checkpoint`: every subscription is complete up to a cursor.
+    Checkpoint(Checkpoint),
 }
 
 /// The states of a `status` message.
@@ -262,7 +277,7 @@ struct Event<'a, T> {
 
 impl ServerMessage {
     /// Every `type` a server sends.
-    pub const TYPES: [&'static str; 11] = [
+    pub const TYPES: [&'static str; 17] = [
         "status",
         "pong",
         "ping",
@@ -274,6 +289,12 @@ impl ServerMessage {
         "error",
         "welcome",
         "changes",
+        "subscribed",
+        "subscription_error",
+        "stream_page",
+        "bucket_snapshot",
+        "bucket_removed",
+        "checkpoint",
     ];
 
     /// Every `event_type` a server sends.
@@ -301,6 +322,12 @@ impl ServerMessage {
                 "error" => ServerMessage::Error(decode::body(text, tag)?),
                 "welcome" => ServerMessage::Welcome(decode::body(text, tag)?),
                 "changes" => ServerMessage::Changes(decode::body(text, tag)?),
+                "subscribed" => ServerMessage::Subscribed(decode::body(text, tag)?),
+                "subscription_error" => ServerMessage::SubscriptionError(decode::body(text, tag)?),
+                "stream_page" => ServerMessage::StreamPage(decode::body(text, tag)?),
+                "bucket_snapshot" => ServerMessage::BucketSnapshot(decode::body(text, tag)?),
+                "bucket_removed" => ServerMessage::BucketRemoved(decode::body(text, tag)?),
+                "checkpoint" => ServerMessage::Checkpoint(decode::body(text, tag)?),
                 other => return Err(decode::unknown(other)),
             },
             Tag::Event(tag) => match tag.as_str() {
@@ -351,6 +378,12 @@ impl Serialize for ServerMessage {
             ServerMessage::Error(body) => typed(serializer, "error", body),
             ServerMessage::Welcome(body) => typed(serializer, "welcome", body),
             ServerMessage::Changes(body) => typed(serializer, "changes", body),
+            ServerMessage::Subscribed(body) => typed(serializer, "subscribed", body),
+            ServerMessage::SubscriptionError(body) => typed(serializer, "subscription_error", body),
+            ServerMessage::StreamPage(body) => typed(serializer, "stream_page", body),
+            ServerMessage::BucketSnapshot(body) => typed(serializer, "bucket_snapshot", body),
+            ServerMessage::BucketRemoved(body) => typed(serializer, "bucket_removed", body),
+            ServerMessage::Checkpoint(body) => typed(serializer, "checkpoint", body),
             ServerMessage::DataUpdate(body) => event(serializer, "data_update", body),
             ServerMessage::InitialDataLoad(body) => event(serializer, "initial_data_load", body),
         }

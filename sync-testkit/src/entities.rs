@@ -152,3 +152,45 @@ pub fn account_json(id: &str, name: &str, updated_at: Option<&str>) -> serde_jso
     }
     json
 }
+
+/// Whether a payment is in its account's bucket: drafts are in none (the stream's filter).
+pub fn is_posted(payment: &Payment) -> bool {
+    !payment.draft
+}
+
+/// An entity with a declared stream: payments partitioned by account, drafts left out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Syncable)]
+#[serde(rename_all = "camelCase")]
+#[sync(entity = "Payment", table = "payments")]
+#[sync(stream(name = "payments_by_account", by = account_id, filter = is_posted))]
+pub struct Payment {
+    /// The id.
+    #[sync(id)]
+    pub id: String,
+    /// The account: the stream's partition column.
+    #[sync(index)]
+    pub account_id: String,
+    /// The amount.
+    pub amount: i64,
+    /// A draft is in no bucket.
+    #[serde(default)]
+    pub draft: bool,
+    /// The version.
+    #[serde(rename = "updated_at")]
+    #[sync(updated_at)]
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// `Account` and `Payment`, whose stream is `payments_by_account`.
+pub fn streamed() -> Registry {
+    Registry::builder()
+        .entity::<Account>()
+        .entity::<Payment>()
+        .build()
+        .unwrap()
+}
+
+/// The JSON a client sends for a payment.
+pub fn payment_json(id: &str, account: &str, amount: i64, updated_at: &str) -> serde_json::Value {
+    json!({ "id": id, "accountId": account, "amount": amount, "draft": false, "updated_at": updated_at })
+}

@@ -7,8 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sync_core::change::Change;
+use sync_core::entity::stream::StreamSpec;
 use sync_core::outcome::{BatchOutcome, Effect, Rejection};
-use sync_core::store::{ChangePage, Purge, Snapshot, Store};
+use sync_core::store::{BucketFeed, ChangePage, Purge, Snapshot, Store};
 use sync_core::{Registry, TenantId, Version};
 use tokio::sync::{Semaphore, watch};
 
@@ -113,6 +114,19 @@ impl<S: Store + Clone> Store for Gated<S> {
         limit: usize,
     ) -> sync_core::Result<ChangePage> {
         self.inner.changes_since(tenant, cursor, limit).await
+    }
+
+    async fn bucket_feed(
+        &self,
+        tenant: &TenantId,
+        stream: &StreamSpec,
+        key: &str,
+        cursor: u64,
+        limit: usize,
+    ) -> sync_core::Result<BucketFeed> {
+        self.inner
+            .bucket_feed(tenant, stream, key, cursor, limit)
+            .await
     }
 
     async fn snapshot(&self, tenant: &TenantId) -> sync_core::Result<Snapshot> {

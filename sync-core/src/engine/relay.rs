@@ -32,6 +32,7 @@ use tokio::task::AbortHandle;
 use super::Inner;
 use crate::bus::{Bus, Event, NodeId, Notice, NoticeKind};
 use crate::change::Operation;
+use crate::entity::stream::Route;
 use crate::hub::{Cut, SessionId};
 use crate::outcome::Effect;
 use crate::protocol;
@@ -86,6 +87,30 @@ pub(crate) struct Local {
     pub(crate) seq: u64,
     pub(crate) origin: Option<SessionId>,
     pub(crate) message: Arc<str>,
+    /// The committed state and its stream routes, for an entity with streams.
+    pub(crate) routed: Option<(Effect, Vec<Route>)>,
+}
+
+/// Hands one locally committed change to the hub: by bucket when its entity has streams.
+pub(crate) fn deliver_local(
+    hub: &crate::hub::Hub,
+    tenant: &TenantId,
+    origin: Option<SessionId>,
+    message: Arc<str>,
+    routed: Option<(Effect, Vec<Route>)>,
+) {
+    match routed {
+        Some((effect, routes)) => hub.publish_change(
+            tenant,
+            origin,
+            message,
+            crate::hub::Routed {
+                effect: &effect,
+                routes: &routes,
+            },
+        ),
+        None => hub.publish(tenant, origin, message),
+    }
 }
 
 /// A local commit under way. Created before the store's apply; finishing or dropping it
@@ -557,7 +582,13 @@ impl Delivery {
                 entry.remove();
             } else if seq == self.delivered + 1 {
                 let local = entry.remove();
-                inner.hub.publish(&self.tenant, local.origin, local.message);
+                deliver_local(
+                    &inner.hub,
+                    &self.tenant,
+                    local.origin,
+                    local.message,
+                    local.routed,
+                );
                 self.delivered = seq;
             } else {
                 return;
@@ -586,7 +617,13 @@ impl Delivery {
                 }
                 let seq = effect.seq;
                 match self.pending.remove(&seq) {
-                    Some(local) => inner.hub.publish(&self.tenant, local.origin, local.message),
+                    Some(local) => deliver_local(
+                        &inner.hub,
+                        &self.tenant,
+                        local.origin,
+                        local.message,
+                        local.routed,
+                    ),
                     None => inner
                         .hub
                         .publish(&self.tenant, None, encode(&self.tenant, effect)),

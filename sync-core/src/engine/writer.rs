@@ -1,5 +1,6 @@
 //! A tenant's writer task: group commit, replies after commit, then publication.
 
+use std::collections::HashMap;
 use std::sync::{Arc, PoisonError};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
@@ -8,6 +9,7 @@ use super::relay::{Local, Pending};
 use super::{Inner, SubmitError};
 use crate::bus::NoticeKind;
 use crate::change::Change;
+use crate::entity::stream::Route;
 use crate::hub::SessionId;
 use crate::outcome::{BatchOutcome, Outcome, Rejection};
 use crate::protocol;
@@ -134,6 +136,15 @@ pub(super) async fn run<S: Store>(
     }
 }
 
+/// A batch's routes, by the sequence number of their change.
+fn by_seq(routes: Vec<Route>) -> HashMap<u64, Vec<Route>> {
+    let mut by_seq: HashMap<u64, Vec<Route>> = HashMap::new();
+    for route in routes {
+        by_seq.entry(route.seq).or_default().push(route);
+    }
+    by_seq
+}
+
 async fn commit<S: Store>(inner: &Inner<S>, tenant: &TenantId, mut group: Vec<Job>) {
     // The group's changes move into one batch; each job keeps its count to take back its
     // outcomes.
@@ -161,12 +172,16 @@ async fn commit<S: Store>(inner: &Inner<S>, tenant: &TenantId, mut group: Vec<Jo
         .apply_screened(tenant, &changes, &refusals)
         .await;
     crate::metrics::group_commit(changes.len(), started.elapsed(), result.is_ok());
-    let (mut outcomes, cursor) = match result {
+    let (mut outcomes, cursor, mut routes) = match result {
         Ok(batch) => {
             inner
                 .committed
                 .hand_over(inner.store.registry(), tenant, &batch.outcomes);
-            (batch.outcomes.into_iter(), batch.cursor)
+            (
+                batch.outcomes.into_iter(),
+                batch.cursor,
+                by_seq(batch.routes),
+            )
         }
         Err(error) => {
             tracing::error!(%tenant, %error, changes = changes.len(), "group commit failed");
@@ -197,33 +212,40 @@ async fn commit<S: Store>(inner: &Inner<S>, tenant: &TenantId, mut group: Vec<Jo
         let encode = tracked && (pending.is_some() || inner.hub.has_other(tenant, job.origin));
         let mine: Vec<Outcome> = outcomes.by_ref().take(size).collect();
         let mut published = Vec::new();
+        let mut job_routes = Vec::new();
         for (outcome, change) in mine.iter().zip(sent.by_ref().take(size)) {
             if let Outcome::Applied { effect, .. } = outcome {
                 let seq = effect.seq;
                 range =
                     Some(range.map_or((seq, seq), |(first, last)| (first.min(seq), last.max(seq))));
-                if !encode {
+                let change_routes = routes.remove(&seq).unwrap_or_default();
+                job_routes.extend(change_routes.iter().cloned());
+                // A change that left a bucket may have to reach its own origin.
+                if !encode && change_routes.is_empty() {
                     continue;
                 }
                 let message = protocol::data_update(tenant, change.operation, effect.clone());
-                published.push((seq, Arc::<str>::from(message.to_text())));
+                let routed = (!change_routes.is_empty()).then(|| (effect.clone(), change_routes));
+                published.push((seq, Arc::<str>::from(message.to_text()), routed));
             }
         }
         if let Some(reply) = job.reply {
             let _ = reply.send(Ok(BatchOutcome {
                 outcomes: mine,
                 cursor,
+                routes: job_routes,
             }));
         }
         if pending.is_some() {
-            local.extend(published.into_iter().map(|(seq, message)| Local {
+            local.extend(published.into_iter().map(|(seq, message, routed)| Local {
                 seq,
                 origin: job.origin,
                 message,
+                routed,
             }));
         } else {
-            for (_, message) in published {
-                inner.hub.publish(tenant, job.origin, message);
+            for (_, message, routed) in published {
+                super::relay::deliver_local(&inner.hub, tenant, job.origin, message, routed);
             }
         }
     }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde_json::{Map, Value as Json};
 
 use super::column::{Column, Value};
+use super::stream::{Route, Routes, StreamSpec, bucket_of};
 use super::{DecodeError, Syncable};
 use crate::change::{Change, Operation};
 use crate::merge::{self, FIELD_VERSIONS_KEY, Merge, Merged};
@@ -97,6 +98,23 @@ pub trait Handler: Send + Sync + 'static {
         Err(not_field_merged(self.entity()))
     }
 
+    /// The entity's declared [streams](super::stream), in declaration order.
+    fn streams(&self) -> &[StreamSpec] {
+        &[]
+    }
+
+    /// What a change did to each stream's buckets, from the row's stored state before it
+    /// (`old`) and after it (`new`): one key evaluation per stream and image.
+    fn routes(&self, _old: Option<&Effect>, _new: &Effect) -> Routes {
+        Routes::new()
+    }
+
+    /// The bucket of a live row's JSON in the stream at `index` of
+    /// [`streams`](Self::streams); `None` when the filter refuses it or its key is NULL.
+    fn bucket(&self, _index: usize, _data: &Json) -> Option<String> {
+        None
+    }
+
     /// The index of the column with `role` in [`columns`](Self::columns).
     fn position(&self, role: super::Role) -> usize {
         self.columns()
@@ -107,12 +125,27 @@ pub trait Handler: Send + Sync + 'static {
 }
 
 /// The one implementation of [`Handler`], for any [`Syncable`] type.
-pub(crate) struct Typed<T>(PhantomData<fn() -> T>);
+pub(crate) struct Typed<T> {
+    streams: Vec<StreamSpec>,
+    entity: PhantomData<fn() -> T>,
+}
 
-impl<T> Typed<T> {
+impl<T: Syncable> Typed<T> {
     pub(crate) fn new() -> Typed<T> {
-        Typed(PhantomData)
+        Typed {
+            streams: T::STREAMS.iter().map(StreamSpec::of).collect(),
+            entity: PhantomData,
+        }
     }
+}
+
+/// A stored live state as its entity, for bucket keys; `None` for a tombstone or a state
+/// that does not decode (which then is in no bucket).
+fn live_entity<T: Syncable>(state: &Effect) -> Option<T> {
+    if state.deleted {
+        return None;
+    }
+    T::deserialize(&state.data).ok()
 }
 
 /// The longest entity id accepted, in bytes.
@@ -228,6 +261,35 @@ impl<T: Syncable> Handler for Typed<T> {
 
     fn merge(&self) -> Merge {
         T::MERGE
+    }
+
+    fn streams(&self) -> &[StreamSpec] {
+        &self.streams
+    }
+
+    fn routes(&self, old: Option<&Effect>, new: &Effect) -> Routes {
+        if T::STREAMS.is_empty() {
+            return Routes::new();
+        }
+        let before = old.and_then(live_entity::<T>);
+        let after = live_entity::<T>(new);
+        T::STREAMS
+            .iter()
+            .map(|stream| Route {
+                seq: new.seq,
+                stream: stream.name,
+                entity_id: new.entity_id.clone(),
+                old: before.as_ref().and_then(|row| bucket_of(stream, row)),
+                new: after.as_ref().and_then(|row| bucket_of(stream, row)),
+                deleted: new.deleted,
+            })
+            .collect()
+    }
+
+    fn bucket(&self, index: usize, data: &Json) -> Option<String> {
+        let stream = T::STREAMS.get(index)?;
+        let row = T::deserialize(data).ok()?;
+        bucket_of(stream, &row)
     }
 
     fn merge_live(

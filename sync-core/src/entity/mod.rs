@@ -33,6 +33,7 @@ mod handler;
 mod payload;
 mod registry;
 pub mod rules;
+pub mod stream;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -82,6 +83,9 @@ pub trait Syncable: Serialize + DeserializeOwned + Send + Sync + 'static {
     /// How concurrent changes combine: whole-row last-write-wins unless the derive says
     /// `#[sync(merge = "field")]` (see [`merge`](crate::merge)).
     const MERGE: crate::merge::Merge = crate::merge::Merge::Row;
+    /// The entity's [streams](stream): none unless the derive declares some with
+    /// `#[sync(stream(...))]`. Without streams the entity syncs whole to every client.
+    const STREAMS: &'static [stream::Stream<Self>] = &[];
 
     /// The id, as the string the wire uses.
     fn id(&self) -> String;

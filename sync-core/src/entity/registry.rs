@@ -42,6 +42,18 @@ impl Registry {
             .map(|&index| &*self.handlers[index])
     }
 
+    /// The stream named `name`: its entity's handler and the stream's index in
+    /// [`Handler::streams`].
+    pub fn stream(&self, name: &str) -> Option<(&dyn Handler, usize)> {
+        self.handlers.iter().find_map(|handler| {
+            handler
+                .streams()
+                .iter()
+                .position(|stream| stream.name == name)
+                .map(|index| (&**handler, index))
+        })
+    }
+
     /// The handler of the entity whose collection is `collection`.
     pub fn by_collection(&self, collection: &str) -> Option<&dyn Handler> {
         self.by_collection
@@ -153,8 +165,18 @@ impl RegistryBuilder {
     pub fn build(self) -> Result<Registry> {
         let mut registry = Registry::default();
         let mut tables = HashMap::new();
+        let mut streams = HashMap::new();
         for (index, handler) in self.handlers.into_iter().enumerate() {
             check_entity(&*handler)?;
+            for stream in handler.streams() {
+                check_stream(&*handler, stream)?;
+                if streams.insert(stream.name, ()).is_some() {
+                    return Err(Error::DuplicateEntity {
+                        what: "stream name",
+                        name: stream.name.to_owned(),
+                    });
+                }
+            }
             let duplicate = |what: &'static str, name: &str| Error::DuplicateEntity {
                 what,
                 name: name.to_owned(),
@@ -180,6 +202,26 @@ impl RegistryBuilder {
         }
         Ok(registry)
     }
+}
+
+/// A stream partitions by an indexed column of its entity (the derive checks this at
+/// compile time; a hand-written impl is checked here).
+fn check_stream(handler: &dyn Handler, stream: &super::stream::StreamSpec) -> Result<()> {
+    let indexed = handler
+        .columns()
+        .iter()
+        .any(|column| column.name == stream.by && column.indexed);
+    if !is_identifier(stream.name) || !indexed {
+        return Err(Error::InvalidIdentifier {
+            what: format!(
+                "stream of {} (its name must be an identifier and it must partition by an \
+                 #[sync(index)] column)",
+                handler.entity()
+            ),
+            name: format!("{} by {}", stream.name, stream.by),
+        });
+    }
+    Ok(())
 }
 
 fn check_entity(handler: &dyn Handler) -> Result<()> {

@@ -32,12 +32,15 @@
 
 mod queue;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use self::queue::{Full, Queue};
+use crate::entity::stream::Route;
+use crate::outcome::Effect;
 use crate::tenant::TenantId;
+use sync_protocol::{BucketOp, Checkpoint, ServerMessage, StreamChange, StreamPage};
 
 /// The byte bound of a session's queue with [`Hub::new`]: 4 MiB.
 pub const DEFAULT_QUEUE_BYTES: usize = 4 << 20;
@@ -73,6 +76,11 @@ struct Subscriber {
     /// [`subject_key`] of the session's subject.
     subject: u64,
     queue: Arc<Queue>,
+    /// The entities this session receives through stream subscriptions only: their
+    /// whole-tenant messages skip it.
+    partial: Vec<&'static str>,
+    /// The buckets it holds, to leave the index when it goes.
+    buckets: Vec<Bucket>,
 }
 
 impl Drop for Subscriber {
@@ -83,12 +91,33 @@ impl Drop for Subscriber {
     }
 }
 
+/// A bucket of partial sync: a stream and one key of its partition column.
+pub type Bucket = (&'static str, String);
+
+/// A tenant's sessions, and the index from bucket to the sessions holding it.
+#[derive(Default)]
+struct Sessions {
+    /// By id, which grows with subscription: iteration is in subscription order.
+    subscribers: BTreeMap<SessionId, Subscriber>,
+    buckets: HashMap<Bucket, Vec<SessionId>>,
+}
+
+/// A committed change of an entity with streams, for [`Hub::publish_change`].
+pub struct Routed<'a> {
+    /// The committed state.
+    pub effect: &'a Effect,
+    /// What it did to each stream's buckets.
+    pub routes: &'a [Route],
+}
+
 /// Per-tenant fan-out of committed changes. Share it as `Arc<Hub>`.
 pub struct Hub {
-    tenants: Mutex<HashMap<TenantId, Vec<Subscriber>>>,
+    tenants: Mutex<HashMap<TenantId, Sessions>>,
     queue_depth: usize,
     queue_bytes: usize,
     next_id: AtomicU64,
+    /// How many stream deliveries (a page and its checkpoint count once) were queued.
+    stream_deliveries: AtomicU64,
 }
 
 /// One session's subscription; dropping it unsubscribes.
@@ -116,6 +145,7 @@ impl Hub {
             queue_depth: queue_depth.max(1),
             queue_bytes,
             next_id: AtomicU64::new(1),
+            stream_deliveries: AtomicU64::new(0),
         })
     }
 
@@ -132,11 +162,17 @@ impl Hub {
         self.lock()
             .entry(tenant.clone())
             .or_default()
-            .push(Subscriber {
+            .subscribers
+            .insert(
                 id,
-                subject: subject_key(subject),
-                queue: queue.clone(),
-            });
+                Subscriber {
+                    id,
+                    subject: subject_key(subject),
+                    queue: queue.clone(),
+                    partial: Vec::new(),
+                    buckets: Vec::new(),
+                },
+            );
         Subscription {
             id,
             tenant: tenant.clone(),
@@ -149,33 +185,109 @@ impl Hub {
     /// Sessions whose queue is full, in messages or bytes, are cut off with [`Cut::Lagged`].
     pub fn publish(&self, tenant: &TenantId, origin: Option<SessionId>, message: Arc<str>) {
         let mut tenants = self.lock();
-        let Some(subscribers) = tenants.get_mut(tenant) else {
+        let Some(sessions) = tenants.get_mut(tenant) else {
             return;
         };
-        subscribers.retain(|subscriber| {
-            if Some(subscriber.id) == origin {
-                return true;
+        let mut lagged = Vec::new();
+        for subscriber in sessions.subscribers.values() {
+            if Some(subscriber.id) != origin && !self.push(tenant, subscriber, &message) {
+                lagged.push(subscriber.id);
             }
-            match subscriber
-                .queue
-                .push(&message, self.queue_depth, self.queue_bytes)
+        }
+        sessions.remove(&lagged);
+    }
+
+    /// Delivers a committed change of an entity with streams: `message` (its whole-tenant
+    /// form) to every session but `origin` that does not take the entity through streams,
+    /// and to the sessions of each bucket the change entered, stayed in or left, a
+    /// `stream_page` with its put, leave or tombstone and a `checkpoint` at its sequence
+    /// number. Only the sessions of those buckets are looked at: at most two per stream.
+    /// The origin gets leaves and tombstones, not the put of its own state.
+    pub fn publish_change(
+        &self,
+        tenant: &TenantId,
+        origin: Option<SessionId>,
+        message: Arc<str>,
+        change: Routed<'_>,
+    ) {
+        let mut tenants = self.lock();
+        let Some(sessions) = tenants.get_mut(tenant) else {
+            return;
+        };
+        let entity = change.effect.entity_type;
+        let mut lagged = Vec::new();
+        for subscriber in sessions.subscribers.values() {
+            if Some(subscriber.id) != origin
+                && !subscriber.partial.contains(&entity)
+                && !self.push(tenant, subscriber, &message)
             {
-                Ok(()) => true,
-                Err(Full::Full) => {
-                    subscriber.queue.end(Cut::Lagged);
-                    crate::metrics::lagged();
-                    tracing::warn!(%tenant, session = subscriber.id, "session fell behind; cutting it off");
-                    false
-                }
-                Err(Full::Ended) => false,
+                lagged.push(subscriber.id);
             }
-        });
+        }
+        for route in change.routes {
+            let mut deliveries: Vec<(&str, BucketOp)> = Vec::with_capacity(2);
+            if let Some(old) = route.left() {
+                let op = if route.deleted {
+                    BucketOp::Tombstone
+                } else {
+                    BucketOp::Leave
+                };
+                deliveries.push((old, op));
+            }
+            if let Some(new) = route.new.as_deref() {
+                deliveries.push((new, BucketOp::Put));
+            }
+            for (key, op) in deliveries {
+                let Some(holders) = sessions.buckets.get(&(route.stream, key.to_owned())) else {
+                    continue;
+                };
+                let (page, checkpoint) = stream_messages(change.effect, route.stream, key, op);
+                for id in holders {
+                    if op == BucketOp::Put && Some(*id) == origin {
+                        continue;
+                    }
+                    let Some(subscriber) = sessions.subscribers.get(id) else {
+                        continue;
+                    };
+                    self.stream_deliveries.fetch_add(1, Ordering::Relaxed);
+                    if !self.push(tenant, subscriber, &page)
+                        || !self.push(tenant, subscriber, &checkpoint)
+                    {
+                        lagged.push(*id);
+                    }
+                }
+            }
+        }
+        sessions.remove(&lagged);
+    }
+
+    /// How many stream deliveries this hub queued: the sessions a change reached through
+    /// its buckets, counted once per session and bucket.
+    pub fn stream_deliveries(&self) -> u64 {
+        self.stream_deliveries.load(Ordering::Relaxed)
+    }
+
+    /// Queues `message` for `subscriber`; false when it must be cut off (or ended).
+    fn push(&self, tenant: &TenantId, subscriber: &Subscriber, message: &Arc<str>) -> bool {
+        match subscriber
+            .queue
+            .push(message, self.queue_depth, self.queue_bytes)
+        {
+            Ok(()) => true,
+            Err(Full::Full) => {
+                subscriber.queue.end(Cut::Lagged);
+                crate::metrics::lagged();
+                tracing::warn!(%tenant, session = subscriber.id, "session fell behind; cutting it off");
+                false
+            }
+            Err(Full::Ended) => false,
+        }
     }
 
     /// Cuts off every session of `tenant`.
     pub fn cut_tenant(&self, tenant: &TenantId, cut: Cut) {
-        if let Some(subscribers) = self.lock().remove(tenant) {
-            for subscriber in subscribers {
+        if let Some(sessions) = self.lock().remove(tenant) {
+            for subscriber in sessions.subscribers.values() {
                 subscriber.queue.end(cut);
             }
         }
@@ -184,29 +296,29 @@ impl Hub {
     /// Cuts off every session of `tenant` whose subject has the [`subject_key`] `key`.
     pub fn cut_subject(&self, tenant: &TenantId, key: u64, cut: Cut) -> usize {
         let mut tenants = self.lock();
-        let Some(subscribers) = tenants.get_mut(tenant) else {
+        let Some(sessions) = tenants.get_mut(tenant) else {
             return 0;
         };
-        let before = subscribers.len();
-        subscribers.retain(|subscriber| {
-            if subscriber.subject == key {
+        let matching: Vec<SessionId> = sessions
+            .subscribers
+            .values()
+            .filter(|subscriber| subscriber.subject == key)
+            .map(|subscriber| {
                 subscriber.queue.end(cut);
-                false
-            } else {
-                true
-            }
-        });
-        let cut_off = before - subscribers.len();
-        if subscribers.is_empty() {
+                subscriber.id
+            })
+            .collect();
+        sessions.remove(&matching);
+        if sessions.subscribers.is_empty() {
             tenants.remove(tenant);
         }
-        cut_off
+        matching.len()
     }
 
     /// Cuts off every session.
     pub fn cut_all(&self, cut: Cut) {
-        for (_, subscribers) in self.lock().drain() {
-            for subscriber in subscribers {
+        for (_, sessions) in self.lock().drain() {
+            for subscriber in sessions.subscribers.values() {
                 subscriber.queue.end(cut);
             }
         }
@@ -214,20 +326,20 @@ impl Hub {
 
     /// How many sessions `tenant` has.
     pub fn sessions(&self, tenant: &TenantId) -> usize {
-        self.lock().get(tenant).map_or(0, Vec::len)
+        self.lock()
+            .get(tenant)
+            .map_or(0, |sessions| sessions.subscribers.len())
     }
 
     /// Whether `tenant` has a session other than `origin`: whether a change from `origin`
     /// would reach anyone.
     pub fn has_other(&self, tenant: &TenantId, origin: Option<SessionId>) -> bool {
-        self.lock().get(tenant).is_some_and(|subscribers| {
-            subscribers
-                .iter()
-                .any(|subscriber| Some(subscriber.id) != origin)
-        })
+        self.lock()
+            .get(tenant)
+            .is_some_and(|sessions| sessions.subscribers.keys().any(|id| Some(*id) != origin))
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<TenantId, Vec<Subscriber>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<TenantId, Sessions>> {
         // Every update is a single call that leaves the map consistent.
         self.tenants.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -254,14 +366,98 @@ impl Subscription {
     pub fn queued_bytes(&self) -> usize {
         self.queue.bytes()
     }
+
+    /// Makes this session take `entity` through streams only (its whole-tenant messages
+    /// skip it) and hold `keys` of `stream`: the stream's changes in those buckets reach it.
+    pub fn hold(&self, entity: &'static str, stream: &'static str, keys: &[String]) {
+        let mut tenants = self.hub.lock();
+        let Some(sessions) = tenants.get_mut(&self.tenant) else {
+            return;
+        };
+        let Some(subscriber) = sessions.subscribers.get_mut(&self.id) else {
+            return;
+        };
+        if !subscriber.partial.contains(&entity) {
+            subscriber.partial.push(entity);
+        }
+        for key in keys {
+            let bucket = (stream, key.clone());
+            if subscriber.buckets.contains(&bucket) {
+                continue;
+            }
+            subscriber.buckets.push(bucket.clone());
+            sessions.buckets.entry(bucket).or_default().push(self.id);
+        }
+    }
+
+    /// Stops holding `keys` of `stream`.
+    pub fn release(&self, stream: &'static str, keys: &[String]) {
+        let mut tenants = self.hub.lock();
+        let Some(sessions) = tenants.get_mut(&self.tenant) else {
+            return;
+        };
+        let Some(subscriber) = sessions.subscribers.get_mut(&self.id) else {
+            return;
+        };
+        let released: Vec<Bucket> = keys.iter().map(|key| (stream, key.clone())).collect();
+        subscriber
+            .buckets
+            .retain(|bucket| !released.contains(bucket));
+        sessions.unindex(self.id, &released);
+    }
+}
+
+impl Sessions {
+    /// Forgets the sessions `ids` and their buckets.
+    fn remove(&mut self, ids: &[SessionId]) {
+        for id in ids {
+            if let Some(subscriber) = self.subscribers.remove(id) {
+                let buckets = std::mem::take(&mut { subscriber }.buckets);
+                self.unindex(*id, &buckets);
+            }
+        }
+    }
+
+    fn unindex(&mut self, id: SessionId, buckets: &[Bucket]) {
+        for bucket in buckets {
+            if let Some(holders) = self.buckets.get_mut(bucket) {
+                holders.retain(|holder| *holder != id);
+                if holders.is_empty() {
+                    self.buckets.remove(bucket);
+                }
+            }
+        }
+    }
+}
+
+/// The `stream_page` of one change in one bucket, and the `checkpoint` after it.
+fn stream_messages(effect: &Effect, stream: &str, key: &str, op: BucketOp) -> (Arc<str>, Arc<str>) {
+    let page = ServerMessage::StreamPage(StreamPage {
+        subscription: None,
+        changes: vec![StreamChange {
+            op,
+            stream: stream.to_owned(),
+            bucket: key.to_owned(),
+            entity_type: effect.entity_type.to_owned(),
+            entity_id: effect.entity_id.clone(),
+            seq: effect.seq,
+            data: (op == BucketOp::Put).then(|| effect.data.clone()),
+        }],
+        has_more: false,
+    });
+    let checkpoint = ServerMessage::Checkpoint(Checkpoint {
+        cursor: effect.seq,
+        subscription: None,
+    });
+    (Arc::from(page.to_text()), Arc::from(checkpoint.to_text()))
 }
 
 impl Drop for Subscription {
     fn drop(&mut self) {
         let mut tenants = self.hub.lock();
-        if let Some(subscribers) = tenants.get_mut(&self.tenant) {
-            subscribers.retain(|subscriber| subscriber.id != self.id);
-            if subscribers.is_empty() {
+        if let Some(sessions) = tenants.get_mut(&self.tenant) {
+            sessions.remove(&[self.id]);
+            if sessions.subscribers.is_empty() {
                 tenants.remove(&self.tenant);
             }
         }

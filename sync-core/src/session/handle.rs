@@ -31,6 +31,8 @@ pub(super) struct State {
     pub(super) last_sync: Option<Version>,
     received: u64,
     processed: u64,
+    /// The session's stream subscriptions.
+    subscriptions: super::subscribe::Subscriptions,
 }
 
 impl State {
@@ -42,6 +44,7 @@ impl State {
             last_sync: None,
             received: 0,
             processed: 0,
+            subscriptions: super::subscribe::Subscriptions::default(),
         }
     }
 }
@@ -59,7 +62,13 @@ pub(super) enum Step {
 /// A message answered from the store.
 pub(super) enum Read {
     Initial,
-    Changes { since: u64, limit: usize },
+    Changes {
+        since: u64,
+        limit: usize,
+        /// Entities the session takes through streams only, left out of the page.
+        partial: Vec<&'static str>,
+    },
+    Subscribe(super::subscribe::CatchUp),
     Welcome,
     DataStatus(Option<Vec<String>>),
 }
@@ -79,7 +88,12 @@ pub(super) enum Done {
 }
 
 /// Decodes one text frame and answers what needs no store.
-pub(super) fn handle<S: Store>(session: &Session<S>, state: &mut State, text: &str) -> Step {
+pub(super) fn handle<S: Store>(
+    session: &Session<S>,
+    state: &mut State,
+    hub: &crate::hub::Subscription,
+    text: &str,
+) -> Step {
     state.received += 1;
     let message = match ClientMessage::decode(text) {
         Ok(message) => message,
@@ -114,8 +128,52 @@ pub(super) fn handle<S: Store>(session: &Session<S>, state: &mut State, text: &s
             let limit = limit
                 .unwrap_or(session.config.default_page)
                 .clamp(1, session.config.wire.max_page.min(MAX_PAGE));
-            Step::Read(Read::Changes { since, limit })
+            let partial = state
+                .subscriptions
+                .by_id
+                .values()
+                .map(|held| held.spec.entity)
+                .collect();
+            Step::Read(Read::Changes {
+                since,
+                limit,
+                partial,
+            })
         }
+        ClientMessage::Subscribe {
+            id,
+            stream,
+            parameters,
+            definition,
+            cursor,
+            buckets,
+        } => {
+            let request = super::subscribe::Request {
+                id,
+                stream,
+                parameters,
+                definition,
+                cursor,
+                buckets,
+            };
+            match super::subscribe::accept(
+                session.engine.store().registry(),
+                session.actor.role(),
+                session.config.streams,
+                &mut state.subscriptions,
+                hub,
+                request,
+            ) {
+                Ok(plan) => Step::Read(Read::Subscribe(plan)),
+                Err(refusal) => reply(ServerMessage::SubscriptionError(refusal)),
+            }
+        }
+        ClientMessage::Unsubscribe { id, ttl_secs } => Step::Reply(super::subscribe::unsubscribe(
+            &mut state.subscriptions,
+            hub,
+            &id,
+            ttl_secs,
+        )),
         ClientMessage::Hello { client_id, .. } => {
             state.client_id = client_id.map(|id| id.chars().take(128).collect());
             if let Some(client_id) = &state.client_id {
@@ -187,9 +245,21 @@ pub(super) async fn read<S: Store>(
                 false,
             ),
         },
-        Read::Changes { since, limit } => {
-            match store.changes_since(&session.tenant, since, limit).await {
-                Ok(page) => (vec![ServerMessage::Changes(page.into()).into()], true),
+        Read::Changes {
+            since,
+            limit,
+            partial,
+        } => match store.changes_since(&session.tenant, since, limit).await {
+            Ok(mut page) => {
+                page.changes
+                    .retain(|effect| !partial.contains(&effect.entity_type));
+                (vec![ServerMessage::Changes(page.into()).into()], true)
+            }
+            Err(error) => (vec![storage_error(&error).into()], false),
+        },
+        Read::Subscribe(plan) => {
+            match super::subscribe::catch_up(store, &session.tenant, plan).await {
+                Ok(replies) => (replies, false),
                 Err(error) => (vec![storage_error(&error).into()], false),
             }
         }

@@ -71,6 +71,7 @@ mod checksum;
 mod deadline;
 mod handle;
 mod pipeline;
+mod subscribe;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -88,6 +89,7 @@ use crate::store::Store;
 use crate::tenant::TenantId;
 
 pub use checksum::row_checksum;
+pub use subscribe::{DEFAULT_MAX_BUCKETS, DEFAULT_MAX_SUBSCRIPTIONS, StreamLimits};
 
 /// A frame from the client, as the transport decoded it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,6 +156,9 @@ pub struct Config {
     /// ([`Hub::bounded`](crate::hub::Hub::bounded)) it bounds what one connection makes the
     /// server hold, in bytes and in time. Default 30 s.
     pub send_timeout: Duration,
+    /// The limits of partial sync: buckets per subscription (1,000) and subscriptions per
+    /// session (64). Default [`StreamLimits::default`].
+    pub streams: StreamLimits,
 }
 
 impl Default for Config {
@@ -165,6 +170,7 @@ impl Default for Config {
             default_page: 1000,
             max_in_flight: 64,
             send_timeout: Duration::from_secs(30),
+            streams: StreamLimits::default(),
         }
     }
 }
@@ -266,7 +272,7 @@ impl<S: Store> Session<S> {
                         Inbound::Text(text) if text.len() > self.config.wire.max_message_bytes => {
                             break Some((close::TOO_BIG, "message too big"));
                         }
-                        Inbound::Text(text) => handle::handle(&self, &mut state, &text),
+                        Inbound::Text(text) => handle::handle(&self, &mut state, &subscription, &text),
                         Inbound::Binary => handle::Step::Reply(vec![ServerMessage::Error(Error { message: "binary frames are not supported: send JSON text".to_owned(), original_type: None }).into()]),
                         Inbound::TooLarge => break Some((close::TOO_BIG, "message too big")),
                         Inbound::Activity => continue,

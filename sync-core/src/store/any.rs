@@ -17,9 +17,10 @@
 //! # });
 //! ```
 
-use super::{ChangePage, Purge, Snapshot, SnapshotSink, Store};
+use super::{BucketFeed, ChangePage, Purge, Snapshot, SnapshotSink, Store};
 use crate::change::Change;
 use crate::entity::Registry;
+use crate::entity::stream::StreamSpec;
 use crate::error::Result;
 use crate::outcome::{BatchOutcome, Effect, Rejection};
 use crate::tenant::TenantId;
@@ -84,6 +85,17 @@ impl Store for AnyStore {
         limit: usize,
     ) -> Result<ChangePage> {
         delegate!(self, store => store.changes_since(tenant, cursor, limit).await)
+    }
+
+    async fn bucket_feed(
+        &self,
+        tenant: &TenantId,
+        stream: &StreamSpec,
+        key: &str,
+        cursor: u64,
+        limit: usize,
+    ) -> Result<BucketFeed> {
+        delegate!(self, store => store.bucket_feed(tenant, stream, key, cursor, limit).await)
     }
 
     async fn snapshot(&self, tenant: &TenantId) -> Result<Snapshot> {

@@ -112,6 +112,20 @@ pub fn create_index(dialect: Dialect, table: &str, column: &str) -> String {
     }
 }
 
+/// The statement that creates the index a stream's catch-up scans: (key, seq) of its
+/// partition column, scoped by tenant on PostgreSQL.
+pub fn create_bucket_index(dialect: Dialect, table: &str, column: &str) -> String {
+    let name = format!("{table}_{column}_bucket_idx");
+    match dialect {
+        Dialect::Sqlite => format!(
+            "CREATE INDEX IF NOT EXISTS \"{name}\" ON \"{table}\" (\"{column}\", \"{SEQ}\")"
+        ),
+        Dialect::Postgres => format!(
+            "CREATE INDEX IF NOT EXISTS \"{name}\" ON \"{table}\" (\"{TENANT}\", \"{column}\", \"{SEQ}\")"
+        ),
+    }
+}
+
 fn id_column(columns: &[Column]) -> Option<&Column> {
     columns.iter().find(|column| column.role == Role::Id)
 }
@@ -174,4 +188,13 @@ pub(crate) const SQLITE_META: &[&str] = &[
         \"nullable\" INTEGER NOT NULL, \
         \"role\" TEXT NOT NULL, \
         PRIMARY KEY (\"table_name\", \"column_name\"))",
+    // The moves feed of partial sync: a row left the bucket `old_key` of `stream` at `seq`
+    // (moved, filtered out or deleted). Catch-up of a bucket scans (stream, old_key, seq).
+    "CREATE TABLE IF NOT EXISTS \"_sync_moves\" (\
+        \"stream\" TEXT NOT NULL, \
+        \"old_key\" TEXT NOT NULL, \
+        \"seq\" INTEGER NOT NULL, \
+        \"entity_id\" TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS \"_sync_moves_bucket_idx\" \
+        ON \"_sync_moves\" (\"stream\", \"old_key\", \"seq\")",
 ];

@@ -49,6 +49,7 @@ use std::time::Duration;
 
 use crate::change::Change;
 use crate::entity::Registry;
+use crate::entity::stream::StreamSpec;
 use crate::error::Result;
 use crate::outcome::{BatchOutcome, Effect, Rejection};
 use crate::tenant::TenantId;
@@ -99,6 +100,27 @@ pub trait Store: Send + Sync + 'static {
         cursor: u64,
         limit: usize,
     ) -> impl Future<Output = Result<ChangePage>> + Send;
+
+    /// One bucket of a stream, after `cursor`: up to `limit` rows whose partition column is
+    /// `key` and up to `limit` moves out of it, each found by an index scan on (key, seq).
+    /// Read in one transaction with the tenant's cursor. A store without streams support
+    /// refuses.
+    fn bucket_feed(
+        &self,
+        tenant: &TenantId,
+        stream: &StreamSpec,
+        key: &str,
+        cursor: u64,
+        limit: usize,
+    ) -> impl Future<Output = Result<BucketFeed>> + Send {
+        let _ = (tenant, key, cursor, limit);
+        let name = stream.name;
+        async move {
+            Err(crate::Error::Unsupported(format!(
+                "this store cannot serve the stream {name}"
+            )))
+        }
+    }
 
     /// Every live row of every collection, never truncated, with the cursor it reflects.
     fn snapshot(&self, tenant: &TenantId) -> impl Future<Output = Result<Snapshot>> + Send;
@@ -182,4 +204,18 @@ pub struct Purge {
     pub removed: u64,
     /// Cursors below this sequence number now get a reset.
     pub horizon_seq: u64,
+}
+
+/// One bucket's part of a stream's catch-up: what [`Store::bucket_feed`] read.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct BucketFeed {
+    /// Rows whose partition column holds the bucket's key, changed after the cursor, in
+    /// sequence order: live rows and tombstones (which keep their key columns).
+    pub rows: Vec<Effect>,
+    /// Rows that left the bucket after the cursor, as (entity id, seq), in sequence order.
+    pub moves: Vec<(String, u64)>,
+    /// The tenant's sequence number when this was read.
+    pub cursor: u64,
+    /// The cursor is older than the tombstone horizon: the bucket must be reloaded.
+    pub reset: bool,
 }

@@ -17,6 +17,7 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::change::{Change, MAX_CHANGE_ID_LEN};
+use crate::entity::stream::Route;
 use crate::entity::{Arrival, Handler, MAX_ENTITY_ID_LEN, Prepared, Registry, Value, Write};
 use crate::lww::{self, Decision};
 use crate::outcome::{Effect, Outcome, OutcomeKind, Reason, Recorded, Rejection};
@@ -59,6 +60,8 @@ pub(crate) struct Plan<'a> {
     pub(crate) seq: u64,
     /// Whether the batch took any sequence number.
     pub(crate) advanced: bool,
+    /// What each applied change did to its entity's stream buckets, in sequence order.
+    pub(crate) routes: Vec<Route>,
 }
 
 /// The final writes to one table: each entity at most once.
@@ -182,6 +185,7 @@ impl<'a> Batch<'a> {
             HashMap::with_capacity(self.changes.len());
         let mut records = Vec::with_capacity(self.changes.len());
         let mut outcomes: Vec<Outcome> = Vec::with_capacity(self.changes.len());
+        let mut routes = Vec::new();
 
         for (change, checked) in self.changes.iter().zip(self.checked) {
             if let Some(original) = processed.get(change.id.as_str()) {
@@ -246,6 +250,7 @@ impl<'a> Batch<'a> {
                         seq,
                         data,
                     };
+                    routes.extend(handler.routes(current, &effect));
                     match latest.get_mut(&key) {
                         Some((index, outcome)) => {
                             finals[*index].2 = write;
@@ -291,6 +296,7 @@ impl<'a> Batch<'a> {
             records,
             seq,
             advanced: seq != first_seq,
+            routes,
         }
     }
 }

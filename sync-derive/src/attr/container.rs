@@ -16,6 +16,7 @@ pub(crate) const STRUCT: Place = Place {
         "collection = \"...\"",
         "crate = \"...\"",
         "merge = \"...\"",
+        "stream(name = \"...\", by = field, filter = path, role = \"...\")",
     ],
 };
 
@@ -42,6 +43,8 @@ pub(crate) struct Container {
     pub(crate) krate: Option<Path>,
     /// `merge = "..."`: the merge policy, with the span of its value.
     pub(crate) merge: Option<(RowMerge, Span)>,
+    /// `stream(...)`, any number: the declared streams.
+    pub(crate) streams: Vec<super::stream::StreamAttr>,
     /// Whether some attribute could not be read; checks that would only repeat the mistake
     /// (an invalid default table) are skipped.
     pub(crate) unread: bool,
@@ -68,6 +71,13 @@ impl Container {
                 ),
                 "crate" => set(&mut container.krate, crate_path(cx, &item)),
                 "merge" => set(&mut container.merge, row_merge(cx, &item)),
+                "stream" => match super::stream::read(cx, &item) {
+                    Some(stream) => {
+                        container.streams.push(stream);
+                        true
+                    }
+                    None => false,
+                },
                 _ => {
                     super::unknown(cx, &item, &STRUCT, &super::field::FIELD);
                     false

@@ -8,6 +8,7 @@
 pub(crate) mod container;
 pub(crate) mod field;
 pub(crate) mod serde;
+pub(crate) mod stream;
 
 use std::collections::BTreeSet;
 

@@ -3,6 +3,7 @@
 
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
 
 use super::{Private, columns, row, typescript};
 use crate::ast::Entity;
@@ -30,6 +31,7 @@ pub(super) fn expand(entity: &Entity<'_>, p: &Private) -> syn::Result<TokenStrea
         default_fns,
     } = columns::expand(entity, p);
     let merge = merge(entity, &items, p);
+    let streams = streams(entity, p);
     let to_row = row::to_row(entity, p);
     let from_row = row::from_row(entity, p);
     let typescript = typescript::expand(entity, p);
@@ -53,6 +55,7 @@ pub(super) fn expand(entity: &Entity<'_>, p: &Private) -> syn::Result<TokenStrea
                 const ID_KEY: &'static str = #id_key;
                 const UPDATED_AT_KEY: &'static str = #updated_at_key;
                 #merge
+                #streams
 
                 fn id(&self) -> #p::String {
                     #to_id(&self.#id_ident)
@@ -74,6 +77,52 @@ pub(super) fn expand(entity: &Entity<'_>, p: &Private) -> syn::Result<TokenStrea
             }
         };
     })
+}
+
+/// `const STREAMS` of an entity that declares streams; nothing otherwise (the trait's
+/// default is none).
+fn streams(entity: &Entity<'_>, p: &Private) -> TokenStream {
+    if entity.attrs.streams.is_empty() {
+        return TokenStream::new();
+    }
+    let ident = entity.ident;
+    let streams = entity.attrs.streams.iter().filter_map(|stream| {
+        let field = entity.columns().find(|field| *field.ident == stream.by)?;
+        let name = &stream.name;
+        let column = field.column().value;
+        let by = &stream.by;
+        let ty = field.ty;
+        let key_type = quote_spanned!(field.ty_span()=> <#ty as #p::Field>::SQL_TYPE);
+        let key = quote_spanned!(field.ty_span()=> <#ty as #p::BucketKey>::bucket_key);
+        let (filter, filter_name) = match &stream.filter {
+            Some(path) => {
+                let text = quote!(#path).to_string().replace(' ', "");
+                (
+                    quote_spanned!(path.span()=> #p::Some(#path as fn(&#ident) -> bool)),
+                    text,
+                )
+            }
+            None => (quote!(#p::None), String::new()),
+        };
+        let role = match &stream.role {
+            Some(role) => quote!(#p::Some(#role)),
+            None => quote!(#p::None),
+        };
+        Some(quote! {
+            #p::Stream {
+                name: #name,
+                by: #column,
+                key_type: #key_type,
+                key: |row: &#ident| #key(&row.#by),
+                filter: #filter,
+                filter_name: #filter_name,
+                role: #role,
+            }
+        })
+    });
+    quote! {
+        const STREAMS: &'static [#p::Stream<Self>] = &[#(#streams),*];
+    }
 }
 
 /// `const MERGE` of a `#[sync(merge = "field")]` entity: its stored columns with the field

@@ -45,11 +45,13 @@ pub(super) async fn apply(
     };
     let plan = batch.decide(prefetched, seq);
     write(&mut tx, inner, tenant, &plan).await?;
+    record_moves(&mut tx, tenant, &plan).await?;
     record(&mut tx, tenant, &plan, arrival.now).await?;
     tx.commit().await?;
     Ok(BatchOutcome {
         outcomes: plan.outcomes,
         cursor: plan.seq,
+        routes: plan.routes,
     })
 }
 
@@ -192,6 +194,38 @@ async fn write(tx: &mut PgConnection, inner: &Inner, tenant: &str, plan: &Plan<'
 
 /// Records the processed change ids with their outcomes and stores the tenant's new
 /// sequence number, in one statement. A batch without records changed nothing.
+/// Records, in the moves feed, every bucket a row of the batch left: one `UNNEST` insert.
+async fn record_moves(tx: &mut PgConnection, tenant: &str, plan: &Plan<'_>) -> Result<()> {
+    let moves: Vec<_> = plan
+        .routes
+        .iter()
+        .filter_map(|route| route.left().map(|old| (route, old)))
+        .collect();
+    if moves.is_empty() {
+        return Ok(());
+    }
+    let streams: Vec<&str> = moves.iter().map(|(route, _)| route.stream).collect();
+    let keys: Vec<&str> = moves.iter().map(|(_, old)| *old).collect();
+    let seqs: Vec<i64> = moves.iter().map(|(route, _)| as_i64(route.seq)).collect();
+    let ids: Vec<&str> = moves
+        .iter()
+        .map(|(route, _)| route.entity_id.as_str())
+        .collect();
+    sqlx::query(
+        "INSERT INTO \"_sync_moves\" (\"tenant\", \"stream\", \"old_key\", \"seq\", \"entity_id\") \
+         SELECT $1::text, u.stream, u.old_key, u.seq, u.id \
+         FROM UNNEST($2::text[], $3::text[], $4::bigint[], $5::text[]) AS u(stream, old_key, seq, id)",
+    )
+    .bind(tenant)
+    .bind(streams)
+    .bind(keys)
+    .bind(seqs)
+    .bind(ids)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
 async fn record(tx: &mut PgConnection, tenant: &str, plan: &Plan<'_>, now: Version) -> Result<()> {
     let records = &plan.records;
     if records.is_empty() {

@@ -18,7 +18,7 @@ use crate::store::{ChangePage, Purge, Snapshot, SnapshotSink};
 use crate::tenant::TenantId;
 use crate::version::Version;
 
-const SNAPSHOT: &str = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY";
+pub(super) const SNAPSHOT: &str = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY";
 
 /// The tenant's (seq, purged_seq); (0, 0) for a tenant that never wrote.
 pub(super) async fn read_meta(connection: &mut PgConnection, tenant: &str) -> Result<(u64, u64)> {
@@ -164,6 +164,12 @@ pub(super) async fn purge(inner: &Inner, tenant: &str, horizon: Version) -> Resu
     sqlx::query("DELETE FROM \"_sync_changes\" WHERE \"tenant\" = $1 AND \"processed_at\" < $2")
         .bind(tenant)
         .bind(horizon_at)
+        .execute(&mut *tx)
+        .await?;
+    // A cursor below the horizon is reset, so the moves before it are never read again.
+    sqlx::query("DELETE FROM \"_sync_moves\" WHERE \"tenant\" = $1 AND \"seq\" <= $2")
+        .bind(tenant)
+        .bind(as_i64(horizon_seq))
         .execute(&mut *tx)
         .await?;
     // From now on a create or update older than the horizon, of an entity with no row, may

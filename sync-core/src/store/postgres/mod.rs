@@ -41,6 +41,7 @@
 
 mod apply;
 mod bind;
+mod buckets;
 mod feed;
 mod schema;
 mod sql;
@@ -59,9 +60,11 @@ use super::{
     SnapshotSink, Store,
 };
 use crate::change::Change;
+use crate::entity::stream::StreamSpec;
 use crate::entity::{Arrival, Handler, Registry, Role};
 use crate::error::{Error, Result};
 use crate::outcome::{BatchOutcome, Effect, Rejection};
+use crate::store::BucketFeed;
 use crate::tenant::TenantId;
 use crate::version::Version;
 
@@ -244,6 +247,25 @@ impl Store for PostgresStore {
         limit: usize,
     ) -> Result<ChangePage> {
         feed::changes_since(&self.inner, tenant, cursor, limit.clamp(1, MAX_PAGE)).await
+    }
+
+    async fn bucket_feed(
+        &self,
+        tenant: &TenantId,
+        stream: &StreamSpec,
+        key: &str,
+        cursor: u64,
+        limit: usize,
+    ) -> Result<BucketFeed> {
+        buckets::bucket_feed(
+            &self.inner,
+            tenant,
+            stream,
+            key,
+            cursor,
+            limit.clamp(1, MAX_PAGE),
+        )
+        .await
     }
 
     async fn snapshot(&self, tenant: &TenantId) -> Result<Snapshot> {

@@ -39,6 +39,15 @@ const META: &[&str] = &[
         \"nullable\" BOOLEAN NOT NULL, \
         \"role\" TEXT NOT NULL, \
         PRIMARY KEY (\"table_name\", \"column_name\"))",
+    // The moves feed of partial sync (see the SQLite store's).
+    "CREATE TABLE IF NOT EXISTS \"_sync_moves\" (\
+        \"tenant\" TEXT NOT NULL, \
+        \"stream\" TEXT NOT NULL, \
+        \"old_key\" TEXT NOT NULL, \
+        \"seq\" BIGINT NOT NULL, \
+        \"entity_id\" TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS \"_sync_moves_bucket_idx\" \
+        ON \"_sync_moves\" (\"tenant\", \"stream\", \"old_key\", \"seq\")",
 ];
 
 /// Brings the sync tables in `schema` (or the connection's current schema) to the
@@ -66,6 +75,15 @@ pub(super) async fn prepare(
     }
     for handler in registry.iter() {
         prepare_table(&mut tx, handler).await?;
+        for stream in handler.streams() {
+            sqlx::query(&ddl::create_bucket_index(
+                Dialect::Postgres,
+                handler.table(),
+                stream.by,
+            ))
+            .execute(&mut *tx)
+            .await?;
+        }
     }
     tx.commit().await?;
     Ok(())

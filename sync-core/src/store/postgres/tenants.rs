@@ -37,6 +37,7 @@ pub(super) async fn delete(inner: &Inner, tenant: &TenantId) -> Result<()> {
     }
     for statement in [
         "DELETE FROM \"_sync_changes\" WHERE \"tenant\" = $1",
+        "DELETE FROM \"_sync_moves\" WHERE \"tenant\" = $1",
         "DELETE FROM \"_sync_tenants\" WHERE \"tenant\" = $1",
     ] {
         sqlx::query(statement)

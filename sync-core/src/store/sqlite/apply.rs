@@ -68,6 +68,7 @@ fn apply_batch(
     };
     let plan = batch.decide(prefetched, seq);
     write(&tx, inner, &plan)?;
+    record_moves(&tx, &plan)?;
     record(&tx, &plan.records, arrival.now)?;
     if plan.advanced {
         write_meta(&tx, SEQ_KEY, plan.seq)?;
@@ -76,6 +77,7 @@ fn apply_batch(
     Ok(BatchOutcome {
         outcomes: plan.outcomes,
         cursor: plan.seq,
+        routes: plan.routes,
     })
 }
 
@@ -192,6 +194,27 @@ fn stored_states(
         }
     }
     Ok(stored)
+}
+
+/// Records, in the moves feed, every bucket a row of the batch left.
+fn record_moves(connection: &Connection, plan: &Plan<'_>) -> Result<()> {
+    let mut statement = None;
+    for route in &plan.routes {
+        let Some(old) = route.left() else { continue };
+        let statement = match &mut statement {
+            Some(statement) => statement,
+            None => statement.insert(connection.prepare_cached(
+                "INSERT INTO \"_sync_moves\" (\"stream\", \"old_key\", \"seq\", \"entity_id\") VALUES (?, ?, ?, ?)",
+            )?),
+        };
+        statement.execute(rusqlite::params![
+            route.stream,
+            old,
+            as_i64(route.seq),
+            route.entity_id
+        ])?;
+    }
+    Ok(())
 }
 
 /// The multi-row statements that record processed change ids.

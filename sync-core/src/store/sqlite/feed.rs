@@ -23,7 +23,7 @@ use crate::version::Version;
 /// The meta key of the tenant's latest sequence number.
 pub(super) const SEQ_KEY: &str = "seq";
 /// The meta key of the newest purged tombstone's sequence number.
-const PURGED_KEY: &str = "purged_seq";
+pub(super) const PURGED_KEY: &str = "purged_seq";
 
 pub(super) async fn read_meta(connection: &mut SqliteConnection, key: &str) -> Result<u64> {
     let value: i64 = sqlx::query_scalar("SELECT \"value\" FROM \"_sync_meta\" WHERE \"key\" = ?")
@@ -125,6 +125,11 @@ fn purge_now(
     // Retries older than the horizon are decided by last-write-wins alone from now on.
     let kept = first_kept_change(&tx, &horizon_text)?;
     tx.execute("DELETE FROM \"_sync_changes\" WHERE rowid < ?", [kept])?;
+    // A cursor below the horizon is reset, so the moves before it are never read again.
+    tx.execute(
+        "DELETE FROM \"_sync_moves\" WHERE \"seq\" <= ?",
+        [as_i64(horizon_seq)],
+    )?;
     super::apply::write_meta(&tx, PURGED_KEY, horizon_seq)?;
     // From now on a create or update older than the horizon, of an entity with no row, may
     // be one that a purged tombstone would have beaten: the planner refuses it.

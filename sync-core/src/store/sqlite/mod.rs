@@ -28,6 +28,7 @@
 
 mod apply;
 mod bind;
+mod buckets;
 mod feed;
 mod schema;
 mod sql;
@@ -46,9 +47,10 @@ use sqlx::sqlite::SqliteSynchronous;
 
 use self::sql::TableSql;
 use self::tenants::{TenantDb, Tenants};
-use super::{ChangePage, MAX_PAGE, Purge, Snapshot, SnapshotSink, Store};
+use super::{BucketFeed, ChangePage, MAX_PAGE, Purge, Snapshot, SnapshotSink, Store};
 pub use super::{DEFAULT_MAX_CLOCK_SKEW, DEFAULT_TOMBSTONE_RETENTION};
 use crate::change::Change;
+use crate::entity::stream::StreamSpec;
 use crate::entity::{Arrival, Handler, Registry};
 use crate::error::{Error, Result};
 use crate::outcome::{BatchOutcome, Effect, Rejection};
@@ -281,6 +283,26 @@ impl Store for SqliteStore {
     ) -> Result<ChangePage> {
         let db = self.tenant(tenant).await?;
         feed::changes_since(&db, &self.inner, cursor, limit.clamp(1, MAX_PAGE)).await
+    }
+
+    async fn bucket_feed(
+        &self,
+        tenant: &TenantId,
+        stream: &StreamSpec,
+        key: &str,
+        cursor: u64,
+        limit: usize,
+    ) -> Result<BucketFeed> {
+        let db = self.tenant(tenant).await?;
+        buckets::bucket_feed(
+            &db,
+            &self.inner,
+            stream,
+            key,
+            cursor,
+            limit.clamp(1, MAX_PAGE),
+        )
+        .await
     }
 
     async fn snapshot(&self, tenant: &TenantId) -> Result<Snapshot> {

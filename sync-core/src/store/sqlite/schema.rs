@@ -22,6 +22,15 @@ pub(super) async fn prepare(connection: &mut SqliteConnection, registry: &Regist
         .await?;
     for handler in registry.iter() {
         prepare_table(&mut tx, handler).await?;
+        for stream in handler.streams() {
+            sqlx::query(&ddl::create_bucket_index(
+                Dialect::Sqlite,
+                handler.table(),
+                stream.by,
+            ))
+            .execute(&mut *tx)
+            .await?;
+        }
     }
     tx.commit().await?;
     Ok(())

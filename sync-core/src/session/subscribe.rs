@@ -1,0 +1,500 @@
+//! Partial sync in a session: `subscribe` and `unsubscribe` (`docs/partial-sync.md`).
+//!
+//! A subscribe is checked at once (the stream exists, the role suffices, the keys fit the
+//! partition column and their number the limit); a refusal is a `subscription_error` for
+//! that subscription alone. An accepted one holds its buckets in the hub first, so no
+//! change committed from then on is missed, and then catches up by index scans of each
+//! bucket: pages of puts, leaves and tombstones after the client's cursor, or a
+//! `bucket_snapshot` per bucket when the client has no usable cursor. A `checkpoint` naming
+//! the subscription ends its catch-up.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::entity::stream::StreamSpec;
+use crate::hub::Subscription;
+use crate::outcome::Effect;
+use crate::protocol::{
+    BucketOp, BucketRemoved, BucketSnapshot, Checkpoint, RemovedReason, Reply, ServerMessage,
+    StreamChange, StreamPage, Subscribed, SubscriptionError, SubscriptionErrorCode,
+};
+use crate::store::Store;
+use crate::tenant::TenantId;
+
+/// The default most buckets one subscription may hold.
+pub const DEFAULT_MAX_BUCKETS: usize = 1_000;
+/// The default most subscriptions one session may hold.
+pub const DEFAULT_MAX_SUBSCRIPTIONS: usize = 64;
+/// The rows read per bucket and round of a catch-up.
+const ROUND: usize = 1_000;
+/// The most changes of one `stream_page`.
+const PAGE: usize = 500;
+
+/// One accepted subscription of a session.
+pub(super) struct Held {
+    pub(super) spec: StreamSpec,
+    pub(super) keys: Vec<String>,
+}
+
+/// A subscribe accepted and held, waiting for its catch-up read.
+pub(super) struct CatchUp {
+    pub(super) id: String,
+    pub(super) spec: StreamSpec,
+    /// The entity's stream index, for the filter.
+    pub(super) index: usize,
+    pub(super) keys: Vec<String>,
+    /// The client's cursor, if it is usable under this definition.
+    pub(super) cursor: Option<u64>,
+    /// Buckets the client holds that the subscription no longer does, and why.
+    pub(super) removed: Vec<(String, RemovedReason)>,
+}
+
+/// What the session keeps of its subscriptions.
+#[derive(Default)]
+pub(super) struct Subscriptions {
+    pub(super) by_id: BTreeMap<String, Held>,
+}
+
+/// The limits of partial sync for a session.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamLimits {
+    /// The most buckets (keys) one subscription may hold. Default 1,000.
+    pub max_buckets: usize,
+    /// The most subscriptions one session may hold. Default 64.
+    pub max_subscriptions: usize,
+}
+
+impl Default for StreamLimits {
+    fn default() -> StreamLimits {
+        StreamLimits {
+            max_buckets: DEFAULT_MAX_BUCKETS,
+            max_subscriptions: DEFAULT_MAX_SUBSCRIPTIONS,
+        }
+    }
+}
+
+/// The arguments of one `subscribe`.
+pub(super) struct Request {
+    pub(super) id: String,
+    pub(super) stream: String,
+    pub(super) parameters: Vec<String>,
+    pub(super) definition: Option<String>,
+    pub(super) cursor: Option<u64>,
+    pub(super) buckets: Vec<String>,
+}
+
+/// Checks a subscribe and, when it is accepted, holds its buckets in the hub.
+pub(super) fn accept(
+    registry: &crate::entity::Registry,
+    role: Option<&str>,
+    limits: StreamLimits,
+    held: &mut Subscriptions,
+    hub: &Subscription,
+    request: Request,
+) -> Result<CatchUp, SubscriptionError> {
+    let refuse = |code, message: String| SubscriptionError {
+        id: request.id.clone(),
+        stream: request.stream.clone(),
+        code,
+        message,
+    };
+    if request.id.is_empty() || request.id.len() > 128 {
+        return Err(refuse(
+            SubscriptionErrorCode::InvalidParameters,
+            "a subscription id is 1 to 128 bytes".to_owned(),
+        ));
+    }
+    let Some((handler, index)) = registry.stream(&request.stream) else {
+        return Err(refuse(
+            SubscriptionErrorCode::UnknownStream,
+            format!("no stream named {:?} is declared", request.stream),
+        ));
+    };
+    let spec = handler.streams()[index].clone();
+    if let Some(least) = spec.role
+        && !role_reaches(role, least)
+    {
+        return Err(refuse(
+            SubscriptionErrorCode::Forbidden,
+            format!(
+                "the stream {} needs the role {least} or above; this session has {}",
+                spec.name,
+                role.unwrap_or("none")
+            ),
+        ));
+    }
+    let replacing = held.by_id.contains_key(&request.id);
+    if !replacing && held.by_id.len() >= limits.max_subscriptions {
+        return Err(refuse(
+            SubscriptionErrorCode::TooManySubscriptions,
+            format!(
+                "a session holds at most {} subscriptions",
+                limits.max_subscriptions
+            ),
+        ));
+    }
+    let mut keys = request.parameters.clone();
+    keys.sort();
+    keys.dedup();
+    if keys.len() > limits.max_buckets {
+        return Err(refuse(
+            SubscriptionErrorCode::TooManyBuckets,
+            format!(
+                "the subscription asks for {} buckets of {}; at most {} are allowed",
+                keys.len(),
+                spec.name,
+                limits.max_buckets
+            ),
+        ));
+    }
+    if let Some(bad) = keys.iter().find(|key| !spec.accepts_key(key)) {
+        return Err(refuse(
+            SubscriptionErrorCode::InvalidParameters,
+            format!(
+                "the key {bad:?} is not a value of the column {} ({})",
+                spec.by,
+                spec.key_type.name()
+            ),
+        ));
+    }
+    let same_definition = request.definition.as_deref() == Some(spec.definition.as_str());
+    let mut removed = Vec::new();
+    for bucket in &request.buckets {
+        if !same_definition {
+            removed.push((bucket.clone(), RemovedReason::Definition));
+        } else if keys.binary_search(bucket).is_err() {
+            removed.push((bucket.clone(), RemovedReason::Unsubscribed));
+        }
+    }
+    // A replaced subscription's buckets that no other subscription of the stream holds.
+    if let Some(previous) = held.by_id.remove(&request.id) {
+        release_unheld(held, hub, &previous, &keys);
+    }
+    let stream: &'static str = handler.streams()[index].name;
+    hub.hold(handler.entity(), stream, &keys);
+    held.by_id.insert(
+        request.id.clone(),
+        Held {
+            spec: spec.clone(),
+            keys: keys.clone(),
+        },
+    );
+    Ok(CatchUp {
+        id: request.id,
+        spec,
+        index,
+        keys,
+        cursor: request.cursor.filter(|_| same_definition),
+        removed,
+    })
+}
+
+/// Ends a subscription: its buckets that no other subscription holds leave the hub, and
+/// the client is told, with the TTL it may keep the rows for.
+pub(super) fn unsubscribe(
+    held: &mut Subscriptions,
+    hub: &Subscription,
+    id: &str,
+    ttl_secs: Option<u64>,
+) -> Vec<Reply> {
+    let Some(previous) = held.by_id.remove(id) else {
+        return vec![
+            ServerMessage::Error(crate::protocol::Error {
+                message: format!("unknown subscription {id:?}"),
+                original_type: Some("unsubscribe".to_owned()),
+            })
+            .into(),
+        ];
+    };
+    release_unheld(held, hub, &previous, &[]);
+    previous
+        .keys
+        .iter()
+        .map(|key| {
+            ServerMessage::BucketRemoved(BucketRemoved {
+                subscription: id.to_owned(),
+                stream: previous.spec.name.to_owned(),
+                bucket: key.clone(),
+                reason: RemovedReason::Unsubscribed,
+                ttl_secs,
+            })
+            .into()
+        })
+        .collect()
+}
+
+/// Releases the buckets of `previous` that neither `kept` nor another subscription of its
+/// stream holds.
+fn release_unheld(held: &Subscriptions, hub: &Subscription, previous: &Held, kept: &[String]) {
+    let released: Vec<String> = previous
+        .keys
+        .iter()
+        .filter(|key| !kept.contains(key))
+        .filter(|key| {
+            !held
+                .by_id
+                .values()
+                .any(|other| other.spec.name == previous.spec.name && other.keys.contains(key))
+        })
+        .cloned()
+        .collect();
+    hub.release(previous.spec.name, &released);
+}
+
+/// Roles in increasing order of power; an unknown role reaches only itself.
+const ROLES: [&str; 4] = ["viewer", "member", "editor", "owner"];
+
+/// Whether `role` is `least` or above.
+fn role_reaches(role: Option<&str>, least: &str) -> bool {
+    let Some(role) = role else { return false };
+    match (
+        ROLES.iter().position(|known| *known == role),
+        ROLES.iter().position(|known| *known == least),
+    ) {
+        (Some(have), Some(need)) => have >= need,
+        _ => role == least,
+    }
+}
+
+/// The catch-up of one accepted subscription: `subscribed`, any `bucket_removed`, then
+/// pages after the cursor or a snapshot per bucket, then its `checkpoint`.
+pub(super) async fn catch_up<S: Store>(
+    store: &S,
+    tenant: &TenantId,
+    plan: CatchUp,
+) -> crate::Result<Vec<Reply>> {
+    let handler = store
+        .registry()
+        .get(plan.spec.entity)
+        .expect("the stream's entity is registered");
+    let mut replies: Vec<Reply> = Vec::new();
+    let mut removed: Vec<Reply> = plan
+        .removed
+        .iter()
+        .map(|(bucket, reason)| {
+            ServerMessage::BucketRemoved(BucketRemoved {
+                subscription: plan.id.clone(),
+                stream: plan.spec.name.to_owned(),
+                bucket: bucket.clone(),
+                reason: *reason,
+                ttl_secs: None,
+            })
+            .into()
+        })
+        .collect();
+
+    // Incremental from the cursor, unless a bucket's cursor is past the purge horizon:
+    // then the whole subscription reloads (and the client sweeps what it no longer gets).
+    let mut changes: Vec<StreamChange> = Vec::new();
+    let mut checkpoint = u64::MAX;
+    let mut reset = plan.cursor.is_none();
+    if let Some(cursor) = plan.cursor {
+        for key in &plan.keys {
+            let (bucket_changes, read_at, purged) =
+                bucket_changes(store, tenant, &plan, handler, key, cursor).await?;
+            if purged {
+                reset = true;
+                changes.clear();
+                break;
+            }
+            checkpoint = checkpoint.min(read_at);
+            changes.extend(bucket_changes);
+        }
+    }
+    let mut pages: Vec<Reply> = Vec::new();
+    if reset {
+        checkpoint = u64::MAX;
+        for key in &plan.keys {
+            let (rows, read_at) = bucket_rows(store, tenant, &plan, handler, key).await?;
+            checkpoint = checkpoint.min(read_at);
+            pages.push(
+                ServerMessage::BucketSnapshot(BucketSnapshot {
+                    subscription: plan.id.clone(),
+                    stream: plan.spec.name.to_owned(),
+                    bucket: key.clone(),
+                    entity_type: plan.spec.entity.to_owned(),
+                    cursor: read_at,
+                    rows,
+                })
+                .into(),
+            );
+        }
+    } else {
+        changes.sort_by_key(|change| change.seq);
+        let count = changes.len().div_ceil(PAGE).max(1);
+        let mut chunks = changes.chunks(PAGE);
+        for page in 0..count {
+            let chunk = chunks.next().unwrap_or_default();
+            pages.push(
+                ServerMessage::StreamPage(StreamPage {
+                    subscription: Some(plan.id.clone()),
+                    changes: chunk.to_vec(),
+                    has_more: page + 1 < count,
+                })
+                .into(),
+            );
+        }
+    }
+    if checkpoint == u64::MAX {
+        checkpoint = store.cursor(tenant).await?;
+    }
+    replies.push(
+        ServerMessage::Subscribed(Subscribed {
+            id: plan.id.clone(),
+            stream: plan.spec.name.to_owned(),
+            definition: plan.spec.definition.clone(),
+            buckets: plan.keys.clone(),
+            cursor: if reset { 0 } else { plan.cursor.unwrap_or(0) },
+        })
+        .into(),
+    );
+    replies.append(&mut removed);
+    replies.append(&mut pages);
+    replies.push(
+        ServerMessage::Checkpoint(Checkpoint {
+            cursor: checkpoint,
+            subscription: Some(plan.id),
+        })
+        .into(),
+    );
+    Ok(replies)
+}
+
+/// One bucket's changes after `cursor`: per row, its latest event (put, leave or
+/// tombstone); with the cursor the reads reflect and whether the cursor was purged past.
+async fn bucket_changes<S: Store>(
+    store: &S,
+    tenant: &TenantId,
+    plan: &CatchUp,
+    handler: &dyn crate::entity::Handler,
+    key: &str,
+    cursor: u64,
+) -> crate::Result<(Vec<StreamChange>, u64, bool)> {
+    let mut latest: HashMap<String, StreamChange> = HashMap::new();
+    // Rows and moves advance from their own positions; each read takes both from one
+    // position, in one read transaction whose cursor bounds what it saw.
+    let (mut rows_after, mut moves_after) = (Some(cursor), Some(cursor));
+    let mut read_at = u64::MAX;
+    while let Some(after) = match (rows_after, moves_after) {
+        (Some(rows), Some(moves)) => Some(rows.min(moves)),
+        (rows, moves) => rows.or(moves),
+    } {
+        let feed = store
+            .bucket_feed(tenant, &plan.spec, key, after, ROUND)
+            .await?;
+        if feed.reset {
+            return Ok((Vec::new(), feed.cursor, true));
+        }
+        read_at = read_at.min(feed.cursor);
+        if rows_after == Some(after) {
+            rows_after =
+                (feed.rows.len() == ROUND).then(|| feed.rows.last().map_or(after, |row| row.seq));
+            for effect in &feed.rows {
+                keep_latest(&mut latest, row_change(plan, handler, key, effect));
+            }
+        }
+        if moves_after == Some(after) {
+            moves_after = (feed.moves.len() == ROUND)
+                .then(|| feed.moves.last().map_or(after, |(_, seq)| *seq));
+            for (entity_id, seq) in &feed.moves {
+                keep_latest(
+                    &mut latest,
+                    StreamChange {
+                        op: BucketOp::Leave,
+                        stream: plan.spec.name.to_owned(),
+                        bucket: key.to_owned(),
+                        entity_type: plan.spec.entity.to_owned(),
+                        entity_id: entity_id.clone(),
+                        seq: *seq,
+                        data: None,
+                    },
+                );
+            }
+        }
+    }
+    Ok((latest.into_values().collect(), read_at, false))
+}
+
+/// A row read by its key column as a bucket change: a tombstone, a put, or a leave when the
+/// stream's filter refuses it now.
+fn row_change(
+    plan: &CatchUp,
+    handler: &dyn crate::entity::Handler,
+    key: &str,
+    effect: &Effect,
+) -> StreamChange {
+    let op = if effect.deleted {
+        BucketOp::Tombstone
+    } else if handler.bucket(plan.index, &effect.data).as_deref() == Some(key) {
+        BucketOp::Put
+    } else {
+        BucketOp::Leave
+    };
+    StreamChange {
+        op,
+        stream: plan.spec.name.to_owned(),
+        bucket: key.to_owned(),
+        entity_type: plan.spec.entity.to_owned(),
+        entity_id: effect.entity_id.clone(),
+        seq: effect.seq,
+        data: (op == BucketOp::Put).then(|| effect.data.clone()),
+    }
+}
+
+/// Keeps, per row, the change with the highest sequence number; at equal numbers the row's
+/// own state (read from its table) wins over the move.
+fn keep_latest(latest: &mut HashMap<String, StreamChange>, change: StreamChange) {
+    match latest.get(&change.entity_id) {
+        Some(kept)
+            if kept.seq > change.seq
+                || (kept.seq == change.seq && change.op == BucketOp::Leave) => {}
+        _ => {
+            latest.insert(change.entity_id.clone(), change);
+        }
+    }
+}
+
+/// Every live row of one bucket, with the cursor the first read reflects.
+async fn bucket_rows<S: Store>(
+    store: &S,
+    tenant: &TenantId,
+    plan: &CatchUp,
+    handler: &dyn crate::entity::Handler,
+    key: &str,
+) -> crate::Result<(Vec<serde_json::Value>, u64)> {
+    let mut rows: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+    let mut after = 0;
+    let mut read_at = u64::MAX;
+    loop {
+        let feed = store
+            .bucket_feed(tenant, &plan.spec, key, after, ROUND)
+            .await?;
+        read_at = read_at.min(feed.cursor);
+        let done = feed.rows.len() < ROUND;
+        for effect in feed.rows {
+            after = after.max(effect.seq);
+            if !effect.deleted && handler.bucket(plan.index, &effect.data).as_deref() == Some(key) {
+                rows.insert(effect.entity_id, effect.data);
+            } else {
+                rows.remove(&effect.entity_id);
+            }
+        }
+        if done {
+            return Ok((rows.into_values().collect(), read_at));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_rank_viewer_member_editor_owner() {
+        assert!(role_reaches(Some("owner"), "viewer"));
+        assert!(role_reaches(Some("editor"), "editor"));
+        assert!(!role_reaches(Some("viewer"), "editor"));
+        assert!(!role_reaches(None, "viewer"));
+        assert!(role_reaches(Some("auditor"), "auditor"));
+        assert!(!role_reaches(Some("auditor"), "viewer"));
+    }
+}

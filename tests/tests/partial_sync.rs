@@ -1,0 +1,332 @@
+//! Partial sync over the real wire, on both stores: a server (sync-axum) on 127.0.0.1,
+//! clients speaking raw JSON, and the stream `payments_by_account` of the testkit's
+//! `Payment` (partitioned by account, drafts filtered out).
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use sync_axum::SyncServer;
+use sync_axum::jwt::{JwtAuthenticator, JwtKeys};
+use sync_core::Store;
+use sync_core::Syncable;
+use sync_core::entity::stream::key_evaluations;
+use sync_testkit::backend::Fixture;
+use sync_testkit::entities::payment_json;
+use sync_testkit::store_tests;
+use sync_testkit::ws::{self, Socket, entry, process, recv, send, silent};
+
+const SECRET: &[u8] = b"partial sync test secret, 32 bytes or more";
+const TENANT: &str = "household";
+const STREAM: &str = "payments_by_account";
+
+struct Server {
+    address: String,
+    keys: JwtKeys,
+}
+
+async fn serve(fixture: &Fixture) -> Server {
+    let keys = JwtKeys::from_secret(SECRET);
+    let server = SyncServer::builder(fixture.store.clone(), JwtAuthenticator::new(keys.clone()))
+        .path("/sync/{tenant}")
+        .build();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let router = server.router();
+    tokio::spawn(async move { sync_axum::serve(listener, router).await });
+    Server { address, keys }
+}
+
+impl Server {
+    /// A connected client, past its `status: online` (which `ws::connect` reads).
+    async fn connect(&self) -> Socket {
+        let token = self
+            .keys
+            .issue("user-1", &[TENANT], Duration::from_secs(60))
+            .unwrap();
+        let url = format!("ws://{}/sync/{TENANT}", self.address);
+        ws::connect(&url, &[ws::bearer(&token)]).await
+    }
+}
+
+/// Writes a payment and waits for its ACK.
+async fn write(socket: &mut Socket, entry_id: &str, op: &str, payment: Value) {
+    let id = payment["id"].as_str().unwrap().to_owned();
+    send(
+        socket,
+        process(entry(entry_id, TENANT, "Payment", op, &id, payment)),
+    )
+    .await;
+    let ack = recv(socket).await;
+    assert_eq!(ack["type"], "sync_ack", "{ack}");
+}
+
+fn at(second: u32) -> String {
+    format!("2026-01-01T00:00:{second:02}.000Z")
+}
+
+/// Subscribes and reads up to its checkpoint: (subscribed, everything between, checkpoint).
+async fn subscribe(socket: &mut Socket, request: Value) -> (Value, Vec<Value>, u64) {
+    send(socket, request).await;
+    let subscribed = recv(socket).await;
+    if subscribed["type"] != "subscribed" {
+        return (subscribed, Vec::new(), 0);
+    }
+    let mut between = Vec::new();
+    loop {
+        let message = recv(socket).await;
+        if message["type"] == "checkpoint" {
+            assert_eq!(message["subscription"], subscribed["id"]);
+            return (subscribed, between, message["cursor"].as_u64().unwrap());
+        }
+        between.push(message);
+    }
+}
+
+/// Every change of the stream pages in `messages`, as (op, bucket, entity id).
+fn changes(messages: &[Value]) -> Vec<(String, String, String)> {
+    messages
+        .iter()
+        .filter(|message| message["type"] == "stream_page")
+        .flat_map(|page| page["changes"].as_array().unwrap().clone())
+        .map(|change| {
+            (
+                change["op"].as_str().unwrap().to_owned(),
+                change["bucket"].as_str().unwrap().to_owned(),
+                change["entity_id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn of_type<'a>(messages: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    messages
+        .iter()
+        .filter(|message| message["type"] == kind)
+        .collect()
+}
+
+fn change(op: &str, bucket: &str, id: &str) -> (String, String, String) {
+    (op.to_owned(), bucket.to_owned(), id.to_owned())
+}
+
+store_tests! {
+    registry = sync_testkit::entities::streamed();
+
+    async fn a_first_subscribe_loads_its_buckets_and_only_them(fixture: Fixture) {
+        let server = serve(&fixture).await;
+        let mut writer = server.connect().await;
+        write(&mut writer, "e1", "create", payment_json("p1", "A", 10, &at(1))).await;
+        write(&mut writer, "e2", "create", payment_json("p2", "B", 20, &at(2))).await;
+        let mut draft = payment_json("p3", "A", 30, &at(3));
+        draft["draft"] = json!(true);
+        write(&mut writer, "e3", "create", draft).await;
+
+        let mut reader = server.connect().await;
+        let (subscribed, loaded, checkpoint) = subscribe(
+            &mut reader,
+            json!({"type": "subscribe", "id": "s1", "stream": STREAM, "parameters": ["A"]}),
+        )
+        .await;
+        assert_eq!(subscribed["buckets"], json!(["A"]));
+        let snapshots = of_type(&loaded, "bucket_snapshot");
+        assert_eq!(snapshots.len(), 1);
+        let rows = snapshots[0]["rows"].as_array().unwrap();
+        assert_eq!(rows.len(), 1, "p2 is in another bucket, p3 is a draft: {rows:?}");
+        assert_eq!(rows[0]["id"], "p1");
+        assert_eq!(checkpoint, 3);
+    }
+
+    async fn a_row_moved_out_while_offline_leaves_on_reconnect_without_a_snapshot(fixture: Fixture) {
+        let server = serve(&fixture).await;
+        let mut writer = server.connect().await;
+        write(&mut writer, "e1", "create", payment_json("p1", "A", 10, &at(1))).await;
+        let mut reader = server.connect().await;
+        let (subscribed, _, checkpoint) = subscribe(
+            &mut reader,
+            json!({"type": "subscribe", "id": "s1", "stream": STREAM, "parameters": ["A"]}),
+        )
+        .await;
+        drop(reader);
+
+        // Offline: p1 moves to B, p2 arrives in A, p3 moves A → B → A.
+        write(&mut writer, "e2", "update", payment_json("p1", "B", 10, &at(2))).await;
+        write(&mut writer, "e3", "create", payment_json("p2", "A", 20, &at(3))).await;
+        write(&mut writer, "e4", "create", payment_json("p3", "A", 30, &at(4))).await;
+        write(&mut writer, "e5", "update", payment_json("p3", "B", 30, &at(5))).await;
+        write(&mut writer, "e6", "update", payment_json("p3", "A", 31, &at(6))).await;
+
+        let mut reader = server.connect().await;
+        let (_, caught_up, cursor) = subscribe(
+            &mut reader,
+            json!({"type": "subscribe", "id": "s1", "stream": STREAM, "parameters": ["A"],
+                   "definition": subscribed["definition"], "cursor": checkpoint, "buckets": ["A"]}),
+        )
+        .await;
+        assert!(of_type(&caught_up, "bucket_snapshot").is_empty(), "the kept bucket is not reloaded");
+        let mut got = changes(&caught_up);
+        got.sort();
+        assert_eq!(
+            got,
+            vec![change("leave", "A", "p1"), change("put", "A", "p2"), change("put", "A", "p3")]
+        );
+        assert_eq!(cursor, 6);
+    }
+
+    async fn live_changes_reach_only_the_buckets_they_touch(fixture: Fixture) {
+        let server = serve(&fixture).await;
+        let mut writer = server.connect().await;
+        write(&mut writer, "e1", "create", payment_json("p1", "A", 10, &at(1))).await;
+        let mut in_a = server.connect().await;
+        let mut in_b = server.connect().await;
+        let mut in_c = server.connect().await;
+        let mut whole = server.connect().await;
+        for (socket, key) in [(&mut in_a, "A"), (&mut in_b, "B"), (&mut in_c, "C")] {
+            subscribe(socket, json!({"type": "subscribe", "id": "s", "stream": STREAM, "parameters": [key]})).await;
+        }
+
+        let before = key_evaluations();
+        write(&mut writer, "e2", "update", payment_json("p1", "B", 10, &at(2))).await;
+        // One stream on the entity: its key from the old image and from the new one.
+        assert!(key_evaluations() - before >= 2);
+
+        let page = recv(&mut in_a).await;
+        assert_eq!(changes(&[page]), vec![change("leave", "A", "p1")]);
+        assert_eq!(recv(&mut in_a).await, json!({"type": "checkpoint", "cursor": 2}));
+        let page = recv(&mut in_b).await;
+        assert_eq!(changes(std::slice::from_ref(&page)), vec![change("put", "B", "p1")]);
+        assert_eq!(page["changes"][0]["data"]["accountId"], "B");
+        assert_eq!(recv(&mut in_b).await["type"], "checkpoint");
+        silent(&mut in_c).await;
+        // A client that subscribes to nothing gets what it always got.
+        let update = recv(&mut whole).await;
+        assert_eq!(update["event_type"], "data_update");
+        assert_eq!(update["data"]["single_entity"]["id"], "p1");
+
+        // A delete reaches the bucket that held the row, as a tombstone.
+        write(&mut writer, "e3", "delete", payment_json("p1", "B", 10, &at(3))).await;
+        let page = recv(&mut in_b).await;
+        assert_eq!(changes(&[page]), vec![change("tombstone", "B", "p1")]);
+        silent(&mut in_a).await;
+    }
+
+    async fn a_subscribed_session_gets_the_entity_only_through_its_buckets(fixture: Fixture) {
+        let server = serve(&fixture).await;
+        let mut writer = server.connect().await;
+        let mut reader = server.connect().await;
+        subscribe(&mut reader, json!({"type": "subscribe", "id": "s", "stream": STREAM, "parameters": ["A"]})).await;
+        write(&mut writer, "e1", "create", payment_json("p9", "Z", 1, &at(1))).await;
+        silent(&mut reader).await;
+        send(&mut reader, json!({"type": "request_changes", "since": 0})).await;
+        let page = recv(&mut reader).await;
+        assert_eq!(page["type"], "changes");
+        assert_eq!(page["changes"], json!([]), "the feed leaves out the streamed entity");
+    }
+
+    async fn too_many_buckets_refuse_only_that_subscribe(fixture: Fixture) {
+        let server = serve(&fixture).await;
+        let mut writer = server.connect().await;
+        let mut reader = server.connect().await;
+        let keys: Vec<String> = (0..1001).map(|n| format!("k{n}")).collect();
+        let (refused, _, _) = subscribe(
+            &mut reader,
+            json!({"type": "subscribe", "id": "big", "stream": STREAM, "parameters": keys}),
+        )
+        .await;
+        assert_eq!(refused["type"], "subscription_error");
+        assert_eq!(refused["code"], "too_many_buckets");
+        assert_eq!(refused["stream"], STREAM);
+        let (subscribed, _, _) = subscribe(
+            &mut reader,
+            json!({"type": "subscribe", "id": "small", "stream": STREAM, "parameters": ["A"]}),
+        )
+        .await;
+        assert_eq!(subscribed["type"], "subscribed");
+        write(&mut writer, "e1", "create", payment_json("p1", "A", 10, &at(1))).await;
+        assert_eq!(changes(&[recv(&mut reader).await]), vec![change("put", "A", "p1")]);
+        assert_eq!(recv(&mut reader).await["type"], "checkpoint");
+
+        let (unknown, _, _) = subscribe(
+            &mut reader,
+            json!({"type": "subscribe", "id": "x", "stream": "nope", "parameters": ["A"]}),
+        )
+        .await;
+        assert_eq!(unknown["code"], "unknown_stream");
+    }
+
+    async fn a_changed_definition_replaces_only_that_streams_buckets(fixture: Fixture) {
+        let server = serve(&fixture).await;
+        let mut writer = server.connect().await;
+        write(&mut writer, "e1", "create", payment_json("p1", "A", 10, &at(1))).await;
+        let mut reader = server.connect().await;
+        let (_, reloaded, _) = subscribe(
+            &mut reader,
+            json!({"type": "subscribe", "id": "s1", "stream": STREAM, "parameters": ["A"],
+                   "definition": "an older definition", "cursor": 1, "buckets": ["A", "B"]}),
+        )
+        .await;
+        let removed: Vec<(&Value, &Value)> = of_type(&reloaded, "bucket_removed")
+            .into_iter()
+            .map(|removed| (&removed["bucket"], &removed["reason"]))
+            .collect();
+        assert_eq!(removed, vec![(&json!("A"), &json!("definition")), (&json!("B"), &json!("definition"))]);
+        let snapshots = of_type(&reloaded, "bucket_snapshot");
+        assert_eq!(snapshots.len(), 1);
+        assert_eq!(snapshots[0]["rows"][0]["id"], "p1");
+    }
+
+    async fn a_cursor_older_than_the_purge_horizon_reloads_the_subscription(fixture: Fixture) {
+        let server = serve(&fixture).await;
+        let mut writer = server.connect().await;
+        write(&mut writer, "e1", "create", payment_json("p1", "A", 10, &at(1))).await;
+        write(&mut writer, "e2", "create", payment_json("p2", "A", 20, &at(2))).await;
+        write(&mut writer, "e3", "delete", payment_json("p2", "A", 20, &at(3))).await;
+        write(&mut writer, "e4", "create", payment_json("p4", "A", 40, &at(4))).await;
+        let purge = fixture
+            .store
+            .purge_tombstones(&sync_testkit::tenant(TENANT), sync_core::Version::now())
+            .await
+            .unwrap();
+        assert_eq!(purge.removed, 1);
+        let mut reader = server.connect().await;
+        let definition = sync_testkit::entities::Payment::STREAMS[0].definition();
+        let (subscribed, reloaded, _) = subscribe(
+            &mut reader,
+            json!({"type": "subscribe", "id": "s1", "stream": STREAM, "parameters": ["A"],
+                   "definition": definition, "cursor": 1, "buckets": ["A"]}),
+        )
+        .await;
+        assert_eq!(subscribed["cursor"], 0, "a reset starts the subscription over");
+        let snapshots = of_type(&reloaded, "bucket_snapshot");
+        let ids: Vec<&Value> = snapshots[0]["rows"].as_array().unwrap().iter().map(|row| &row["id"]).collect();
+        assert_eq!(ids, vec![&json!("p1"), &json!("p4")]);
+
+        // A cursor at the horizon still catches up incrementally.
+        let (_, caught_up, _) = subscribe(
+            &mut reader,
+            json!({"type": "subscribe", "id": "s2", "stream": STREAM, "parameters": ["A"],
+                   "definition": definition, "cursor": 3, "buckets": ["A"]}),
+        )
+        .await;
+        assert!(of_type(&caught_up, "bucket_snapshot").is_empty());
+        assert_eq!(changes(&caught_up), vec![change("put", "A", "p4")]);
+    }
+
+    async fn unsubscribe_releases_the_buckets_with_their_ttl(fixture: Fixture) {
+        let server = serve(&fixture).await;
+        let mut writer = server.connect().await;
+        let mut reader = server.connect().await;
+        subscribe(&mut reader, json!({"type": "subscribe", "id": "warm", "stream": STREAM, "parameters": ["A"]})).await;
+        subscribe(&mut reader, json!({"type": "subscribe", "id": "cold", "stream": STREAM, "parameters": ["A", "B"]})).await;
+        send(&mut reader, json!({"type": "unsubscribe", "id": "cold", "ttl_secs": 0})).await;
+        let mut removed = [recv(&mut reader).await, recv(&mut reader).await];
+        removed.sort_by_key(|message| message["bucket"].to_string());
+        assert_eq!(removed[0], json!({"type": "bucket_removed", "subscription": "cold", "stream": STREAM, "bucket": "A", "reason": "unsubscribed", "ttl_secs": 0}));
+        assert_eq!(removed[1]["bucket"], "B");
+        // A is still held by "warm"; B by nothing.
+        write(&mut writer, "e1", "create", payment_json("p1", "A", 10, &at(1))).await;
+        write(&mut writer, "e2", "create", payment_json("p2", "B", 20, &at(2))).await;
+        assert_eq!(changes(&[recv(&mut reader).await]), vec![change("put", "A", "p1")]);
+        assert_eq!(recv(&mut reader).await["type"], "checkpoint");
+        silent(&mut reader).await;
+    }
+}
