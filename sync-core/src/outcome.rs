@@ -129,4 +129,6 @@ pub struct BatchOutcome {
     /// What the applied changes did to their entities' stream buckets, in sequence order;
     /// empty when no entity of the batch declares streams.
     pub routes: Vec<crate::entity::stream::Route>,
+    /// The subjects whose memberships of a principal-keyed stream the batch changed.
+    pub principals: Vec<String>,
 }

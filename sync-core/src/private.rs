@@ -33,7 +33,7 @@ pub fn decode<T>(
     decode(next_column(values, column)?).map_err(|message| DecodeError::new(column, message))
 }
 
-pub use crate::entity::stream::{BucketKey, Stream};
+pub use crate::entity::stream::{BucketKey, Keys, Stream, Via, membership_column};
 pub use crate::entity::{Payload, RegistryBuilder, Schema};
 pub use crate::merge::{FIELD_VERSIONS, FieldMerge, Fields, Merge, Policy};
 pub use crate::typescript::{Interface, Probe, Property, Unknown, ViaTsType};

@@ -194,3 +194,56 @@ pub fn streamed() -> Registry {
 pub fn payment_json(id: &str, account: &str, amount: i64, updated_at: &str) -> serde_json::Value {
     json!({ "id": id, "accountId": account, "amount": amount, "draft": false, "updated_at": updated_at })
 }
+
+/// A membership: `user_id` may see the notes of `account_id`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Syncable)]
+#[serde(rename_all = "camelCase")]
+#[sync(entity = "Grant", table = "grants")]
+pub struct Grant {
+    /// The id.
+    #[sync(id)]
+    pub id: String,
+    /// The member: a subject.
+    #[sync(index)]
+    pub user_id: String,
+    /// The key it may see.
+    #[sync(index)]
+    pub account_id: String,
+    /// The version.
+    #[serde(rename = "updated_at")]
+    #[sync(updated_at)]
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// A restricted entity: a client sees (and writes) only the notes of accounts its grants
+/// name, intersected with the accounts it asks for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Syncable)]
+#[serde(rename_all = "camelCase")]
+#[sync(entity = "Note", table = "notes")]
+#[sync(stream(name = "notes_by_account", by = account_id, keys = both, via = Grant.account_id, member = user_id))]
+pub struct Note {
+    /// The id.
+    #[sync(id)]
+    pub id: String,
+    /// The account: the partition column.
+    #[sync(index)]
+    pub account_id: String,
+    /// The text.
+    pub text: String,
+    /// The version.
+    #[serde(rename = "updated_at")]
+    #[sync(updated_at)]
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// `Account`, `Payment` (stream `payments_by_account`), `Grant` and `Note` (stream
+/// `notes_by_account`, keyed by the principal's grants).
+pub fn restricted() -> Registry {
+    Registry::builder()
+        .entity::<Account>()
+        .entity::<Payment>()
+        .entity::<Grant>()
+        .entity::<Note>()
+        .build()
+        .unwrap()
+}

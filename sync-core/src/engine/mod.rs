@@ -38,6 +38,7 @@
 //! # });
 //! ```
 
+pub(crate) mod access;
 mod committed;
 mod relay;
 mod snapshot;
@@ -325,7 +326,21 @@ impl<S: Store> Engine<S> {
         origin: Option<SessionId>,
         changes: Vec<Change>,
     ) -> Result<BatchOutcome, SubmitError> {
-        let refusals = self.screen(actor, tenant, &changes);
+        let mut refusals = self.screen(actor, tenant, &changes);
+        let outside = access::stream_refusals(&self.inner.store, actor, tenant, &changes)
+            .await
+            .map_err(|error| match error {
+                crate::Error::Unavailable(_) => SubmitError::Overloaded,
+                error => SubmitError::Storage(error.to_string()),
+            })?;
+        if !outside.is_empty() {
+            refusals.resize(changes.len(), None);
+            for (refusal, outside) in refusals.iter_mut().zip(outside) {
+                if refusal.is_none() {
+                    *refusal = outside;
+                }
+            }
+        }
         let mut job = Job::new(origin, changes, refusals);
         // A writer may stop between our lookup and our send; its queue is then closed and
         // the job comes back unprocessed, so trying again with a new writer is safe.

@@ -34,6 +34,16 @@ impl<S: Store> Engine<S> {
     /// The frame keeps the slot until it (and every clone of it) is dropped, so a frame
     /// waiting for a slow client still counts against the bound.
     pub async fn initial_load(&self, tenant: &TenantId) -> Result<Frame, LoadError> {
+        self.initial_load_withholding(tenant, Vec::new()).await
+    }
+
+    /// [`initial_load`](Self::initial_load) with the rows of `collections` left out (each
+    /// still present, empty): for a session that takes those entities through streams.
+    pub async fn initial_load_withholding(
+        &self,
+        tenant: &TenantId,
+        collections: Vec<&'static str>,
+    ) -> Result<Frame, LoadError> {
         let waited = self.inner.config.snapshot_wait;
         let slots = self.inner.snapshots.clone();
         let slot = match tokio::time::timeout(waited, slots.acquire_owned()).await {
@@ -41,7 +51,7 @@ impl<S: Store> Engine<S> {
             // The semaphore is never closed; a closed one means no slot will come.
             Ok(Err(_)) | Err(_) => return Err(LoadError::Busy { waited }),
         };
-        let mut frame = InitialLoad::new(tenant);
+        let mut frame = InitialLoad::new(tenant).withholding(collections);
         self.inner.store.stream_snapshot(tenant, &mut frame).await?;
         Ok(Frame::holding(frame.finish(), slot))
     }

@@ -172,7 +172,7 @@ async fn commit<S: Store>(inner: &Inner<S>, tenant: &TenantId, mut group: Vec<Jo
         .apply_screened(tenant, &changes, &refusals)
         .await;
     crate::metrics::group_commit(changes.len(), started.elapsed(), result.is_ok());
-    let (mut outcomes, cursor, mut routes) = match result {
+    let (mut outcomes, cursor, mut routes, principals) = match result {
         Ok(batch) => {
             inner
                 .committed
@@ -181,6 +181,7 @@ async fn commit<S: Store>(inner: &Inner<S>, tenant: &TenantId, mut group: Vec<Jo
                 batch.outcomes.into_iter(),
                 batch.cursor,
                 by_seq(batch.routes),
+                batch.principals,
             )
         }
         Err(error) => {
@@ -234,6 +235,7 @@ async fn commit<S: Store>(inner: &Inner<S>, tenant: &TenantId, mut group: Vec<Jo
                 outcomes: mine,
                 cursor,
                 routes: job_routes,
+                principals: principals.clone(),
             }));
         }
         if pending.is_some() {
@@ -253,6 +255,20 @@ async fn commit<S: Store>(inner: &Inner<S>, tenant: &TenantId, mut group: Vec<Jo
         pending.finish(local);
         if let (Some((first, last)), Some(relay)) = (range, &inner.relay) {
             relay.announce(tenant, NoticeKind::Committed { first, last });
+        }
+    }
+    if !principals.is_empty() {
+        // Here they resolve their keys again; on other nodes they reconnect and resume.
+        inner.hub.resolve_subjects(tenant, &principals);
+        if let Some(relay) = &inner.relay {
+            for subject in &principals {
+                relay.announce(
+                    tenant,
+                    NoticeKind::AccessChanged {
+                        subject: crate::hub::subject_key(subject),
+                    },
+                );
+            }
         }
     }
 }

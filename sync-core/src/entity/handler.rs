@@ -115,6 +115,12 @@ pub trait Handler: Send + Sync + 'static {
         None
     }
 
+    /// The partition key of a row's JSON in the stream at `index`, whatever the filter
+    /// says: what decides whether a principal may write the row.
+    fn partition_key(&self, _index: usize, _data: &Json) -> Option<String> {
+        None
+    }
+
     /// The index of the column with `role` in [`columns`](Self::columns).
     fn position(&self, role: super::Role) -> usize {
         self.columns()
@@ -290,6 +296,12 @@ impl<T: Syncable> Handler for Typed<T> {
         let stream = T::STREAMS.get(index)?;
         let row = T::deserialize(data).ok()?;
         bucket_of(stream, &row)
+    }
+
+    fn partition_key(&self, index: usize, data: &Json) -> Option<String> {
+        let stream = T::STREAMS.get(index)?;
+        let row = T::deserialize(data).ok()?;
+        (stream.key)(&row)
     }
 
     fn merge_live(

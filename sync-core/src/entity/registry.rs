@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use super::handler::{Handler, Typed};
 use super::rules::{Actor, Authorizer, ErasedRules, Rules, TypedRules};
+use super::stream::Via;
 use super::{Role, Syncable};
 use crate::change::Change;
 use crate::error::{Error, Result};
@@ -21,6 +22,8 @@ pub struct Registry {
     /// Per handler, its entity's rules.
     rules: Vec<Option<Arc<dyn ErasedRules>>>,
     authorizer: Option<Arc<dyn Authorizer>>,
+    /// Per membership entity (lowercase name), the hops of the streams keyed through it.
+    memberships: HashMap<String, Vec<Via>>,
 }
 
 /// Collects entities for a [`Registry`]; [`build`](Self::build) checks them.
@@ -52,6 +55,28 @@ impl Registry {
                 .position(|stream| stream.name == name)
                 .map(|index| (&**handler, index))
         })
+    }
+
+    /// The membership hops that go through `entity`: a change of one of its rows changes
+    /// what its member (old and new) may see.
+    pub fn memberships(&self, entity: &str) -> &[Via] {
+        self.memberships
+            .get(&entity.to_ascii_lowercase())
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// The entities a session may see only through streams: those with a stream keyed by
+    /// the principal.
+    pub fn restricted(&self) -> Vec<&'static str> {
+        self.iter()
+            .filter(|handler| {
+                handler
+                    .streams()
+                    .iter()
+                    .any(|stream| stream.keys.restricts())
+            })
+            .map(|handler| handler.entity())
+            .collect()
     }
 
     /// The handler of the entity whose collection is `collection`.
@@ -199,6 +224,26 @@ impl RegistryBuilder {
                 return Err(duplicate("table", handler.table()));
             }
             registry.handlers.push(handler);
+        }
+        for handler in &registry.handlers {
+            for via in handler.streams().iter().filter_map(|stream| stream.via) {
+                if registry.get(via.entity).is_none() {
+                    return Err(Error::InvalidIdentifier {
+                        what: format!(
+                            "membership entity of a stream of {} (register it too)",
+                            handler.entity()
+                        ),
+                        name: via.entity.to_owned(),
+                    });
+                }
+                let vias = registry
+                    .memberships
+                    .entry(via.entity.to_ascii_lowercase())
+                    .or_default();
+                if !vias.contains(&via) {
+                    vias.push(via);
+                }
+            }
         }
         Ok(registry)
     }

@@ -64,18 +64,129 @@ pub struct Stream<T: 'static> {
     pub filter_name: &'static str,
     /// The least role that may subscribe: `None` for anyone with access to the tenant.
     pub role: Option<&'static str>,
+    /// Where a subscription's keys come from.
+    pub keys: Keys,
+    /// The membership entity that ties keys to the principal, for [`Keys::Principal`] and
+    /// [`Keys::Both`].
+    pub via: Option<Via>,
+}
+
+/// Where a subscription's keys come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keys {
+    /// The client chooses them (`parameters`): a subset for bandwidth and storage, not an
+    /// access boundary.
+    Params,
+    /// The principal's memberships give them; the client's parameters are ignored.
+    Principal,
+    /// The client's parameters, intersected with the principal's memberships.
+    Both,
+}
+
+impl Keys {
+    /// Whether the principal's memberships bound the keys: the entity is then *restricted*,
+    /// and a client receives it only through this stream.
+    pub fn restricts(self) -> bool {
+        !matches!(self, Keys::Params)
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Keys::Params => "params",
+            Keys::Principal => "principal",
+            Keys::Both => "both",
+        }
+    }
+}
+
+/// One hop from the principal to a stream's keys: the live rows of a membership entity
+/// whose `member_column` holds the principal's subject give the keys in `key_column`.
+#[derive(Debug, Clone, Copy)]
+pub struct Via {
+    /// The membership entity's wire name.
+    pub entity: &'static str,
+    /// Its column holding the principal's subject (indexed).
+    pub member_column: &'static str,
+    /// Its column holding an allowed key (indexed).
+    pub key_column: &'static str,
+    /// A membership row's subject.
+    pub member: fn(&serde_json::Value) -> Option<String>,
+    /// A membership row's key.
+    pub key: fn(&serde_json::Value) -> Option<String>,
+}
+
+impl PartialEq for Via {
+    /// The same entity and columns: the functions are the derive's readers of them.
+    fn eq(&self, other: &Via) -> bool {
+        (self.entity, self.member_column, self.key_column)
+            == (other.entity, other.member_column, other.key_column)
+    }
+}
+
+impl Eq for Via {}
+
+impl Via {
+    /// The membership lookup as a stream of the membership entity partitioned by its
+    /// member column, so a store reads a principal's memberships as one bucket.
+    pub fn lookup(&self) -> StreamSpec {
+        StreamSpec {
+            entity: self.entity,
+            name: "",
+            by: self.member_column,
+            key_type: super::SqlType::Text,
+            filter: "",
+            role: None,
+            keys: Keys::Params,
+            via: None,
+            definition: String::new(),
+        }
+    }
+}
+
+/// The SQL column of `field` in `columns`, which must be indexed; evaluated at compile time
+/// by the derive, so a membership field that is missing or has no index is a compile error.
+pub const fn membership_column(columns: &'static [super::Column], field: &str) -> &'static str {
+    let mut index = 0;
+    while index < columns.len() {
+        if bytes_equal(columns[index].field.as_bytes(), field.as_bytes()) {
+            if !columns[index].indexed {
+                panic!("a stream's membership field must be #[sync(index)] on its entity");
+            }
+            return columns[index].name;
+        }
+        index += 1;
+    }
+    panic!("the membership entity has no stored field of that name");
+}
+
+const fn bytes_equal(left: &[u8], right: &[u8]) -> bool {
+    if left.len() != right.len() {
+        return false;
+    }
+    let mut index = 0;
+    while index < left.len() {
+        if left[index] != right[index] {
+            return false;
+        }
+        index += 1;
+    }
+    true
 }
 
 impl<T> Stream<T> {
     /// The definition hash: a client whose subscription was made under another definition
     /// gets its buckets replaced (`bucket_removed` reason `definition`, then a reload).
     pub fn definition(&self) -> String {
+        let via = self.via.map_or(String::new(), |via| {
+            format!("{}.{}.{}", via.entity, via.member_column, via.key_column)
+        });
         let text = format!(
-            "{}\u{1f}{}\u{1f}{}\u{1f}{}",
+            "{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{via}",
             self.name,
             self.by,
             self.filter_name,
-            self.role.unwrap_or("")
+            self.role.unwrap_or(""),
+            self.keys.name()
         );
         format!("{:016x}", crate::hub::subject_key(&text))
     }
@@ -97,6 +208,10 @@ pub struct StreamSpec {
     pub filter: &'static str,
     /// The least role, if any.
     pub role: Option<&'static str>,
+    /// Where keys come from.
+    pub keys: Keys,
+    /// The membership hop, for keys of the principal.
+    pub via: Option<Via>,
     /// The definition hash.
     pub definition: String,
 }
@@ -110,6 +225,8 @@ impl StreamSpec {
             key_type: stream.key_type,
             filter: stream.filter_name,
             role: stream.role,
+            keys: stream.keys,
+            via: stream.via,
             definition: stream.definition(),
         }
     }
@@ -239,6 +356,8 @@ mod tests {
             key_type,
             filter: "",
             role: None,
+            keys: Keys::Params,
+            via: None,
             definition: String::new(),
         };
         assert!(spec(SqlType::Uuid).accepts_key("67e55044-10b1-426f-9247-bb680e5fe0c8"));

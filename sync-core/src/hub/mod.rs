@@ -36,6 +36,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use tokio::sync::Notify;
+
 use self::queue::{Full, Queue};
 use crate::entity::stream::Route;
 use crate::outcome::Effect;
@@ -81,6 +83,8 @@ struct Subscriber {
     partial: Vec<&'static str>,
     /// The buckets it holds, to leave the index when it goes.
     buckets: Vec<Bucket>,
+    /// Told when the subject's memberships changed: the session resolves its keys again.
+    resolve: Arc<Notify>,
 }
 
 impl Drop for Subscriber {
@@ -126,6 +130,7 @@ pub struct Subscription {
     tenant: TenantId,
     queue: Arc<Queue>,
     hub: Arc<Hub>,
+    resolve: Arc<Notify>,
 }
 
 impl Hub {
@@ -159,6 +164,7 @@ impl Hub {
     pub fn subscribe_for(self: &Arc<Hub>, tenant: &TenantId, subject: &str) -> Subscription {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let queue = Queue::new();
+        let resolve = Arc::new(Notify::new());
         self.lock()
             .entry(tenant.clone())
             .or_default()
@@ -171,6 +177,7 @@ impl Hub {
                     queue: queue.clone(),
                     partial: Vec::new(),
                     buckets: Vec::new(),
+                    resolve: resolve.clone(),
                 },
             );
         Subscription {
@@ -178,6 +185,7 @@ impl Hub {
             tenant: tenant.clone(),
             queue,
             hub: self.clone(),
+            resolve,
         }
     }
 
@@ -315,6 +323,28 @@ impl Hub {
         matching.len()
     }
 
+    /// Tells the sessions of `tenant` whose subject is one of `subjects` that their
+    /// memberships changed: each resolves the keys of its principal-keyed subscriptions
+    /// again (see [`Subscription::resolve_needed`]). Returns how many were told.
+    pub fn resolve_subjects(&self, tenant: &TenantId, subjects: &[String]) -> usize {
+        let keys: Vec<u64> = subjects
+            .iter()
+            .map(|subject| subject_key(subject))
+            .collect();
+        let tenants = self.lock();
+        let Some(sessions) = tenants.get(tenant) else {
+            return 0;
+        };
+        let mut told = 0;
+        for subscriber in sessions.subscribers.values() {
+            if keys.contains(&subscriber.subject) {
+                subscriber.resolve.notify_one();
+                told += 1;
+            }
+        }
+        told
+    }
+
     /// Cuts off every session.
     pub fn cut_all(&self, cut: Cut) {
         for (_, sessions) in self.lock().drain() {
@@ -367,6 +397,60 @@ impl Subscription {
         self.queue.bytes()
     }
 
+    /// The signal [`Hub::resolve_subjects`] gives this session.
+    pub fn resolve_signal(&self) -> ResolveSignal {
+        ResolveSignal(self.resolve.clone())
+    }
+
+    /// A handle that holds and releases this session's buckets from another task (a
+    /// subscribe's catch-up).
+    pub fn holder(&self) -> Holder {
+        Holder {
+            hub: self.hub.clone(),
+            tenant: self.tenant.clone(),
+            id: self.id,
+        }
+    }
+
+    /// See [`Holder::hold`].
+    pub fn hold(&self, entity: &'static str, stream: &'static str, keys: &[String]) {
+        self.holder().hold(entity, stream, keys);
+    }
+
+    /// See [`Holder::release`].
+    pub fn release(&self, stream: &'static str, keys: &[String]) {
+        self.holder().release(stream, keys);
+    }
+}
+
+/// Tells a session that its subject's memberships changed; see
+/// [`Subscription::resolve_signal`].
+pub struct ResolveSignal(Arc<Notify>);
+
+impl ResolveSignal {
+    /// Resolves when [`Hub::resolve_subjects`] named the session's subject since the last
+    /// time this resolved. Cancel-safe: a notice given meanwhile is kept.
+    pub async fn wait(&self) {
+        self.0.notified().await;
+    }
+}
+
+/// Holds and releases one session's buckets; see [`Subscription::holder`].
+#[derive(Clone)]
+pub struct Holder {
+    hub: Arc<Hub>,
+    tenant: TenantId,
+    id: SessionId,
+}
+
+impl Holder {
+    /// Makes the session take `entity` through streams only (its whole-tenant messages
+    /// skip it) without holding any bucket: for an entity the session may see only through
+    /// streams.
+    pub fn restrict(&self, entity: &'static str) {
+        self.hold(entity, "", &[]);
+    }
+
     /// Makes this session take `entity` through streams only (its whole-tenant messages
     /// skip it) and hold `keys` of `stream`: the stream's changes in those buckets reach it.
     pub fn hold(&self, entity: &'static str, stream: &'static str, keys: &[String]) {
@@ -392,6 +476,9 @@ impl Subscription {
 
     /// Stops holding `keys` of `stream`.
     pub fn release(&self, stream: &'static str, keys: &[String]) {
+        if keys.is_empty() {
+            return;
+        }
         let mut tenants = self.hub.lock();
         let Some(sessions) = tenants.get_mut(&self.tenant) else {
             return;

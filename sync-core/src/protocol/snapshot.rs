@@ -61,6 +61,9 @@ pub struct InitialLoad {
     started: bool,
     collections: usize,
     rows_in_collection: usize,
+    /// Collections written empty: the session takes them through streams only.
+    withheld: Vec<&'static str>,
+    withholding: bool,
 }
 
 impl InitialLoad {
@@ -72,7 +75,16 @@ impl InitialLoad {
             started: false,
             collections: 0,
             rows_in_collection: 0,
+            withheld: Vec::new(),
+            withholding: false,
         }
+    }
+
+    /// The same frame with `collections` present but empty: a session that takes their
+    /// entity through streams only must not receive it whole.
+    pub fn withholding(mut self, collections: Vec<&'static str>) -> InitialLoad {
+        self.withheld = collections;
+        self
     }
 
     /// The bytes written so far.
@@ -117,9 +129,13 @@ impl SnapshotSink for InitialLoad {
         self.out.extend_from_slice(b":[");
         self.collections += 1;
         self.rows_in_collection = 0;
+        self.withholding = self.withheld.contains(&name);
     }
 
     fn row(&mut self, row: &Json) {
+        if self.withholding {
+            return;
+        }
         if self.rows_in_collection > 0 {
             self.out.push(b',');
         }

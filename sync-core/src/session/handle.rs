@@ -31,8 +31,10 @@ pub(super) struct State {
     pub(super) last_sync: Option<Version>,
     received: u64,
     processed: u64,
-    /// The session's stream subscriptions.
-    subscriptions: super::subscribe::Subscriptions,
+    /// The session's stream subscriptions, shared with their catch-ups.
+    pub(super) subscriptions: std::sync::Arc<std::sync::Mutex<super::subscribe::Subscriptions>>,
+    /// Entities this session may see only through streams (keyed by the principal).
+    pub(super) restricted: Vec<&'static str>,
 }
 
 impl State {
@@ -44,7 +46,8 @@ impl State {
             last_sync: None,
             received: 0,
             processed: 0,
-            subscriptions: super::subscribe::Subscriptions::default(),
+            subscriptions: Default::default(),
+            restricted: Vec::new(),
         }
     }
 }
@@ -61,14 +64,17 @@ pub(super) enum Step {
 
 /// A message answered from the store.
 pub(super) enum Read {
-    Initial,
+    /// With the collections left out (empty).
+    Initial(Vec<&'static str>),
     Changes {
         since: u64,
         limit: usize,
         /// Entities the session takes through streams only, left out of the page.
         partial: Vec<&'static str>,
     },
-    Subscribe(super::subscribe::CatchUp),
+    Subscribe(Box<super::subscribe::CatchUp>),
+    /// The subject's memberships changed: resolve the principal-keyed subscriptions again.
+    Resolve(super::subscribe::Context),
     Welcome,
     DataStatus(Option<Vec<String>>),
 }
@@ -91,7 +97,7 @@ pub(super) enum Done {
 pub(super) fn handle<S: Store>(
     session: &Session<S>,
     state: &mut State,
-    hub: &crate::hub::Subscription,
+    hub: &crate::hub::Holder,
     text: &str,
 ) -> Step {
     state.received += 1;
@@ -121,19 +127,14 @@ pub(super) fn handle<S: Store>(
         ClientMessage::RequestInitialData { tenant_id } => {
             match other_tenant(session, tenant_id.as_deref()) {
                 Some(refusal) => reply(refusal),
-                None => Step::Read(Read::Initial),
+                None => Step::Read(Read::Initial(collections_of(session, &withheld(state)))),
             }
         }
         ClientMessage::RequestChanges { since, limit } => {
             let limit = limit
                 .unwrap_or(session.config.default_page)
                 .clamp(1, session.config.wire.max_page.min(MAX_PAGE));
-            let partial = state
-                .subscriptions
-                .by_id
-                .values()
-                .map(|held| held.spec.entity)
-                .collect();
+            let partial = withheld(state);
             Step::Read(Read::Changes {
                 since,
                 limit,
@@ -156,20 +157,19 @@ pub(super) fn handle<S: Store>(
                 cursor,
                 buckets,
             };
+            let context = stream_context(session, state, hub);
             match super::subscribe::accept(
                 session.engine.store().registry(),
                 session.actor.role(),
-                session.config.streams,
-                &mut state.subscriptions,
-                hub,
+                context,
                 request,
             ) {
-                Ok(plan) => Step::Read(Read::Subscribe(plan)),
+                Ok(plan) => Step::Read(Read::Subscribe(Box::new(plan))),
                 Err(refusal) => reply(ServerMessage::SubscriptionError(refusal)),
             }
         }
         ClientMessage::Unsubscribe { id, ttl_secs } => Step::Reply(super::subscribe::unsubscribe(
-            &mut state.subscriptions,
+            &state.subscriptions,
             hub,
             &id,
             ttl_secs,
@@ -231,7 +231,11 @@ pub(super) async fn read<S: Store>(
     let store = session.engine.store();
     let (replies, synced) = match read {
         // Streamed into one frame, under the engine's bound on concurrent initial loads.
-        Read::Initial => match session.engine.initial_load(&session.tenant).await {
+        Read::Initial(withheld) => match session
+            .engine
+            .initial_load_withholding(&session.tenant, withheld)
+            .await
+        {
             Ok(frame) => (vec![Reply::Encoded(frame)], true),
             Err(LoadError::Storage(error)) => (vec![storage_error(&error).into()], false),
             Err(busy) => (
@@ -257,8 +261,14 @@ pub(super) async fn read<S: Store>(
             }
             Err(error) => (vec![storage_error(&error).into()], false),
         },
+        Read::Resolve(context) => {
+            match super::subscribe::resolve_again(store, &session.tenant, context).await {
+                Ok(replies) => (replies, false),
+                Err(error) => (vec![storage_error(&error).into()], false),
+            }
+        }
         Read::Subscribe(plan) => {
-            match super::subscribe::catch_up(store, &session.tenant, plan).await {
+            match super::subscribe::catch_up(store, &session.tenant, *plan).await {
                 Ok(replies) => (replies, false),
                 Err(error) => (vec![storage_error(&error).into()], false),
             }
@@ -305,6 +315,37 @@ pub(super) fn finish<S: Store>(session: &Session<S>, state: &mut State, done: Do
             result,
         } => answer(session, state, &entries, verdicts, result),
     }
+}
+
+/// What a subscription's catch-up needs of this session.
+pub(super) fn stream_context<S: Store>(
+    session: &Session<S>,
+    state: &State,
+    hub: &crate::hub::Holder,
+) -> super::subscribe::Context {
+    super::subscribe::Context {
+        subscriptions: state.subscriptions.clone(),
+        holder: hub.clone(),
+        subject: session.actor.subject().to_owned(),
+        limits: session.config.streams,
+    }
+}
+
+/// The collections of `entities`.
+fn collections_of<S: Store>(session: &Session<S>, entities: &[&'static str]) -> Vec<&'static str> {
+    let registry = session.engine.store().registry();
+    entities
+        .iter()
+        .filter_map(|entity| registry.get(entity).map(|handler| handler.collection()))
+        .collect()
+}
+
+/// The entities this session must not receive whole: those it subscribed to streams of,
+/// and those it may see only through streams.
+fn withheld(state: &State) -> Vec<&'static str> {
+    let mut entities = super::subscribe::lock(&state.subscriptions).entities();
+    entities.extend(&state.restricted);
+    entities
 }
 
 /// An `error` reply when a message names a tenant other than the session's.

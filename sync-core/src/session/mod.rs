@@ -233,6 +233,13 @@ impl<S: Store> Session<S> {
     {
         let mut outbound = deadline::Deadline::new(outbound, self.config.send_timeout);
         let mut state = handle::State::new(subscription.id());
+        // Entities keyed by the principal reach this session through its streams only.
+        state.restricted = self.engine.store().registry().restricted();
+        let holder = subscription.holder();
+        let resolve = subscription.resolve_signal();
+        for entity in &state.restricted {
+            holder.restrict(entity);
+        }
         tracing::info!("session started");
 
         // Messages are encoded before an await, so the future does not hold them.
@@ -272,7 +279,7 @@ impl<S: Store> Session<S> {
                         Inbound::Text(text) if text.len() > self.config.wire.max_message_bytes => {
                             break Some((close::TOO_BIG, "message too big"));
                         }
-                        Inbound::Text(text) => handle::handle(&self, &mut state, &subscription, &text),
+                        Inbound::Text(text) => handle::handle(&self, &mut state, &holder, &text),
                         Inbound::Binary => handle::Step::Reply(vec![ServerMessage::Error(Error { message: "binary frames are not supported: send JSON text".to_owned(), original_type: None }).into()]),
                         Inbound::TooLarge => break Some((close::TOO_BIG, "message too big")),
                         Inbound::Activity => continue,
@@ -321,6 +328,14 @@ impl<S: Store> Session<S> {
                     Err(Cut::AccessChanged) => break Some((close::POLICY, "your access to the tenant changed")),
                     Err(Cut::Shutdown) => break Some(shutdown_close(&mut outbound).await),
                 },
+                () = resolve.wait(), if held.is_none() => {
+                    let step = handle::Step::Read(handle::Read::Resolve(handle::stream_context(&self, &state, &holder)));
+                    if pipeline.admits(&step) {
+                        pipeline.push(step, state.id, state.last_sync);
+                    } else {
+                        held = Some(step);
+                    }
+                }
                 _ = pings.tick() => {
                     // A client waiting for its answers is not idle.
                     if pipeline.is_empty() && held.is_none() && last_heard.elapsed() > self.config.idle_timeout {

@@ -9,9 +9,11 @@
 //! the subscription ends its catch-up.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use crate::entity::stream::StreamSpec;
-use crate::hub::Subscription;
+use crate::engine::access::allowed_keys;
+use crate::entity::stream::{Keys, StreamSpec};
+use crate::hub::Holder;
 use crate::outcome::Effect;
 use crate::protocol::{
     BucketOp, BucketRemoved, BucketSnapshot, Checkpoint, RemovedReason, Reply, ServerMessage,
@@ -33,31 +35,62 @@ const PAGE: usize = 500;
 pub(super) struct Held {
     pub(super) spec: StreamSpec,
     pub(super) keys: Vec<String>,
+    /// The keys the client asked for (for keys intersected with the principal's).
+    parameters: Vec<String>,
 }
 
-/// A subscribe accepted and held, waiting for its catch-up read.
+/// A subscribe accepted, waiting for its catch-up read.
 pub(super) struct CatchUp {
     pub(super) id: String,
     pub(super) spec: StreamSpec,
     /// The entity's stream index, for the filter.
     pub(super) index: usize,
+    /// The keys: the client's parameters, until the principal's resolve them.
     pub(super) keys: Vec<String>,
     /// The client's cursor, if it is usable under this definition.
     pub(super) cursor: Option<u64>,
-    /// Buckets the client holds that the subscription no longer does, and why.
-    pub(super) removed: Vec<(String, RemovedReason)>,
+    /// The buckets the client says it holds.
+    client_buckets: Vec<String>,
+    same_definition: bool,
+    context: Context,
 }
 
-/// What the session keeps of its subscriptions.
+/// What a catch-up needs of its session.
+#[derive(Clone)]
+pub(super) struct Context {
+    pub(super) subscriptions: Arc<Mutex<Subscriptions>>,
+    pub(super) holder: Holder,
+    pub(super) subject: String,
+    pub(super) limits: StreamLimits,
+}
+
+/// What the session keeps of its subscriptions, shared with their catch-ups.
 #[derive(Default)]
 pub(super) struct Subscriptions {
     pub(super) by_id: BTreeMap<String, Held>,
 }
 
+impl Subscriptions {
+    /// The entities this session takes through streams.
+    pub(super) fn entities(&self) -> Vec<&'static str> {
+        let mut entities: Vec<&'static str> =
+            self.by_id.values().map(|held| held.spec.entity).collect();
+        entities.sort_unstable();
+        entities.dedup();
+        entities
+    }
+}
+
+/// Locks the session's subscriptions; every update leaves them consistent.
+pub(super) fn lock(shared: &Mutex<Subscriptions>) -> MutexGuard<'_, Subscriptions> {
+    shared.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// The limits of partial sync for a session.
 #[derive(Debug, Clone, Copy)]
 pub struct StreamLimits {
-    /// The most buckets (keys) one subscription may hold. Default 1,000.
+    /// The most buckets (keys) one subscription may hold, counting only the keys the
+    /// principal may see. Default 1,000.
     pub max_buckets: usize,
     /// The most subscriptions one session may hold. Default 64.
     pub max_subscriptions: usize,
@@ -82,13 +115,12 @@ pub(super) struct Request {
     pub(super) buckets: Vec<String>,
 }
 
-/// Checks a subscribe and, when it is accepted, holds its buckets in the hub.
+/// Checks a subscribe. A stream of client-chosen keys holds its buckets in the hub at once;
+/// one keyed by the principal holds them once its catch-up has resolved them.
 pub(super) fn accept(
     registry: &crate::entity::Registry,
     role: Option<&str>,
-    limits: StreamLimits,
-    held: &mut Subscriptions,
-    hub: &Subscription,
+    context: Context,
     request: Request,
 ) -> Result<CatchUp, SubscriptionError> {
     let refuse = |code, message: String| SubscriptionError {
@@ -122,6 +154,8 @@ pub(super) fn accept(
             ),
         ));
     }
+    let limits = context.limits;
+    let mut held = lock(&context.subscriptions);
     let replacing = held.by_id.contains_key(&request.id);
     if !replacing && held.by_id.len() >= limits.max_subscriptions {
         return Err(refuse(
@@ -135,16 +169,9 @@ pub(super) fn accept(
     let mut keys = request.parameters.clone();
     keys.sort();
     keys.dedup();
-    if keys.len() > limits.max_buckets {
-        return Err(refuse(
-            SubscriptionErrorCode::TooManyBuckets,
-            format!(
-                "the subscription asks for {} buckets of {}; at most {} are allowed",
-                keys.len(),
-                spec.name,
-                limits.max_buckets
-            ),
-        ));
+    // Keys of the principal are counted once resolved: only those it may see.
+    if !spec.keys.restricts() && keys.len() > limits.max_buckets {
+        return Err(too_many(&request.id, &spec, keys.len(), limits.max_buckets));
     }
     if let Some(bad) = keys.iter().find(|key| !spec.accepts_key(key)) {
         return Err(refuse(
@@ -157,45 +184,68 @@ pub(super) fn accept(
         ));
     }
     let same_definition = request.definition.as_deref() == Some(spec.definition.as_str());
-    let mut removed = Vec::new();
-    for bucket in &request.buckets {
-        if !same_definition {
-            removed.push((bucket.clone(), RemovedReason::Definition));
-        } else if keys.binary_search(bucket).is_err() {
-            removed.push((bucket.clone(), RemovedReason::Unsubscribed));
-        }
-    }
     // A replaced subscription's buckets that no other subscription of the stream holds.
     if let Some(previous) = held.by_id.remove(&request.id) {
-        release_unheld(held, hub, &previous, &keys);
+        let kept = if spec.keys.restricts() {
+            &[][..]
+        } else {
+            &keys[..]
+        };
+        release_unheld(&held, &context.holder, &previous, kept);
     }
     let stream: &'static str = handler.streams()[index].name;
-    hub.hold(handler.entity(), stream, &keys);
+    if spec.keys.restricts() {
+        // Until its keys are resolved the entity reaches this session through nothing.
+        context.holder.restrict(handler.entity());
+    } else {
+        context.holder.hold(handler.entity(), stream, &keys);
+    }
     held.by_id.insert(
         request.id.clone(),
         Held {
             spec: spec.clone(),
-            keys: keys.clone(),
+            keys: if spec.keys.restricts() {
+                Vec::new()
+            } else {
+                keys.clone()
+            },
+            parameters: keys.clone(),
         },
     );
+    drop(held);
     Ok(CatchUp {
         id: request.id,
         spec,
         index,
         keys,
         cursor: request.cursor.filter(|_| same_definition),
-        removed,
+        client_buckets: request.buckets,
+        same_definition,
+        context,
     })
+}
+
+fn too_many(id: &str, spec: &StreamSpec, count: usize, max: usize) -> SubscriptionError {
+    SubscriptionError {
+        id: id.to_owned(),
+        stream: spec.name.to_owned(),
+        code: SubscriptionErrorCode::TooManyBuckets,
+        message: format!(
+            "the subscription asks for {count} buckets of {}; at most {max} are allowed",
+            spec.name
+        ),
+    }
 }
 
 /// Ends a subscription: its buckets that no other subscription holds leave the hub, and
 /// the client is told, with the TTL it may keep the rows for.
 pub(super) fn unsubscribe(
-    held: &mut Subscriptions,
-    hub: &Subscription,
+    shared: &Mutex<Subscriptions>,
+    holder: &Holder,
     id: &str,
     ttl_secs: Option<u64>,
 ) -> Vec<Reply> {
+    let mut held = lock(shared);
     let Some(previous) = held.by_id.remove(id) else {
         return vec![
             ServerMessage::Error(crate::protocol::Error {
@@ -205,7 +255,7 @@ pub(super) fn unsubscribe(
             .into(),
         ];
     };
-    release_unheld(held, hub, &previous, &[]);
+    release_unheld(&held, holder, &previous, &[]);
     previous
         .keys
         .iter()
@@ -224,7 +274,7 @@ pub(super) fn unsubscribe(
 
 /// Releases the buckets of `previous` that neither `kept` nor another subscription of its
 /// stream holds.
-fn release_unheld(held: &Subscriptions, hub: &Subscription, previous: &Held, kept: &[String]) {
+fn release_unheld(held: &Subscriptions, holder: &Holder, previous: &Held, kept: &[String]) {
     let released: Vec<String> = previous
         .keys
         .iter()
@@ -237,7 +287,142 @@ fn release_unheld(held: &Subscriptions, hub: &Subscription, previous: &Held, kep
         })
         .cloned()
         .collect();
-    hub.release(previous.spec.name, &released);
+    holder.release(previous.spec.name, &released);
+}
+
+/// The keys a subscription of `spec` holds for `subject`, given the client's `parameters`
+/// and the principal's `allowed` keys.
+fn resolve(spec: &StreamSpec, parameters: &[String], allowed: Vec<String>) -> Vec<String> {
+    match spec.keys {
+        Keys::Params => parameters.to_vec(),
+        Keys::Principal => allowed,
+        Keys::Both => allowed
+            .into_iter()
+            .filter(|key| parameters.binary_search(key).is_ok())
+            .collect(),
+    }
+}
+
+/// Resolves the keys of every principal-keyed subscription of the session again, after
+/// its subject's memberships changed: a lost bucket is released and answered with
+/// `bucket_removed` (reason `revoked`), a new one is held and sent as a `bucket_snapshot`,
+/// and each changed subscription ends with its `checkpoint`.
+pub(super) async fn resolve_again<S: Store>(
+    store: &S,
+    tenant: &TenantId,
+    context: Context,
+) -> crate::Result<Vec<Reply>> {
+    let restricted: Vec<(String, StreamSpec, Vec<String>)> = lock(&context.subscriptions)
+        .by_id
+        .iter()
+        .filter(|(_, held)| held.spec.keys.restricts())
+        .map(|(id, held)| (id.clone(), held.spec.clone(), held.parameters.clone()))
+        .collect();
+    let mut replies = Vec::new();
+    for (id, spec, parameters) in restricted {
+        let allowed = allowed_keys(store, tenant, &spec, &context.subject).await?;
+        let wanted = resolve(&spec, &parameters, allowed);
+        let Some((handler, index)) = store.registry().stream(spec.name) else {
+            continue;
+        };
+        let (lost, gained) = {
+            let mut held = lock(&context.subscriptions);
+            let Some(entry) = held.by_id.get(&id) else {
+                continue;
+            };
+            let lost: Vec<String> = entry
+                .keys
+                .iter()
+                .filter(|key| wanted.binary_search(key).is_err())
+                .cloned()
+                .collect();
+            let gained: Vec<String> = wanted
+                .iter()
+                .filter(|key| entry.keys.binary_search(key).is_err())
+                .cloned()
+                .collect();
+            if lost.is_empty() && gained.is_empty() {
+                continue;
+            }
+            if wanted.len() > context.limits.max_buckets {
+                // Over the limit now: the subscription ends, as a refused subscribe would.
+                let previous = held.by_id.remove(&id).expect("looked up above");
+                release_unheld(&held, &context.holder, &previous, &[]);
+                replies.push(
+                    ServerMessage::SubscriptionError(too_many(
+                        &id,
+                        &spec,
+                        wanted.len(),
+                        context.limits.max_buckets,
+                    ))
+                    .into(),
+                );
+                continue;
+            }
+            let previous = Held {
+                spec: spec.clone(),
+                keys: lost.clone(),
+                parameters: Vec::new(),
+            };
+            if let Some(entry) = held.by_id.get_mut(&id) {
+                entry.keys = wanted.clone();
+            }
+            release_unheld(&held, &context.holder, &previous, &[]);
+            context
+                .holder
+                .hold(handler.entity(), handler.streams()[index].name, &gained);
+            (lost, gained)
+        };
+        for bucket in lost {
+            replies.push(
+                ServerMessage::BucketRemoved(BucketRemoved {
+                    subscription: id.clone(),
+                    stream: spec.name.to_owned(),
+                    bucket,
+                    reason: RemovedReason::Revoked,
+                    ttl_secs: None,
+                })
+                .into(),
+            );
+        }
+        let plan = CatchUp {
+            id: id.clone(),
+            spec: spec.clone(),
+            index,
+            keys: gained.clone(),
+            cursor: None,
+            client_buckets: Vec::new(),
+            same_definition: true,
+            context: context.clone(),
+        };
+        let mut checkpoint = u64::MAX;
+        for key in &gained {
+            let (rows, read_at) = bucket_rows(store, tenant, &plan, handler, key).await?;
+            checkpoint = checkpoint.min(read_at);
+            replies.push(
+                ServerMessage::BucketSnapshot(BucketSnapshot {
+                    subscription: id.clone(),
+                    stream: spec.name.to_owned(),
+                    bucket: key.clone(),
+                    entity_type: spec.entity.to_owned(),
+                    cursor: read_at,
+                    rows,
+                })
+                .into(),
+            );
+        }
+        if checkpoint == u64::MAX {
+            checkpoint = store.cursor(tenant).await?;
+        }
+        replies.push(
+            ServerMessage::Checkpoint(Checkpoint {
+                cursor: checkpoint,
+                subscription: Some(id),
+            })
+            .into(),
+        );
+    }
+    Ok(replies)
 }
 
 /// Roles in increasing order of power; an unknown role reaches only itself.
@@ -266,9 +451,62 @@ pub(super) async fn catch_up<S: Store>(
         .registry()
         .get(plan.spec.entity)
         .expect("the stream's entity is registered");
+    let mut plan = plan;
+    let mut allowed = None;
+    if plan.spec.keys.restricts() {
+        let keys = allowed_keys(store, tenant, &plan.spec, &plan.context.subject).await?;
+        let resolved = resolve(&plan.spec, &plan.keys, keys.clone());
+        let max = plan.context.limits.max_buckets;
+        let mut held = lock(&plan.context.subscriptions);
+        // A newer subscribe of this id replaced this one meanwhile: it answers instead.
+        if held.by_id.get(&plan.id).is_none_or(|entry| {
+            entry.spec.definition != plan.spec.definition || !entry.keys.is_empty()
+        }) {
+            return Ok(Vec::new());
+        }
+        if resolved.len() > max {
+            held.by_id.remove(&plan.id);
+            return Ok(vec![
+                ServerMessage::SubscriptionError(too_many(
+                    &plan.id,
+                    &plan.spec,
+                    resolved.len(),
+                    max,
+                ))
+                .into(),
+            ]);
+        }
+        let stream = handler.streams()[plan.index].name;
+        plan.context
+            .holder
+            .hold(handler.entity(), stream, &resolved);
+        if let Some(entry) = held.by_id.get_mut(&plan.id) {
+            entry.keys = resolved.clone();
+        }
+        drop(held);
+        plan.keys = resolved;
+        allowed = Some(keys);
+    }
+    let removed_buckets: Vec<(String, RemovedReason)> = plan
+        .client_buckets
+        .iter()
+        .filter(|bucket| !plan.same_definition || plan.keys.binary_search(bucket).is_err())
+        .map(|bucket| {
+            let reason = if !plan.same_definition {
+                RemovedReason::Definition
+            } else if allowed
+                .as_ref()
+                .is_some_and(|allowed| allowed.binary_search(bucket).is_err())
+            {
+                RemovedReason::Revoked
+            } else {
+                RemovedReason::Unsubscribed
+            };
+            (bucket.clone(), reason)
+        })
+        .collect();
     let mut replies: Vec<Reply> = Vec::new();
-    let mut removed: Vec<Reply> = plan
-        .removed
+    let mut removed: Vec<Reply> = removed_buckets
         .iter()
         .map(|(bucket, reason)| {
             ServerMessage::BucketRemoved(BucketRemoved {

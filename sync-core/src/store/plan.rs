@@ -62,6 +62,9 @@ pub(crate) struct Plan<'a> {
     pub(crate) advanced: bool,
     /// What each applied change did to its entity's stream buckets, in sequence order.
     pub(crate) routes: Vec<Route>,
+    /// The subjects whose memberships the batch changed (old and new member of each
+    /// membership row it wrote): their sessions resolve their keys again.
+    pub(crate) principals: Vec<String>,
 }
 
 /// The final writes to one table: each entity at most once.
@@ -186,6 +189,7 @@ impl<'a> Batch<'a> {
         let mut records = Vec::with_capacity(self.changes.len());
         let mut outcomes: Vec<Outcome> = Vec::with_capacity(self.changes.len());
         let mut routes = Vec::new();
+        let mut principals: Vec<String> = Vec::new();
 
         for (change, checked) in self.changes.iter().zip(self.checked) {
             if let Some(original) = processed.get(change.id.as_str()) {
@@ -251,6 +255,17 @@ impl<'a> Batch<'a> {
                         data,
                     };
                     routes.extend(handler.routes(current, &effect));
+                    for via in self.registry.memberships(handler.entity()) {
+                        for state in [current, Some(&effect)].into_iter().flatten() {
+                            if let Some(member) = (!state.deleted)
+                                .then(|| (via.member)(&state.data))
+                                .flatten()
+                                && !principals.contains(&member)
+                            {
+                                principals.push(member);
+                            }
+                        }
+                    }
                     match latest.get_mut(&key) {
                         Some((index, outcome)) => {
                             finals[*index].2 = write;
@@ -297,6 +312,7 @@ impl<'a> Batch<'a> {
             seq,
             advanced: seq != first_seq,
             routes,
+            principals,
         }
     }
 }

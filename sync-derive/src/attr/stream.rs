@@ -11,6 +11,24 @@ use crate::ctxt::Ctxt;
 /// The correct form, for hints.
 pub(crate) const EXAMPLE: &str = "#[sync(stream(name = \"by_account\", by = account_id, filter = is_visible, role = \"viewer\"))]";
 
+/// Where a stream's keys come from: `keys = params`, `principal` or `both`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeysFrom {
+    Params,
+    Principal,
+    Both,
+}
+
+/// `via = Membership.key_field, member = subject_field`: the one hop from the principal.
+pub(crate) struct ViaAttr {
+    /// The membership struct.
+    pub(crate) entity: Ident,
+    /// Its field holding an allowed key.
+    pub(crate) key: Ident,
+    /// Its field holding the principal's subject.
+    pub(crate) member: Ident,
+}
+
 /// One `stream(...)`, with the spans of what it names.
 pub(crate) struct StreamAttr {
     /// `name = "..."`.
@@ -21,6 +39,10 @@ pub(crate) struct StreamAttr {
     pub(crate) filter: Option<Path>,
     /// `role = "..."`: the least role.
     pub(crate) role: Option<LitStr>,
+    /// `keys = ...`, with its span.
+    pub(crate) keys: (KeysFrom, proc_macro2::Span),
+    /// `via` and `member`, for keys of the principal.
+    pub(crate) via: Option<ViaAttr>,
 }
 
 /// Reads one `stream(...)` item, reporting every mistake; `None` if it cannot be used.
@@ -43,14 +65,16 @@ pub(crate) fn read(cx: &Ctxt, item: &Item) -> Option<StreamAttr> {
         }
     };
     let (mut name, mut by, mut filter, mut role) = (None, None, None, None);
+    let mut keys = (KeysFrom::Params, list.span());
+    let (mut via, mut member): (Option<(Ident, Ident, &Expr)>, Option<Ident>) = (None, None);
     let mut complete = true;
-    for meta in metas {
+    for meta in &metas {
         let key = meta.path().get_ident().map(ToString::to_string);
-        let value = match &meta {
+        let value = match meta {
             Meta::NameValue(value) => &value.value,
             _ => {
                 cx.error_spanned_by(
-                    &meta,
+                    meta,
                     format!("expected `key = value` inside `stream(...)`, e.g. `{EXAMPLE}`"),
                 );
                 complete = false;
@@ -71,6 +95,41 @@ pub(crate) fn read(cx: &Ctxt, item: &Item) -> Option<StreamAttr> {
                     complete = false;
                 }
             },
+            Some("keys") => match path(value)
+                .and_then(Path::get_ident)
+                .map(ToString::to_string)
+                .as_deref()
+            {
+                Some("params") => keys = (KeysFrom::Params, value.span()),
+                Some("principal") => keys = (KeysFrom::Principal, value.span()),
+                Some("both") => keys = (KeysFrom::Both, value.span()),
+                _ => {
+                    cx.error_spanned_by(
+                        value,
+                        "`keys` is `params` (the client chooses), `principal` (the principal's \
+                         memberships give them) or `both` (the client's, intersected)",
+                    );
+                    complete = false;
+                }
+            },
+            Some("via") => match one_hop(value) {
+                Ok((entity, key)) => via = Some((entity, key, value)),
+                Err(message) => {
+                    cx.error_spanned_by(value, message);
+                    complete = false;
+                }
+            },
+            Some("member") => match path(value).and_then(Path::get_ident) {
+                Some(ident) => member = Some(ident.clone()),
+                None => {
+                    cx.error_spanned_by(
+                        value,
+                        "`member` names the membership's field that holds the principal, e.g. \
+                         `member = user_id`",
+                    );
+                    complete = false;
+                }
+            },
             Some("filter") => match path(value) {
                 Some(path) => filter = Some(path.clone()),
                 None => {
@@ -86,8 +145,8 @@ pub(crate) fn read(cx: &Ctxt, item: &Item) -> Option<StreamAttr> {
                 cx.error_spanned_by(
                     meta.path(),
                     format!(
-                        "unknown stream attribute; expected `name`, `by`, `filter` or `role`, \
-                         e.g. `{EXAMPLE}`"
+                        "unknown stream attribute; expected `name`, `by`, `filter`, `role`, \
+                         `keys`, `via` or `member`, e.g. `{EXAMPLE}`"
                     ),
                 );
                 complete = false;
@@ -108,12 +167,79 @@ pub(crate) fn read(cx: &Ctxt, item: &Item) -> Option<StreamAttr> {
         );
         return None;
     };
+    let via = match (keys.0, via, member) {
+        (KeysFrom::Params, None, None) => None,
+        (KeysFrom::Params, Some((_, _, value)), _) => {
+            cx.error_spanned_by(
+                value,
+                "`via` ties keys to the principal: write `keys = principal` or `keys = both` with it",
+            );
+            return None;
+        }
+        (KeysFrom::Params, None, Some(member)) => {
+            cx.error_spanned_by(
+                &member,
+                "`member` goes with `via` and `keys = principal` or `both`",
+            );
+            return None;
+        }
+        (_, Some((entity, key, _)), Some(member)) => Some(ViaAttr {
+            entity,
+            key,
+            member,
+        }),
+        (_, None, _) => {
+            cx.error_at(
+                keys.1,
+                "keys of the principal come through a membership entity: add \
+                 `via = Membership.key_field, member = principal_field`",
+            );
+            return None;
+        }
+        (_, Some((_, _, value)), None) => {
+            cx.error_spanned_by(
+                value,
+                "add `member = field`: the membership's field that holds the principal",
+            );
+            return None;
+        }
+    };
     complete.then_some(StreamAttr {
         name,
         by,
         filter,
         role,
+        keys,
+        via,
     })
+}
+
+/// `Membership.field`: exactly one hop.
+fn one_hop(value: &Expr) -> Result<(Ident, Ident), &'static str> {
+    let Expr::Field(access) = value else {
+        return Err(
+            "`via` names a membership entity and its key field, e.g. `via = AccountMember.account_id`",
+        );
+    };
+    let syn::Member::Named(key) = &access.member else {
+        return Err("`via` names a field by name, e.g. `via = AccountMember.account_id`");
+    };
+    match &*access.base {
+        Expr::Path(ExprPath {
+            path, qself: None, ..
+        }) => match path.get_ident() {
+            Some(entity) => Ok((entity.clone(), key.clone())),
+            None => Err(
+                "`via` names the membership struct by its name in scope, e.g. `via = AccountMember.account_id`",
+            ),
+        },
+        Expr::Field(_) => Err(
+            "a stream's keys go at most one hop from the principal: `via = Membership.key_field`; a second hop (`A.b.c`) is not allowed, as its cost could not be bounded by the declaration",
+        ),
+        _ => Err(
+            "`via` names a membership entity and its key field, e.g. `via = AccountMember.account_id`",
+        ),
+    }
 }
 
 fn path(value: &Expr) -> Option<&Path> {

@@ -9,6 +9,7 @@ use super::{Private, columns, row, typescript};
 use crate::ast::Entity;
 use crate::attr::container::RowMerge;
 use crate::attr::field::FieldPolicy;
+use crate::attr::stream::KeysFrom;
 
 /// The impl for `entity`, which passed every check. Fails only if the checks did not find
 /// the id or `updated_at` field they promise, which is a bug of the derive.
@@ -31,7 +32,7 @@ pub(super) fn expand(entity: &Entity<'_>, p: &Private) -> syn::Result<TokenStrea
         default_fns,
     } = columns::expand(entity, p);
     let merge = merge(entity, &items, p);
-    let streams = streams(entity, p);
+    let (streams, stream_checks) = streams(entity, p);
     let to_row = row::to_row(entity, p);
     let from_row = row::from_row(entity, p);
     let typescript = typescript::expand(entity, p);
@@ -45,6 +46,7 @@ pub(super) fn expand(entity: &Entity<'_>, p: &Private) -> syn::Result<TokenStrea
     Ok(quote! {
         const _: () = {
             #(#default_fns)*
+            #stream_checks
 
             #[automatically_derived]
             impl #p::Syncable for #ident {
@@ -81,11 +83,12 @@ pub(super) fn expand(entity: &Entity<'_>, p: &Private) -> syn::Result<TokenStrea
 
 /// `const STREAMS` of an entity that declares streams; nothing otherwise (the trait's
 /// default is none).
-fn streams(entity: &Entity<'_>, p: &Private) -> TokenStream {
+fn streams(entity: &Entity<'_>, p: &Private) -> (TokenStream, TokenStream) {
     if entity.attrs.streams.is_empty() {
-        return TokenStream::new();
+        return (TokenStream::new(), TokenStream::new());
     }
     let ident = entity.ident;
+    let mut checks = Vec::new();
     let streams = entity.attrs.streams.iter().filter_map(|stream| {
         let field = entity.columns().find(|field| *field.ident == stream.by)?;
         let name = &stream.name;
@@ -108,6 +111,42 @@ fn streams(entity: &Entity<'_>, p: &Private) -> TokenStream {
             Some(role) => quote!(#p::Some(#role)),
             None => quote!(#p::None),
         };
+        let keys = match stream.keys.0 {
+            KeysFrom::Params => quote!(#p::Keys::Params),
+            KeysFrom::Principal => quote!(#p::Keys::Principal),
+            KeysFrom::Both => quote!(#p::Keys::Both),
+        };
+        let via = match &stream.via {
+            Some(via) => {
+                let (entity, key, member) = (&via.entity, &via.key, &via.member);
+                let key_name = key.to_string();
+                let member_name = member.to_string();
+                let key_column = quote_spanned!(key.span()=> #p::membership_column(<#entity as #p::Syncable>::COLUMNS, #key_name));
+                let member_column = quote_spanned!(member.span()=> #p::membership_column(<#entity as #p::Syncable>::COLUMNS, #member_name));
+                checks.push(quote! {
+                    const _: &str = #key_column;
+                    const _: &str = #member_column;
+                });
+                quote! {
+                    #p::Some(#p::Via {
+                        entity: <#entity as #p::Syncable>::ENTITY,
+                        member_column: #member_column,
+                        key_column: #key_column,
+                        member: |json: &#p::Json| {
+                            <#entity as #p::Deserialize>::deserialize(json)
+                                .ok()
+                                .and_then(|row| #p::BucketKey::bucket_key(&row.#member))
+                        },
+                        key: |json: &#p::Json| {
+                            <#entity as #p::Deserialize>::deserialize(json)
+                                .ok()
+                                .and_then(|row| #p::BucketKey::bucket_key(&row.#key))
+                        },
+                    })
+                }
+            }
+            None => quote!(#p::None),
+        };
         Some(quote! {
             #p::Stream {
                 name: #name,
@@ -117,12 +156,17 @@ fn streams(entity: &Entity<'_>, p: &Private) -> TokenStream {
                 filter: #filter,
                 filter_name: #filter_name,
                 role: #role,
+                keys: #keys,
+                via: #via,
             }
         })
-    });
-    quote! {
-        const STREAMS: &'static [#p::Stream<Self>] = &[#(#streams),*];
-    }
+    }).collect::<Vec<_>>();
+    (
+        quote! {
+            const STREAMS: &'static [#p::Stream<Self>] = &[#(#streams),*];
+        },
+        quote!(#(#checks)*),
+    )
 }
 
 /// `const MERGE` of a `#[sync(merge = "field")]` entity: its stored columns with the field

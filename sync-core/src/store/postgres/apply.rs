@@ -52,6 +52,7 @@ pub(super) async fn apply(
         outcomes: plan.outcomes,
         cursor: plan.seq,
         routes: plan.routes,
+        principals: plan.principals,
     })
 }
 

@@ -78,6 +78,7 @@ fn apply_batch(
         outcomes: plan.outcomes,
         cursor: plan.seq,
         routes: plan.routes,
+        principals: plan.principals,
     })
 }
 

@@ -1,113 +1,15 @@
-//! Partial sync over the real wire, on both stores: a server (sync-axum) on 127.0.0.1,
-//! clients speaking raw JSON, and the stream `payments_by_account` of the testkit's
-//! `Payment` (partitioned by account, drafts filtered out).
-
-use std::time::Duration;
+//! Buckets of a stream of client-chosen keys (`payments_by_account`): loads, moves in and
+//! out, live delivery by bucket, limits, resets and unsubscribes, on both stores.
 
 use serde_json::{Value, json};
-use sync_axum::SyncServer;
-use sync_axum::jwt::{JwtAuthenticator, JwtKeys};
 use sync_core::Store;
 use sync_core::Syncable;
 use sync_core::entity::stream::key_evaluations;
-use sync_testkit::backend::Fixture;
 use sync_testkit::entities::payment_json;
 use sync_testkit::store_tests;
-use sync_testkit::ws::{self, Socket, entry, process, recv, send, silent};
+use sync_testkit::ws::{recv, send, silent};
 
-const SECRET: &[u8] = b"partial sync test secret, 32 bytes or more";
-const TENANT: &str = "household";
-const STREAM: &str = "payments_by_account";
-
-struct Server {
-    address: String,
-    keys: JwtKeys,
-}
-
-async fn serve(fixture: &Fixture) -> Server {
-    let keys = JwtKeys::from_secret(SECRET);
-    let server = SyncServer::builder(fixture.store.clone(), JwtAuthenticator::new(keys.clone()))
-        .path("/sync/{tenant}")
-        .build();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap().to_string();
-    let router = server.router();
-    tokio::spawn(async move { sync_axum::serve(listener, router).await });
-    Server { address, keys }
-}
-
-impl Server {
-    /// A connected client, past its `status: online` (which `ws::connect` reads).
-    async fn connect(&self) -> Socket {
-        let token = self
-            .keys
-            .issue("user-1", &[TENANT], Duration::from_secs(60))
-            .unwrap();
-        let url = format!("ws://{}/sync/{TENANT}", self.address);
-        ws::connect(&url, &[ws::bearer(&token)]).await
-    }
-}
-
-/// Writes a payment and waits for its ACK.
-async fn write(socket: &mut Socket, entry_id: &str, op: &str, payment: Value) {
-    let id = payment["id"].as_str().unwrap().to_owned();
-    send(
-        socket,
-        process(entry(entry_id, TENANT, "Payment", op, &id, payment)),
-    )
-    .await;
-    let ack = recv(socket).await;
-    assert_eq!(ack["type"], "sync_ack", "{ack}");
-}
-
-fn at(second: u32) -> String {
-    format!("2026-01-01T00:00:{second:02}.000Z")
-}
-
-/// Subscribes and reads up to its checkpoint: (subscribed, everything between, checkpoint).
-async fn subscribe(socket: &mut Socket, request: Value) -> (Value, Vec<Value>, u64) {
-    send(socket, request).await;
-    let subscribed = recv(socket).await;
-    if subscribed["type"] != "subscribed" {
-        return (subscribed, Vec::new(), 0);
-    }
-    let mut between = Vec::new();
-    loop {
-        let message = recv(socket).await;
-        if message["type"] == "checkpoint" {
-            assert_eq!(message["subscription"], subscribed["id"]);
-            return (subscribed, between, message["cursor"].as_u64().unwrap());
-        }
-        between.push(message);
-    }
-}
-
-/// Every change of the stream pages in `messages`, as (op, bucket, entity id).
-fn changes(messages: &[Value]) -> Vec<(String, String, String)> {
-    messages
-        .iter()
-        .filter(|message| message["type"] == "stream_page")
-        .flat_map(|page| page["changes"].as_array().unwrap().clone())
-        .map(|change| {
-            (
-                change["op"].as_str().unwrap().to_owned(),
-                change["bucket"].as_str().unwrap().to_owned(),
-                change["entity_id"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
-}
-
-fn of_type<'a>(messages: &'a [Value], kind: &str) -> Vec<&'a Value> {
-    messages
-        .iter()
-        .filter(|message| message["type"] == kind)
-        .collect()
-}
-
-fn change(op: &str, bucket: &str, id: &str) -> (String, String, String) {
-    (op.to_owned(), bucket.to_owned(), id.to_owned())
-}
+use crate::wire::{STREAM, TENANT, at, change, changes, of_type, serve, subscribe, write};
 
 store_tests! {
     registry = sync_testkit::entities::streamed();

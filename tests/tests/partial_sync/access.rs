@@ -1,0 +1,221 @@
+//! A stream keyed by the principal (`notes_by_account`, `keys = both` through the `Grant`
+//! membership): a client gets the intersection of what it asks for and what it may see,
+//! never the entity whole, may write only inside it, and loses or gains buckets as its
+//! grants change, online and offline; on both stores.
+
+use serde_json::{Value, json};
+use sync_testkit::store_tests;
+use sync_testkit::ws::{Socket, recv, send, silent};
+
+use crate::wire::{Server, TENANT, at, change, changes, of_type, serve, subscribe, write_as};
+
+const NOTES: &str = "notes_by_account";
+
+fn grant(id: &str, user: &str, account: &str, second: u32) -> Value {
+    json!({"id": id, "userId": user, "accountId": account, "updated_at": at(second)})
+}
+
+fn note(id: &str, account: &str, text: &str, second: u32) -> Value {
+    json!({"id": id, "accountId": account, "text": text, "updated_at": at(second)})
+}
+
+async fn ack(socket: &mut Socket, entity: &str, entry_id: &str, op: &str, data: Value) {
+    let answer = write_as(socket, entity, entry_id, op, data).await;
+    assert_eq!(answer["type"], "sync_ack", "{answer}");
+}
+
+/// An admin with grants to A, B and C who wrote notes n-a, n-b, n-c; `user-1` has A and B.
+async fn household(server: &Server) -> Socket {
+    let mut admin = server.connect_as("admin").await;
+    for (n, account) in ["A", "B", "C"].iter().enumerate() {
+        ack(
+            &mut admin,
+            "Grant",
+            &format!("ga{n}"),
+            "create",
+            grant(&format!("admin-{account}"), "admin", account, 1),
+        )
+        .await;
+    }
+    ack(
+        &mut admin,
+        "Grant",
+        "g1",
+        "create",
+        grant("u1-A", "user-1", "A", 1),
+    )
+    .await;
+    ack(
+        &mut admin,
+        "Grant",
+        "g2",
+        "create",
+        grant("u1-B", "user-1", "B", 1),
+    )
+    .await;
+    for (n, account) in ["A", "B", "C"].iter().enumerate() {
+        let id = format!("n-{}", account.to_lowercase());
+        ack(
+            &mut admin,
+            "Note",
+            &format!("n{n}"),
+            "create",
+            note(&id, account, "text", 2),
+        )
+        .await;
+    }
+    admin
+}
+
+/// The next message that is not a `data_update` (grants are not restricted: every client
+/// gets them whole).
+async fn next(socket: &mut Socket) -> Value {
+    loop {
+        let message = recv(socket).await;
+        if message["event_type"] != "data_update" {
+            return message;
+        }
+    }
+}
+
+fn notes_request(keys: &[&str]) -> Value {
+    json!({"type": "subscribe", "id": "notes", "stream": NOTES, "parameters": keys})
+}
+
+fn snapshot_ids(messages: &[Value]) -> Vec<(String, Vec<String>)> {
+    let mut snapshots: Vec<(String, Vec<String>)> = of_type(messages, "bucket_snapshot")
+        .into_iter()
+        .map(|snapshot| {
+            let ids = snapshot["rows"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|row| row["id"].as_str().unwrap().to_owned())
+                .collect();
+            (snapshot["bucket"].as_str().unwrap().to_owned(), ids)
+        })
+        .collect();
+    snapshots.sort();
+    snapshots
+}
+
+store_tests! {
+    registry = sync_testkit::entities::restricted();
+
+    async fn a_client_gets_the_intersection_of_its_keys_and_its_grants(fixture: Fixture) {
+        let server = serve(&fixture).await;
+        let _admin = household(&server).await;
+        let mut user = server.connect().await;
+        let (subscribed, loaded, _) = subscribe(&mut user, notes_request(&["A", "C", "Z"])).await;
+        assert_eq!(subscribed["buckets"], json!(["A"]), "C and Z are not granted");
+        assert_eq!(snapshot_ids(&loaded), vec![("A".to_owned(), vec!["n-a".to_owned()])]);
+    }
+
+    async fn a_restricted_entity_never_reaches_a_client_whole(fixture: Fixture) {
+        let server = serve(&fixture).await;
+        let mut admin = household(&server).await;
+        let mut stranger = server.connect_as("user-2").await;
+        send(&mut stranger, json!({"type": "request_initial_data", "tenant_id": TENANT})).await;
+        let load = recv(&mut stranger).await;
+        assert_eq!(load["event_type"], "initial_data_load");
+        assert_eq!(load["payload"]["notes"], json!([]), "{load}");
+        assert_eq!(load["payload"]["grants"].as_array().unwrap().len(), 5);
+        send(&mut stranger, json!({"type": "request_changes", "since": 0})).await;
+        let page = recv(&mut stranger).await;
+        assert!(page["changes"].as_array().unwrap().iter().all(|change| change["entity_type"] != "Note"), "{page}");
+        ack(&mut admin, "Note", "n9", "update", note("n-a", "A", "edited", 3)).await;
+        silent(&mut stranger).await;
+    }
+
+    async fn writes_outside_the_granted_keys_are_forbidden(fixture: Fixture) {
+        let server = serve(&fixture).await;
+        let _admin = household(&server).await;
+        let mut user = server.connect().await;
+        ack(&mut user, "Note", "u1", "update", note("n-a", "A", "mine", 3)).await;
+        for (entry, data) in [
+            ("u2", note("n-c", "C", "not mine", 3)),
+            ("u3", note("n-a", "C", "moved out of my keys", 4)),
+            ("u4", note("n-c", "A", "moved into my keys", 5)),
+        ] {
+            let answer = write_as(&mut user, "Note", entry, "update", data).await;
+            assert_eq!(answer["type"], "sync_nack", "{answer}");
+            assert_eq!(answer["reason"], "forbidden", "{answer}");
+        }
+    }
+
+    async fn a_revocation_online_removes_the_bucket_and_nothing_of_it_follows(fixture: Fixture) {
+        let server = serve(&fixture).await;
+        let mut admin = household(&server).await;
+        let mut user = server.connect().await;
+        let (subscribed, _, _) = subscribe(&mut user, notes_request(&["A", "B", "C"])).await;
+        assert_eq!(subscribed["buckets"], json!(["A", "B"]));
+
+        ack(&mut admin, "Grant", "r1", "delete", grant("u1-B", "user-1", "B", 5)).await;
+        let removed = next(&mut user).await;
+        assert_eq!(removed["type"], "bucket_removed", "{removed}");
+        assert_eq!((&removed["bucket"], &removed["reason"]), (&json!("B"), &json!("revoked")));
+        assert_eq!(next(&mut user).await["type"], "checkpoint");
+        // Nothing of B after the revocation; A still flows.
+        ack(&mut admin, "Note", "n10", "update", note("n-b", "B", "secret", 6)).await;
+        ack(&mut admin, "Note", "n11", "update", note("n-a", "A", "shared", 7)).await;
+        let page = next(&mut user).await;
+        assert_eq!(changes(&[page]), vec![change("put", "A", "n-a")]);
+        assert_eq!(next(&mut user).await["type"], "checkpoint");
+        silent(&mut user).await;
+        let answer = write_as(&mut user, "Note", "u9", "update", note("n-b", "B", "late edit", 8)).await;
+        assert_eq!(answer["reason"], "forbidden", "{answer}");
+
+        // A grant online arrives as a snapshot of the new bucket.
+        ack(&mut admin, "Grant", "g9", "create", grant("u1-C", "user-1", "C", 9)).await;
+        let snapshot = next(&mut user).await;
+        assert_eq!(snapshot["type"], "bucket_snapshot", "{snapshot}");
+        assert_eq!(snapshot["bucket"], "C");
+        assert_eq!(snapshot["rows"][0]["id"], "n-c");
+        assert_eq!(next(&mut user).await["type"], "checkpoint");
+    }
+
+    async fn a_revocation_while_offline_is_told_on_resume(fixture: Fixture) {
+        let server = serve(&fixture).await;
+        let mut admin = household(&server).await;
+        let mut user = server.connect().await;
+        let (subscribed, _, cursor) = subscribe(&mut user, notes_request(&["A", "B"])).await;
+        drop(user);
+        ack(&mut admin, "Grant", "r1", "delete", grant("u1-B", "user-1", "B", 5)).await;
+        ack(&mut admin, "Note", "n10", "update", note("n-a", "A", "while away", 6)).await;
+
+        let mut user = server.connect().await;
+        let (resumed, caught_up, _) = subscribe(
+            &mut user,
+            json!({"type": "subscribe", "id": "notes", "stream": NOTES, "parameters": ["A", "B"],
+                   "definition": subscribed["definition"], "cursor": cursor, "buckets": ["A", "B"]}),
+        )
+        .await;
+        assert_eq!(resumed["buckets"], json!(["A"]));
+        let removed = of_type(&caught_up, "bucket_removed");
+        assert_eq!(removed.len(), 1);
+        assert_eq!((&removed[0]["bucket"], &removed[0]["reason"]), (&json!("B"), &json!("revoked")));
+        assert!(of_type(&caught_up, "bucket_snapshot").is_empty(), "A is kept, not reloaded");
+        assert_eq!(changes(&caught_up), vec![change("put", "A", "n-a")]);
+    }
+
+    async fn a_delete_that_cascades_to_its_grant_still_reaches_the_holders(fixture: Fixture) {
+        let server = serve(&fixture).await;
+        let mut admin = household(&server).await;
+        let mut user = server.connect().await;
+        subscribe(&mut user, notes_request(&["A", "B"])).await;
+        // The note of B and user-1's grant to B, deleted in one transaction.
+        let batch = json!({"type": "process_sync_batch", "entries": [
+            sync_testkit::ws::entry("d1", TENANT, "Note", "delete", "n-b", note("n-b", "B", "", 9)),
+            sync_testkit::ws::entry("d2", TENANT, "Grant", "delete", "u1-B", grant("u1-B", "user-1", "B", 9)),
+        ]});
+        send(&mut admin, batch).await;
+        for _ in 0..2 {
+            assert_eq!(recv(&mut admin).await["type"], "sync_ack");
+        }
+        let tombstone = next(&mut user).await;
+        assert_eq!(changes(&[tombstone]), vec![change("tombstone", "B", "n-b")]);
+        assert_eq!(next(&mut user).await["type"], "checkpoint");
+        let removed = next(&mut user).await;
+        assert_eq!((&removed["type"], &removed["bucket"]), (&json!("bucket_removed"), &json!("B")));
+    }
+}
