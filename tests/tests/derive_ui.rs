@@ -15,5 +15,6 @@ fn ui() {
     t.compile_fail("tests/ui/mixed/*.rs");
     t.compile_fail("tests/ui/merge/*.rs");
     t.compile_fail("tests/ui/schema/*.rs");
+    t.compile_fail("tests/ui/stream/*.rs");
     t.pass("tests/ui/pass/*.rs");
 }

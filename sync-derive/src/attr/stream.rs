@@ -67,6 +67,8 @@ pub(crate) fn read(cx: &Ctxt, item: &Item) -> Option<StreamAttr> {
     let (mut name, mut by, mut filter, mut role) = (None, None, None, None);
     let mut keys = (KeysFrom::Params, list.span());
     let (mut via, mut member): (Option<(Ident, Ident, &Expr)>, Option<Ident>) = (None, None);
+    // A `via` or `member` that was reported: no second error about its absence.
+    let mut hop_unread = false;
     let mut complete = true;
     for meta in &metas {
         let key = meta.path().get_ident().map(ToString::to_string);
@@ -117,6 +119,7 @@ pub(crate) fn read(cx: &Ctxt, item: &Item) -> Option<StreamAttr> {
                 Err(message) => {
                     cx.error_spanned_by(value, message);
                     complete = false;
+                    hop_unread = true;
                 }
             },
             Some("member") => match path(value).and_then(Path::get_ident) {
@@ -128,6 +131,7 @@ pub(crate) fn read(cx: &Ctxt, item: &Item) -> Option<StreamAttr> {
                          `member = user_id`",
                     );
                     complete = false;
+                    hop_unread = true;
                 }
             },
             Some("filter") => match path(value) {
@@ -167,6 +171,9 @@ pub(crate) fn read(cx: &Ctxt, item: &Item) -> Option<StreamAttr> {
         );
         return None;
     };
+    if hop_unread {
+        return None;
+    }
     let via = match (keys.0, via, member) {
         (KeysFrom::Params, None, None) => None,
         (KeysFrom::Params, Some((_, _, value)), _) => {

@@ -2,7 +2,7 @@
 //! needs leaks into the user's namespace.
 
 use proc_macro2::TokenStream;
-use quote::{quote, quote_spanned};
+use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 
 use super::{Private, columns, row, typescript};
@@ -89,7 +89,7 @@ fn streams(entity: &Entity<'_>, p: &Private) -> (TokenStream, TokenStream) {
     }
     let ident = entity.ident;
     let mut checks = Vec::new();
-    let streams = entity.attrs.streams.iter().filter_map(|stream| {
+    let streams = entity.attrs.streams.iter().enumerate().filter_map(|(n, stream)| {
         let field = entity.columns().find(|field| *field.ident == stream.by)?;
         let name = &stream.name;
         let column = field.column().value;
@@ -121,12 +121,23 @@ fn streams(entity: &Entity<'_>, p: &Private) -> (TokenStream, TokenStream) {
                 let (entity, key, member) = (&via.entity, &via.key, &via.member);
                 let key_name = key.to_string();
                 let member_name = member.to_string();
-                let key_column = quote_spanned!(key.span()=> #p::membership_column(<#entity as #p::Syncable>::COLUMNS, #key_name));
-                let member_column = quote_spanned!(member.span()=> #p::membership_column(<#entity as #p::Syncable>::COLUMNS, #member_name));
+                // Checked once, in constants spanned at the fields they name, so that a
+                // missing or unindexed membership field is one error, at its name.
+                let key_const = format_ident!("__SYNC_STREAM_{}_KEY_COLUMN", n);
+                let member_const = format_ident!("__SYNC_STREAM_{}_MEMBER_COLUMN", n);
+                let key_check = quote_spanned!(key.span()=> check(<#entity as Syncable>::COLUMNS, #key_name));
+                let member_check = quote_spanned!(member.span()=> check(<#entity as Syncable>::COLUMNS, #member_name));
                 checks.push(quote! {
-                    const _: &str = #key_column;
-                    const _: &str = #member_column;
+                    const #key_const: &str = {
+                        use #p::{Syncable, membership_column as check};
+                        #key_check
+                    };
+                    const #member_const: &str = {
+                        use #p::{Syncable, membership_column as check};
+                        #member_check
+                    };
                 });
+                let (key_column, member_column) = (quote!(#key_const), quote!(#member_const));
                 quote! {
                     #p::Some(#p::Via {
                         entity: <#entity as #p::Syncable>::ENTITY,
