@@ -1,6 +1,7 @@
 //! Fixtures shared by the workspace's tests, one definition each, so that a test crate never
 //! declares its own copy of them. Not published; a dev-dependency only.
 //!
+//! - [`access`]: `assert_visible`, the test helper of the explain API of partial sync.
 //! - [`entities`]: the entities the tests sync (`Account`, `AccountGroup`, `Tag`) and their
 //!   registry.
 //! - `backend` (feature `postgres`): a fresh store of either backend per test, and
@@ -25,6 +26,7 @@
 //! # }
 //! ```
 
+pub mod access;
 #[cfg(feature = "postgres")]
 pub mod backend;
 pub mod entities;

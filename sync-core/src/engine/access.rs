@@ -25,6 +25,23 @@ pub(crate) async fn allowed_keys<S: Store>(
     spec: &StreamSpec,
     subject: &str,
 ) -> crate::Result<Vec<String>> {
+    let mut keys: Vec<String> = memberships(store, tenant, spec, subject)
+        .await?
+        .into_iter()
+        .map(|(key, _)| key)
+        .collect();
+    keys.sort();
+    keys.dedup();
+    Ok(keys)
+}
+
+/// `subject`'s live membership rows of `spec`'s hop, as (allowed key, membership row id).
+async fn memberships<S: Store>(
+    store: &S,
+    tenant: &TenantId,
+    spec: &StreamSpec,
+    subject: &str,
+) -> crate::Result<Vec<(String, String)>> {
     let Some(via) = spec.via else {
         return Ok(Vec::new());
     };
@@ -37,9 +54,9 @@ pub(crate) async fn allowed_keys<S: Store>(
     }) {
         lookup.key_type = column.sql_type;
     }
-    let mut keys = Vec::new();
+    let mut found = Vec::new();
     if !lookup.accepts_key(subject) {
-        return Ok(keys);
+        return Ok(found);
     }
     let mut after = 0;
     loop {
@@ -53,16 +70,135 @@ pub(crate) async fn allowed_keys<S: Store>(
                 && (via.member)(&row.data).as_deref() == Some(subject)
                 && let Some(key) = (via.key)(&row.data)
             {
-                keys.push(key);
+                found.push((key, row.entity_id));
             }
         }
         if done {
-            break;
+            return Ok(found);
         }
     }
-    keys.sort();
-    keys.dedup();
-    Ok(keys)
+}
+
+/// Why a principal has a row or not: the answer of [`explain`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Explanation {
+    /// The entity's wire name.
+    pub entity: &'static str,
+    /// The row's id.
+    pub id: String,
+    /// Whether the row exists (live) on the server.
+    pub exists: bool,
+    /// Whether the entity reaches clients only through streams keyed by the principal.
+    pub restricted: bool,
+    /// One verdict per stream of the entity.
+    pub streams: Vec<StreamVerdict>,
+}
+
+/// What one stream says about a row and a principal.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StreamVerdict {
+    /// The stream.
+    pub stream: &'static str,
+    /// The row's partition key, `None` when it is NULL (or the row does not exist).
+    pub key: Option<String>,
+    /// Whether the stream's filter keeps the row (true without a filter).
+    pub filter_passes: bool,
+    /// The filter's name, empty without one.
+    pub filter: &'static str,
+    /// For a stream keyed by the principal: the id of the membership row that grants the
+    /// key, `None` when none does. Always `None` for client-chosen keys.
+    pub granted_by: Option<String>,
+    /// The stream's least role and whether the principal's role reaches it.
+    pub role: Option<&'static str>,
+    /// Whether the role gate lets the principal subscribe.
+    pub role_passes: bool,
+    /// Whether a subscription of the principal to this stream that asks for the key holds
+    /// the row.
+    pub visible: bool,
+}
+
+impl Explanation {
+    /// Whether some stream (or, for an entity that is not restricted, the whole tenant)
+    /// gives the principal the row.
+    pub fn visible(&self) -> bool {
+        self.exists && (!self.restricted || self.streams.iter().any(|verdict| verdict.visible))
+    }
+}
+
+/// Why `actor` has, or has not, the row `entity_type`/`id` of `tenant`: per stream of its
+/// entity, the row's key, the filter's verdict, the membership row that allowed the key,
+/// and the role gate. `None` when no entity of that name is registered.
+pub async fn explain<S: Store>(
+    store: &S,
+    actor: &Actor,
+    tenant: &TenantId,
+    entity_type: &str,
+    id: &str,
+) -> crate::Result<Option<Explanation>> {
+    let Some(handler) = store.registry().get(entity_type) else {
+        return Ok(None);
+    };
+    let state = store
+        .get_state(tenant, handler.entity(), id)
+        .await?
+        .filter(|state| !state.deleted);
+    let mut streams = Vec::new();
+    for (index, spec) in handler.streams().iter().enumerate() {
+        let key = state
+            .as_ref()
+            .and_then(|state| handler.partition_key(index, &state.data));
+        let filter_passes = state
+            .as_ref()
+            .is_some_and(|state| key.is_some() && handler.bucket(index, &state.data) == key);
+        let granted_by = match (&key, spec.keys.restricts()) {
+            (Some(key), true) => memberships(store, tenant, spec, actor.subject())
+                .await?
+                .into_iter()
+                .find(|(allowed, _)| allowed == key)
+                .map(|(_, membership)| membership),
+            _ => None,
+        };
+        let role_passes = spec
+            .role
+            .is_none_or(|least| crate::session::role_reaches(actor.role(), least));
+        let visible =
+            filter_passes && role_passes && (!spec.keys.restricts() || granted_by.is_some());
+        streams.push(StreamVerdict {
+            stream: spec.name,
+            key,
+            filter_passes,
+            filter: spec.filter,
+            granted_by,
+            role: spec.role,
+            role_passes,
+            visible,
+        });
+    }
+    Ok(Some(Explanation {
+        entity: handler.entity(),
+        id: id.to_owned(),
+        exists: state.is_some(),
+        restricted: handler.streams().iter().any(|spec| spec.keys.restricts()),
+        streams,
+    }))
+}
+
+/// Whether `changes` by `actor` touch an entity with a stream keyed by the principal, so
+/// the writer must check them with [`stream_refusals`].
+pub(crate) fn needs_check(
+    registry: &crate::entity::Registry,
+    actor: &Actor,
+    changes: &[Change],
+) -> bool {
+    !actor.is_server()
+        && changes.iter().any(|change| {
+            registry.get(&change.entity_type).is_some_and(|handler| {
+                handler
+                    .streams()
+                    .iter()
+                    .any(|stream| stream.keys.restricts())
+            })
+        })
 }
 
 /// The refusals, one per change (or none at all), of writes by `actor` to rows of

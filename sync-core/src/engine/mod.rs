@@ -38,7 +38,7 @@
 //! # });
 //! ```
 
-pub(crate) mod access;
+pub mod access;
 mod committed;
 mod relay;
 mod snapshot;
@@ -311,6 +311,18 @@ impl<S: Store> Engine<S> {
             .await
     }
 
+    /// Why `actor` has, or has not, the row `entity_type`/`id` of `tenant` (see
+    /// [`access::explain`]); `None` for an unknown entity.
+    pub async fn explain(
+        &self,
+        actor: &Actor,
+        tenant: &TenantId,
+        entity_type: &str,
+        id: &str,
+    ) -> crate::Result<Option<access::Explanation>> {
+        access::explain(&self.inner.store, actor, tenant, entity_type, id).await
+    }
+
     /// Commits `changes`, made by `actor`, through the tenant's writer, grouped with
     /// whatever else waits, and returns their outcomes once committed. Each change first
     /// passes the registry's [rules](crate::entity::rules); a refused one is rejected with
@@ -326,22 +338,14 @@ impl<S: Store> Engine<S> {
         origin: Option<SessionId>,
         changes: Vec<Change>,
     ) -> Result<BatchOutcome, SubmitError> {
-        let mut refusals = self.screen(actor, tenant, &changes);
-        let outside = access::stream_refusals(&self.inner.store, actor, tenant, &changes)
-            .await
-            .map_err(|error| match error {
-                crate::Error::Unavailable(_) => SubmitError::Overloaded,
-                error => SubmitError::Storage(error.to_string()),
-            })?;
-        if !outside.is_empty() {
-            refusals.resize(changes.len(), None);
-            for (refusal, outside) in refusals.iter_mut().zip(outside) {
-                if refusal.is_none() {
-                    *refusal = outside;
-                }
-            }
-        }
+        let refusals = self.screen(actor, tenant, &changes);
+        // Writes to rows of streams keyed by the principal are checked by the writer, just
+        // before it applies them, so no other commit of the tenant comes in between.
+        let check = access::needs_check(self.inner.store.registry(), actor, &changes);
         let mut job = Job::new(origin, changes, refusals);
+        if check {
+            job.actor = Some(actor.clone());
+        }
         // A writer may stop between our lookup and our send; its queue is then closed and
         // the job comes back unprocessed, so trying again with a new writer is safe.
         for _ in 0..3 {

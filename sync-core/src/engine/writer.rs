@@ -25,6 +25,9 @@ pub(crate) struct Job {
     pub(super) reply: Option<oneshot::Sender<Result<BatchOutcome, SubmitError>>>,
     /// The queue room its changes take, given back when the writer takes the job.
     room: Option<OwnedSemaphorePermit>,
+    /// Who makes the changes, when some are to rows of streams keyed by the principal:
+    /// the writer refuses those outside the actor's keys.
+    pub(super) actor: Option<crate::entity::Actor>,
 }
 
 impl Job {
@@ -39,6 +42,7 @@ impl Job {
             refusals,
             reply: None,
             room: None,
+            actor: None,
         }
     }
 }
@@ -148,6 +152,31 @@ fn by_seq(routes: Vec<Route>) -> HashMap<u64, Vec<Route>> {
 async fn commit<S: Store>(inner: &Inner<S>, tenant: &TenantId, mut group: Vec<Job>) {
     // The group's changes move into one batch; each job keeps its count to take back its
     // outcomes.
+    for job in &mut group {
+        let Some(actor) = job.actor.take() else {
+            continue;
+        };
+        match super::access::stream_refusals(&inner.store, &actor, tenant, &job.changes).await {
+            Ok(outside) if !outside.is_empty() => {
+                job.refusals.resize(job.changes.len(), None);
+                for (refusal, outside) in job.refusals.iter_mut().zip(outside) {
+                    if refusal.is_none() {
+                        *refusal = outside;
+                    }
+                }
+            }
+            Ok(_) => {}
+            Err(error) => {
+                // Unchecked writes are not applied: the client retries them.
+                tracing::warn!(%tenant, %error, "cannot check writes against the principal's keys");
+                let refusal = Rejection::new(
+                    crate::outcome::Reason::Overloaded,
+                    "the server cannot check this write against your keys now; retry",
+                );
+                job.refusals = vec![Some(refusal); job.changes.len()];
+            }
+        }
+    }
     let mut sizes = Vec::with_capacity(group.len());
     let mut changes: Vec<Change> = Vec::new();
     let mut refusals: Vec<Option<Rejection>> = Vec::new();

@@ -35,6 +35,10 @@ pub(super) struct State {
     pub(super) subscriptions: std::sync::Arc<std::sync::Mutex<super::subscribe::Subscriptions>>,
     /// Entities this session may see only through streams (keyed by the principal).
     pub(super) restricted: Vec<&'static str>,
+    /// Subscribe catch-ups (and re-resolutions) in flight. While there are any, the session
+    /// holds back the hub's deliveries, so that a live page or checkpoint never reaches the
+    /// client before the catch-up it follows.
+    pub(super) catching_up: usize,
 }
 
 impl State {
@@ -48,6 +52,7 @@ impl State {
             processed: 0,
             subscriptions: Default::default(),
             restricted: Vec::new(),
+            catching_up: 0,
         }
     }
 }
@@ -89,8 +94,13 @@ pub(super) enum Done {
         verdicts: Vec<Result<usize, Rejection>>,
         result: Result<Option<BatchOutcome>, SubmitError>,
     },
-    /// A read's replies; `synced` when it brought the client up to date.
-    Read { replies: Vec<Reply>, synced: bool },
+    /// A read's replies; `synced` when it brought the client up to date; `catch_up` for a
+    /// subscribe's catch-up or a re-resolution.
+    Read {
+        replies: Vec<Reply>,
+        synced: bool,
+        catch_up: bool,
+    },
 }
 
 /// Decodes one text frame and answers what needs no store.
@@ -164,7 +174,10 @@ pub(super) fn handle<S: Store>(
                 context,
                 request,
             ) {
-                Ok(plan) => Step::Read(Read::Subscribe(Box::new(plan))),
+                Ok(plan) => {
+                    state.catching_up += 1;
+                    Step::Read(Read::Subscribe(Box::new(plan)))
+                }
                 Err(refusal) => reply(ServerMessage::SubscriptionError(refusal)),
             }
         }
@@ -229,6 +242,7 @@ pub(super) async fn read<S: Store>(
     last_sync: Option<Version>,
 ) -> Done {
     let store = session.engine.store();
+    let catch_up = matches!(read, Read::Subscribe(_) | Read::Resolve(_));
     let (replies, synced) = match read {
         // Streamed into one frame, under the engine's bound on concurrent initial loads.
         Read::Initial(withheld) => match session
@@ -296,14 +310,25 @@ pub(super) async fn read<S: Store>(
             false,
         ),
     };
-    Done::Read { replies, synced }
+    Done::Read {
+        replies,
+        synced,
+        catch_up,
+    }
 }
 
 /// The replies of a finished step, with the session's state brought up to date.
 pub(super) fn finish<S: Store>(session: &Session<S>, state: &mut State, done: Done) -> Vec<Reply> {
     match done {
         Done::Replies(replies) => replies,
-        Done::Read { replies, synced } => {
+        Done::Read {
+            replies,
+            synced,
+            catch_up,
+        } => {
+            if catch_up {
+                state.catching_up -= 1;
+            }
             if synced {
                 state.last_sync = Some(Version::now());
             }

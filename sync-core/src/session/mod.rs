@@ -89,7 +89,7 @@ use crate::store::Store;
 use crate::tenant::TenantId;
 
 pub use checksum::row_checksum;
-pub use subscribe::{DEFAULT_MAX_BUCKETS, DEFAULT_MAX_SUBSCRIPTIONS, StreamLimits};
+pub use subscribe::{DEFAULT_MAX_BUCKETS, DEFAULT_MAX_SUBSCRIPTIONS, StreamLimits, role_reaches};
 
 /// A frame from the client, as the transport decoded it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -308,7 +308,7 @@ impl<S: Store> Session<S> {
                         break None;
                     }
                 }
-                delivered = subscription.recv() => match delivered {
+                delivered = subscription.recv(), if state.catching_up == 0 => match delivered {
                     Ok(message) => {
                         // Deliveries queued together leave with one flush.
                         let mut sent = outbound.feed(Outbound::Text(message)).await.is_ok();
@@ -329,6 +329,7 @@ impl<S: Store> Session<S> {
                     Err(Cut::Shutdown) => break Some(shutdown_close(&mut outbound).await),
                 },
                 () = resolve.wait(), if held.is_none() => {
+                    state.catching_up += 1;
                     let step = handle::Step::Read(handle::Read::Resolve(handle::stream_context(&self, &state, &holder)));
                     if pipeline.admits(&step) {
                         pipeline.push(step, state.id, state.last_sync);

@@ -428,8 +428,9 @@ pub(super) async fn resolve_again<S: Store>(
 /// Roles in increasing order of power; an unknown role reaches only itself.
 const ROLES: [&str; 4] = ["viewer", "member", "editor", "owner"];
 
-/// Whether `role` is `least` or above.
-fn role_reaches(role: Option<&str>, least: &str) -> bool {
+/// Whether `role` is `least` or above: viewer < member < editor < owner; a role outside
+/// that list reaches only itself.
+pub fn role_reaches(role: Option<&str>, least: &str) -> bool {
     let Some(role) = role else { return false };
     match (
         ROLES.iter().position(|known| *known == role),

@@ -4,6 +4,7 @@
 //! grants change, online and offline; on both stores.
 
 use serde_json::{Value, json};
+use sync_testkit::access::assert_visible;
 use sync_testkit::store_tests;
 use sync_testkit::ws::{Socket, recv, send, silent};
 
@@ -109,6 +110,22 @@ store_tests! {
         let (subscribed, loaded, _) = subscribe(&mut user, notes_request(&["A", "C", "Z"])).await;
         assert_eq!(subscribed["buckets"], json!(["A"]), "C and Z are not granted");
         assert_eq!(snapshot_ids(&loaded), vec![("A".to_owned(), vec!["n-a".to_owned()])]);
+    }
+
+    async fn explain_says_which_grant_lets_a_principal_see_a_row(fixture: Fixture) {
+        let server = serve(&fixture).await;
+        let _admin = household(&server).await;
+        let tenant = sync_testkit::tenant(TENANT);
+        let seen = assert_visible(&fixture.store, "user-1", &tenant, "Note", "n-a", true).await;
+        assert_eq!(seen.streams[0].key.as_deref(), Some("A"));
+        assert_eq!(seen.streams[0].granted_by.as_deref(), Some("u1-A"));
+        let unseen = assert_visible(&fixture.store, "user-1", &tenant, "Note", "n-c", false).await;
+        assert_eq!(unseen.streams[0].key.as_deref(), Some("C"));
+        assert_eq!(unseen.streams[0].granted_by, None, "no grant of C");
+        assert!(unseen.restricted);
+        assert_visible(&fixture.store, "admin", &tenant, "Note", "n-c", true).await;
+        // A stream of client-chosen keys restricts nothing: every member may have a payment.
+        assert_visible(&fixture.store, "user-1", &tenant, "Payment", "nope", false).await;
     }
 
     async fn a_restricted_entity_never_reaches_a_client_whole(fixture: Fixture) {

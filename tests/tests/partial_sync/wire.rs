@@ -80,6 +80,7 @@ pub(crate) async fn subscribe(socket: &mut Socket, request: Value) -> (Value, Ve
     send(socket, request).await;
     let subscribed = recv(socket).await;
     if subscribed["type"] != "subscribed" {
+        assert_eq!(subscribed["type"], "subscription_error", "{subscribed}");
         return (subscribed, Vec::new(), 0);
     }
     let mut between = Vec::new();
