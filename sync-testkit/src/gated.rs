@@ -9,7 +9,7 @@ use std::time::Duration;
 use sync_core::change::Change;
 use sync_core::entity::stream::StreamSpec;
 use sync_core::outcome::{BatchOutcome, Effect, Rejection};
-use sync_core::store::{BucketFeed, ChangePage, Purge, Snapshot, Store};
+use sync_core::store::{BucketFeed, ChangePage, MoveRecord, Purge, Snapshot, Store};
 use sync_core::{Registry, TenantId, Version};
 use tokio::sync::{Semaphore, watch};
 
@@ -127,6 +127,15 @@ impl<S: Store + Clone> Store for Gated<S> {
         self.inner
             .bucket_feed(tenant, stream, key, cursor, limit)
             .await
+    }
+
+    async fn moves_between(
+        &self,
+        tenant: &TenantId,
+        after: u64,
+        through: u64,
+    ) -> sync_core::Result<Vec<MoveRecord>> {
+        self.inner.moves_between(tenant, after, through).await
     }
 
     async fn snapshot(&self, tenant: &TenantId) -> sync_core::Result<Snapshot> {

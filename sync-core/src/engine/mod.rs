@@ -344,7 +344,7 @@ impl<S: Store> Engine<S> {
         let check = access::needs_check(self.inner.store.registry(), actor, &changes);
         let mut job = Job::new(origin, changes, refusals);
         if check {
-            job.actor = Some(actor.clone());
+            job.actor = Some(Box::new(actor.clone()));
         }
         // A writer may stop between our lookup and our send; its queue is then closed and
         // the job comes back unprocessed, so trying again with a new writer is safe.

@@ -611,6 +611,7 @@ impl Delivery {
                 return Ok(());
             }
             self.await_local().await;
+            let moves = remote_moves(inner, &self.tenant, &self.pending, &page.changes).await?;
             for effect in page.changes {
                 if effect.seq <= self.delivered {
                     continue;
@@ -624,9 +625,23 @@ impl Delivery {
                         local.message,
                         local.routed,
                     ),
-                    None => inner
-                        .hub
-                        .publish(&self.tenant, None, encode(&self.tenant, effect)),
+                    None => {
+                        let routes = remote_routes(inner.store.registry(), &effect, &moves);
+                        let message = encode(&self.tenant, effect.clone());
+                        if routes.is_empty() {
+                            inner.hub.publish(&self.tenant, None, message);
+                        } else {
+                            inner.hub.publish_change(
+                                &self.tenant,
+                                None,
+                                message,
+                                crate::hub::Routed {
+                                    effect: &effect,
+                                    routes: &routes,
+                                },
+                            );
+                        }
+                    }
                 }
                 self.delivered = seq;
             }
@@ -660,6 +675,74 @@ impl Delivery {
             notified.await;
         }
     }
+}
+
+/// The moves feed of a page's changes that another node committed, for entities with
+/// streams: empty (and no read) when there are none.
+async fn remote_moves<S: Store>(
+    inner: &Inner<S>,
+    tenant: &TenantId,
+    pending: &BTreeMap<u64, Local>,
+    changes: &[Effect],
+) -> crate::Result<Vec<crate::store::MoveRecord>> {
+    let registry = inner.store.registry();
+    let remote: Vec<u64> = changes
+        .iter()
+        .filter(|effect| !pending.contains_key(&effect.seq))
+        .filter(|effect| {
+            registry
+                .get(effect.entity_type)
+                .is_some_and(|handler| !handler.streams().is_empty())
+        })
+        .map(|effect| effect.seq)
+        .collect();
+    match (remote.first(), remote.last()) {
+        (Some(first), Some(last)) => {
+            inner
+                .store
+                .moves_between(tenant, first.saturating_sub(1), *last)
+                .await
+        }
+        _ => Ok(Vec::new()),
+    }
+}
+
+/// The stream routes of a change another node committed: its bucket now from its state,
+/// the bucket it left from the moves feed (a row that left none stayed where it is).
+fn remote_routes(
+    registry: &crate::entity::Registry,
+    effect: &Effect,
+    moves: &[crate::store::MoveRecord],
+) -> Vec<Route> {
+    let Some(handler) = registry.get(effect.entity_type) else {
+        return Vec::new();
+    };
+    handler
+        .streams()
+        .iter()
+        .enumerate()
+        .map(|(index, spec)| {
+            let new = (!effect.deleted)
+                .then(|| handler.bucket(index, &effect.data))
+                .flatten();
+            let left = moves
+                .iter()
+                .find(|record| {
+                    record.seq == effect.seq
+                        && record.stream == spec.name
+                        && record.entity_id == effect.entity_id
+                })
+                .map(|record| record.old_key.clone());
+            Route {
+                seq: effect.seq,
+                stream: spec.name,
+                entity_id: effect.entity_id.clone(),
+                old: left.or_else(|| new.clone()),
+                new,
+                deleted: effect.deleted,
+            }
+        })
+        .collect()
 }
 
 /// A change read from the feed as the `data_update` sessions get.

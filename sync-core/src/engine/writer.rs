@@ -27,7 +27,7 @@ pub(crate) struct Job {
     room: Option<OwnedSemaphorePermit>,
     /// Who makes the changes, when some are to rows of streams keyed by the principal:
     /// the writer refuses those outside the actor's keys.
-    pub(super) actor: Option<crate::entity::Actor>,
+    pub(super) actor: Option<Box<crate::entity::Actor>>,
 }
 
 impl Job {

@@ -17,7 +17,7 @@
 //! # });
 //! ```
 
-use super::{BucketFeed, ChangePage, Purge, Snapshot, SnapshotSink, Store};
+use super::{BucketFeed, ChangePage, MoveRecord, Purge, Snapshot, SnapshotSink, Store};
 use crate::change::Change;
 use crate::entity::Registry;
 use crate::entity::stream::StreamSpec;
@@ -96,6 +96,15 @@ impl Store for AnyStore {
         limit: usize,
     ) -> Result<BucketFeed> {
         delegate!(self, store => store.bucket_feed(tenant, stream, key, cursor, limit).await)
+    }
+
+    async fn moves_between(
+        &self,
+        tenant: &TenantId,
+        after: u64,
+        through: u64,
+    ) -> Result<Vec<MoveRecord>> {
+        delegate!(self, store => store.moves_between(tenant, after, through).await)
     }
 
     async fn snapshot(&self, tenant: &TenantId) -> Result<Snapshot> {

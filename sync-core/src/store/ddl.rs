@@ -197,4 +197,6 @@ pub(crate) const SQLITE_META: &[&str] = &[
         \"entity_id\" TEXT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS \"_sync_moves_bucket_idx\" \
         ON \"_sync_moves\" (\"stream\", \"old_key\", \"seq\")",
+    // Other nodes route a range of commits by bucket, and the purge cuts by seq.
+    "CREATE INDEX IF NOT EXISTS \"_sync_moves_seq_idx\" ON \"_sync_moves\" (\"seq\")",
 ];

@@ -122,6 +122,24 @@ pub trait Store: Send + Sync + 'static {
         }
     }
 
+    /// The moves feed's entries with a sequence number in `after + 1 ..= through`, in
+    /// sequence order: as (stream, old key, seq, entity id). A node that learns of another
+    /// node's commits routes them by bucket with these. A store without streams support
+    /// refuses.
+    fn moves_between(
+        &self,
+        tenant: &TenantId,
+        after: u64,
+        through: u64,
+    ) -> impl Future<Output = Result<Vec<MoveRecord>>> + Send {
+        let _ = (tenant, after, through);
+        async move {
+            Err(crate::Error::Unsupported(
+                "this store has no moves feed".to_owned(),
+            ))
+        }
+    }
+
     /// Every live row of every collection, never truncated, with the cursor it reflects.
     fn snapshot(&self, tenant: &TenantId) -> impl Future<Output = Result<Snapshot>> + Send;
 
@@ -218,4 +236,18 @@ pub struct BucketFeed {
     pub cursor: u64,
     /// The cursor is older than the tombstone horizon: the bucket must be reloaded.
     pub reset: bool,
+}
+
+/// One entry of the moves feed: at `seq`, the row `entity_id` left the bucket `old_key` of
+/// `stream`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MoveRecord {
+    /// The stream.
+    pub stream: String,
+    /// The bucket's key.
+    pub old_key: String,
+    /// The change's sequence number.
+    pub seq: u64,
+    /// The row.
+    pub entity_id: String,
 }

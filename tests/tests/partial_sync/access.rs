@@ -8,7 +8,10 @@ use sync_testkit::access::assert_visible;
 use sync_testkit::store_tests;
 use sync_testkit::ws::{Socket, recv, send, silent};
 
-use crate::wire::{Server, TENANT, at, change, changes, of_type, serve, subscribe, write_as};
+use crate::wire::{
+    Server, TENANT, at, change, changes, of_type, serve, serve_nodes, subscribe, write_as,
+};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 const NOTES: &str = "notes_by_account";
 
@@ -234,5 +237,22 @@ store_tests! {
         assert_eq!(next(&mut user).await["type"], "checkpoint");
         let removed = next(&mut user).await;
         assert_eq!((&removed["type"], &removed["bucket"]), (&json!("bucket_removed"), &json!("B")));
+    }
+
+    async fn a_restricted_entity_from_another_node_reaches_only_its_buckets(fixture: Fixture) {
+        let (near, far) = serve_nodes(&fixture).await;
+        let mut admin = household(&near).await;
+        let mut user = far.connect().await;
+        let mut stranger = far.connect_as("user-2").await;
+        subscribe(&mut user, notes_request(&["A", "B"])).await;
+        send(&mut stranger, json!({"type": "ping", "timestamp": 1})).await;
+        assert_eq!(recv(&mut stranger).await["type"], "pong");
+        ack(&mut admin, "Note", "n9", "update", note("n-a", "A", "from the other node", 3)).await;
+        assert_eq!(changes(&[next(&mut user).await]), vec![change("put", "A", "n-a")]);
+        silent(&mut stranger).await;
+        // A revocation on the other node closes the session here; it resumes without B.
+        ack(&mut admin, "Grant", "r1", "delete", grant("u1-B", "user-1", "B", 5)).await;
+        assert_eq!(next(&mut user).await["type"], "checkpoint");
+        assert_eq!(sync_testkit::ws::close_code(&mut user).await, CloseCode::Policy);
     }
 }

@@ -9,7 +9,9 @@ use sync_testkit::entities::payment_json;
 use sync_testkit::store_tests;
 use sync_testkit::ws::{recv, send, silent};
 
-use crate::wire::{STREAM, TENANT, at, change, changes, of_type, serve, subscribe, write};
+use crate::wire::{
+    STREAM, TENANT, at, change, changes, of_type, serve, serve_nodes, subscribe, write,
+};
 
 store_tests! {
     registry = sync_testkit::entities::streamed();
@@ -230,5 +232,39 @@ store_tests! {
         assert_eq!(changes(&[recv(&mut reader).await]), vec![change("put", "A", "p1")]);
         assert_eq!(recv(&mut reader).await["type"], "checkpoint");
         silent(&mut reader).await;
+    }
+
+    async fn a_move_on_one_node_reaches_the_buckets_on_another(fixture: Fixture) {
+        let (near, far) = serve_nodes(&fixture).await;
+        let mut writer = near.connect().await;
+        write(&mut writer, "e1", "create", payment_json("p1", "A", 10, &at(1))).await;
+        let mut in_a = far.connect().await;
+        let mut in_b = far.connect().await;
+        let mut whole = far.connect().await;
+        subscribe(&mut in_a, json!({"type": "subscribe", "id": "s", "stream": STREAM, "parameters": ["A"]})).await;
+        subscribe(&mut in_b, json!({"type": "subscribe", "id": "s", "stream": STREAM, "parameters": ["B"]})).await;
+        send(&mut whole, json!({"type": "ping", "timestamp": 1})).await;
+        assert_eq!(recv(&mut whole).await["type"], "pong");
+
+        write(&mut writer, "e2", "update", payment_json("p1", "B", 10, &at(2))).await;
+        assert_eq!(changes(&[recv(&mut in_a).await]), vec![change("leave", "A", "p1")]);
+        assert_eq!(changes(&[recv(&mut in_b).await]), vec![change("put", "B", "p1")]);
+        assert_eq!(recv(&mut whole).await["event_type"], "data_update");
+        write(&mut writer, "e3", "delete", payment_json("p1", "B", 10, &at(3))).await;
+        assert_eq!(recv(&mut in_a).await["type"], "checkpoint");
+        assert_eq!(recv(&mut in_b).await["type"], "checkpoint");
+        assert_eq!(changes(&[recv(&mut in_b).await]), vec![change("tombstone", "B", "p1")]);
+        silent(&mut in_a).await;
+    }
+
+    async fn the_origin_of_a_move_out_of_its_bucket_is_told_it_left(fixture: Fixture) {
+        let server = serve(&fixture).await;
+        let mut writer = server.connect().await;
+        subscribe(&mut writer, json!({"type": "subscribe", "id": "s", "stream": STREAM, "parameters": ["A"]})).await;
+        write(&mut writer, "e1", "create", payment_json("p1", "A", 10, &at(1))).await;
+        silent(&mut writer).await;
+        write(&mut writer, "e2", "update", payment_json("p1", "B", 10, &at(2))).await;
+        assert_eq!(changes(&[recv(&mut writer).await]), vec![change("leave", "A", "p1")]);
+        assert_eq!(recv(&mut writer).await["type"], "checkpoint");
     }
 }

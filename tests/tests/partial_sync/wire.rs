@@ -1,11 +1,14 @@
 //! The wire of the partial-sync tests: a server (sync-axum) on 127.0.0.1 over a fixture's
 //! store, clients speaking raw JSON, and readers of what they receive.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
 use sync_axum::SyncServer;
 use sync_axum::jwt::{JwtAuthenticator, JwtKeys};
+use sync_core::bus::Bus;
+use sync_core::bus::local::LocalBus;
 use sync_testkit::backend::Fixture;
 use sync_testkit::ws::{self, Socket, entry, process, recv, send};
 
@@ -19,10 +22,27 @@ pub(crate) struct Server {
 }
 
 pub(crate) async fn serve(fixture: &Fixture) -> Server {
+    serve_node(fixture, None).await
+}
+
+/// Two servers (nodes) over the fixture's store, with a bus between them.
+pub(crate) async fn serve_nodes(fixture: &Fixture) -> (Server, Server) {
+    let bus: Arc<dyn Bus> = Arc::new(LocalBus::new(1024));
+    (
+        serve_node(fixture, Some(bus.clone())).await,
+        serve_node(fixture, Some(bus)).await,
+    )
+}
+
+async fn serve_node(fixture: &Fixture, bus: Option<Arc<dyn Bus>>) -> Server {
     let keys = JwtKeys::from_secret(SECRET);
-    let server = SyncServer::builder(fixture.store.clone(), JwtAuthenticator::new(keys.clone()))
-        .path("/sync/{tenant}")
-        .build();
+    let mut builder =
+        SyncServer::builder(fixture.store.clone(), JwtAuthenticator::new(keys.clone()))
+            .path("/sync/{tenant}");
+    if let Some(bus) = bus {
+        builder = builder.bus(bus);
+    }
+    let server = builder.build();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap().to_string();
     let router = server.router();

@@ -64,7 +64,7 @@ use crate::entity::stream::StreamSpec;
 use crate::entity::{Arrival, Handler, Registry, Role};
 use crate::error::{Error, Result};
 use crate::outcome::{BatchOutcome, Effect, Rejection};
-use crate::store::BucketFeed;
+use crate::store::{BucketFeed, MoveRecord};
 use crate::tenant::TenantId;
 use crate::version::Version;
 
@@ -266,6 +266,15 @@ impl Store for PostgresStore {
             limit.clamp(1, MAX_PAGE),
         )
         .await
+    }
+
+    async fn moves_between(
+        &self,
+        tenant: &TenantId,
+        after: u64,
+        through: u64,
+    ) -> Result<Vec<MoveRecord>> {
+        buckets::moves_between(&self.inner, tenant, after, through).await
     }
 
     async fn snapshot(&self, tenant: &TenantId) -> Result<Snapshot> {

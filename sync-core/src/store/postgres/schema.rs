@@ -48,6 +48,8 @@ const META: &[&str] = &[
         \"entity_id\" TEXT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS \"_sync_moves_bucket_idx\" \
         ON \"_sync_moves\" (\"tenant\", \"stream\", \"old_key\", \"seq\")",
+    // Other nodes route a range of commits by bucket, and the purge cuts by seq.
+    "CREATE INDEX IF NOT EXISTS \"_sync_moves_seq_idx\" ON \"_sync_moves\" (\"tenant\", \"seq\")",
 ];
 
 /// Brings the sync tables in `schema` (or the connection's current schema) to the

@@ -7,8 +7,8 @@ use super::feed::{PURGED_KEY, SEQ_KEY, read_meta};
 use super::tenants::TenantDb;
 use crate::entity::stream::StreamSpec;
 use crate::error::Result;
-use crate::store::BucketFeed;
 use crate::store::ddl::{DELETED, SEQ};
+use crate::store::{BucketFeed, MoveRecord};
 
 pub(super) async fn bucket_feed(
     db: &TenantDb,
@@ -74,4 +74,30 @@ pub(super) async fn bucket_feed(
         cursor: current,
         reset: false,
     })
+}
+
+pub(super) async fn moves_between(
+    db: &TenantDb,
+    after: u64,
+    through: u64,
+) -> Result<Vec<MoveRecord>> {
+    let mut connection = db.readers.acquire().await?;
+    let rows: Vec<(String, String, i64, String)> = sqlx::query_as(
+        "SELECT \"stream\", \"old_key\", \"seq\", \"entity_id\" FROM \"_sync_moves\" \
+         WHERE \"seq\" > ? AND \"seq\" <= ? ORDER BY \"seq\"",
+    )
+    .bind(as_i64(after))
+    .bind(as_i64(through))
+    .fetch_all(&mut *connection)
+    .await?;
+    Ok(rows.into_iter().map(move_record).collect())
+}
+
+fn move_record((stream, old_key, seq, entity_id): (String, String, i64, String)) -> MoveRecord {
+    MoveRecord {
+        stream,
+        old_key,
+        seq: u64::try_from(seq).unwrap_or_default(),
+        entity_id,
+    }
 }

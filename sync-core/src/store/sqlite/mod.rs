@@ -47,7 +47,7 @@ use sqlx::sqlite::SqliteSynchronous;
 
 use self::sql::TableSql;
 use self::tenants::{TenantDb, Tenants};
-use super::{BucketFeed, ChangePage, MAX_PAGE, Purge, Snapshot, SnapshotSink, Store};
+use super::{BucketFeed, ChangePage, MAX_PAGE, MoveRecord, Purge, Snapshot, SnapshotSink, Store};
 pub use super::{DEFAULT_MAX_CLOCK_SKEW, DEFAULT_TOMBSTONE_RETENTION};
 use crate::change::Change;
 use crate::entity::stream::StreamSpec;
@@ -303,6 +303,16 @@ impl Store for SqliteStore {
             limit.clamp(1, MAX_PAGE),
         )
         .await
+    }
+
+    async fn moves_between(
+        &self,
+        tenant: &TenantId,
+        after: u64,
+        through: u64,
+    ) -> Result<Vec<MoveRecord>> {
+        let db = self.tenant(tenant).await?;
+        buckets::moves_between(&db, after, through).await
     }
 
     async fn snapshot(&self, tenant: &TenantId) -> Result<Snapshot> {
