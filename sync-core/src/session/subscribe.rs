@@ -8,26 +8,23 @@
 //! `bucket_snapshot` per bucket when the client has no usable cursor. A `checkpoint` naming
 //! the subscription ends its catch-up.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::engine::access::allowed_keys;
 use crate::entity::stream::{Keys, StreamSpec};
 use crate::hub::Holder;
-use crate::outcome::Effect;
 use crate::protocol::{
-    BucketOp, BucketRemoved, BucketSnapshot, Checkpoint, RemovedReason, Reply, ServerMessage,
-    StreamChange, StreamPage, Subscribed, SubscriptionError, SubscriptionErrorCode,
+    BucketRemoved, BucketSnapshot, Checkpoint, RemovedReason, Reply, ServerMessage, StreamChange,
+    StreamPage, Subscribed, SubscriptionError, SubscriptionErrorCode,
 };
-use crate::store::Store;
+use crate::store::{Store, catch_up};
 use crate::tenant::TenantId;
 
 /// The default most buckets one subscription may hold.
 pub const DEFAULT_MAX_BUCKETS: usize = 1_000;
 /// The default most subscriptions one session may hold.
 pub const DEFAULT_MAX_SUBSCRIPTIONS: usize = 64;
-/// The rows read per bucket and round of a catch-up.
-const ROUND: usize = 1_000;
 /// The most changes of one `stream_page`.
 const PAGE: usize = 500;
 
@@ -397,7 +394,7 @@ pub(super) async fn resolve_again<S: Store>(
         };
         let mut checkpoint = u64::MAX;
         for key in &gained {
-            let (rows, read_at) = bucket_rows(store, tenant, &plan, handler, key).await?;
+            let (rows, read_at) = catch_up::bucket_rows(store, tenant, plan.spec.name, key).await?;
             checkpoint = checkpoint.min(read_at);
             replies.push(
                 ServerMessage::BucketSnapshot(BucketSnapshot {
@@ -528,8 +525,11 @@ pub(super) async fn catch_up<S: Store>(
     let mut reset = plan.cursor.is_none();
     if let Some(cursor) = plan.cursor {
         for key in &plan.keys {
-            let (bucket_changes, read_at, purged) =
-                bucket_changes(store, tenant, &plan, handler, key, cursor).await?;
+            let (bucket_changes, read_at, purged) = {
+                let read =
+                    catch_up::bucket_changes(store, tenant, plan.spec.name, key, cursor).await?;
+                (read.changes, read.cursor, read.reset)
+            };
             if purged {
                 reset = true;
                 changes.clear();
@@ -543,7 +543,7 @@ pub(super) async fn catch_up<S: Store>(
     if reset {
         checkpoint = u64::MAX;
         for key in &plan.keys {
-            let (rows, read_at) = bucket_rows(store, tenant, &plan, handler, key).await?;
+            let (rows, read_at) = catch_up::bucket_rows(store, tenant, plan.spec.name, key).await?;
             checkpoint = checkpoint.min(read_at);
             pages.push(
                 ServerMessage::BucketSnapshot(BucketSnapshot {
@@ -596,131 +596,6 @@ pub(super) async fn catch_up<S: Store>(
         .into(),
     );
     Ok(replies)
-}
-
-/// One bucket's changes after `cursor`: per row, its latest event (put, leave or
-/// tombstone); with the cursor the reads reflect and whether the cursor was purged past.
-async fn bucket_changes<S: Store>(
-    store: &S,
-    tenant: &TenantId,
-    plan: &CatchUp,
-    handler: &dyn crate::entity::Handler,
-    key: &str,
-    cursor: u64,
-) -> crate::Result<(Vec<StreamChange>, u64, bool)> {
-    let mut latest: HashMap<String, StreamChange> = HashMap::new();
-    // Rows and moves advance from their own positions; each read takes both from one
-    // position, in one read transaction whose cursor bounds what it saw.
-    let (mut rows_after, mut moves_after) = (Some(cursor), Some(cursor));
-    let mut read_at = u64::MAX;
-    while let Some(after) = match (rows_after, moves_after) {
-        (Some(rows), Some(moves)) => Some(rows.min(moves)),
-        (rows, moves) => rows.or(moves),
-    } {
-        let feed = store
-            .bucket_feed(tenant, &plan.spec, key, after, ROUND)
-            .await?;
-        if feed.reset {
-            return Ok((Vec::new(), feed.cursor, true));
-        }
-        read_at = read_at.min(feed.cursor);
-        if rows_after == Some(after) {
-            rows_after =
-                (feed.rows.len() == ROUND).then(|| feed.rows.last().map_or(after, |row| row.seq));
-            for effect in &feed.rows {
-                keep_latest(&mut latest, row_change(plan, handler, key, effect));
-            }
-        }
-        if moves_after == Some(after) {
-            moves_after = (feed.moves.len() == ROUND)
-                .then(|| feed.moves.last().map_or(after, |(_, seq)| *seq));
-            for (entity_id, seq) in &feed.moves {
-                keep_latest(
-                    &mut latest,
-                    StreamChange {
-                        op: BucketOp::Leave,
-                        stream: plan.spec.name.to_owned(),
-                        bucket: key.to_owned(),
-                        entity_type: plan.spec.entity.to_owned(),
-                        entity_id: entity_id.clone(),
-                        seq: *seq,
-                        data: None,
-                    },
-                );
-            }
-        }
-    }
-    Ok((latest.into_values().collect(), read_at, false))
-}
-
-/// A row read by its key column as a bucket change: a tombstone, a put, or a leave when the
-/// stream's filter refuses it now.
-fn row_change(
-    plan: &CatchUp,
-    handler: &dyn crate::entity::Handler,
-    key: &str,
-    effect: &Effect,
-) -> StreamChange {
-    let op = if effect.deleted {
-        BucketOp::Tombstone
-    } else if handler.bucket(plan.index, &effect.data).as_deref() == Some(key) {
-        BucketOp::Put
-    } else {
-        BucketOp::Leave
-    };
-    StreamChange {
-        op,
-        stream: plan.spec.name.to_owned(),
-        bucket: key.to_owned(),
-        entity_type: plan.spec.entity.to_owned(),
-        entity_id: effect.entity_id.clone(),
-        seq: effect.seq,
-        data: (op == BucketOp::Put).then(|| effect.data.clone()),
-    }
-}
-
-/// Keeps, per row, the change with the highest sequence number; at equal numbers the row's
-/// own state (read from its table) wins over the move.
-fn keep_latest(latest: &mut HashMap<String, StreamChange>, change: StreamChange) {
-    match latest.get(&change.entity_id) {
-        Some(kept)
-            if kept.seq > change.seq
-                || (kept.seq == change.seq && change.op == BucketOp::Leave) => {}
-        _ => {
-            latest.insert(change.entity_id.clone(), change);
-        }
-    }
-}
-
-/// Every live row of one bucket, with the cursor the first read reflects.
-async fn bucket_rows<S: Store>(
-    store: &S,
-    tenant: &TenantId,
-    plan: &CatchUp,
-    handler: &dyn crate::entity::Handler,
-    key: &str,
-) -> crate::Result<(Vec<serde_json::Value>, u64)> {
-    let mut rows: BTreeMap<String, serde_json::Value> = BTreeMap::new();
-    let mut after = 0;
-    let mut read_at = u64::MAX;
-    loop {
-        let feed = store
-            .bucket_feed(tenant, &plan.spec, key, after, ROUND)
-            .await?;
-        read_at = read_at.min(feed.cursor);
-        let done = feed.rows.len() < ROUND;
-        for effect in feed.rows {
-            after = after.max(effect.seq);
-            if !effect.deleted && handler.bucket(plan.index, &effect.data).as_deref() == Some(key) {
-                rows.insert(effect.entity_id, effect.data);
-            } else {
-                rows.remove(&effect.entity_id);
-            }
-        }
-        if done {
-            return Ok((rows.into_values().collect(), read_at));
-        }
-    }
 }
 
 #[cfg(test)]

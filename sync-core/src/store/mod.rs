@@ -25,6 +25,7 @@
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod any;
+pub mod catch_up;
 pub mod ddl;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod page;
