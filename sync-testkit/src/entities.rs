@@ -216,11 +216,11 @@ pub struct Grant {
 }
 
 /// A restricted entity: a client sees (and writes) only the notes of accounts its grants
-/// name, intersected with the accounts it asks for.
+/// name, intersected with the accounts it asks for; a viewer may not subscribe.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Syncable)]
 #[serde(rename_all = "camelCase")]
 #[sync(entity = "Note", table = "notes")]
-#[sync(stream(name = "notes_by_account", by = account_id, keys = both, via = Grant.account_id, member = user_id))]
+#[sync(stream(name = "notes_by_account", by = account_id, keys = both, via = Grant.account_id, member = user_id, role = "member"))]
 pub struct Note {
     /// The id.
     #[sync(id)]

@@ -159,6 +159,7 @@ pub(super) fn handle<S: Store>(
             cursor,
             buckets,
         } => {
+            let held = buckets.clone();
             let request = super::subscribe::Request {
                 id,
                 stream,
@@ -178,7 +179,7 @@ pub(super) fn handle<S: Store>(
                     state.catching_up += 1;
                     Step::Read(Read::Subscribe(Box::new(plan)))
                 }
-                Err(refusal) => reply(ServerMessage::SubscriptionError(refusal)),
+                Err(refusal) => Step::Reply(super::subscribe::refused(refusal, held)),
             }
         }
         ClientMessage::Unsubscribe { id, ttl_secs } => Step::Reply(super::subscribe::unsubscribe(

@@ -222,6 +222,29 @@ pub(super) fn accept(
     })
 }
 
+/// The answer to a refused subscribe: when the role is too low for a stream the client
+/// held buckets of (its role changed), a `bucket_removed` (reason `role`) for each, then
+/// the `subscription_error`.
+pub(super) fn refused(refusal: SubscriptionError, held: Vec<String>) -> Vec<Reply> {
+    let mut replies: Vec<Reply> = Vec::new();
+    if refusal.code == SubscriptionErrorCode::Forbidden {
+        for bucket in held {
+            replies.push(
+                ServerMessage::BucketRemoved(BucketRemoved {
+                    subscription: refusal.id.clone(),
+                    stream: refusal.stream.clone(),
+                    bucket,
+                    reason: RemovedReason::Role,
+                    ttl_secs: None,
+                })
+                .into(),
+            );
+        }
+    }
+    replies.push(ServerMessage::SubscriptionError(refusal).into());
+    replies
+}
+
 fn too_many(id: &str, spec: &StreamSpec, count: usize, max: usize) -> SubscriptionError {
     SubscriptionError {
         id: id.to_owned(),

@@ -4,6 +4,7 @@
 //! grants change, online and offline; on both stores.
 
 use serde_json::{Value, json};
+use sync_core::entity::Actor;
 use sync_testkit::access::assert_visible;
 use sync_testkit::store_tests;
 use sync_testkit::ws::{Socket, recv, send, silent};
@@ -119,16 +120,21 @@ store_tests! {
         let server = serve(&fixture).await;
         let _admin = household(&server).await;
         let tenant = sync_testkit::tenant(TENANT);
-        let seen = assert_visible(&fixture.store, "user-1", &tenant, "Note", "n-a", true).await;
+        let editor = |subject: &str| Actor::user(subject).with_role("editor");
+        let seen = assert_visible(&fixture.store, &editor("user-1"), &tenant, "Note", "n-a", true).await;
         assert_eq!(seen.streams[0].key.as_deref(), Some("A"));
         assert_eq!(seen.streams[0].granted_by.as_deref(), Some("u1-A"));
-        let unseen = assert_visible(&fixture.store, "user-1", &tenant, "Note", "n-c", false).await;
+        let unseen = assert_visible(&fixture.store, &editor("user-1"), &tenant, "Note", "n-c", false).await;
         assert_eq!(unseen.streams[0].key.as_deref(), Some("C"));
         assert_eq!(unseen.streams[0].granted_by, None, "no grant of C");
         assert!(unseen.restricted);
-        assert_visible(&fixture.store, "admin", &tenant, "Note", "n-c", true).await;
-        // A stream of client-chosen keys restricts nothing: every member may have a payment.
-        assert_visible(&fixture.store, "user-1", &tenant, "Payment", "nope", false).await;
+        assert_visible(&fixture.store, &editor("admin"), &tenant, "Note", "n-c", true).await;
+        // Granted, but below the stream's least role.
+        let viewer = Actor::user("user-1").with_role("viewer");
+        let gated = assert_visible(&fixture.store, &viewer, &tenant, "Note", "n-a", false).await;
+        assert!(!gated.streams[0].role_passes && gated.streams[0].granted_by.is_some());
+        // A stream of client-chosen keys restricts nothing; a missing row is seen by no one.
+        assert_visible(&fixture.store, &editor("user-1"), &tenant, "Payment", "nope", false).await;
     }
 
     async fn a_restricted_entity_never_reaches_a_client_whole(fixture: Fixture) {
@@ -254,5 +260,24 @@ store_tests! {
         ack(&mut admin, "Grant", "r1", "delete", grant("u1-B", "user-1", "B", 5)).await;
         assert_eq!(next(&mut user).await["type"], "checkpoint");
         assert_eq!(sync_testkit::ws::close_code(&mut user).await, CloseCode::Policy);
+    }
+
+    async fn a_role_below_the_streams_least_role_is_refused_and_its_buckets_removed(fixture: Fixture) {
+        let server = serve(&fixture).await;
+        let _admin = household(&server).await;
+        let mut viewer = server.connect_as("viewer-1").await;
+        send(
+            &mut viewer,
+            json!({"type": "subscribe", "id": "notes", "stream": NOTES, "parameters": ["A"], "buckets": ["A"]}),
+        )
+        .await;
+        let removed = next(&mut viewer).await;
+        assert_eq!((&removed["type"], &removed["reason"]), (&json!("bucket_removed"), &json!("role")));
+        let refused = next(&mut viewer).await;
+        assert_eq!((&refused["type"], &refused["code"]), (&json!("subscription_error"), &json!("forbidden")));
+        // The entity is restricted: a viewer gets none of it whole either.
+        send(&mut viewer, json!({"type": "request_changes", "since": 0})).await;
+        let page = next(&mut viewer).await;
+        assert!(page["changes"].as_array().unwrap().iter().all(|change| change["entity_type"] != "Note"));
     }
 }

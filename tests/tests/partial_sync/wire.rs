@@ -4,9 +4,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use http::request::Parts;
 use serde_json::Value;
-use sync_axum::SyncServer;
 use sync_axum::jwt::{JwtAuthenticator, JwtKeys};
+use sync_axum::{Authenticator, Principal, Refusal, SyncServer};
+use sync_core::TenantId;
 use sync_core::bus::Bus;
 use sync_core::bus::local::LocalBus;
 use sync_testkit::backend::Fixture;
@@ -19,6 +21,21 @@ pub(crate) const STREAM: &str = "payments_by_account";
 pub(crate) struct Server {
     address: String,
     keys: JwtKeys,
+}
+
+/// The JWT check, and a role by subject: `viewer…` is a viewer, anyone else an editor.
+struct RoleBySubject(JwtAuthenticator);
+
+impl Authenticator for RoleBySubject {
+    async fn authenticate(&self, request: &Parts, tenant: &TenantId) -> Result<Principal, Refusal> {
+        let principal = self.0.authenticate(request, tenant).await?;
+        let role = if principal.subject.starts_with("viewer") {
+            "viewer"
+        } else {
+            "editor"
+        };
+        Ok(principal.with_role(role))
+    }
 }
 
 pub(crate) async fn serve(fixture: &Fixture) -> Server {
@@ -36,9 +53,9 @@ pub(crate) async fn serve_nodes(fixture: &Fixture) -> (Server, Server) {
 
 async fn serve_node(fixture: &Fixture, bus: Option<Arc<dyn Bus>>) -> Server {
     let keys = JwtKeys::from_secret(SECRET);
+    let authenticator = RoleBySubject(JwtAuthenticator::new(keys.clone()));
     let mut builder =
-        SyncServer::builder(fixture.store.clone(), JwtAuthenticator::new(keys.clone()))
-            .path("/sync/{tenant}");
+        SyncServer::builder(fixture.store.clone(), authenticator).path("/sync/{tenant}");
     if let Some(bus) = bus {
         builder = builder.bus(bus);
     }
