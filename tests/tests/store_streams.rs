@@ -115,8 +115,8 @@ async fn catch_up_from_any_cursor_rebuilds_the_bucket(
         }
     }
     for (at_cursor, then) in &seen {
-        for key in 0..KEYS.len() {
-            let read = bucket_changes(&store, &tenant, STREAM, KEYS[key], *at_cursor)
+        for (key, name) in KEYS.iter().enumerate() {
+            let read = bucket_changes(&store, &tenant, STREAM, name, *at_cursor)
                 .await
                 .unwrap();
             if *at_cursor > 0 && *at_cursor < horizon_seq {
@@ -131,7 +131,7 @@ async fn catch_up_from_any_cursor_rebuilds_the_bucket(
             );
             let mut held: Vec<String> = bucket(then, key);
             for change in &read.changes {
-                prop_assert_eq!(&change.bucket, KEYS[key]);
+                prop_assert_eq!(&change.bucket, name);
                 held.retain(|id| *id != change.entity_id);
                 if change.op == BucketOp::Put {
                     prop_assert_eq!(
