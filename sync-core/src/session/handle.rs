@@ -39,6 +39,10 @@ pub(super) struct State {
     /// holds back the hub's deliveries, so that a live page or checkpoint never reaches the
     /// client before the catch-up it follows.
     pub(super) catching_up: usize,
+    /// Live changes queued while a catch-up was read that it already covered: per bucket,
+    /// the catch-up's cursor. Dropped from the hub's deliveries, so a row granted while it
+    /// was written arrives once.
+    pub(super) covered: super::subscribe::Covered,
 }
 
 impl State {
@@ -53,6 +57,7 @@ impl State {
             subscriptions: Default::default(),
             restricted: Vec::new(),
             catching_up: 0,
+            covered: super::subscribe::Covered::default(),
         }
     }
 }
@@ -329,6 +334,7 @@ pub(super) fn finish<S: Store>(session: &Session<S>, state: &mut State, done: Do
         } => {
             if catch_up {
                 state.catching_up -= 1;
+                state.covered.add(&replies);
             }
             if synced {
                 state.last_sync = Some(Version::now());

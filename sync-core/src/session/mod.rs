@@ -311,12 +311,18 @@ impl<S: Store> Session<S> {
                 delivered = subscription.recv(), if state.catching_up == 0 => match delivered {
                     Ok(message) => {
                         // Deliveries queued together leave with one flush.
-                        let mut sent = outbound.feed(Outbound::Text(message)).await.is_ok();
+                        let mut sent = true;
+                        if !state.covered.stale(&message) {
+                            sent = outbound.feed(Outbound::Text(message)).await.is_ok();
+                        }
                         for _ in 1..MAX_UNFLUSHED {
                             if !sent {
                                 break;
                             }
                             let Some(Ok(message)) = subscription.recv().now_or_never() else { break };
+                            if state.covered.stale(&message) {
+                                continue;
+                            }
                             sent = outbound.feed(Outbound::Text(message)).await.is_ok();
                         }
                         if !sent || outbound.flush().await.is_err() {

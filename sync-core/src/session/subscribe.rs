@@ -8,7 +8,7 @@
 //! `bucket_snapshot` per bucket when the client has no usable cursor. A `checkpoint` naming
 //! the subscription ends its catch-up.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::engine::access::allowed_keys;
@@ -81,6 +81,80 @@ impl Subscriptions {
 /// Locks the session's subscriptions; every update leaves them consistent.
 pub(super) fn lock(shared: &Mutex<Subscriptions>) -> MutexGuard<'_, Subscriptions> {
     shared.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The buckets a finished catch-up covered, and up to which cursor: a live page of one of
+/// them at or below it, queued while the catch-up was read, is a duplicate.
+#[derive(Default)]
+pub(super) struct Covered {
+    through: HashMap<(String, String), u64>,
+    /// The highest cursor of `through`: once a live message passes it, no later one can be
+    /// at or below it (the hub delivers in sequence order), and `through` is forgotten.
+    highest: u64,
+}
+
+impl Covered {
+    /// Notes what a catch-up's replies covered.
+    pub(super) fn add(&mut self, replies: &[Reply]) {
+        let mut buckets = Vec::new();
+        let mut cursor = None;
+        for reply in replies {
+            match reply {
+                Reply::Message(ServerMessage::BucketSnapshot(snapshot)) => {
+                    buckets.push((snapshot.stream.clone(), snapshot.bucket.clone()));
+                }
+                Reply::Message(ServerMessage::StreamPage(page)) => buckets.extend(
+                    page.changes
+                        .iter()
+                        .map(|change| (change.stream.clone(), change.bucket.clone())),
+                ),
+                Reply::Message(ServerMessage::Subscribed(subscribed)) => buckets.extend(
+                    subscribed
+                        .buckets
+                        .iter()
+                        .map(|bucket| (subscribed.stream.clone(), bucket.clone())),
+                ),
+                Reply::Message(ServerMessage::Checkpoint(checkpoint)) => {
+                    cursor = Some(checkpoint.cursor);
+                }
+                _ => {}
+            }
+        }
+        let Some(cursor) = cursor else { return };
+        self.highest = self.highest.max(cursor);
+        for bucket in buckets {
+            let through = self.through.entry(bucket).or_default();
+            *through = (*through).max(cursor);
+        }
+    }
+
+    /// Whether `message`, a hub delivery, is a live page the catch-up already covered.
+    /// Costs a parse only while a catch-up's coverage is remembered, and only of live
+    /// pages and checkpoints.
+    pub(super) fn stale(&mut self, message: &str) -> bool {
+        if self.through.is_empty() {
+            return false;
+        }
+        if message.starts_with(r#"{"type":"checkpoint""#) {
+            if let Ok(ServerMessage::Checkpoint(checkpoint)) = ServerMessage::decode(message)
+                && checkpoint.cursor > self.highest
+            {
+                self.through.clear();
+            }
+            return false;
+        }
+        if !message.starts_with(r#"{"type":"stream_page""#) {
+            return false;
+        }
+        let Ok(ServerMessage::StreamPage(page)) = ServerMessage::decode(message) else {
+            return false;
+        };
+        page.changes.iter().all(|change| {
+            self.through
+                .get(&(change.stream.clone(), change.bucket.clone()))
+                .is_some_and(|through| change.seq <= *through)
+        })
+    }
 }
 
 /// The limits of partial sync for a session.

@@ -3,6 +3,7 @@
 //! never the entity whole, may write only inside it, and loses or gains buckets as its
 //! grants change, online and offline; on both stores.
 
+use futures::StreamExt;
 use serde_json::{Value, json};
 use sync_core::entity::Actor;
 use sync_testkit::access::assert_visible;
@@ -279,5 +280,50 @@ store_tests! {
         send(&mut viewer, json!({"type": "request_changes", "since": 0})).await;
         let page = next(&mut viewer).await;
         assert!(page["changes"].as_array().unwrap().iter().all(|change| change["entity_type"] != "Note"));
+    }
+
+    async fn a_grant_racing_writes_delivers_each_change_once_and_ends_at_the_newest(fixture: Fixture) {
+        let server = serve(&fixture).await;
+        let mut admin = household(&server).await;
+        let mut writer = server.connect_as("admin").await;
+        let mut user = server.connect().await;
+        subscribe(&mut user, notes_request(&["A", "B", "C"])).await;
+        // Twenty pipelined writes of n-c, and the grant of C to user-1 among them.
+        for n in 0..20_u32 {
+            let entry = sync_testkit::ws::entry(&format!("w{n}"), TENANT, "Note", "update", "n-c", note("n-c", "C", &format!("v{n}"), 10 + n));
+            send(&mut writer, sync_testkit::ws::process(entry)).await;
+            if n == 7 {
+                ack(&mut admin, "Grant", "g9", "create", grant("u1-C", "user-1", "C", 9)).await;
+            }
+        }
+        for _ in 0..20 {
+            assert_eq!(next(&mut writer).await["type"], "sync_ack");
+        }
+        // What reached user-1 of n-c: the snapshot of C, then live pages, each seq once.
+        let mut seen: Vec<(u64, String)> = Vec::new();
+        loop {
+            let message = next(&mut user).await;
+            match message["type"].as_str() {
+                Some("bucket_snapshot") => {
+                    let text = message["rows"][0]["text"].as_str().unwrap().to_owned();
+                    seen.push((message["cursor"].as_u64().unwrap(), text));
+                }
+                Some("stream_page") => {
+                    for change in message["changes"].as_array().unwrap() {
+                        seen.push((change["seq"].as_u64().unwrap(), change["data"]["text"].as_str().unwrap().to_owned()));
+                    }
+                }
+                _ => {}
+            }
+            if seen.last().is_some_and(|(_, text)| text == "v19") {
+                break;
+            }
+        }
+        assert!(seen.windows(2).all(|pair| pair[0].0 < pair[1].0), "each change once, in order: {seen:?}");
+        // Nothing more of n-c: at most the checkpoint of the last page.
+        while let Ok(Some(Ok(frame))) = tokio::time::timeout(std::time::Duration::from_millis(300), user.next()).await {
+            let message: Value = serde_json::from_str(frame.to_text().unwrap()).unwrap();
+            assert!(message["type"] == "checkpoint" || message["type"] == "ping", "{message}");
+        }
     }
 }

@@ -115,7 +115,12 @@ pub(crate) fn at(second: u32) -> String {
 /// Subscribes and reads up to its checkpoint: (subscribed, everything between, checkpoint).
 pub(crate) async fn subscribe(socket: &mut Socket, request: Value) -> (Value, Vec<Value>, u64) {
     send(socket, request).await;
-    let subscribed = recv(socket).await;
+    // Until it subscribes, the session takes the entity whole: a `data_update` of a change
+    // committed just before may still arrive.
+    let mut subscribed = recv(socket).await;
+    while subscribed["event_type"] == "data_update" {
+        subscribed = recv(socket).await;
+    }
     if subscribed["type"] != "subscribed" {
         assert_eq!(subscribed["type"], "subscription_error", "{subscribed}");
         return (subscribed, Vec::new(), 0);
