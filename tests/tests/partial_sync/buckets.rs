@@ -267,4 +267,50 @@ store_tests! {
         assert_eq!(changes(&[recv(&mut writer).await]), vec![change("leave", "A", "p1")]);
         assert_eq!(recv(&mut writer).await["type"], "checkpoint");
     }
+
+    async fn a_catch_up_cut_between_two_pages_resumes_from_its_checkpoint_without_duplicates(fixture: Fixture) {
+        let server = serve(&fixture).await;
+        let mut writer = server.connect().await;
+        let mut reader = server.connect().await;
+        let (subscribed, _, checkpoint) = subscribe(
+            &mut reader,
+            json!({"type": "subscribe", "id": "s1", "stream": STREAM, "parameters": ["A"]}),
+        )
+        .await;
+        drop(reader);
+        // More than one page of changes while the reader is away, in one batch of 400 and
+        // one of 300.
+        for (first, count) in [(0, 400), (400, 300)] {
+            let entries: Vec<Value> = (first..first + count)
+                .map(|n| {
+                    let id = format!("p{n}");
+                    sync_testkit::ws::entry(&format!("e{n}"), TENANT, "Payment", "create", &id, payment_json(&id, "A", n, &at(1)))
+                })
+                .collect();
+            send(&mut writer, json!({"type": "process_sync_batch", "entries": entries})).await;
+            for _ in 0..count {
+                assert_eq!(recv(&mut writer).await["type"], "sync_ack");
+            }
+        }
+        let resume = json!({"type": "subscribe", "id": "s1", "stream": STREAM, "parameters": ["A"],
+                            "definition": subscribed["definition"], "cursor": checkpoint, "buckets": ["A"]});
+        // The first connection is cut after the first page: no checkpoint was applied.
+        let mut cut = server.connect().await;
+        send(&mut cut, resume.clone()).await;
+        assert_eq!(recv(&mut cut).await["type"], "subscribed");
+        let first = recv(&mut cut).await;
+        assert_eq!((&first["type"], &first["has_more"]), (&json!("stream_page"), &json!(true)));
+        drop(cut);
+        // Resumed from the same checkpoint: every row exactly once, in sequence order.
+        let mut reader = server.connect().await;
+        let (_, pages, cursor) = subscribe(&mut reader, resume).await;
+        let got = changes(&pages);
+        assert_eq!(got.len(), 700);
+        let mut ids: Vec<&String> = got.iter().map(|(_, _, id)| id).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 700, "no row twice");
+        assert!(got.iter().all(|(op, _, _)| op == "put"));
+        assert_eq!(cursor, 700);
+    }
 }

@@ -5,17 +5,20 @@ use serde::{Deserialize, Serialize};
 
 /// A FinWise planned transaction (`planning_transactions`).
 ///
-/// Dates stay ISO date strings, as on [`Transaction`](super::Transaction).
+/// Dates stay ISO date strings, as on [`Transaction`](super::Transaction). Partitioned by
+/// account like transactions (stream `planning_transactions_by_account`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sync_core::Syncable)]
 #[serde(rename_all = "camelCase")]
 #[sync(entity = "PlanningTransaction", table = "planning_transactions")]
+#[sync(stream(name = "planning_transactions_by_account", by = account_id))]
 pub struct PlanningTransaction {
     /// The plan's id.
     #[sync(id)]
     pub id: String,
     /// Display name.
     pub name: String,
-    /// The account it books to.
+    /// The account it books to: the stream's partition.
+    #[sync(index)]
     pub account_id: String,
     /// The category it books to.
     #[serde(default)]

@@ -3,15 +3,20 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-/// A FinWise transaction (`transactions`).
+/// A FinWise transaction (`transactions`). A client may keep only some accounts'
+/// transactions by subscribing to the stream `transactions_by_account` with their ids
+/// (`finwise-cli sync --accounts A,B`); the FinWise frontend, which subscribes to nothing,
+/// gets them all as before.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sync_core::Syncable)]
 #[serde(rename_all = "camelCase")]
 #[sync(entity = "Transaction", table = "transactions")]
+#[sync(stream(name = "transactions_by_account", by = account_id))]
 pub struct Transaction {
     /// The transaction's id.
     #[sync(id)]
     pub id: String,
-    /// The account it is booked on.
+    /// The account it is booked on: the stream's partition.
+    #[sync(index)]
     pub account_id: String,
     /// The category it is booked to.
     #[serde(default)]
