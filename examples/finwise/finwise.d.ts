@@ -166,14 +166,15 @@ export interface AutomationRule {
 /**
  * A FinWise planned transaction (`planning_transactions`).
  * 
- * Dates stay ISO date strings, as on [`Transaction`](super::Transaction).
+ * Dates stay ISO date strings, as on [`Transaction`](super::Transaction). Partitioned by
+ * account like transactions (stream `planning_transactions_by_account`).
  */
 export interface PlanningTransaction {
   /** The plan's id. */
   id: string;
   /** Display name. */
   name: string;
-  /** The account it books to. */
+  /** The account it books to: the stream's partition. */
   accountId: string;
   /** The category it books to. */
   categoryId?: string | null;
@@ -230,11 +231,16 @@ export interface PlanningTransaction {
   updated_at?: string | null;
 }
 
-/** A FinWise transaction (`transactions`). */
+/**
+ * A FinWise transaction (`transactions`). A client may keep only some accounts'
+ * transactions by subscribing to the stream `transactions_by_account` with their ids
+ * (`finwise-cli sync --accounts A,B`); the FinWise frontend, which subscribes to nothing,
+ * gets them all as before.
+ */
 export interface Transaction {
   /** The transaction's id. */
   id: string;
-  /** The account it is booked on. */
+  /** The account it is booked on: the stream's partition. */
   accountId: string;
   /** The category it is booked to. */
   categoryId?: string | null;
@@ -351,7 +357,17 @@ export type ClientMessage =
       reason: "user_logout" | "tenant_switch" | "tenant_deletion" | "manual_disconnect";
     }
   | { type: "hello"; client_id: string; protocol: number; cursor: number | null }
-  | { type: "request_changes"; since: number; limit?: number };
+  | { type: "request_changes"; since: number; limit?: number }
+  | {
+      type: "subscribe";
+      id: string;
+      stream: string;
+      parameters: string[];
+      definition?: string;
+      cursor?: number;
+      buckets?: string[];
+    }
+  | { type: "unsubscribe"; id: string; ttl_secs?: number };
 
 /** `sync_ack`: the change was processed. */
 export interface SyncAck {
@@ -421,6 +437,17 @@ export type FeedChange = {
   };
 }[EntityType];
 
+/** One change of a `stream_page`: a row put in, leaving, or deleted from a bucket. */
+export type StreamChange = {
+  op: "put" | "leave" | "tombstone";
+  stream: string;
+  bucket: string;
+  entity_type: EntityType;
+  entity_id: string;
+  seq: number;
+  data?: Entities[EntityType];
+};
+
 /** A server's message to a client. */
 export type ServerMessage =
   | { type: "status"; status: "online" | "maintenance" | "shutdown" | "error"; message?: string }
@@ -453,4 +480,36 @@ export type ServerMessage =
       protocol: number;
       limits: Record<string, unknown>;
     }
-  | { type: "changes"; changes: FeedChange[]; cursor: number; has_more: boolean; reset: boolean };
+  | { type: "changes"; changes: FeedChange[]; cursor: number; has_more: boolean; reset: boolean }
+  | { type: "subscribed"; id: string; stream: string; definition: string; buckets: string[]; cursor: number }
+  | {
+      type: "subscription_error";
+      id: string;
+      stream: string;
+      code:
+        | "unknown_stream"
+        | "too_many_buckets"
+        | "forbidden"
+        | "invalid_parameters"
+        | "too_many_subscriptions";
+      message: string;
+    }
+  | { type: "stream_page"; subscription?: string; changes: StreamChange[]; has_more: boolean }
+  | {
+      type: "bucket_snapshot";
+      subscription: string;
+      stream: string;
+      bucket: string;
+      entity_type: EntityType;
+      cursor: number;
+      rows: Entities[EntityType][];
+    }
+  | {
+      type: "bucket_removed";
+      subscription: string;
+      stream: string;
+      bucket: string;
+      reason: "revoked" | "role" | "unsubscribed" | "definition";
+      ttl_secs?: number;
+    }
+  | { type: "checkpoint"; cursor: number; subscription?: string };

@@ -63,6 +63,30 @@ pub enum Error {
         /// The server's explanation.
         detail: String,
     },
+    /// [`subscribe`](crate::Client::subscribe) names a stream the entity does not declare
+    /// (with `#[sync(stream(name = ...))]`); nothing was recorded.
+    #[error("{entity} declares no stream named {stream:?}")]
+    UnknownStream {
+        /// The entity's wire name.
+        entity: &'static str,
+        /// The stream named.
+        stream: String,
+    },
+    /// A key given to [`subscribe`](crate::Client::subscribe) cannot be a value of the
+    /// stream's partition column (empty, too long, or of the wrong type); nothing was
+    /// recorded.
+    #[error("the key {key:?} is not a value of the stream {stream}'s column {column}")]
+    InvalidKey {
+        /// The stream.
+        stream: String,
+        /// Its partition column.
+        column: &'static str,
+        /// The key refused.
+        key: String,
+    },
+    /// No subscription has this id (it was never made, or it ended).
+    #[error("no subscription {0}")]
+    UnknownSubscription(crate::subscription::SubscriptionId),
     /// The client was closed; no further calls succeed.
     #[error("the client is closed")]
     Closed,

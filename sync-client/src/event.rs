@@ -49,6 +49,30 @@ pub enum Event {
     /// so the replica was emptied, keeping only entities with local changes in the
     /// outbox, and is being reloaded: `Changed` events for every entity follow.
     Reloaded,
+    /// Local changes the server refused as `forbidden` for a row the client no longer
+    /// holds (it left every subscribed bucket, its bucket was revoked, before or after
+    /// the refusal): they were removed from the outbox, and the row from the replica (a
+    /// `Changed` delete precedes this event). Show the user what was lost; nothing is
+    /// retried. A refused edit of a row still held fails as usual (see
+    /// [`Client::failed`](crate::Client::failed)).
+    Dropped(Dropped),
+}
+
+/// Local changes dropped because their row is out of the client's reach (see
+/// [`Event::Dropped`]).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Dropped {
+    /// The entity's wire name.
+    pub entity_type: &'static str,
+    /// The entity's id.
+    pub entity_id: String,
+    /// The row as the client had edited it, when it was not deleted.
+    pub data: Option<Json>,
+    /// The outbox entries dropped, oldest first.
+    pub changes: Vec<crate::outbox::Entry>,
+    /// The server's explanation of the refusal.
+    pub detail: String,
 }
 
 /// One entity's new state in the replica.

@@ -116,6 +116,35 @@
 //! # });
 //! ```
 //!
+//! Partial sync. An entity that declares streams (`#[sync(stream(name = "...", by =
+//! field))]`) can be synced by bucket: [`subscribe`](Client::subscribe) asks for some
+//! buckets of a stream, and the replica then holds exactly their rows, kept live, resumed
+//! from a stored cursor after a restart or a reconnect; [`unsubscribe`](Client::unsubscribe)
+//! lets the rows go, at once or after a TTL. The rules and an example are in
+//! [`subscription`].
+//!
+//! ```no_run
+//! # async fn example(client: sync_client::Client) -> sync_client::Result<()> {
+//! # #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, sync_core::Syncable)]
+//! # #[sync(entity = "Payment", table = "payments")]
+//! # #[sync(stream(name = "payments_by_account", by = account_id))]
+//! # pub struct Payment {
+//! #     #[sync(id)]
+//! #     pub id: String,
+//! #     #[sync(index)]
+//! #     pub account_id: String,
+//! #     #[sync(updated_at)]
+//! #     pub updated_at: Option<chrono::DateTime<chrono::Utc>>,
+//! # }
+//! use std::time::Duration;
+//!
+//! let giro = client.subscribe::<Payment>("payments_by_account", ["A"]).await?;
+//! client.sync_now(Duration::from_secs(10)).await?; // waits for the subscription's load too
+//! let payments = client.list::<Payment>().await?; // only account A's
+//! client.unsubscribe(&giro, Duration::from_secs(300)).await?; // warm for 5 minutes
+//! # Ok(()) }
+//! ```
+//!
 //! How it works (the outbox lifecycle, the apply rules, the clock) is in
 //! `docs/offline-client.md`; in short:
 //!
@@ -154,6 +183,7 @@ pub mod outbox;
 pub mod query;
 mod replica;
 pub mod status;
+pub mod subscription;
 pub mod watch;
 
 #[doc(hidden)]

@@ -285,6 +285,7 @@ impl Builder {
             status: watch::channel(status).0,
             events: broadcast::channel(self.event_capacity).0,
             wake: Notify::new(),
+            expiry: Notify::new(),
             jitter: std::sync::Mutex::new(match self.jitter_seed {
                 Some(seed) => StdRng::seed_from_u64(seed),
                 None => StdRng::from_os_rng(),
@@ -295,11 +296,13 @@ impl Builder {
             .await?;
         let (commands, receiver) = mpsc::channel(64);
         let task = tokio::spawn(connection::run(shared.clone(), receiver));
+        let expiry = tokio::spawn(super::expiry::run(shared.clone()));
         Ok(Client {
             inner: Arc::new(Inner {
                 shared,
                 commands,
                 task: std::sync::Mutex::new(Some(task)),
+                expiry: std::sync::Mutex::new(Some(expiry)),
             }),
         })
     }

@@ -2,7 +2,9 @@
 //! of the sync.
 
 mod builder;
+mod expiry;
 pub(crate) mod shared;
+mod subscribe;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,6 +39,8 @@ struct Inner {
     shared: Arc<Shared>,
     commands: mpsc::Sender<Command>,
     task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Ends warm subscriptions when their TTL passes.
+    expiry: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl Drop for Inner {
@@ -50,6 +54,14 @@ impl Drop for Inner {
             .take();
         if let Some(task) = task {
             task.abort();
+        }
+        let expiry = self
+            .expiry
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(expiry) = expiry {
+            expiry.abort();
         }
     }
 }
@@ -304,6 +316,15 @@ impl Client {
             .take();
         if let Some(task) = task {
             let _ = task.await;
+        }
+        let expiry = self
+            .inner
+            .expiry
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(expiry) = expiry {
+            expiry.abort();
         }
         self.shared().replica.close().await
     }

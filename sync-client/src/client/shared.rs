@@ -50,6 +50,8 @@ pub(crate) struct Shared {
     pub(crate) events: broadcast::Sender<Event>,
     /// Rung after every local write, so the connection task sends it.
     pub(crate) wake: Notify,
+    /// Rung when an unsubscribe sets an expiry, so the expiry task sees it.
+    pub(crate) expiry: Notify,
     /// The random source of every backoff's jitter (seeded for reproducible runs).
     pub(crate) jitter: Mutex<StdRng>,
 }
@@ -74,6 +76,13 @@ impl Shared {
         for changed in changes {
             // No receiver is not an error: nobody is watching.
             let _ = self.events.send(Event::Changed(changed));
+        }
+    }
+
+    /// Publishes events to the event channel.
+    pub(crate) fn publish_events(&self, events: impl IntoIterator<Item = Event>) {
+        for event in events {
+            let _ = self.events.send(event);
         }
     }
 

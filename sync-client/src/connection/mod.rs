@@ -29,6 +29,8 @@ pub(crate) enum Command {
     SyncNow(oneshot::Sender<Result<()>>),
     /// Close the connection and stop; answer when done.
     Close(oneshot::Sender<()>),
+    /// The subscriptions changed: send the new ones, end the ended ones.
+    Streams,
 }
 
 /// A `sync_now` waiting for its answer.
@@ -82,6 +84,8 @@ pub(crate) async fn run(shared: Arc<Shared>, mut commands: mpsc::Receiver<Comman
                 command = commands.recv() => match command {
                     Some(Command::SyncNow(reply)) => waiters.push(Waiter { reply, round: None }),
                     Some(Command::Close(done)) => return finish(&shared, waiters, Some(done)).await,
+                    // Offline: the next session sends every subscription.
+                    Some(Command::Streams) => {}
                     None => return finish(&shared, waiters, None).await,
                 },
             }
@@ -147,6 +151,7 @@ pub(crate) async fn run(shared: Arc<Shared>, mut commands: mpsc::Receiver<Comman
                 // Someone waits: try now rather than at the end of the backoff.
                 Some(Command::SyncNow(reply)) => waiters.push(Waiter { reply, round: None }),
                 Some(Command::Close(done)) => return finish(&shared, waiters, Some(done)).await,
+                Some(Command::Streams) => {}
                 None => return finish(&shared, waiters, None).await,
             },
         }
@@ -199,6 +204,7 @@ async fn stop_refused(
                 let _ = reply.send(Err(error()));
             }
             Some(Command::Close(done)) => return finish(shared, Vec::new(), Some(done)).await,
+            Some(Command::Streams) => {}
             None => return finish(shared, Vec::new(), None).await,
         }
     }

@@ -49,6 +49,35 @@ pub(crate) fn request_changes(since: u64, limit: usize) -> String {
     .to_text()
 }
 
+/// `subscribe`: a subscription with what the replica holds of it.
+pub(crate) fn subscribe(
+    id: &str,
+    stream: &str,
+    keys: &[String],
+    definition: Option<&str>,
+    cursor: Option<u64>,
+    buckets: Vec<String>,
+) -> String {
+    ClientMessage::Subscribe {
+        id: id.to_owned(),
+        stream: stream.to_owned(),
+        parameters: keys.to_vec(),
+        definition: definition.map(str::to_owned),
+        cursor,
+        buckets,
+    }
+    .to_text()
+}
+
+/// `unsubscribe`.
+pub(crate) fn unsubscribe(id: &str, ttl_secs: u64) -> String {
+    ClientMessage::Unsubscribe {
+        id: id.to_owned(),
+        ttl_secs: Some(ttl_secs),
+    }
+    .to_text()
+}
+
 /// The client's keep-alive `ping`.
 pub(crate) fn ping() -> String {
     ClientMessage::Ping {
@@ -144,6 +173,15 @@ mod tests {
             hello("c1", 7),
             batch(vec![Entry::default()]),
             request_changes(3, 100),
+            subscribe(
+                "s1",
+                "by_account",
+                &["A".to_owned()],
+                Some("d"),
+                Some(4),
+                vec!["A".to_owned()],
+            ),
+            unsubscribe("s1", 30),
             ping(),
         ] {
             assert!(ClientMessage::decode(&text).is_ok(), "{text}");

@@ -101,6 +101,12 @@ impl PresenceIndex {
             .unwrap_or_default()
     }
 
+    /// Whether the entity has entries.
+    pub(crate) fn contains(&self, entity_type: &str, entity_id: &str) -> bool {
+        self.0
+            .contains_key(&(entity_type.to_owned(), entity_id.to_owned()))
+    }
+
     /// Every entity with entries.
     pub(crate) fn keys(&self) -> impl Iterator<Item = (&str, &str)> {
         self.0

@@ -47,6 +47,24 @@ pub(crate) async fn list(conn: &mut SqliteConnection, only: Option<Status>) -> R
     rows.iter().map(entry).collect()
 }
 
+/// Every entry of one entity, oldest first.
+pub(crate) async fn entries_of(
+    conn: &mut SqliteConnection,
+    entity_type: &str,
+    entity_id: &str,
+) -> Result<Vec<Entry>> {
+    let rows = sqlx::query(
+        "SELECT \"id\", \"entity_type\", \"entity_id\", \"operation\", \"status\", \"attempts\", \"version\", \
+         \"created_at\", \"reason\", \"detail\" FROM \"_sync_outbox\" \
+         WHERE \"entity_type\" = ? AND \"entity_id\" = ? ORDER BY \"position\"",
+    )
+    .bind(entity_type)
+    .bind(entity_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter().map(entry).collect()
+}
+
 fn entry(row: &SqliteRow) -> Result<Entry> {
     Ok(Entry {
         id: row.try_get(0)?,

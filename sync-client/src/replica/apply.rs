@@ -14,6 +14,10 @@
 //! 3. the incoming version is older than the row's, and the row holds no failed local
 //!    edit: the server's versions of an entity only grow, so this is a stale delivery.
 //!
+//! A change of a *streamed* entity (one with a subscription) from the feed or a
+//! `data_update` is not applied: its rows come through its streams only, by the hold
+//! rules of [`streams`](super::streams).
+//!
 //! The cursor is stored in the transaction that applies the rows it covers: a page's
 //! cursor with the page, a `data_update`'s when it directly follows the stored cursor, a
 //! batch's ACK cursor when the batch's changes are exactly the sequence numbers after it
@@ -26,7 +30,7 @@ use sqlx::{Connection, SqliteConnection};
 use sync_core::entity::Handler;
 use sync_core::store::sqlite::Tables;
 
-use super::{handler, id_in, meta, set_seq, version_in, write_state};
+use super::{handler, id_in, meta, set_seq, streams, version_in, write_state};
 use crate::error::Result;
 use crate::event::{Changed, Source};
 use crate::outbox::{self, Base, Presence, PresenceIndex};
@@ -41,13 +45,13 @@ pub(crate) struct Remote<'a> {
 }
 
 /// Where to find the outbox presence of an entity.
-enum Lookup<'a> {
+pub(crate) enum Lookup<'a> {
     Query,
     Index(&'a PresenceIndex),
 }
 
 /// Applies one incoming state by the rules of the module docs.
-async fn apply_remote(
+pub(crate) async fn apply_remote(
     conn: &mut SqliteConnection,
     tables: &Tables,
     remote: Remote<'_>,
@@ -132,7 +136,15 @@ pub(crate) async fn data_update(
     remote: Remote<'_>,
 ) -> Result<(Option<Changed>, Option<u64>)> {
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-    let changed = apply_remote(&mut tx, tables, remote, Lookup::Query).await?;
+    // A streamed entity's rows come through its streams only.
+    let changed = if streams::holds::streamed(&mut tx)
+        .await?
+        .contains(remote.entity_type)
+    {
+        None
+    } else {
+        apply_remote(&mut tx, tables, remote, Lookup::Query).await?
+    };
     let cursor = meta::cursor(&mut tx).await?;
     let advanced = if remote.seq == cursor + 1 {
         meta::set_cursor(&mut tx, remote.seq).await?;
@@ -159,8 +171,12 @@ pub(crate) async fn page(
         .collect();
     let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
     let index = PresenceIndex::load_for(&mut tx, &ids).await?;
+    let streamed = streams::holds::streamed(&mut tx).await?;
     let mut events = Vec::new();
-    for remote in changes {
+    for remote in changes
+        .iter()
+        .filter(|remote| !streamed.contains(remote.entity_type))
+    {
         if let Some(changed) = apply_remote(&mut tx, tables, *remote, Lookup::Index(&index)).await?
         {
             events.push(changed);
@@ -180,13 +196,23 @@ pub(crate) async fn reload(conn: &mut SqliteConnection, tables: &Tables) -> Resu
     let mut kept = Vec::new();
     for (entity_type, entity_id) in index.keys() {
         if let Some(state) = tables.get(&mut tx, entity_type, entity_id).await? {
-            kept.push(state);
+            kept.push((state, 0));
+        }
+    }
+    // A streamed entity's rows are its buckets', which the feed does not carry: they
+    // stay, with their sequence numbers.
+    for entity in streams::holds::streamed(&mut tx).await? {
+        for state in tables.list(&mut tx, &entity).await? {
+            if !index.contains(state.entity_type, &state.entity_id) {
+                let seq = state.seq;
+                kept.push((state, seq));
+            }
         }
     }
     tables.clear(&mut tx).await?;
-    for state in kept {
+    for (state, seq) in kept {
         if let Some(handler) = handler(tables, state.entity_type) {
-            // The old sequence numbers belong to a feed that no longer applies.
+            // The feed's old sequence numbers belong to a feed that no longer applies.
             write_state(
                 &mut tx,
                 tables,
@@ -195,7 +221,7 @@ pub(crate) async fn reload(conn: &mut SqliteConnection, tables: &Tables) -> Resu
                 state.deleted,
                 state.version,
                 &state.data,
-                0,
+                seq,
                 Source::Local,
             )
             .await?;

@@ -191,6 +191,15 @@ pub(crate) async fn discard_failed(
             events.push(changed);
         }
     }
+    // A streamed row that no bucket holds was kept only for its edits.
+    let rows = discarded
+        .iter()
+        .map(|entity| (entity.entity_type.clone(), entity.entity_id.clone()));
+    events.extend(
+        super::streams::evict_unheld(&mut tx, tables, rows)
+            .await?
+            .changed,
+    );
     tx.commit().await?;
     Ok((count, events))
 }

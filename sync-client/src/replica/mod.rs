@@ -6,12 +6,14 @@
 //! they were made on, so incoming changes can always be ordered against a row.
 //!
 //! The rules for incoming changes are in [`apply`], the handling of the server's answers
-//! in [`settle`]; local writes are in [`local`].
+//! in [`settle`]; local writes are in [`local`]; partial sync (rows held by buckets) in
+//! [`streams`].
 
 pub(crate) mod apply;
 pub(crate) mod local;
 pub(crate) mod meta;
 pub(crate) mod settle;
+pub(crate) mod streams;
 #[cfg(test)]
 mod tests;
 
@@ -71,6 +73,7 @@ impl Replica {
         tables.create(&mut connection).await?;
         let mut tx = connection.begin_with("BEGIN IMMEDIATE").await?;
         outbox::create(&mut tx).await?;
+        streams::holds::create(&mut tx).await?;
         let mut meta = meta::load(&mut tx).await?;
         match &meta.tenant {
             Some(stored) if stored != tenant.as_str() => {

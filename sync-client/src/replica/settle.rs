@@ -36,10 +36,10 @@ use sync_core::store::sqlite::Tables;
 use sync_core::version::Version;
 
 use super::apply::apply_state;
-use super::{handler, meta, set_seq, version_in, write_state};
+use super::{handler, meta, set_seq, streams, version_in, write_state};
 use crate::backoff::Backoff;
 use crate::error::Result;
-use crate::event::{Changed, Source};
+use crate::event::{Changed, Dropped, Source};
 use crate::outbox::{self, Base, PresenceIndex};
 
 /// The server's answer to one sent entry, as the protocol types it: the replica reads the
@@ -79,6 +79,8 @@ pub(crate) struct Settled {
     pub(crate) cursor: Option<u64>,
     /// The tenant's cursor after the batch, as the ACKs said.
     pub(crate) server_cursor: Option<u64>,
+    /// Edits of rows the client no longer holds, refused as forbidden and dropped.
+    pub(crate) dropped: Vec<Dropped>,
 }
 
 /// Settles the answers to one batch (`entries`, as sent) in one transaction. `floor` is a
@@ -155,7 +157,15 @@ pub(crate) async fn settle(
         let ack = match answer {
             Answer::Nack(nack) => {
                 let (reason, detail) = (nack.reason.as_str(), nack.detail.as_str());
-                if !nack.retryable() {
+                if !nack.retryable()
+                    && reason == streams::FORBIDDEN
+                    && streams::unheld(&mut tx, handler.entity(), &entry.entity_id).await?
+                {
+                    let (dropped, events) =
+                        drop_unheld(&mut tx, tables, handler, &entry.entity_id, detail).await?;
+                    settled.dropped.push(dropped);
+                    settled.events.extend(events);
+                } else if !nack.retryable() {
                     outbox::fail(&mut tx, &entry.id, reason, detail).await?;
                 } else if entry.attempts >= policy.max_attempts {
                     let detail = format!("gave up after {} attempts: {detail}", entry.attempts);
@@ -244,6 +254,15 @@ pub(crate) async fn settle(
             settled.events.extend(caught_up);
         }
     }
+    // A streamed entity's rows are held by what the server settled, or leave.
+    let answered = acknowledged.iter().filter_map(|id| {
+        sent.get(id)
+            .map(|entry| (entry.entity_type.clone(), entry.entity_id.clone()))
+    });
+    let answered: Vec<(String, String)> = answered.collect();
+    let evicted = streams::settled(&mut tx, tables, answered).await?;
+    settled.events.extend(evicted.changed);
+    settled.dropped.extend(evicted.dropped);
     if let Some(cursor) = server_cursor.filter(|_| exact)
         && meta::cursor(&mut tx).await? == floor
     {
@@ -252,6 +271,40 @@ pub(crate) async fn settle(
     }
     tx.commit().await?;
     Ok(settled)
+}
+
+/// A refused edit of a row no bucket holds: the row's entries leave the outbox and the row
+/// the replica, and the app is told what was lost.
+async fn drop_unheld(
+    conn: &mut SqliteConnection,
+    tables: &Tables,
+    handler: &dyn Handler,
+    entity_id: &str,
+    detail: &str,
+) -> Result<(Dropped, Vec<Changed>)> {
+    let changes = outbox::entries_of(conn, handler.entity(), entity_id).await?;
+    let data = tables
+        .get(conn, handler.entity(), entity_id)
+        .await?
+        .filter(|state| !state.deleted)
+        .map(|state| state.data);
+    let ids: Vec<&str> = changes.iter().map(|entry| entry.id.as_str()).collect();
+    outbox::remove_all(conn, &ids).await?;
+    let events = streams::evict_unheld(
+        conn,
+        tables,
+        [(handler.entity().to_owned(), entity_id.to_owned())],
+    )
+    .await?
+    .changed;
+    let dropped = Dropped {
+        entity_type: handler.entity(),
+        entity_id: entity_id.to_owned(),
+        data,
+        changes,
+        detail: detail.to_owned(),
+    };
+    Ok((dropped, events))
 }
 
 /// Whether an ACK settles its entry. Every ACK does, except a `duplicate` that carries

@@ -620,40 +620,29 @@ pub(super) async fn catch_up<S: Store>(
     let mut changes: Vec<StreamChange> = Vec::new();
     let mut checkpoint = u64::MAX;
     let mut reset = plan.cursor.is_none();
+    // A resumed subscription catches up the buckets the client holds; a bucket it does not
+    // hold yet (asked for since, or granted while it was offline) has rows older than the
+    // cursor too, so it comes whole.
+    let (known, fresh): (Vec<&String>, Vec<&String>) = plan
+        .keys
+        .iter()
+        .partition(|key| plan.client_buckets.contains(key));
     if let Some(cursor) = plan.cursor {
-        for key in &plan.keys {
-            let (bucket_changes, read_at, purged) = {
-                let read =
-                    catch_up::bucket_changes(store, tenant, plan.spec.name, key, cursor).await?;
-                (read.changes, read.cursor, read.reset)
-            };
-            if purged {
+        for key in &known {
+            let read = catch_up::bucket_changes(store, tenant, plan.spec.name, key, cursor).await?;
+            if read.reset {
                 reset = true;
                 changes.clear();
                 break;
             }
-            checkpoint = checkpoint.min(read_at);
-            changes.extend(bucket_changes);
+            checkpoint = checkpoint.min(read.cursor);
+            changes.extend(read.changes);
         }
     }
     let mut pages: Vec<Reply> = Vec::new();
-    if reset {
+    let whole: Vec<&String> = if reset {
         checkpoint = u64::MAX;
-        for key in &plan.keys {
-            let (rows, read_at) = catch_up::bucket_rows(store, tenant, plan.spec.name, key).await?;
-            checkpoint = checkpoint.min(read_at);
-            pages.push(
-                ServerMessage::BucketSnapshot(BucketSnapshot {
-                    subscription: plan.id.clone(),
-                    stream: plan.spec.name.to_owned(),
-                    bucket: key.clone(),
-                    entity_type: plan.spec.entity.to_owned(),
-                    cursor: read_at,
-                    rows,
-                })
-                .into(),
-            );
-        }
+        plan.keys.iter().collect()
     } else {
         changes.sort_by_key(|change| change.seq);
         let count = changes.len().div_ceil(PAGE).max(1);
@@ -669,6 +658,22 @@ pub(super) async fn catch_up<S: Store>(
                 .into(),
             );
         }
+        fresh
+    };
+    for key in whole {
+        let (rows, read_at) = catch_up::bucket_rows(store, tenant, plan.spec.name, key).await?;
+        checkpoint = checkpoint.min(read_at);
+        pages.push(
+            ServerMessage::BucketSnapshot(BucketSnapshot {
+                subscription: plan.id.clone(),
+                stream: plan.spec.name.to_owned(),
+                bucket: key.clone(),
+                entity_type: plan.spec.entity.to_owned(),
+                cursor: read_at,
+                rows,
+            })
+            .into(),
+        );
     }
     if checkpoint == u64::MAX {
         checkpoint = store.cursor(tenant).await?;

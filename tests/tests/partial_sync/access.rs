@@ -326,4 +326,25 @@ store_tests! {
             assert!(message["type"] == "checkpoint" || message["type"] == "ping", "{message}");
         }
     }
+
+    async fn a_bucket_granted_while_offline_arrives_whole_on_resume(fixture: Fixture) {
+        let server = serve(&fixture).await;
+        let mut admin = household(&server).await;
+        let mut user = server.connect().await;
+        let (subscribed, _, cursor) = subscribe(&mut user, notes_request(&["A", "B", "C"])).await;
+        assert_eq!(subscribed["buckets"], json!(["A", "B"]));
+        drop(user);
+        ack(&mut admin, "Grant", "g9", "create", grant("u1-C", "user-1", "C", 9)).await;
+
+        let mut user = server.connect().await;
+        let (resumed, caught_up, _) = subscribe(
+            &mut user,
+            json!({"type": "subscribe", "id": "notes", "stream": NOTES, "parameters": ["A", "B", "C"],
+                   "definition": subscribed["definition"], "cursor": cursor, "buckets": ["A", "B"]}),
+        )
+        .await;
+        assert_eq!(resumed["buckets"], json!(["A", "B", "C"]));
+        assert_eq!(snapshot_ids(&caught_up), vec![("C".to_owned(), vec!["n-c".to_owned()])], "only the new bucket comes whole");
+        assert!(of_type(&caught_up, "bucket_removed").is_empty());
+    }
 }

@@ -125,6 +125,12 @@ impl Session<'_> {
             settled
         };
         shared.publish(settled.events);
+        shared.publish_events(
+            settled
+                .dropped
+                .into_iter()
+                .map(crate::event::Event::Dropped),
+        );
         if let Some(cursor) = settled.cursor {
             self.feed.cursor = cursor;
             shared.set_cursor(cursor);
@@ -143,7 +149,9 @@ impl Session<'_> {
 
     /// Sends ready outbox entries, up to the in-flight bound.
     pub(super) async fn fill(&mut self) -> Result<()> {
-        if !self.greeting.greeted || !self.feed.caught_up {
+        // After the catch-ups: an edit is answered against the buckets the replica holds
+        // now (a row whose bucket was revoked meanwhile is known to be out of reach).
+        if !self.greeting.greeted || !self.feed.caught_up || !self.streams.caught_up() {
             return Ok(());
         }
         let shared = self.shared;
@@ -226,6 +234,7 @@ impl Session<'_> {
             .iter()
             .any(|waiter| waiter.round.is_some_and(|round| round <= done))
             || !self.flush.in_flight.is_empty()
+            || !self.streams.caught_up()
         {
             return Ok(());
         }

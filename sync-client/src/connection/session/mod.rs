@@ -1,8 +1,8 @@
 //! One connected session: greeting, catch-up, flushing the outbox, live changes.
 //!
 //! ```text
-//! status online ─▶ hello ─▶ welcome ─▶ request_changes … (pages) ─▶ process_sync_batch …
-//!                                                                   data_update (any time)
+//! status online ─▶ hello ─▶ welcome ─▶ subscribe … ─▶ request_changes … (pages) ─▶ process_sync_batch …
+//!                                      data_update, stream_page, checkpoint (any time)
 //! ```
 //!
 //! The session reads [`Frame`]s from the transport's stream and writes frames to its sink
@@ -25,9 +25,11 @@ use tokio::time::{Instant, sleep_until};
 
 mod catchup;
 mod flush;
+mod streams;
 
 use self::catchup::Feed;
 use self::flush::Flush;
+use self::streams::Streams;
 use super::transport::{BoxError, Frame, Transport};
 use super::wire;
 use super::{Command, End, Waiter};
@@ -106,6 +108,7 @@ pub(super) struct Session<'a> {
     greeting: Greeting,
     feed: Feed,
     flush: Flush,
+    streams: Streams,
 }
 
 impl<'a> Session<'a> {
@@ -116,6 +119,7 @@ impl<'a> Session<'a> {
             greeting: Greeting::default(),
             feed: Feed::default(),
             flush: Flush::default(),
+            streams: Streams::default(),
         }
     }
 
@@ -174,6 +178,7 @@ impl<'a> Session<'a> {
                         self.link.close().await;
                         return Ok(End::Closed(done));
                     }
+                    Some(Command::Streams) => self.send_subscriptions().await?,
                     None => {
                         self.link.close().await;
                         return Ok(End::Dropped);
@@ -282,13 +287,32 @@ impl<'a> Session<'a> {
             ServerMessage::Ack(ack) => self.on_answer(Answer::Ack(ack), waiters).await?,
             ServerMessage::Nack(nack) => self.on_answer(Answer::Nack(nack), waiters).await?,
             ServerMessage::DataUpdate(update) => self.on_data_update(update).await?,
+            ServerMessage::Subscribed(subscribed) => self.on_subscribed(subscribed).await?,
+            ServerMessage::SubscriptionError(error) => {
+                self.on_subscription_error(error, waiters).await?;
+            }
+            ServerMessage::StreamPage(page) => self.on_stream_page(page).await?,
+            ServerMessage::BucketSnapshot(snapshot) => self.on_bucket_snapshot(snapshot).await?,
+            ServerMessage::BucketRemoved(removed) => self.on_bucket_removed(removed).await?,
+            ServerMessage::Checkpoint(checkpoint) => {
+                self.on_checkpoint(checkpoint, waiters).await?;
+            }
             ServerMessage::Error(error) => {
                 tracing::warn!(message = %error.message, "the server refused a message");
-                if self.feed.rounds.requested_at.is_some() {
-                    return Ok(Some(self.lost(format!(
-                        "the server could not serve changes: {}",
-                        error.message
-                    ))));
+                match error.original_type.as_deref() {
+                    // A server without partial sync: its subscriptions are refused.
+                    Some("subscribe") => {
+                        self.on_subscribe_refused(&error.message, waiters).await?;
+                    }
+                    // Ending a subscription the server did not hold: nothing to undo.
+                    Some("unsubscribe") => {}
+                    _ if self.feed.rounds.requested_at.is_some() => {
+                        return Ok(Some(self.lost(format!(
+                            "the server could not serve changes: {}",
+                            error.message
+                        ))));
+                    }
+                    _ => {}
                 }
             }
             // Pings, pongs, and the answers to messages this client never sends.
@@ -324,6 +348,8 @@ impl<'a> Session<'a> {
         self.shared.set_error(None);
         self.shared
             .set_connection(crate::status::Connection::Online);
+        // Before the feed's first page: the server then leaves streamed entities out.
+        self.send_subscriptions().await?;
         self.start_round(waiters);
         Ok(())
     }

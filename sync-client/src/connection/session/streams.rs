@@ -1,0 +1,217 @@
+//! Partial sync in a session: every stored subscription is sent after `welcome` (before
+//! the feed's first page, so the server leaves its entity out of the feed), with its
+//! definition, cursor and held buckets; then the server's subscription messages go to the
+//! replica (`replica::streams`). The outbox waits for every catch-up, so an edit is
+//! answered against the buckets the replica holds now.
+
+use std::collections::BTreeMap;
+
+use sync_core::protocol::{
+    BucketRemoved, BucketSnapshot, Checkpoint, StreamPage, Subscribed, SubscriptionError,
+};
+
+use super::Session;
+use crate::connection::{Waiter, wire};
+use crate::error::Result;
+use crate::replica::streams::apply::{self, Progress};
+use crate::replica::streams::holds::{self, Stored};
+
+/// The subscriptions this session sent, by id.
+#[derive(Default)]
+pub(super) struct Streams {
+    progress: BTreeMap<String, Progress>,
+}
+
+impl Streams {
+    /// Whether every subscription sent has finished its catch-up (or was refused).
+    pub(super) fn caught_up(&self) -> bool {
+        self.progress.values().all(|progress| progress.caught_up)
+    }
+}
+
+impl Session<'_> {
+    /// Sends the subscriptions this session has not sent, and ends those that ended.
+    pub(super) async fn send_subscriptions(&mut self) -> Result<()> {
+        if !self.greeting.greeted {
+            return Ok(());
+        }
+        let shared = self.shared;
+        let mut conn = shared.replica.lock().await?;
+        let stored = holds::list(&mut conn).await?;
+        let now = shared.local_ms();
+        let ended: Vec<String> = self
+            .streams
+            .progress
+            .keys()
+            .filter(|id| {
+                !stored
+                    .iter()
+                    .any(|stored| stored.id == **id && stored.active())
+            })
+            .cloned()
+            .collect();
+        for id in ended {
+            let refused = self
+                .streams
+                .progress
+                .remove(&id)
+                .is_some_and(|progress| progress.refused);
+            if refused {
+                continue;
+            }
+            let ttl_ms = stored
+                .iter()
+                .find(|stored| stored.id == id)
+                .and_then(|stored| stored.expires_at)
+                .map_or(0, |at| at.saturating_sub(now));
+            let ttl_secs = u64::try_from(ttl_ms).unwrap_or(0).div_ceil(1_000);
+            self.link.send(wire::unsubscribe(&id, ttl_secs));
+        }
+        for subscription in stored.iter().filter(|stored| stored.active()) {
+            if self.streams.progress.contains_key(&subscription.id) {
+                continue;
+            }
+            let buckets = holds::held_buckets(&mut conn, &subscription.id).await?;
+            self.send_subscribe(subscription, subscription.cursor, buckets);
+        }
+        Ok(())
+    }
+
+    /// Sends one `subscribe`, from `cursor` (`None`: load it whole).
+    fn send_subscribe(&mut self, subscription: &Stored, cursor: Option<u64>, buckets: Vec<String>) {
+        self.link.send(wire::subscribe(
+            &subscription.id,
+            &subscription.stream,
+            &subscription.keys,
+            subscription.definition.as_deref(),
+            cursor,
+            buckets,
+        ));
+        self.streams
+            .progress
+            .insert(subscription.id.clone(), Progress::default());
+    }
+
+    pub(super) async fn on_subscribed(&mut self, message: Subscribed) -> Result<()> {
+        if !self.streams.progress.contains_key(&message.id) {
+            return Ok(());
+        }
+        let progress = apply::subscribed(&mut *self.shared.replica.lock().await?, &message).await?;
+        match progress {
+            Some(progress) => {
+                self.streams.progress.insert(message.id, progress);
+            }
+            None => {
+                self.streams.progress.remove(&message.id);
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) async fn on_subscription_error(
+        &mut self,
+        error: SubscriptionError,
+        waiters: &mut Vec<Waiter>,
+    ) -> Result<()> {
+        let Some(progress) = self.streams.progress.get_mut(&error.id) else {
+            return Ok(());
+        };
+        tracing::warn!(id = %error.id, stream = %error.stream, code = ?error.code, message = %error.message, "the server refused a subscription");
+        // Nothing more comes for it in this session; its rows stay as they are.
+        progress.caught_up = true;
+        progress.refused = true;
+        let text = format!("{:?}: {}", error.code, error.message);
+        apply::refused(&mut *self.shared.replica.lock().await?, &error.id, &text).await?;
+        self.fill().await?;
+        self.check_waiters(waiters).await
+    }
+
+    /// An `error` answering a `subscribe` (a server without partial sync): the oldest
+    /// subscription still waiting is the one refused.
+    pub(super) async fn on_subscribe_refused(
+        &mut self,
+        message: &str,
+        waiters: &mut Vec<Waiter>,
+    ) -> Result<()> {
+        let Some((id, progress)) = self
+            .streams
+            .progress
+            .iter_mut()
+            .find(|(_, progress)| !progress.caught_up && progress.definition.is_none())
+        else {
+            return Ok(());
+        };
+        progress.caught_up = true;
+        progress.refused = true;
+        let id = id.clone();
+        apply::refused(&mut *self.shared.replica.lock().await?, &id, message).await?;
+        self.fill().await?;
+        self.check_waiters(waiters).await
+    }
+
+    pub(super) async fn on_stream_page(&mut self, page: StreamPage) -> Result<()> {
+        let shared = self.shared;
+        let events = apply::page(
+            &mut *shared.replica.lock().await?,
+            shared.replica.tables(),
+            &page,
+        )
+        .await?;
+        shared.publish_events(events);
+        Ok(())
+    }
+
+    pub(super) async fn on_bucket_snapshot(&mut self, snapshot: BucketSnapshot) -> Result<()> {
+        let shared = self.shared;
+        let events = apply::snapshot(
+            &mut *shared.replica.lock().await?,
+            shared.replica.tables(),
+            &snapshot,
+        )
+        .await?;
+        shared.publish(events);
+        Ok(())
+    }
+
+    pub(super) async fn on_bucket_removed(&mut self, removed: BucketRemoved) -> Result<()> {
+        let shared = self.shared;
+        let events = apply::removed(
+            &mut *shared.replica.lock().await?,
+            shared.replica.tables(),
+            &removed,
+        )
+        .await?;
+        shared.publish_events(events);
+        Ok(())
+    }
+
+    pub(super) async fn on_checkpoint(
+        &mut self,
+        checkpoint: Checkpoint,
+        waiters: &mut Vec<Waiter>,
+    ) -> Result<()> {
+        let shared = self.shared;
+        if let Some(id) = &checkpoint.subscription
+            && !self.streams.progress.contains_key(id)
+        {
+            return Ok(());
+        }
+        let events = apply::checkpoint(
+            &mut *shared.replica.lock().await?,
+            shared.replica.tables(),
+            &checkpoint,
+            &self.streams.progress,
+        )
+        .await?;
+        shared.publish_events(events);
+        if let Some(id) = &checkpoint.subscription
+            && let Some(progress) = self.streams.progress.get_mut(id)
+        {
+            progress.caught_up = true;
+            progress.loading = false;
+            self.fill().await?;
+            self.check_waiters(waiters).await?;
+        }
+        Ok(())
+    }
+}
