@@ -8,7 +8,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use common::{Server, start};
-use finwise::entities::{Account, AccountGroup};
+use finwise::entities::{Account, AccountGroup, Transaction};
 use sync_core::TenantId;
 use sync_core::change::Change;
 use sync_core::store::{Store as _, StoreExt as _};
@@ -636,6 +636,110 @@ async fn sync_catches_up_a_large_tenant() {
         row(&out, "a02499").unwrap(),
         ["a02499", "Account", "2499", "spar", "2499.00", "All"]
     );
+}
+
+/// A transaction of `account`, as the FinWise frontend writes one.
+fn transaction(id: &str, account: &str, at: &str) -> Transaction {
+    serde_json::from_value(serde_json::json!({
+        "id": id, "accountId": account, "date": "2026-03-01", "valueDate": "2026-03-01",
+        "amount": -12.5, "type": "EXPENSE", "runningBalance": 0, "updated_at": at,
+    }))
+    .unwrap()
+}
+
+/// The transaction ids in a device's replica of `tenant`, read with the client offline.
+async fn replica_transactions(device: &Device, tenant: &str) -> Vec<String> {
+    let offline = closed_server().replace("http://", "ws://");
+    let client = sync_client::Client::builder(format!("{offline}/ws"))
+        .tenant(tenant)
+        .database(device.profile.path().join(format!("{tenant}.db")))
+        .entities(&finwise::entities::registry())
+        .build()
+        .await
+        .unwrap();
+    let mut ids: Vec<String> = client
+        .list::<Transaction>()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|transaction| transaction.id)
+        .collect();
+    let subscribed = client.subscriptions().await.unwrap().len();
+    client.close().await.unwrap();
+    assert_eq!(
+        subscribed, 2,
+        "transactions and planned transactions, by account"
+    );
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn sync_with_accounts_keeps_only_their_transactions_and_follows_moves() {
+    let server = start().await;
+    let device = Device::new();
+    device.sign_up(&server, "emil").await;
+    let tenant = device.new_tenant(&server, "Household").await;
+    let tenant_id = TenantId::new(tenant.as_str()).unwrap();
+    let group = AccountGroup {
+        id: "g1".to_owned(),
+        name: "All".to_owned(),
+        sort_order: 0,
+        logo_path: None,
+        updated_at: None,
+    };
+    let mut changes = vec![Change::upsert(&group).unwrap()];
+    for (id, name) in [("a1", "Giro"), ("a2", "Cash"), ("a3", "Card")] {
+        let account: Account = serde_json::from_value(serde_json::json!({
+            "id": id, "name": name, "accountType": "spar", "isActive": true,
+            "isOfflineBudget": false, "accountGroupId": "g1", "balance": 0, "offset": 0,
+        }))
+        .unwrap();
+        changes.push(Change::upsert(&account).unwrap());
+    }
+    for (id, account) in [("t1", "a1"), ("t2", "a2"), ("t3", "a3")] {
+        changes
+            .push(Change::upsert(&transaction(id, account, "2026-03-01T08:00:00.000Z")).unwrap());
+    }
+    server
+        .state
+        .store
+        .apply(&tenant_id, &changes)
+        .await
+        .unwrap();
+
+    // A fresh device: the accounts are not in its replica yet, so they go by id.
+    let out = device
+        .run(&server.url, &["sync", "--accounts", "a1,a3"])
+        .await
+        .ok();
+    assert!(
+        out.contains("keeping the transactions of a1 (not in the replica yet), a3"),
+        "{out}"
+    );
+    assert_eq!(replica_transactions(&device, &tenant).await, ["t1", "t3"]);
+    let out = device.run(&server.url, &["account", "list"]).await.ok();
+    assert_eq!(out.lines().count(), 4, "accounts stay whole: {out}");
+
+    // Remembered: a plain sync follows t2 into Giro and t1 out of it.
+    let moves = [
+        Change::upsert(&transaction("t2", "a1", "2026-03-02T08:00:00.000Z")).unwrap(),
+        Change::upsert(&transaction("t1", "a2", "2026-03-02T08:00:00.000Z")).unwrap(),
+    ];
+    server.state.store.apply(&tenant_id, &moves).await.unwrap();
+    device.run(&server.url, &["sync"]).await.ok();
+    assert_eq!(replica_transactions(&device, &tenant).await, ["t2", "t3"]);
+
+    // Other accounts, by name now that the replica knows them.
+    let out = device
+        .run(&server.url, &["sync", "--accounts", "Cash"])
+        .await
+        .ok();
+    assert!(
+        out.contains("keeping the transactions of Cash (a2)"),
+        "{out}"
+    );
+    assert_eq!(replica_transactions(&device, &tenant).await, ["t1"]);
 }
 
 #[tokio::test]

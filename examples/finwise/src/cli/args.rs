@@ -88,6 +88,11 @@ pub enum Command {
         /// Give up after this many seconds (the sync goes on at the next command).
         #[arg(long, value_name = "SECONDS", default_value = "300", value_parser = parse_seconds)]
         max_wait: Duration,
+        /// Keep only these accounts' transactions and planned transactions on this device
+        /// (names or ids, comma-separated); everything else stays whole. Remembered: later
+        /// syncs keep the same accounts until another `--accounts`.
+        #[arg(long, value_name = "ACCOUNTS", value_delimiter = ',')]
+        accounts: Option<Vec<String>>,
     },
     /// Show the login, the tenant, the connection and the changes waiting to be sent.
     Status,

@@ -203,7 +203,7 @@ pub(super) async fn find_group(client: &Client, query: &str) -> Result<AccountGr
     .cloned()
 }
 
-async fn find_account(client: &Client, query: &str) -> Result<Account> {
+pub(super) async fn find_account(client: &Client, query: &str) -> Result<Account> {
     let accounts = client.list::<Account>().await?;
     lookup::find(&accounts, query, &ACCOUNT, |a| &a.id, Some(|a| &a.name)).cloned()
 }

@@ -149,7 +149,7 @@ pub(crate) async fn dispatch(mut context: Context, command: Command) -> Result<(
             GroupCommand::Add { name, sort } => group::add(context, &name, sort).await,
             GroupCommand::List => group::list(context).await,
         },
-        Command::Sync { max_wait } => sync::run(context, max_wait).await,
+        Command::Sync { max_wait, accounts } => sync::run(context, max_wait, accounts).await,
         Command::Status => status::run(context).await,
         Command::Watch => watch::run(context).await,
     }

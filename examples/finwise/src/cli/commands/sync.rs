@@ -14,12 +14,78 @@ use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use super::{Context, finish};
 use crate::cli::error::{Error, Result};
 use crate::cli::replica::{self, Synced, count};
+use crate::entities::{PlanningTransaction, Transaction};
 
-/// `sync [--max-wait SECONDS]`.
-pub(super) async fn run(context: &mut Context, max_wait: Duration) -> Result<()> {
+/// `sync [--max-wait SECONDS] [--accounts A,B]`.
+pub(super) async fn run(
+    context: &mut Context,
+    max_wait: Duration,
+    accounts: Option<Vec<String>>,
+) -> Result<()> {
     let (client, tenant) = context.replica().await?;
-    let result = sync(context, &client, &tenant, max_wait).await;
+    let result = match accounts {
+        Some(accounts) => match keep_accounts(&client, &accounts).await {
+            Ok(()) => sync(context, &client, &tenant, max_wait).await,
+            Err(error) => Err(error),
+        },
+        None => sync(context, &client, &tenant, max_wait).await,
+    };
     finish(client, result).await
+}
+
+/// The streams that partition by account, and their entities.
+const BY_ACCOUNT: [&str; 2] = [
+    "transactions_by_account",
+    "planning_transactions_by_account",
+];
+
+/// Subscribes the replica to the transactions and planned transactions of `accounts`
+/// (names or ids; one not in the replica yet is taken as an id), replacing the accounts
+/// kept before. The new subscriptions start before the old ones end, so the transactions
+/// of accounts kept in both never leave the replica.
+async fn keep_accounts(client: &Client, accounts: &[String]) -> Result<()> {
+    let mut ids = Vec::new();
+    let mut shown = Vec::new();
+    for query in accounts
+        .iter()
+        .map(|query| query.trim())
+        .filter(|query| !query.is_empty())
+    {
+        match super::account::find_account(client, query).await {
+            Ok(account) => {
+                shown.push(format!("{} ({})", account.name, account.id));
+                ids.push(account.id);
+            }
+            Err(Error::NotFound { .. }) => {
+                shown.push(format!("{query} (not in the replica yet)"));
+                ids.push(query.to_owned());
+            }
+            Err(error) => return Err(error),
+        }
+    }
+    if ids.is_empty() {
+        return Err(Error::Usage(
+            "--accounts needs at least one account name or id".to_owned(),
+        ));
+    }
+    let before = client.subscriptions().await?;
+    client
+        .subscribe::<Transaction>(BY_ACCOUNT[0], ids.clone())
+        .await?;
+    client
+        .subscribe::<PlanningTransaction>(BY_ACCOUNT[1], ids)
+        .await?;
+    for old in before
+        .iter()
+        .filter(|old| BY_ACCOUNT.contains(&old.stream.as_str()))
+    {
+        client.unsubscribe(&old.id, Duration::ZERO).await?;
+    }
+    println!(
+        "keeping the transactions of {} on this device",
+        shown.join(", ")
+    );
+    Ok(())
 }
 
 async fn sync(
