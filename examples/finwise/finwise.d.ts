@@ -512,4 +512,4 @@ export type ServerMessage =
       reason: "revoked" | "role" | "unsubscribed" | "definition";
       ttl_secs?: number;
     }
-  | { type: "checkpoint"; cursor: number; subscription?: string };
+  | { type: "checkpoint"; cursor: number; subscription?: string; pages?: number };

@@ -8,6 +8,7 @@
 //! cargo run --release -p sync-bench -- push --clients 10 --window 32
 //! cargo run --release -p sync-bench -- fanout --listeners 10000
 //! cargo run --release -p sync-bench -- idle --connections 10000
+//! cargo run --release -p sync-bench -- streams --sessions 10000 --rows 100000 --runs 3
 //! cargo run --release -p sync-bench -- all --runs 3
 //! ```
 #![allow(clippy::print_stdout, reason = "a benchmark's output is its figures")]
@@ -21,6 +22,7 @@ mod proc;
 mod push;
 mod server;
 mod stats;
+mod streams;
 
 use clap::{Parser, Subcommand};
 
@@ -41,6 +43,9 @@ enum Scenario {
     Fanout(fanout::FanoutArgs),
     /// N idle connections: server memory per connection.
     Idle(idle::IdleArgs),
+    /// Partial sync: cost and delivery of a change to S sessions of one bucket each, and a
+    /// subscription's catch-up, against whole-tenant fan-out and initial load (in process).
+    Streams(streams::StreamsArgs),
     /// Every scenario with the issue's parameters, several runs, one summary table.
     All(all::AllArgs),
     /// The server process the scenarios start (internal).
@@ -59,8 +64,12 @@ fn main() {
         .enable_all()
         .build()
         .expect("a tokio runtime");
+    let placement = match &cli.scenario {
+        Scenario::Streams(_) => "server core and sessions in this process, over channels",
+        _ => "server in a child process, load generator in this one, both on this machine",
+    };
     println!(
-        "sync-bench: {} cores, load average {:.2}, open-file limit {limit}; server in a child process, load generator in this one, both on this machine",
+        "sync-bench: {} cores, load average {:.2}, open-file limit {limit}; {placement}",
         std::thread::available_parallelism().map_or(0, usize::from),
         proc::load_average(),
     );
@@ -69,6 +78,7 @@ fn main() {
             Scenario::Push(args) => push::run(args).await.print(args),
             Scenario::Fanout(args) => fanout::run(args).await.print(args),
             Scenario::Idle(args) => idle::run(args).await.print(),
+            Scenario::Streams(args) => streams::run(args).await,
             Scenario::All(args) => all::run(args).await,
             Scenario::Serve(_) => {}
         }

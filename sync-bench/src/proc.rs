@@ -61,3 +61,10 @@ pub(crate) fn load_average() -> f64 {
         .and_then(|text| text.split_whitespace().next()?.parse().ok())
         .unwrap_or(0.0)
 }
+
+/// This process's CPU time (all threads, user plus system) in nanoseconds, at the
+/// nanosecond resolution of `CLOCK_PROCESS_CPUTIME_ID` rather than `/proc`'s clock ticks.
+pub(crate) fn cpu_ns() -> u64 {
+    let time = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    time.tv_sec as u64 * 1_000_000_000 + time.tv_nsec as u64
+}

@@ -55,7 +55,7 @@ pub(crate) struct ServerArgs {
     pub(crate) count_heap: bool,
 }
 
-fn parse_synchronous(level: &str) -> Result<Synchronous, String> {
+pub(crate) fn parse_synchronous(level: &str) -> Result<Synchronous, String> {
     match level {
         "off" => Ok(Synchronous::Off),
         "normal" => Ok(Synchronous::Normal),

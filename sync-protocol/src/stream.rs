@@ -19,8 +19,8 @@
 //!     has_more: false,
 //! });
 //! assert_eq!(ServerMessage::decode(&page.to_text()).unwrap(), page);
-//! let checkpoint = ServerMessage::Checkpoint(Checkpoint { cursor: 9, subscription: None });
-//! assert_eq!(checkpoint.to_text(), r#"{"type":"checkpoint","cursor":9}"#);
+//! let checkpoint = ServerMessage::Checkpoint(Checkpoint { cursor: 9, subscription: None, pages: Some(1) });
+//! assert_eq!(checkpoint.to_text(), r#"{"type":"checkpoint","cursor":9,"pages":1}"#);
 //! ```
 
 use serde::{Deserialize, Serialize};
@@ -181,4 +181,9 @@ pub struct Checkpoint {
     /// up to `cursor`. Absent (live delivery): every subscription of the session is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subscription: Option<String>,
+    /// On a live checkpoint: how many live `stream_page`s this connection has carried so
+    /// far. A client that received fewer lost one: it must not move its cursors, and
+    /// catches its subscriptions up again instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pages: Option<u64>,
 }

@@ -104,6 +104,9 @@ struct Sessions {
     /// By id, which grows with subscription: iteration is in subscription order.
     subscribers: BTreeMap<SessionId, Subscriber>,
     buckets: HashMap<Bucket, Vec<SessionId>>,
+    /// Per entity, how many sessions take it through streams only: when all do, its
+    /// whole-tenant message goes to no one, and no session is looked at for it.
+    partial: HashMap<&'static str, usize>,
 }
 
 /// A committed change of an entity with streams, for [`Hub::publish_change`].
@@ -224,12 +227,15 @@ impl Hub {
         };
         let entity = change.effect.entity_type;
         let mut lagged = Vec::new();
-        for subscriber in sessions.subscribers.values() {
-            if Some(subscriber.id) != origin
-                && !subscriber.partial.contains(&entity)
-                && !self.push(tenant, subscriber, &message)
-            {
-                lagged.push(subscriber.id);
+        let partial = sessions.partial.get(entity).copied().unwrap_or(0);
+        if partial < sessions.subscribers.len() {
+            for subscriber in sessions.subscribers.values() {
+                if Some(subscriber.id) != origin
+                    && !subscriber.partial.contains(&entity)
+                    && !self.push(tenant, subscriber, &message)
+                {
+                    lagged.push(subscriber.id);
+                }
             }
         }
         for route in change.routes {
@@ -463,6 +469,7 @@ impl Holder {
         };
         if !subscriber.partial.contains(&entity) {
             subscriber.partial.push(entity);
+            *sessions.partial.entry(entity).or_default() += 1;
         }
         for key in keys {
             let bucket = (stream, key.clone());
@@ -498,8 +505,13 @@ impl Sessions {
     /// Forgets the sessions `ids` and their buckets.
     fn remove(&mut self, ids: &[SessionId]) {
         for id in ids {
-            if let Some(subscriber) = self.subscribers.remove(id) {
-                let buckets = std::mem::take(&mut { subscriber }.buckets);
+            if let Some(mut subscriber) = self.subscribers.remove(id) {
+                for entity in &subscriber.partial {
+                    if let Some(count) = self.partial.get_mut(entity) {
+                        *count = count.saturating_sub(1);
+                    }
+                }
+                let buckets = std::mem::take(&mut subscriber.buckets);
                 self.unindex(*id, &buckets);
             }
         }
@@ -535,6 +547,7 @@ fn stream_messages(effect: &Effect, stream: &str, key: &str, op: BucketOp) -> (A
     let checkpoint = ServerMessage::Checkpoint(Checkpoint {
         cursor: effect.seq,
         subscription: None,
+        pages: None,
     });
     (Arc::from(page.to_text()), Arc::from(checkpoint.to_text()))
 }

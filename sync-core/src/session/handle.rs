@@ -43,9 +43,31 @@ pub(super) struct State {
     /// the catch-up's cursor. Dropped from the hub's deliveries, so a row granted while it
     /// was written arrives once.
     pub(super) covered: super::subscribe::Covered,
+    /// Live `stream_page`s sent on this connection, told in each live `checkpoint` so the
+    /// client can tell a page it did not receive.
+    live_pages: u64,
 }
 
 impl State {
+    /// A hub delivery as it goes to the client: `None` for a live page a catch-up already
+    /// covered; a live checkpoint with the count of live pages sent before it.
+    pub(super) fn live(&mut self, message: std::sync::Arc<str>) -> Option<std::sync::Arc<str>> {
+        if self.covered.stale(&message) {
+            return None;
+        }
+        if message.starts_with(r#"{"type":"stream_page""#) {
+            self.live_pages += 1;
+        } else if message.starts_with(r#"{"type":"checkpoint""#)
+            && let Ok(ServerMessage::Checkpoint(mut checkpoint)) = ServerMessage::decode(&message)
+        {
+            checkpoint.pages = Some(self.live_pages);
+            return Some(std::sync::Arc::from(
+                ServerMessage::Checkpoint(checkpoint).to_text(),
+            ));
+        }
+        Some(message)
+    }
+
     pub(super) fn new(id: SessionId) -> State {
         State {
             id,
@@ -58,6 +80,7 @@ impl State {
             restricted: Vec::new(),
             catching_up: 0,
             covered: super::subscribe::Covered::default(),
+            live_pages: 0,
         }
     }
 }

@@ -312,7 +312,7 @@ impl<S: Store> Session<S> {
                     Ok(message) => {
                         // Deliveries queued together leave with one flush.
                         let mut sent = true;
-                        if !state.covered.stale(&message) {
+                        if let Some(message) = state.live(message) {
                             sent = outbound.feed(Outbound::Text(message)).await.is_ok();
                         }
                         for _ in 1..MAX_UNFLUSHED {
@@ -320,9 +320,7 @@ impl<S: Store> Session<S> {
                                 break;
                             }
                             let Some(Ok(message)) = subscription.recv().now_or_never() else { break };
-                            if state.covered.stale(&message) {
-                                continue;
-                            }
+                            let Some(message) = state.live(message) else { continue };
                             sent = outbound.feed(Outbound::Text(message)).await.is_ok();
                         }
                         if !sent || outbound.flush().await.is_err() {

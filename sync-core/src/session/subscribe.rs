@@ -512,6 +512,7 @@ pub(super) async fn resolve_again<S: Store>(
             ServerMessage::Checkpoint(Checkpoint {
                 cursor: checkpoint,
                 subscription: Some(id),
+                pages: None,
             })
             .into(),
         );
@@ -694,6 +695,7 @@ pub(super) async fn catch_up<S: Store>(
         ServerMessage::Checkpoint(Checkpoint {
             cursor: checkpoint,
             subscription: Some(plan.id),
+            pages: None,
         })
         .into(),
     );

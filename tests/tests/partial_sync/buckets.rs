@@ -95,7 +95,7 @@ store_tests! {
 
         let page = recv(&mut in_a).await;
         assert_eq!(changes(&[page]), vec![change("leave", "A", "p1")]);
-        assert_eq!(recv(&mut in_a).await, json!({"type": "checkpoint", "cursor": 2}));
+        assert_eq!(recv(&mut in_a).await, json!({"type": "checkpoint", "cursor": 2, "pages": 1}));
         let page = recv(&mut in_b).await;
         assert_eq!(changes(std::slice::from_ref(&page)), vec![change("put", "B", "p1")]);
         assert_eq!(page["changes"][0]["data"]["accountId"], "B");

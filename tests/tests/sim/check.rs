@@ -8,7 +8,9 @@ use sync_core::Syncable;
 use sync_core::store::Store;
 use sync_core::version::Version;
 
-use crate::world::{Account, CONTACT_IDS, Contact, IDS, World, entity_type_of};
+use crate::world::{
+    Account, CONTACT_IDS, Contact, Grant, IDS, Note, Payment, World, entity_type_of, payment_keys,
+};
 
 /// Every violated invariant, each on a line.
 pub(crate) async fn invariants(world: &World) -> Vec<String> {
@@ -41,10 +43,12 @@ pub(crate) async fn invariants(world: &World) -> Vec<String> {
         }
     }
 
-    // Every replica equals the server.
+    // Every replica equals the server; of a streamed entity, exactly the rows of the
+    // buckets it holds.
     broken.extend(replicas_equal_the_server::<Account>(world, &IDS, &failed_entities).await);
     broken
         .extend(replicas_equal_the_server::<Contact>(world, &CONTACT_IDS, &failed_entities).await);
+    broken.extend(streamed_replicas_hold_their_buckets(world, &failed_entities).await);
 
     // No ACKed change is lost, no deleted entity comes back from an older change, no change
     // is applied twice.
@@ -91,6 +95,71 @@ pub(crate) async fn invariants(world: &World) -> Vec<String> {
     for (change, count) in applied {
         if count > 1 {
             broken.push(format!("change {change} was applied {count} times"));
+        }
+    }
+    broken
+}
+
+/// The stream oracle, once converged: a replica's payments are exactly the server's live
+/// payments of the buckets it subscribed (not drafts: the stream's filter), or all of them
+/// for a client that takes payments whole; its notes are exactly those of the accounts its
+/// grants on the server give it (it asks for every account); nothing is pinned, since
+/// every outbox is empty.
+async fn streamed_replicas_hold_their_buckets(
+    world: &World,
+    failed_entities: &[String],
+) -> Vec<String> {
+    let mut broken = Vec::new();
+    let store = world
+        .store
+        .as_ref()
+        .expect("the server runs after converging");
+    let payments: Vec<Payment> = sync_core::StoreExt::list(&store.inner, &world.tenant)
+        .await
+        .unwrap();
+    let notes: Vec<Note> = sync_core::StoreExt::list(&store.inner, &world.tenant)
+        .await
+        .unwrap();
+    let grants: Vec<Grant> = sync_core::StoreExt::list(&store.inner, &world.tenant)
+        .await
+        .unwrap();
+    for (index, client) in world.clients() {
+        let keys = payment_keys(index);
+        let expected: Vec<Payment> = payments
+            .iter()
+            .filter(|payment| {
+                keys.is_empty() || (keys.contains(&payment.account_id.as_str()) && !payment.draft)
+            })
+            .filter(|payment| !failed_entities.contains(&payment.id))
+            .cloned()
+            .collect();
+        let mut held: Vec<Payment> = client.list::<Payment>().await.unwrap();
+        held.retain(|payment| !failed_entities.contains(&payment.id));
+        if held != expected {
+            broken.push(format!(
+                "client {index}: holds payments {held:?}, its buckets {keys:?} hold {expected:?}"
+            ));
+        }
+        let subject = format!("client-{index}");
+        let granted: Vec<&str> = grants
+            .iter()
+            .filter(|grant| grant.user_id == subject)
+            .map(|grant| grant.account_id.as_str())
+            .collect();
+        // A note whose edit the server refused (forbidden: outside the writer's grants)
+        // keeps the local edit until the app decides, as any failed entry does.
+        let expected: Vec<Note> = notes
+            .iter()
+            .filter(|note| granted.contains(&note.account_id.as_str()))
+            .filter(|note| !failed_entities.contains(&note.id))
+            .cloned()
+            .collect();
+        let mut held: Vec<Note> = client.list::<Note>().await.unwrap();
+        held.retain(|note| !failed_entities.contains(&note.id));
+        if held != expected {
+            broken.push(format!(
+                "client {index}: holds notes {held:?}, its grants {granted:?} give {expected:?}"
+            ));
         }
     }
     broken

@@ -119,7 +119,7 @@ fn connect(shared: &Shared, client: usize) -> Result<Transport, BoxError> {
     let session = Session::new(
         server.engine.clone(),
         server.tenant.clone(),
-        format!("client-{client}"),
+        sync_core::entity::Actor::user(format!("client-{client}")).with_role("editor"),
         session::Config::default(),
         server.shutdown.subscribe(),
     );
@@ -375,7 +375,12 @@ fn summarise(json: &Json, out: &mut String) {
             for (key, value) in map {
                 if matches!(
                     key.as_str(),
-                    "id" | "client_id" | "timestamp" | "server_time" | "detail" | "message"
+                    "id" | "client_id"
+                        | "subscription"
+                        | "timestamp"
+                        | "server_time"
+                        | "detail"
+                        | "message"
                 ) && !value.is_object()
                 {
                     if key == "id" && value.as_str().is_some_and(|id| id.len() < 8) {

@@ -5,9 +5,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use sync_core::change::Change;
+use sync_core::entity::stream::StreamSpec;
 use sync_core::outcome::{BatchOutcome, Effect, Rejection};
 use sync_core::store::sqlite::SqliteStore;
-use sync_core::store::{ChangePage, Purge, Snapshot, SnapshotSink, Store};
+use sync_core::store::{BucketFeed, ChangePage, MoveRecord, Purge, Snapshot, SnapshotSink, Store};
 use sync_core::version::Version;
 use sync_core::{Registry, Result, TenantId};
 
@@ -64,6 +65,32 @@ impl Store for Counting {
         limit: usize,
     ) -> impl Future<Output = Result<ChangePage>> + Send {
         counted(self.call(), self.inner.changes_since(tenant, cursor, limit))
+    }
+
+    fn bucket_feed(
+        &self,
+        tenant: &TenantId,
+        stream: &StreamSpec,
+        key: &str,
+        cursor: u64,
+        limit: usize,
+    ) -> impl Future<Output = Result<BucketFeed>> + Send {
+        counted(
+            self.call(),
+            self.inner.bucket_feed(tenant, stream, key, cursor, limit),
+        )
+    }
+
+    fn moves_between(
+        &self,
+        tenant: &TenantId,
+        after: u64,
+        through: u64,
+    ) -> impl Future<Output = Result<Vec<MoveRecord>>> + Send {
+        counted(
+            self.call(),
+            self.inner.moves_between(tenant, after, through),
+        )
     }
 
     fn snapshot(&self, tenant: &TenantId) -> impl Future<Output = Result<Snapshot>> + Send {

@@ -18,19 +18,40 @@ use tokio::sync::watch;
 use crate::net::{self, Server};
 use crate::store::Counting;
 
-/// The entities the clients edit: sync-testkit's `Account` (whole-row last-write-wins) and
-/// `Contact` (merged per field).
-pub(crate) use sync_testkit::entities::{Account, Contact};
+/// The entities the clients edit: sync-testkit's `Account` (whole-row last-write-wins),
+/// `Contact` (merged per field), `Payment` (a stream by account, drafts filtered out) and
+/// `Note` (restricted: a stream keyed by the principal's `Grant`s, which the server writes).
+pub(crate) use sync_testkit::entities::{Account, Contact, Grant, Note, Payment};
 
 /// Few ids, so clients often write the same entity.
 pub(crate) const IDS: [&str; 3] = ["a0", "a1", "a2"];
 /// The contacts' ids.
 pub(crate) const CONTACT_IDS: [&str; 3] = ["k0", "k1", "k2"];
+/// The payments' ids.
+pub(crate) const PAYMENT_IDS: [&str; 3] = ["q0", "q1", "q2"];
+/// The notes' ids.
+pub(crate) const NOTE_IDS: [&str; 3] = ["n0", "n1", "n2"];
+/// The accounts payments and notes are partitioned by.
+pub(crate) const KEYS: [&str; 3] = ["A", "B", "C"];
+
+/// The payment buckets client `index` subscribes to: client 0 to A, client 1 to A and B,
+/// any other client to none (it takes payments whole).
+pub(crate) fn payment_keys(index: usize) -> &'static [&'static str] {
+    match index {
+        0 => &["A"],
+        1 => &["A", "B"],
+        _ => &[],
+    }
+}
 
 /// The entity type of an id of the simulation.
 pub(crate) fn entity_type_of(id: &str) -> &'static str {
     if CONTACT_IDS.contains(&id) {
         "Contact"
+    } else if PAYMENT_IDS.contains(&id) {
+        "Payment"
+    } else if NOTE_IDS.contains(&id) {
+        "Note"
     } else {
         "Account"
     }
@@ -105,6 +126,9 @@ pub(crate) fn registry() -> Registry {
     Registry::builder()
         .entity::<Account>()
         .entity::<Contact>()
+        .entity::<Payment>()
+        .entity::<Grant>()
+        .entity::<Note>()
         .build()
         .unwrap()
 }
@@ -215,6 +239,9 @@ impl World {
             .database(&slot.path)
             .entity::<Account>()
             .entity::<Contact>()
+            .entity::<Payment>()
+            .entity::<Grant>()
+            .entity::<Note>()
             .synchronous(Synchronous::Off)
             .connector(self.net.connector(index))
             .wall_clock(Skewed(skew))
@@ -231,6 +258,22 @@ impl World {
             .build()
             .await
             .unwrap();
+        // Subscriptions are stored in the replica: made at the first start, resumed after.
+        if slot.starts == 1 {
+            if !payment_keys(index).is_empty() {
+                client
+                    .subscribe::<Payment>(
+                        "payments_by_account",
+                        payment_keys(index).iter().copied(),
+                    )
+                    .await
+                    .unwrap();
+            }
+            client
+                .subscribe::<Note>("notes_by_account", KEYS)
+                .await
+                .unwrap();
+        }
         slot.client = Some(client);
         self.quiesce().await;
     }
@@ -373,8 +416,12 @@ impl World {
 
     async fn edit(&mut self) {
         let index = self.rng.below(self.slots.len());
-        if self.rng.chance(40) {
-            return self.edit_contact(index).await;
+        match self.rng.below(100) {
+            0..=29 => return self.edit_contact(index).await,
+            30..=49 => return self.edit_payment(index).await,
+            50..=59 => return self.edit_note(index).await,
+            60..=64 => return self.grant_or_revoke().await,
+            _ => {}
         }
         let id = IDS[self.rng.below(IDS.len())];
         let delete = self.rng.chance(25);
@@ -389,6 +436,82 @@ impl World {
             let account = Account::new(id, &format!("c{index}-{edit}"), edit as f64);
             client.put(&account).await.unwrap();
         }
+    }
+
+    /// A payment created, moved to another account, made a draft or not, or deleted.
+    async fn edit_payment(&mut self, index: usize) {
+        let id = PAYMENT_IDS[self.rng.below(PAYMENT_IDS.len())];
+        let key = KEYS[self.rng.below(KEYS.len())];
+        let draft = self.rng.chance(15);
+        let delete = self.rng.chance(15);
+        self.edits += 1;
+        let edit = self.edits;
+        let Some(client) = self.client(index) else {
+            return;
+        };
+        if delete {
+            client.delete::<Payment>(id).await.unwrap();
+        } else {
+            let payment = Payment {
+                id: id.to_owned(),
+                account_id: key.to_owned(),
+                amount: i64::try_from(edit).unwrap_or_default(),
+                draft,
+                updated_at: None,
+            };
+            client.put(&payment).await.unwrap();
+        }
+    }
+
+    /// A note written (or moved) by a client, which the server refuses outside the
+    /// client's grants.
+    async fn edit_note(&mut self, index: usize) {
+        let id = NOTE_IDS[self.rng.below(NOTE_IDS.len())];
+        let key = KEYS[self.rng.below(KEYS.len())];
+        self.edits += 1;
+        let edit = self.edits;
+        let Some(client) = self.client(index) else {
+            return;
+        };
+        let note = Note {
+            id: id.to_owned(),
+            account_id: key.to_owned(),
+            text: format!("c{index}-{edit}"),
+            updated_at: None,
+        };
+        client.put(&note).await.unwrap();
+    }
+
+    /// The server's own code grants a client an account, or revokes it: the client's
+    /// session re-resolves its notes' buckets.
+    async fn grant_or_revoke(&mut self) {
+        let client = self.rng.below(self.slots.len());
+        let key = KEYS[self.rng.below(KEYS.len())];
+        let revoke = self.rng.chance(40);
+        let engine = self
+            .net
+            .lock()
+            .server
+            .as_ref()
+            .map(|server| server.engine.clone());
+        let Some(engine) = engine else { return };
+        let id = format!("client-{client}-{key}");
+        let tenant = self.tenant.clone();
+        // On a task of its own, as server code runs: the step does not wait for the commit
+        // (quiescence does). A refusal or a restart in between: the app would try again.
+        tokio::spawn(async move {
+            let _ = if revoke {
+                engine.delete::<Grant>(&tenant, &id).await
+            } else {
+                let grant = Grant {
+                    id,
+                    user_id: format!("client-{client}"),
+                    account_id: key.to_owned(),
+                    updated_at: None,
+                };
+                engine.put(&tenant, &grant).await
+            };
+        });
     }
 
     /// One field of a contact as the client holds it: its name, its e-mail address or its
@@ -444,7 +567,43 @@ impl World {
             self.advance(5).await;
         }
         if !settled {
-            return Err("the clients did not catch up with the server within 150 s".to_owned());
+            let Some(store) = &self.store else {
+                return Err("no server".to_owned());
+            };
+            let cursor = sync_core::store::Store::cursor(store, &self.tenant)
+                .await
+                .unwrap();
+            let mut states = Vec::new();
+            for (index, client) in self.clients() {
+                let status = client.status().borrow().clone();
+                let subscriptions: Vec<String> = client
+                    .subscriptions()
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|subscription| {
+                        format!(
+                            "{} {:?} cursor {:?} buckets {:?} error {:?}",
+                            subscription.stream,
+                            subscription.state,
+                            subscription.cursor,
+                            subscription.buckets,
+                            subscription.error
+                        )
+                    })
+                    .collect();
+                states.push(format!(
+                    "client {index}: {:?}, {} pending, {} processing, cursor {}, subscriptions {subscriptions:?}",
+                    status.connection,
+                    status.pending,
+                    status.processing,
+                    client.cursor().await.unwrap()
+                ));
+            }
+            return Err(format!(
+                "the clients did not catch up with the server (cursor {cursor}) within 150 s: {}",
+                states.join("; ")
+            ));
         }
         // A `sync_now` of every client must succeed. It fails when its connection is lost,
         // which a frame lost before the faults stopped may still cause once (the page or

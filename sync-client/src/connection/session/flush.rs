@@ -216,6 +216,7 @@ impl Session<'_> {
     ) -> Result<()> {
         outbox::force_ready(&mut *self.shared.replica.lock().await?).await?;
         waiters.push(Waiter { reply, round: None });
+        self.resubscribe().await?;
         if self.greeting.greeted {
             if self.feed.rounds.requested_at.is_some() {
                 self.feed.rounds.again = true;

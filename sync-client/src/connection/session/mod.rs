@@ -237,6 +237,15 @@ impl<'a> Session<'a> {
                 format!("no page of changes within {:?}", config.answer_timeout),
             );
         }
+        if let Some(heard) = self.streams.waiting_since() {
+            earlier(
+                heard + config.answer_timeout,
+                format!(
+                    "no progress of a subscription's catch-up within {:?}",
+                    config.answer_timeout
+                ),
+            );
+        }
         deadline
     }
 

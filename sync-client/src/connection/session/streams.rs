@@ -20,12 +20,28 @@ use crate::replica::streams::holds::{self, Stored};
 #[derive(Default)]
 pub(super) struct Streams {
     progress: BTreeMap<String, Progress>,
+    /// When a catch-up last made progress (a subscribe sent, or a message of one that is
+    /// not caught up received): a catch-up silent for the answer timeout means its frames
+    /// were lost, and the connection is given up like any unanswered request.
+    heard: Option<tokio::time::Instant>,
+    /// Live pages received on this connection, against the count each live checkpoint
+    /// tells: fewer means one was lost on the way.
+    live_pages: u64,
 }
 
 impl Streams {
     /// Whether every subscription sent has finished its catch-up (or was refused).
     pub(super) fn caught_up(&self) -> bool {
         self.progress.values().all(|progress| progress.caught_up)
+    }
+
+    /// Since when a catch-up waits without news, if one does.
+    pub(super) fn waiting_since(&self) -> Option<tokio::time::Instant> {
+        self.heard.filter(|_| !self.caught_up())
+    }
+
+    fn heard_now(&mut self) {
+        self.heard = Some(tokio::time::Instant::now());
     }
 }
 
@@ -77,6 +93,31 @@ impl Session<'_> {
         Ok(())
     }
 
+    /// Catches every active subscription up again from its cursor, as `sync_now` asks:
+    /// a live page lost on the way (nothing on the wire says a bucket's next change is
+    /// missing) is read again, as a feed round closes the gaps of `data_update`s.
+    pub(super) async fn resubscribe(&mut self) -> Result<()> {
+        if !self.greeting.greeted {
+            return Ok(());
+        }
+        let shared = self.shared;
+        let mut conn = shared.replica.lock().await?;
+        let stored = holds::list(&mut conn).await?;
+        for subscription in stored.iter().filter(|stored| stored.active()) {
+            if self
+                .streams
+                .progress
+                .get(&subscription.id)
+                .is_some_and(|progress| progress.refused || !progress.caught_up)
+            {
+                continue;
+            }
+            let buckets = holds::held_buckets(&mut conn, &subscription.id).await?;
+            self.send_subscribe(subscription, subscription.cursor, buckets);
+        }
+        Ok(())
+    }
+
     /// Sends one `subscribe`, from `cursor` (`None`: load it whole).
     fn send_subscribe(&mut self, subscription: &Stored, cursor: Option<u64>, buckets: Vec<String>) {
         self.link.send(wire::subscribe(
@@ -90,12 +131,14 @@ impl Session<'_> {
         self.streams
             .progress
             .insert(subscription.id.clone(), Progress::default());
+        self.streams.heard_now();
     }
 
     pub(super) async fn on_subscribed(&mut self, message: Subscribed) -> Result<()> {
         if !self.streams.progress.contains_key(&message.id) {
             return Ok(());
         }
+        self.streams.heard_now();
         let progress = apply::subscribed(&mut *self.shared.replica.lock().await?, &message).await?;
         match progress {
             Some(progress) => {
@@ -150,6 +193,11 @@ impl Session<'_> {
     }
 
     pub(super) async fn on_stream_page(&mut self, page: StreamPage) -> Result<()> {
+        if page.subscription.is_some() {
+            self.streams.heard_now();
+        } else {
+            self.streams.live_pages += 1;
+        }
         let shared = self.shared;
         let events = apply::page(
             &mut *shared.replica.lock().await?,
@@ -162,6 +210,7 @@ impl Session<'_> {
     }
 
     pub(super) async fn on_bucket_snapshot(&mut self, snapshot: BucketSnapshot) -> Result<()> {
+        self.streams.heard_now();
         let shared = self.shared;
         let events = apply::snapshot(
             &mut *shared.replica.lock().await?,
@@ -195,6 +244,20 @@ impl Session<'_> {
             && !self.streams.progress.contains_key(id)
         {
             return Ok(());
+        }
+        if checkpoint.subscription.is_none()
+            && let Some(sent) = checkpoint.pages
+            && sent != self.streams.live_pages
+        {
+            // A live page was lost: the cursors stay, and every subscription catches up
+            // again from them.
+            tracing::debug!(
+                sent,
+                received = self.streams.live_pages,
+                "a live page was lost; catching the subscriptions up again"
+            );
+            self.streams.live_pages = sent;
+            return self.resubscribe().await;
         }
         let events = apply::checkpoint(
             &mut *shared.replica.lock().await?,

@@ -147,7 +147,7 @@ pub(crate) async fn set_streamed(conn: &mut SqliteConnection, entity: &str) -> R
 /// Every subscription, oldest first.
 pub(crate) async fn list(conn: &mut SqliteConnection) -> Result<Vec<Stored>> {
     let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM \"_sync_subscriptions\" ORDER BY \"created_at\", \"id\""
+        "SELECT {COLUMNS} FROM \"_sync_subscriptions\" ORDER BY \"created_at\", rowid"
     ))
     .fetch_all(&mut *conn)
     .await?;

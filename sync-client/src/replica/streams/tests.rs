@@ -277,6 +277,7 @@ async fn a_reload_sweeps_only_what_it_did_not_hold_again() {
     let checkpoint = Checkpoint {
         cursor: 9,
         subscription: Some("s".into()),
+        pages: None,
     };
     let events = apply::checkpoint(
         &mut replica.lock().await.unwrap(),
