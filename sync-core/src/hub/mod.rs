@@ -331,7 +331,7 @@ impl Hub {
 
     /// Tells the sessions of `tenant` whose subject is one of `subjects` that their
     /// memberships changed: each resolves the keys of its principal-keyed subscriptions
-    /// again (see [`Subscription::resolve_needed`]). Returns how many were told.
+    /// again (see [`Subscription::resolve_signal`]). Returns how many were told.
     pub fn resolve_subjects(&self, tenant: &TenantId, subjects: &[String]) -> usize {
         let keys: Vec<u64> = subjects
             .iter()
