@@ -313,4 +313,26 @@ store_tests! {
         assert!(got.iter().all(|(op, _, _)| op == "put"));
         assert_eq!(cursor, 700);
     }
+
+    async fn a_move_between_two_buckets_of_one_session_is_a_leave_and_a_put(fixture: Fixture) {
+        let server = serve(&fixture).await;
+        let mut writer = server.connect().await;
+        write(&mut writer, "e1", "create", payment_json("p1", "A", 10, &at(1))).await;
+        let mut reader = server.connect().await;
+        subscribe(&mut reader, json!({"type": "subscribe", "id": "s", "stream": STREAM, "parameters": ["A", "B"]})).await;
+        write(&mut writer, "e2", "update", payment_json("p1", "B", 10, &at(2))).await;
+        let mut got = Vec::new();
+        for _ in 0..4 {
+            let message = recv(&mut reader).await;
+            if message["type"] == "stream_page" {
+                got.extend(changes(&[message]));
+            } else {
+                assert_eq!(message["type"], "checkpoint");
+            }
+        }
+        got.sort();
+        // The row ends held by B alone: its leave of A and its put in B, each once.
+        assert_eq!(got, vec![change("leave", "A", "p1"), change("put", "B", "p1")]);
+        silent(&mut reader).await;
+    }
 }
