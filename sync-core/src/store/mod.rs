@@ -239,6 +239,22 @@ pub struct BucketFeed {
     pub reset: bool,
 }
 
+/// A moves-feed row as both stores select it: (stream, old key, seq, entity id).
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) type MoveRow = (String, String, i64, String);
+
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+impl From<MoveRow> for MoveRecord {
+    fn from((stream, old_key, seq, entity_id): MoveRow) -> MoveRecord {
+        MoveRecord {
+            stream,
+            old_key,
+            seq: u64::try_from(seq).unwrap_or_default(),
+            entity_id,
+        }
+    }
+}
+
 /// One entry of the moves feed: at `seq`, the row `entity_id` left the bucket `old_key` of
 /// `stream`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,7 +9,7 @@ use super::feed::{SNAPSHOT, read_meta};
 use crate::entity::stream::StreamSpec;
 use crate::error::Result;
 use crate::store::ddl::{DELETED, SEQ, TENANT};
-use crate::store::{BucketFeed, MoveRecord};
+use crate::store::{BucketFeed, MoveRecord, MoveRow};
 use crate::tenant::TenantId;
 
 pub(super) async fn bucket_feed(
@@ -89,7 +89,7 @@ pub(super) async fn moves_between(
     after: u64,
     through: u64,
 ) -> Result<Vec<MoveRecord>> {
-    let rows: Vec<(String, String, i64, String)> = sqlx::query_as(
+    let rows: Vec<MoveRow> = sqlx::query_as(
         "SELECT \"stream\", \"old_key\", \"seq\", \"entity_id\" FROM \"_sync_moves\" \
          WHERE \"tenant\" = $1 AND \"seq\" > $2 AND \"seq\" <= $3 ORDER BY \"seq\"",
     )
@@ -98,13 +98,5 @@ pub(super) async fn moves_between(
     .bind(as_i64(through))
     .fetch_all(&inner.pool)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(stream, old_key, seq, entity_id)| MoveRecord {
-            stream,
-            old_key,
-            seq: u64::try_from(seq).unwrap_or_default(),
-            entity_id,
-        })
-        .collect())
+    Ok(rows.into_iter().map(MoveRecord::from).collect())
 }

@@ -8,7 +8,7 @@ use super::tenants::TenantDb;
 use crate::entity::stream::StreamSpec;
 use crate::error::Result;
 use crate::store::ddl::{DELETED, SEQ};
-use crate::store::{BucketFeed, MoveRecord};
+use crate::store::{BucketFeed, MoveRecord, MoveRow};
 
 pub(super) async fn bucket_feed(
     db: &TenantDb,
@@ -82,7 +82,7 @@ pub(super) async fn moves_between(
     through: u64,
 ) -> Result<Vec<MoveRecord>> {
     let mut connection = db.readers.acquire().await?;
-    let rows: Vec<(String, String, i64, String)> = sqlx::query_as(
+    let rows: Vec<MoveRow> = sqlx::query_as(
         "SELECT \"stream\", \"old_key\", \"seq\", \"entity_id\" FROM \"_sync_moves\" \
          WHERE \"seq\" > ? AND \"seq\" <= ? ORDER BY \"seq\"",
     )
@@ -90,14 +90,5 @@ pub(super) async fn moves_between(
     .bind(as_i64(through))
     .fetch_all(&mut *connection)
     .await?;
-    Ok(rows.into_iter().map(move_record).collect())
-}
-
-fn move_record((stream, old_key, seq, entity_id): (String, String, i64, String)) -> MoveRecord {
-    MoveRecord {
-        stream,
-        old_key,
-        seq: u64::try_from(seq).unwrap_or_default(),
-        entity_id,
-    }
+    Ok(rows.into_iter().map(MoveRecord::from).collect())
 }
