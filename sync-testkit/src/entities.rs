@@ -216,11 +216,12 @@ pub struct Grant {
 }
 
 /// A restricted entity: a client sees (and writes) only the notes of accounts its grants
-/// name, intersected with the accounts it asks for; a viewer may not subscribe.
+/// name, intersected with the accounts it asks for; a viewer may not subscribe; an owner
+/// is not bound by grants (it gets the notes whole, and the keys it asks for).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Syncable)]
 #[serde(rename_all = "camelCase")]
 #[sync(entity = "Note", table = "notes")]
-#[sync(stream(name = "notes_by_account", by = account_id, keys = both, via = Grant.account_id, member = user_id, role = "member"))]
+#[sync(stream(name = "notes_by_account", by = account_id, keys = both, via = Grant.account_id, member = user_id, role = "member", whole = ["owner"]))]
 pub struct Note {
     /// The id.
     #[sync(id)]

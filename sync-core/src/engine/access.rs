@@ -3,7 +3,8 @@
 //!
 //! An entity with such a stream is *restricted*: a client receives it only through the
 //! stream, and may write only rows whose partition key, before and after the change, is
-//! one of its keys. The server's own code ([`Actor::server`]) is not bound by this.
+//! one of its keys. The server's own code ([`Actor::server`]) is not bound by this, nor
+//! are the roles the stream names in `whole` ([`StreamSpec::binds`]).
 
 use std::collections::HashMap;
 
@@ -143,7 +144,8 @@ pub async fn explain<S: Store>(
         .await?
         .filter(|state| !state.deleted);
     let mut streams = Vec::new();
-    for (index, spec) in handler.streams().iter().enumerate() {
+    for (index, declared) in handler.streams().iter().enumerate() {
+        let spec = &declared.as_seen_by(actor.role());
         let key = state
             .as_ref()
             .and_then(|state| handler.partition_key(index, &state.data));
@@ -178,7 +180,10 @@ pub async fn explain<S: Store>(
         entity: handler.entity(),
         id: id.to_owned(),
         exists: state.is_some(),
-        restricted: handler.streams().iter().any(|spec| spec.keys.restricts()),
+        restricted: handler
+            .streams()
+            .iter()
+            .any(|spec| spec.binds(actor.role())),
         streams,
     }))
 }
@@ -196,7 +201,7 @@ pub(crate) fn needs_check(
                 handler
                     .streams()
                     .iter()
-                    .any(|stream| stream.keys.restricts())
+                    .any(|stream| stream.binds(actor.role()))
             })
         })
 }
@@ -225,7 +230,7 @@ pub(crate) async fn stream_refusals<S: Store>(
         };
         let mut refusal = None;
         for (index, spec) in handler.streams().iter().enumerate() {
-            if !spec.keys.restricts() {
+            if !spec.binds(actor.role()) {
                 continue;
             }
             if !allowed.contains_key(spec.name) {

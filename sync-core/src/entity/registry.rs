@@ -65,16 +65,13 @@ impl Registry {
             .map_or(&[], Vec::as_slice)
     }
 
-    /// The entities a session may see only through streams: those with a stream keyed by
-    /// the principal.
-    pub fn restricted(&self) -> Vec<&'static str> {
+    /// The entities a session of `role` may see only through streams: those with a stream
+    /// keyed by the principal that binds the role ([`StreamSpec::binds`]).
+    ///
+    /// [`StreamSpec::binds`]: super::stream::StreamSpec::binds
+    pub fn restricted_for(&self, role: Option<&str>) -> Vec<&'static str> {
         self.iter()
-            .filter(|handler| {
-                handler
-                    .streams()
-                    .iter()
-                    .any(|stream| stream.keys.restricts())
-            })
+            .filter(|handler| handler.streams().iter().any(|stream| stream.binds(role)))
             .map(|handler| handler.entity())
             .collect()
     }

@@ -69,6 +69,11 @@ pub struct Stream<T: 'static> {
     /// The membership entity that ties keys to the principal, for [`Keys::Principal`] and
     /// [`Keys::Both`].
     pub via: Option<Via>,
+    /// The roles a stream keyed by the principal does not bind: their sessions receive the
+    /// entity whole and write it anywhere, as if it had no such stream, and their
+    /// subscriptions to a [`Keys::Both`] stream take the keys they ask for. Empty (the
+    /// default): it binds every role, and a principal with no role.
+    pub whole: &'static [&'static str],
 }
 
 /// Where a subscription's keys come from.
@@ -138,6 +143,7 @@ impl Via {
             role: None,
             keys: Keys::Params,
             via: None,
+            whole: &[],
             definition: String::new(),
         }
     }
@@ -180,7 +186,7 @@ impl<T> Stream<T> {
         let via = self.via.map_or(String::new(), |via| {
             format!("{}.{}.{}", via.entity, via.member_column, via.key_column)
         });
-        let text = format!(
+        let mut text = format!(
             "{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{via}",
             self.name,
             self.by,
@@ -188,6 +194,11 @@ impl<T> Stream<T> {
             self.role.unwrap_or(""),
             self.keys.name()
         );
+        // Appended only when set, so the hash of a stream without it is unchanged.
+        if !self.whole.is_empty() {
+            text.push('\u{1f}');
+            text.push_str(&self.whole.join(","));
+        }
         format!("{:016x}", crate::hub::subject_key(&text))
     }
 }
@@ -212,6 +223,8 @@ pub struct StreamSpec {
     pub keys: Keys,
     /// The membership hop, for keys of the principal.
     pub via: Option<Via>,
+    /// The roles the stream's memberships do not bind ([`Stream::whole`]).
+    pub whole: &'static [&'static str],
     /// The definition hash.
     pub definition: String,
 }
@@ -227,8 +240,26 @@ impl StreamSpec {
             role: stream.role,
             keys: stream.keys,
             via: stream.via,
+            whole: stream.whole,
             definition: stream.definition(),
         }
+    }
+
+    /// Whether the stream's memberships bind a session of `role`: its keys come from them,
+    /// and the entity reaches it only through the stream. False for a stream of
+    /// client-chosen keys and for the roles of [`whole`](Self::whole).
+    pub fn binds(&self, role: Option<&str>) -> bool {
+        self.keys.restricts() && !role.is_some_and(|role| self.whole.contains(&role))
+    }
+
+    /// The stream as a session of `role` subscribes to it: a [`Keys::Both`] stream that does
+    /// not bind the role takes the client's keys as they are (the definition is the same).
+    pub fn as_seen_by(&self, role: Option<&str>) -> StreamSpec {
+        let mut spec = self.clone();
+        if spec.keys == Keys::Both && !spec.binds(role) {
+            spec.keys = Keys::Params;
+        }
+        spec
     }
 
     /// Whether `key` can be a value of the partition column: a client's key of the wrong
@@ -358,6 +389,7 @@ mod tests {
             role: None,
             keys: Keys::Params,
             via: None,
+            whole: &[],
             definition: String::new(),
         };
         assert!(spec(SqlType::Uuid).accepts_key("67e55044-10b1-426f-9247-bb680e5fe0c8"));

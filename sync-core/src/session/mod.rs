@@ -234,7 +234,11 @@ impl<S: Store> Session<S> {
         let mut outbound = deadline::Deadline::new(outbound, self.config.send_timeout);
         let mut state = handle::State::new(subscription.id());
         // Entities keyed by the principal reach this session through its streams only.
-        state.restricted = self.engine.store().registry().restricted();
+        state.restricted = self
+            .engine
+            .store()
+            .registry()
+            .restricted_for(self.actor.role());
         let holder = subscription.holder();
         let resolve = subscription.resolve_signal();
         for entity in &state.restricted {

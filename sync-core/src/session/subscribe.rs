@@ -212,7 +212,7 @@ pub(super) fn accept(
             format!("no stream named {:?} is declared", request.stream),
         ));
     };
-    let spec = handler.streams()[index].clone();
+    let spec = handler.streams()[index].as_seen_by(role);
     if let Some(least) = spec.role
         && !role_reaches(role, least)
     {

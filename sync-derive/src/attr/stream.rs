@@ -1,5 +1,7 @@
 //! `#[sync(stream(name = "...", by = field, filter = path, role = "..."))]` on the struct:
-//! one declared stream of partial sync. Repeatable.
+//! one declared stream of partial sync. Repeatable. A stream keyed by the principal adds
+//! `keys = principal` (or `both`), `via = Membership.key_field, member = field`, and may
+//! name the roles it does not bind: `whole = ["owner", "editor"]`.
 
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
@@ -43,6 +45,8 @@ pub(crate) struct StreamAttr {
     pub(crate) keys: (KeysFrom, proc_macro2::Span),
     /// `via` and `member`, for keys of the principal.
     pub(crate) via: Option<ViaAttr>,
+    /// `whole = ["role", ...]`: the roles the memberships do not bind.
+    pub(crate) whole: Vec<LitStr>,
 }
 
 /// Reads one `stream(...)` item, reporting every mistake; `None` if it cannot be used.
@@ -67,6 +71,7 @@ pub(crate) fn read(cx: &Ctxt, item: &Item) -> Option<StreamAttr> {
     let (mut name, mut by, mut filter, mut role) = (None, None, None, None);
     let mut keys = (KeysFrom::Params, list.span());
     let (mut via, mut member): (Option<(Ident, Ident, &Expr)>, Option<Ident>) = (None, None);
+    let mut whole: Option<(Vec<LitStr>, &Expr)> = None;
     // A `via` or `member` that was reported: no second error about its absence.
     let mut hop_unread = false;
     let mut complete = true;
@@ -134,6 +139,17 @@ pub(crate) fn read(cx: &Ctxt, item: &Item) -> Option<StreamAttr> {
                     hop_unread = true;
                 }
             },
+            Some("whole") => match roles(value) {
+                Some(roles) => whole = Some((roles, value)),
+                None => {
+                    cx.error_spanned_by(
+                        value,
+                        "`whole` lists the roles whose sessions receive the entity whole, \
+                         e.g. `whole = [\"owner\", \"editor\"]`",
+                    );
+                    complete = false;
+                }
+            },
             Some("filter") => match path(value) {
                 Some(path) => filter = Some(path.clone()),
                 None => {
@@ -150,7 +166,7 @@ pub(crate) fn read(cx: &Ctxt, item: &Item) -> Option<StreamAttr> {
                     meta.path(),
                     format!(
                         "unknown stream attribute; expected `name`, `by`, `filter`, `role`, \
-                         `keys`, `via` or `member`, e.g. `{EXAMPLE}`"
+                         `keys`, `via`, `member` or `whole`, e.g. `{EXAMPLE}`"
                     ),
                 );
                 complete = false;
@@ -172,6 +188,14 @@ pub(crate) fn read(cx: &Ctxt, item: &Item) -> Option<StreamAttr> {
         return None;
     };
     if hop_unread {
+        return None;
+    }
+    if let (KeysFrom::Params, Some((_, value))) = (keys.0, &whole) {
+        cx.error_spanned_by(
+            value,
+            "`whole` names roles that memberships do not bind; a stream of client-chosen keys \
+             binds none: write `keys = principal` or `keys = both` with it",
+        );
         return None;
     }
     let via = match (keys.0, via, member) {
@@ -218,7 +242,22 @@ pub(crate) fn read(cx: &Ctxt, item: &Item) -> Option<StreamAttr> {
         role,
         keys,
         via,
+        whole: whole.map(|(roles, _)| roles).unwrap_or_default(),
     })
+}
+
+/// `"role"` or `["role", ...]`: non-empty strings, at least one.
+fn roles(value: &Expr) -> Option<Vec<LitStr>> {
+    let one = |value: &Expr| match value {
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(lit), ..
+        }) if !lit.value().is_empty() => Some(lit.clone()),
+        _ => None,
+    };
+    match value {
+        Expr::Array(array) if !array.elems.is_empty() => array.elems.iter().map(one).collect(),
+        other => one(other).map(|role| vec![role]),
+    }
 }
 
 /// `Membership.field`: exactly one hop.

@@ -158,6 +158,7 @@ fn streams(entity: &Entity<'_>, p: &Private) -> (TokenStream, TokenStream) {
             }
             None => quote!(#p::None),
         };
+        let whole = &stream.whole;
         Some(quote! {
             #p::Stream {
                 name: #name,
@@ -169,6 +170,7 @@ fn streams(entity: &Entity<'_>, p: &Private) -> (TokenStream, TokenStream) {
                 role: #role,
                 keys: #keys,
                 via: #via,
+                whole: &[#(#whole),*],
             }
         })
     }).collect::<Vec<_>>();

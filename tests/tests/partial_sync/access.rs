@@ -154,6 +154,43 @@ store_tests! {
         silent(&mut stranger).await;
     }
 
+    async fn a_role_the_stream_does_not_bind_gets_the_entity_whole(fixture: Fixture) {
+        let server = serve(&fixture).await;
+        let mut admin = household(&server).await;
+        // `owner-1` has no grant at all: `whole = ["owner"]` exempts its role.
+        let mut owner = server.connect_as("owner-1").await;
+        send(&mut owner, json!({"type": "request_initial_data", "tenant_id": TENANT})).await;
+        let load = next(&mut owner).await;
+        let mut ids: Vec<&str> = load["payload"]["notes"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{load}"))
+            .iter()
+            .map(|note| note["id"].as_str().unwrap())
+            .collect();
+        ids.sort_unstable();
+        assert_eq!(ids, ["n-a", "n-b", "n-c"], "{load}");
+        // Live, whole: a note of C, which no grant of the owner names.
+        ack(&mut admin, "Note", "n9", "update", note("n-c", "C", "edited", 3)).await;
+        let update = recv(&mut owner).await;
+        assert_eq!((update["event_type"].as_str(), update["data"]["single_entity"]["id"].as_str()), (Some("data_update"), Some("n-c")), "{update}");
+        // It writes anywhere, moves included.
+        ack(&mut owner, "Note", "o1", "update", note("n-b", "C", "moved by the owner", 4)).await;
+        // A subscription takes the keys it asks for, not intersected with grants.
+        let (subscribed, loaded, _) = subscribe(&mut owner, notes_request(&["C", "Z"])).await;
+        assert_eq!(subscribed["buckets"], json!(["C", "Z"]), "{subscribed}");
+        let snapshots = snapshot_ids(&loaded);
+        assert_eq!(snapshots[0], ("C".to_owned(), vec!["n-b".to_owned(), "n-c".to_owned()]));
+        // explain agrees; the editor `user-1` is still bound.
+        let tenant = sync_testkit::tenant(TENANT);
+        let owner_actor = Actor::user("owner-1").with_role("owner");
+        let seen = assert_visible(&fixture.store, &owner_actor, &tenant, "Note", "n-c", true).await;
+        assert!(!seen.restricted && seen.streams[0].granted_by.is_none());
+        let editor = Actor::user("user-1").with_role("editor");
+        assert!(assert_visible(&fixture.store, &editor, &tenant, "Note", "n-c", false).await.restricted);
+        let answer = write_as(&mut server.connect().await, "Note", "u9", "update", note("n-c", "C", "no", 5)).await;
+        assert_eq!(answer["reason"], "forbidden", "{answer}");
+    }
+
     async fn writes_outside_the_granted_keys_are_forbidden(fixture: Fixture) {
         let server = serve(&fixture).await;
         let _admin = household(&server).await;

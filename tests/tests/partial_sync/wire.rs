@@ -23,7 +23,8 @@ pub(crate) struct Server {
     keys: JwtKeys,
 }
 
-/// The JWT check, and a role by subject: `viewer…` is a viewer, anyone else an editor.
+/// The JWT check, and a role by subject: `viewer…` is a viewer, `owner…` an owner, anyone
+/// else an editor.
 struct RoleBySubject(JwtAuthenticator);
 
 impl Authenticator for RoleBySubject {
@@ -31,6 +32,8 @@ impl Authenticator for RoleBySubject {
         let principal = self.0.authenticate(request, tenant).await?;
         let role = if principal.subject.starts_with("viewer") {
             "viewer"
+        } else if principal.subject.starts_with("owner") {
+            "owner"
         } else {
             "editor"
         };

@@ -21,6 +21,7 @@ pub struct Grant {
 #[derive(Serialize, Deserialize, Syncable)]
 #[sync(stream(name = "by_account", by = account_id, filter = posted, role = "viewer"))]
 #[sync(stream(name = "mine", by = account_id, keys = both, via = Grant.account_id, member = user_id))]
+#[sync(stream(name = "granted", by = account_id, keys = principal, via = Grant.account_id, member = user_id, whole = ["owner", "editor"]))]
 pub struct Payment {
     #[sync(id)]
     pub id: String,
@@ -32,6 +33,8 @@ pub struct Payment {
 }
 
 fn main() {
-    assert_eq!(Payment::STREAMS.len(), 2);
+    assert_eq!(Payment::STREAMS.len(), 3);
+    assert!(Payment::STREAMS[1].whole.is_empty());
+    assert_eq!(Payment::STREAMS[2].whole, ["owner", "editor"]);
     assert_eq!(Payment::STREAMS[1].via.unwrap().member_column, "user_id");
 }
