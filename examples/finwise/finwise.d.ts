@@ -288,8 +288,37 @@ export interface Transaction {
   updated_at?: string | null;
 }
 
+/**
+ * One grant row (`account_grants`), of two kinds:
+ * 
+ * - a *group* row (`account_id` empty) records that the owner gave `user_id` the account
+ * group `account_group_id`;
+ * - an *account* row gives `user_id` the account `account_id`, one of that group's: the
+ * membership that the streams `transactions_by_account` and
+ * `planning_transactions_by_account` read (one hop, `via = AccountGrant.account_id`).
+ * 
+ * The server derives the account rows from the group rows and the accounts, and keeps
+ * them in step as accounts are created, moved between groups and deleted. A client never
+ * receives the entity whole (its own stream binds every role) and may not write it.
+ */
+export interface AccountGrant {
+  /**
+   * `{user_id}/{account_group_id}` for a group row, `{user_id}/{account_group_id}/{account_id}`
+   * for an account row.
+   */
+  id: string;
+  /** The member: a user id. */
+  userId: string;
+  /** The account group the owner gave. */
+  accountGroupId: string;
+  /** The account, for an account row; `None` for a group row. */
+  accountId?: string | null;
+  /** The version. */
+  updated_at?: string | null;
+}
+
 /** Every entity's wire name (`entityType`). */
-export type EntityType = "Account" | "AccountGroup" | "Category" | "CategoryGroup" | "Recipient" | "Tag" | "AutomationRule" | "PlanningTransaction" | "Transaction";
+export type EntityType = "Account" | "AccountGroup" | "Category" | "CategoryGroup" | "Recipient" | "Tag" | "AutomationRule" | "PlanningTransaction" | "Transaction" | "AccountGrant";
 
 /** Each entity's interface, by wire name. */
 export interface Entities {
@@ -302,6 +331,7 @@ export interface Entities {
   AutomationRule: AutomationRule;
   PlanningTransaction: PlanningTransaction;
   Transaction: Transaction;
+  AccountGrant: AccountGrant;
 }
 
 // ---------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@
 //!
 //! let dir = tempfile::tempdir().unwrap();
 //! let (router, state) = finwise::app(finwise::Config::new(dir.path())).await.unwrap();
-//! assert_eq!(state.store.registry().len(), 9);
+//! assert_eq!(state.store.registry().len(), 10);
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
 //! tokio::spawn(async move { axum::serve(listener, router).await });
 //! # });
@@ -35,6 +35,7 @@ pub mod config;
 pub mod db;
 pub mod entities;
 mod error;
+pub mod grants;
 mod open;
 pub mod password;
 pub mod secret;
@@ -120,12 +121,16 @@ fn metrics_router_at(state: &AppState, path: &str) -> Result<Router> {
 /// database, the secret and, with PostgreSQL, the bus between nodes.
 async fn state(config: Config) -> Result<AppState> {
     let backend = backend::Backend::of(&config)?;
+    let (grants, grants_task) = grants::keeper();
     let open::Opened {
         store,
         auth_db,
         secret,
         bus,
-    } = open::open(&config, &backend).await?;
+    } = {
+        let registry = entities::server_registry(&grants);
+        open::open(&config, &backend, registry).await?
+    };
     let keys = JwtKeys::from_secret(&secret);
     let authenticator = FinwiseAuthenticator::new(auth_db.clone(), keys.clone())
         .dev_open_access(config.dev_open_access)
@@ -146,6 +151,7 @@ async fn state(config: Config) -> Result<AppState> {
         sync = sync.bus(bus);
     }
     let sync = Arc::new(sync.build());
+    grants_task.start(sync.engine().clone());
     let tenant_deleted = state::TenantDeletedHooks::default();
     let sessions = sync.shutdown_handle();
     tenant_deleted.register(move |tenant| {
@@ -163,6 +169,7 @@ async fn state(config: Config) -> Result<AppState> {
         config: Arc::new(config),
         tenant_deleted,
         sync,
+        grants,
     })
 }
 

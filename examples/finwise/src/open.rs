@@ -15,7 +15,7 @@ use crate::backend::{Backend, Bus, mask_password};
 use crate::config::Config;
 use crate::db::{AUTH_DB_FILE, AuthDb};
 use crate::error::{Error, Result};
-use crate::{entities, secret};
+use crate::secret;
 
 /// What the server runs on.
 pub(crate) struct Opened {
@@ -25,18 +25,22 @@ pub(crate) struct Opened {
     pub(crate) bus: Option<Arc<dyn sync_core::bus::Bus>>,
 }
 
-/// Opens `backend` as `config` asks.
-pub(crate) async fn open(config: &Config, backend: &Backend) -> Result<Opened> {
+/// Opens `backend` as `config` asks, with the entities of `registry`.
+pub(crate) async fn open(
+    config: &Config,
+    backend: &Backend,
+    registry: sync_core::Registry,
+) -> Result<Opened> {
     match backend {
-        Backend::Sqlite { data_dir } => sqlite(config, data_dir).await,
+        Backend::Sqlite { data_dir } => sqlite(config, data_dir, registry).await,
         Backend::Postgres { url, schema, bus } => {
-            postgres(config, url, schema.as_deref(), bus).await
+            postgres(config, url, schema.as_deref(), bus, registry).await
         }
     }
 }
 
 /// `auth.db`, `jwt-secret` and one database per tenant under `data_dir`; no bus.
-async fn sqlite(config: &Config, data_dir: &Path) -> Result<Opened> {
+async fn sqlite(config: &Config, data_dir: &Path, registry: sync_core::Registry) -> Result<Opened> {
     tokio::fs::create_dir_all(data_dir)
         .await
         .map_err(|source| Error::Io {
@@ -53,7 +57,7 @@ async fn sqlite(config: &Config, data_dir: &Path) -> Result<Opened> {
         fds_per_tenant = crate::config::FDS_PER_TENANT,
         "open-tenant cache"
     );
-    let store = SqliteStore::builder(data_dir, entities::registry())
+    let store = SqliteStore::builder(data_dir, registry)
         .max_open_tenants(max_open_tenants)
         .max_readers(crate::config::TENANT_READERS)
         .open()
@@ -68,9 +72,15 @@ async fn sqlite(config: &Config, data_dir: &Path) -> Result<Opened> {
 
 /// The store's tables and the auth tables in one PostgreSQL database (in `schema` when
 /// given), the secret shared through it, and the bus `bus` names.
-async fn postgres(config: &Config, url: &str, schema: Option<&str>, bus: &Bus) -> Result<Opened> {
-    let mut builder = PostgresStore::builder(url, entities::registry())
-        .max_connections(config.database_max_connections);
+async fn postgres(
+    config: &Config,
+    url: &str,
+    schema: Option<&str>,
+    bus: &Bus,
+    registry: sync_core::Registry,
+) -> Result<Opened> {
+    let mut builder =
+        PostgresStore::builder(url, registry).max_connections(config.database_max_connections);
     if let Some(schema) = schema {
         builder = builder.schema(schema);
     }

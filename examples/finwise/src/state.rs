@@ -39,6 +39,8 @@ pub struct AppState {
     /// The sync server behind `/ws_finwise/ws/{tenant_id}`: its connection count, and the
     /// handle that ends sessions at shutdown.
     pub sync: Arc<SyncServer<AnyStore, FinwiseAuthenticator>>,
+    /// Keeps members' account grants in step with their account groups and the accounts.
+    pub grants: crate::grants::Keeper,
 }
 
 impl std::fmt::Debug for AppState {

@@ -271,3 +271,79 @@ async fn nodes_starting_together_create_the_postgres_tables_once() {
         .unwrap();
     drop(schema);
 }
+
+/// `users`, `tenants` and `tenant_members` as they were before the role `member`, with
+/// one editor: `$TEXT` is the text type of the backend.
+fn before_the_member_role(text: &str) -> String {
+    format!(
+        "CREATE TABLE users (uuid {text} PRIMARY KEY NOT NULL, name {text} NOT NULL, name_key {text} NOT NULL,
+             email {text} NOT NULL, email_key {text} NOT NULL, password_hash TEXT NOT NULL,
+             created_at {text} NOT NULL, updated_at {text} NOT NULL);
+         CREATE TABLE tenants (uuid {text} PRIMARY KEY NOT NULL, name {text} NOT NULL,
+             user_id {text} NOT NULL REFERENCES users (uuid) ON DELETE CASCADE,
+             created_at {text} NOT NULL, updated_at {text} NOT NULL, UNIQUE (user_id, name));
+         CREATE TABLE tenant_members (
+             tenant_id {text} NOT NULL REFERENCES tenants (uuid) ON DELETE CASCADE,
+             user_id {text} NOT NULL REFERENCES users (uuid) ON DELETE CASCADE,
+             role {text} NOT NULL CHECK (role IN ('editor', 'viewer')),
+             created_at {text} NOT NULL, updated_at {text} NOT NULL,
+             PRIMARY KEY (tenant_id, user_id));
+         INSERT INTO users VALUES ('u-owner', 'o', 'o', 'o@x', 'o@x', 'h', 't', 't'),
+             ('u-ed', 'e', 'e', 'e@x', 'e@x', 'h', 't', 't'), ('u-mem', 'm', 'm', 'm@x', 'm@x', 'h', 't', 't');
+         INSERT INTO tenants VALUES ('tenant-1', 'Haushalt', 'u-owner', 't', 't');
+         INSERT INTO tenant_members VALUES ('tenant-1', 'u-ed', 'editor', 't', 't');"
+    )
+}
+
+/// After the widening: the editor kept, and the role `member` accepted.
+async fn the_member_role_is_accepted_and_old_members_kept(db: &AuthDb) {
+    assert_eq!(
+        db.role_in("tenant-1", "u-ed").await.unwrap(),
+        Some(finwise::db::Role::Editor)
+    );
+    assert!(
+        db.add_member("tenant-1", "u-mem", finwise::db::Role::Member)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        db.role_in("tenant-1", "u-mem").await.unwrap(),
+        Some(finwise::db::Role::Member)
+    );
+}
+
+#[tokio::test]
+async fn an_auth_db_made_before_the_member_role_is_widened_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("auth.db");
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&path)
+        .create_if_missing(true);
+    let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+    sqlx::raw_sql(&before_the_member_role("TEXT"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let db = AuthDb::open(&path).await.unwrap();
+    the_member_role_is_accepted_and_old_members_kept(&db).await;
+    // Opening again changes nothing.
+    drop(db);
+    let db = AuthDb::open(&path).await.unwrap();
+    assert_eq!(
+        db.role_in("tenant-1", "u-mem").await.unwrap(),
+        Some(finwise::db::Role::Member)
+    );
+}
+
+#[tokio::test]
+async fn an_auth_db_made_before_the_member_role_is_widened_on_postgres() {
+    let schema = PgSchema::create().await;
+    sqlx::raw_sql(&before_the_member_role(r#"TEXT COLLATE "C""#))
+        .execute(&schema.pool)
+        .await
+        .unwrap();
+    let db = AuthDb::postgres(schema.pool.clone()).await.unwrap();
+    the_member_role_is_accepted_and_old_members_kept(&db).await;
+    AuthDb::postgres(schema.pool.clone()).await.unwrap();
+}

@@ -64,6 +64,11 @@ fn finwise_payloads() -> Vec<(&'static str, Value)> {
             "valueDate": "2025-03-01", "amount": -3.2, "type": "EXPENSE", "runningBalance": 7.3,
             "recipient_id": "rec-1", "tagIds": ["tag-1"]}),
         ),
+        (
+            "AccountGrant",
+            json!({"id": "u-1/grp-1/acc-1", "userId": "u-1", "accountGroupId": "grp-1",
+            "accountId": "acc-1"}),
+        ),
     ]
 }
 
@@ -89,7 +94,7 @@ async fn every_entity_is_stored_and_loaded_in_canonical_form() {
     }
 
     let snapshot = store.snapshot(&tenant).await.unwrap();
-    assert_eq!(snapshot.collections.len(), 9);
+    assert_eq!(snapshot.collections.len(), 10);
     for (collection, rows) in &snapshot.collections {
         assert_eq!(rows.len(), 1, "{collection}");
         assert!(

@@ -39,6 +39,9 @@ impl<S: Store> Engine<S> {
 
     /// [`initial_load`](Self::initial_load) with the rows of `collections` left out (each
     /// still present, empty): for a session that takes those entities through streams.
+    /// The collections of entities no role receives whole
+    /// ([`Registry::stream_only_collections`](crate::entity::Registry::stream_only_collections))
+    /// are left out of every load.
     pub async fn initial_load_withholding(
         &self,
         tenant: &TenantId,
@@ -51,7 +54,10 @@ impl<S: Store> Engine<S> {
             // The semaphore is never closed; a closed one means no slot will come.
             Ok(Err(_)) | Err(_) => return Err(LoadError::Busy { waited }),
         };
-        let mut frame = InitialLoad::new(tenant).withholding(collections);
+        let registry = self.inner.store.registry();
+        let mut frame = InitialLoad::new(tenant)
+            .withholding(collections)
+            .omitting(registry.stream_only_collections());
         self.inner.store.stream_snapshot(tenant, &mut frame).await?;
         Ok(Frame::holding(frame.finish(), slot))
     }

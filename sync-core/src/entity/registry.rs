@@ -76,6 +76,21 @@ impl Registry {
             .collect()
     }
 
+    /// The collections of the entities every role sees only through streams: a stream
+    /// keyed by the principal that names no role in `whole`. They are no part of the
+    /// tenant's whole: an initial load leaves them out.
+    pub fn stream_only_collections(&self) -> Vec<&'static str> {
+        self.iter()
+            .filter(|handler| {
+                handler
+                    .streams()
+                    .iter()
+                    .any(|stream| stream.keys.restricts() && stream.whole.is_empty())
+            })
+            .map(|handler| handler.collection())
+            .collect()
+    }
+
     /// The handler of the entity whose collection is `collection`.
     pub fn by_collection(&self, collection: &str) -> Option<&dyn Handler> {
         self.by_collection

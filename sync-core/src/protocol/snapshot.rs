@@ -64,6 +64,9 @@ pub struct InitialLoad {
     /// Collections written empty: the session takes them through streams only.
     withheld: Vec<&'static str>,
     withholding: bool,
+    /// Collections left out: no session receives their entity whole.
+    omitted: Vec<&'static str>,
+    omitting: bool,
 }
 
 impl InitialLoad {
@@ -77,6 +80,8 @@ impl InitialLoad {
             rows_in_collection: 0,
             withheld: Vec::new(),
             withholding: false,
+            omitted: Vec::new(),
+            omitting: false,
         }
     }
 
@@ -84,6 +89,14 @@ impl InitialLoad {
     /// entity through streams only must not receive it whole.
     pub fn withholding(mut self, collections: Vec<&'static str>) -> InitialLoad {
         self.withheld = collections;
+        self
+    }
+
+    /// The same frame without `collections` at all: entities that reach clients only
+    /// through streams, whatever their role, are no part of the tenant's whole, so an old
+    /// client sees the collections it always saw.
+    pub fn omitting(mut self, collections: Vec<&'static str>) -> InitialLoad {
+        self.omitted = collections;
         self
     }
 
@@ -122,6 +135,10 @@ impl SnapshotSink for InitialLoad {
     }
 
     fn collection(&mut self, name: &'static str) {
+        self.omitting = self.omitted.contains(&name);
+        if self.omitting {
+            return;
+        }
         if self.collections > 0 {
             self.out.extend_from_slice(b"],");
         }
@@ -133,7 +150,7 @@ impl SnapshotSink for InitialLoad {
     }
 
     fn row(&mut self, row: &Json) {
-        if self.withholding {
+        if self.withholding || self.omitting {
             return;
         }
         if self.rows_in_collection > 0 {
@@ -207,5 +224,31 @@ impl std::fmt::Debug for Frame {
             .field("bytes", &self.text.len())
             .field("holds", &self.hold.is_some())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn omitted_collections_leave_no_trace_and_withheld_ones_stay_empty() {
+        let tenant = TenantId::new("t").unwrap();
+        let mut frame = InitialLoad::new(&tenant)
+            .withholding(vec!["held"])
+            .omitting(vec!["first", "middle", "last"]);
+        frame.cursor(7);
+        for name in ["first", "kept", "middle", "held", "last"] {
+            frame.collection(name);
+            frame.row(&json!({"id": name}));
+        }
+        let load: Json = serde_json::from_str(&frame.finish()).unwrap();
+        assert_eq!(
+            load["payload"],
+            json!({"kept": [{"id": "kept"}], "held": []})
+        );
+        assert_eq!(load["cursor"], 7);
     }
 }

@@ -2,8 +2,9 @@
 //! `PATCH`/`DELETE /tenants/{id}/members/{user_id}`. Only the tenant's owner calls them
 //! (403 for anyone else, 404 for an unknown tenant).
 //!
-//! A member is `editor` (reads and writes) or `viewer` (reads; every write is NACKed
-//! `forbidden`); the owner is listed with the role `owner` and is no member row. When a
+//! A member is `editor` (reads and writes), `member` (an editor limited to the account
+//! groups the owner gives it, `account_groups.rs`) or `viewer` (reads; every write is
+//! NACKed `forbidden`); the owner is listed with the role `owner` and is no member row. When a
 //! member's role changes or the member is removed, their open sync sessions of the tenant
 //! are closed (1008, on every node): a removed member's client is refused when it
 //! reconnects, a changed one reconnects with its new role.
@@ -101,6 +102,10 @@ pub(crate) async fn change_role(
     {
         return Err(ApiError::not_found("Member not found"));
     }
+    if role != Role::Member {
+        // Groups given to a `member` do not outlive the role.
+        super::account_groups::clear(&state, &tenant.uuid, &member_id).await?;
+    }
     let closed = close_sessions(&state, &tenant.uuid, &member_id)?;
     tracing::info!(tenant = %tenant.uuid, member = %member_id, %role, closed, "changed a member's role");
     let member = state
@@ -129,16 +134,19 @@ pub(crate) async fn remove(
     {
         return Err(ApiError::not_found("Member not found"));
     }
+    super::account_groups::clear(&state, &tenant.uuid, &member_id).await?;
     let closed = close_sessions(&state, &tenant.uuid, &member_id)?;
     tracing::info!(tenant = %tenant.uuid, member = %member_id, closed, "removed a member");
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// A role a member may be given: `editor` or `viewer` (422 otherwise).
+/// A role a member may be given: `editor`, `member` or `viewer` (422 otherwise).
 fn member_role(text: &str) -> Result<Role, ApiError> {
     match text.parse() {
-        Ok(role @ (Role::Editor | Role::Viewer)) => Ok(role),
-        _ => Err(ApiError::invalid("role must be \"editor\" or \"viewer\"")),
+        Ok(role @ (Role::Editor | Role::Member | Role::Viewer)) => Ok(role),
+        _ => Err(ApiError::invalid(
+            "role must be \"editor\", \"member\" or \"viewer\"",
+        )),
     }
 }
 

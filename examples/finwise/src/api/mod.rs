@@ -4,6 +4,7 @@
 //! `/api/v1/websocket/health` requires the session cookie or a bearer token; errors are
 //! `{"detail": "..."}`.
 
+mod account_groups;
 mod caller;
 mod error;
 mod extract;
@@ -41,6 +42,10 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/tenants/{id}/members/{user_id}",
             patch(members::change_role).delete(members::remove),
+        )
+        .route(
+            "/tenants/{id}/members/{user_id}/account-groups",
+            get(account_groups::get).put(account_groups::put),
         )
         .route(
             "/api/v1/user/settings/{user_id}",

@@ -1,7 +1,7 @@
 //! Members: who besides its owner may use a tenant, and in which role.
 //!
 //! The owner is the tenant's `user_id` and is no row here; every other member is one row
-//! of `tenant_members` with the role `editor` or `viewer`. Removing a tenant or a user
+//! of `tenant_members` with the role `editor`, `member` or `viewer`. Removing a tenant or a user
 //! removes their rows.
 
 use std::fmt;
@@ -21,16 +21,22 @@ pub enum Role {
     Owner,
     /// Reads and writes the tenant's data.
     Editor,
+    /// Reads and writes the tenant's data, except that of transactions and planned
+    /// transactions, which it sees and writes only in the account groups the owner gives
+    /// it (`PUT /tenants/{id}/members/{user_id}/account-groups`), through the streams
+    /// `transactions_by_account` and `planning_transactions_by_account`.
+    Member,
     /// Reads the tenant's data; every write is refused (`forbidden`).
     Viewer,
 }
 
 impl Role {
-    /// The stored and wire form: `owner`, `editor` or `viewer`.
+    /// The stored and wire form: `owner`, `editor`, `member` or `viewer`.
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Owner => "owner",
             Role::Editor => "editor",
+            Role::Member => "member",
             Role::Viewer => "viewer",
         }
     }
@@ -54,8 +60,11 @@ impl FromStr for Role {
         match text {
             "owner" => Ok(Role::Owner),
             "editor" => Ok(Role::Editor),
+            "member" => Ok(Role::Member),
             "viewer" => Ok(Role::Viewer),
-            other => Err(format!("unknown role {other:?}: owner, editor or viewer")),
+            other => Err(format!(
+                "unknown role {other:?}: owner, editor, member or viewer"
+            )),
         }
     }
 }

@@ -108,6 +108,7 @@ impl AuthDb {
             .connect_with(options)
             .await?;
         sqlx::raw_sql(schema::SQLITE).execute(&pool).await?;
+        schema::widen_roles_sqlite(&pool).await?;
         Ok(AuthDb {
             pool: Pool::Sqlite(pool),
         })

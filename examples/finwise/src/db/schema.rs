@@ -31,7 +31,7 @@ CREATE TABLE IF NOT EXISTS tenants (
 CREATE TABLE IF NOT EXISTS tenant_members (
     tenant_id TEXT NOT NULL REFERENCES tenants (uuid) ON DELETE CASCADE,
     user_id TEXT NOT NULL REFERENCES users (uuid) ON DELETE CASCADE,
-    role TEXT NOT NULL CHECK (role IN ('editor', 'viewer')),
+    role TEXT NOT NULL CHECK (role IN ('editor', 'member', 'viewer')),
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
     PRIMARY KEY (tenant_id, user_id)
@@ -87,7 +87,7 @@ CREATE TABLE IF NOT EXISTS tenants (
 CREATE TABLE IF NOT EXISTS tenant_members (
     tenant_id TEXT COLLATE "C" NOT NULL REFERENCES tenants (uuid) ON DELETE CASCADE,
     user_id TEXT COLLATE "C" NOT NULL REFERENCES users (uuid) ON DELETE CASCADE,
-    role TEXT COLLATE "C" NOT NULL CHECK (role IN ('editor', 'viewer')),
+    role TEXT COLLATE "C" NOT NULL CONSTRAINT tenant_members_role_check CHECK (role IN ('editor', 'member', 'viewer')),
     created_at TEXT COLLATE "C" NOT NULL,
     updated_at TEXT COLLATE "C" NOT NULL,
     CONSTRAINT tenant_members_pkey PRIMARY KEY (tenant_id, user_id)
@@ -120,6 +120,59 @@ CREATE TABLE IF NOT EXISTS server_secrets (
 );
 "#;
 
+/// Widens the role check of a `tenant_members` table made before the role `member`
+/// existed: SQLite cannot alter a check, so the table is copied into one with the new
+/// check, in one transaction. Nothing happens once the check allows `member`.
+pub(super) async fn widen_roles_sqlite(pool: &sqlx::SqlitePool) -> Result<()> {
+    let (sql,): (String,) = sqlx::query_as(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'tenant_members'",
+    )
+    .fetch_one(pool)
+    .await?;
+    if sql.contains("'member'") {
+        return Ok(());
+    }
+    let mut transaction = pool.begin().await?;
+    sqlx::raw_sql(
+        "CREATE TABLE tenant_members_widened (
+            tenant_id TEXT NOT NULL REFERENCES tenants (uuid) ON DELETE CASCADE,
+            user_id TEXT NOT NULL REFERENCES users (uuid) ON DELETE CASCADE,
+            role TEXT NOT NULL CHECK (role IN ('editor', 'member', 'viewer')),
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (tenant_id, user_id)
+        );
+        INSERT INTO tenant_members_widened (tenant_id, user_id, role, created_at, updated_at)
+            SELECT tenant_id, user_id, role, created_at, updated_at FROM tenant_members;
+        DROP TABLE tenant_members;
+        ALTER TABLE tenant_members_widened RENAME TO tenant_members;
+        CREATE INDEX IF NOT EXISTS tenant_members_user_id ON tenant_members (user_id);",
+    )
+    .execute(&mut *transaction)
+    .await?;
+    transaction.commit().await?;
+    tracing::info!("auth database: tenant_members now allows the role member");
+    Ok(())
+}
+
+/// The same on PostgreSQL, under the creation's advisory lock: the check is replaced
+/// when its definition does not name `member`.
+const WIDEN_ROLES_POSTGRES: &str = r#"
+DO $$
+BEGIN
+    IF NOT EXISTS (
+        SELECT 1 FROM pg_constraint
+        WHERE conrelid = 'tenant_members'::regclass AND contype = 'c'
+          AND pg_get_constraintdef(oid) LIKE '%member%'
+    ) THEN
+        ALTER TABLE tenant_members DROP CONSTRAINT IF EXISTS tenant_members_role_check;
+        ALTER TABLE tenant_members ADD CONSTRAINT tenant_members_role_check
+            CHECK (role IN ('editor', 'member', 'viewer'));
+    END IF;
+END
+$$;
+"#;
+
 /// Creates the missing PostgreSQL tables in the schema `pool`'s connections use.
 ///
 /// `CREATE TABLE IF NOT EXISTS` alone is not safe when two nodes run it at the same moment
@@ -134,6 +187,9 @@ pub(super) async fn create_postgres(pool: &PgPool) -> Result<()> {
     .execute(&mut *transaction)
     .await?;
     sqlx::raw_sql(POSTGRES).execute(&mut *transaction).await?;
+    sqlx::raw_sql(WIDEN_ROLES_POSTGRES)
+        .execute(&mut *transaction)
+        .await?;
     transaction.commit().await?;
     Ok(())
 }

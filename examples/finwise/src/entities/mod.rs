@@ -1,9 +1,10 @@
-//! The nine FinWise entities of PROTOCOL.md part D, each one annotated struct, and the
+//! The nine FinWise entities of PROTOCOL.md part D, each one annotated struct, the
+//! server-kept [`AccountGrant`] that limits members to account groups, and the
 //! [`registry`] that registers them all.
 //!
 //! ```
 //! let registry = finwise::entities::registry();
-//! assert_eq!(registry.len(), 9);
+//! assert_eq!(registry.len(), 10);
 //! assert_eq!(registry.get("account").unwrap().collection(), "accounts");
 //! ```
 //!
@@ -14,6 +15,7 @@
 //! (see [`Transaction::date`]).
 
 mod account;
+mod account_grant;
 mod account_group;
 mod automation_rule;
 mod category;
@@ -24,6 +26,7 @@ mod tag;
 mod transaction;
 
 pub use account::{Account, AccountType};
+pub use account_grant::{AccountGrant, ServerWritesGrants};
 pub use account_group::AccountGroup;
 pub use automation_rule::{AutomationRule, ConditionLogic, Stage};
 pub use category::Category;
@@ -58,14 +61,27 @@ pub enum Payload {
     PlanningTransaction(PlanningTransaction),
     /// A transaction.
     Transaction(Transaction),
+    /// A member's grant of an account group or account (written by the server only).
+    AccountGrant(AccountGrant),
 }
 
-/// A registry of all nine FinWise entities, with the members' rule: a
-/// [viewer](crate::db::Role::Viewer) writes nothing (NACK `forbidden`), whatever the entity.
+/// A registry of all FinWise entities, with the members' rules: a
+/// [viewer](crate::db::Role::Viewer) writes nothing (NACK `forbidden`), whatever the
+/// entity, and no client writes an [`AccountGrant`].
 pub fn registry() -> sync_core::Registry {
     <Payload as sync_core::entity::Schema>::registry()
         .expect("the FinWise entities have distinct names, collections and tables")
         .with_authorizer(viewers_read_only)
+        .with_rules::<AccountGrant>(ServerWritesGrants)
+        .expect("AccountGrant is registered")
+}
+
+/// The server's registry: [`registry`], and `keeper` hearing of every committed account,
+/// to keep members' account grants in step ([`crate::grants`]).
+pub fn server_registry(keeper: &crate::grants::Keeper) -> sync_core::Registry {
+    registry()
+        .with_rules::<Account>(keeper.clone())
+        .expect("Account is registered")
 }
 
 /// Refuses every write of a session whose role cannot write.
@@ -110,6 +126,7 @@ mod tests {
         assert_eq!(
             collections,
             [
+                "account_grants",
                 "account_groups",
                 "accounts",
                 "automation_rules",

@@ -3,6 +3,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::AccountGrant;
+
 /// A FinWise planned transaction (`planning_transactions`).
 ///
 /// Dates stay ISO date strings, as on [`Transaction`](super::Transaction). Partitioned by
@@ -10,7 +12,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sync_core::Syncable)]
 #[serde(rename_all = "camelCase")]
 #[sync(entity = "PlanningTransaction", table = "planning_transactions")]
-#[sync(stream(name = "planning_transactions_by_account", by = account_id))]
+#[sync(stream(name = "planning_transactions_by_account", by = account_id, keys = both, via = AccountGrant.account_id, member = user_id, whole = ["owner", "editor", "viewer"]))]
 pub struct PlanningTransaction {
     /// The plan's id.
     #[sync(id)]

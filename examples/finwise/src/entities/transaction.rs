@@ -3,6 +3,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::AccountGrant;
+
 /// A FinWise transaction (`transactions`). A client may keep only some accounts'
 /// transactions by subscribing to the stream `transactions_by_account` with their ids
 /// (`finwise-cli sync --accounts A,B`); the FinWise frontend, which subscribes to nothing,
@@ -10,7 +12,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sync_core::Syncable)]
 #[serde(rename_all = "camelCase")]
 #[sync(entity = "Transaction", table = "transactions")]
-#[sync(stream(name = "transactions_by_account", by = account_id))]
+#[sync(stream(name = "transactions_by_account", by = account_id, keys = both, via = AccountGrant.account_id, member = user_id, whole = ["owner", "editor", "viewer"]))]
 pub struct Transaction {
     /// The transaction's id.
     #[sync(id)]
