@@ -743,6 +743,94 @@ async fn sync_with_accounts_keeps_only_their_transactions_and_follows_moves() {
 }
 
 #[tokio::test]
+async fn a_member_keeps_only_the_transactions_its_account_groups_allow() {
+    let server = start().await;
+    let owner = common::user(&server, "olga").await;
+    let tenant = common::create_tenant(&server, &owner, "Haushalt").await["uuid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let tenant_id = TenantId::new(tenant.as_str()).unwrap();
+    let mia = common::user(&server, "mia").await;
+    let added = owner
+        .client
+        .post(server.url(&format!("/tenants/{tenant}/members")))
+        .json(&serde_json::json!({"email": "mia@example.com", "role": "member"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(added.status(), reqwest::StatusCode::CREATED);
+    let mut changes = Vec::new();
+    for id in ["g1", "g2"] {
+        let group = AccountGroup {
+            id: id.to_owned(),
+            name: id.to_owned(),
+            sort_order: 0,
+            logo_path: None,
+            updated_at: None,
+        };
+        changes.push(Change::upsert(&group).unwrap());
+    }
+    for (id, group) in [("a1", "g1"), ("a2", "g2")] {
+        let account: Account = serde_json::from_value(serde_json::json!({
+            "id": id, "name": id, "accountType": "spar", "isActive": true,
+            "isOfflineBudget": false, "accountGroupId": group, "balance": 0, "offset": 0,
+        }))
+        .unwrap();
+        changes.push(Change::upsert(&account).unwrap());
+    }
+    for (id, account) in [("t1", "a1"), ("t2", "a2")] {
+        changes
+            .push(Change::upsert(&transaction(id, account, "2026-03-01T08:00:00.000Z")).unwrap());
+    }
+    server
+        .state
+        .store
+        .apply(&tenant_id, &changes)
+        .await
+        .unwrap();
+    let given = owner
+        .client
+        .put(server.url(&format!(
+            "/tenants/{tenant}/members/{}/account-groups",
+            mia.uuid
+        )))
+        .json(&serde_json::json!({"account_groups": ["g1"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(given.status(), reqwest::StatusCode::OK);
+
+    // Mia's device asks for both accounts and keeps what her group allows.
+    let device = Device::new();
+    device.log_in(&server, "mia").await;
+    device
+        .run(&server.url, &["tenant", "use", &tenant])
+        .await
+        .ok();
+    device
+        .run(&server.url, &["sync", "--accounts", "a1,a2"])
+        .await
+        .ok();
+    assert_eq!(replica_transactions(&device, &tenant).await, ["t1"]);
+    // The owner's device, asking for the same, gets both.
+    let owner_device = Device::new();
+    owner_device.log_in(&server, "olga").await;
+    owner_device
+        .run(&server.url, &["tenant", "use", &tenant])
+        .await
+        .ok();
+    owner_device
+        .run(&server.url, &["sync", "--accounts", "a1,a2"])
+        .await
+        .ok();
+    assert_eq!(
+        replica_transactions(&owner_device, &tenant).await,
+        ["t1", "t2"]
+    );
+}
+
+#[tokio::test]
 async fn the_default_profile_is_a_private_directory_in_the_config_dir() {
     let server = start().await;
     let home = tempfile::tempdir().unwrap();
