@@ -19,11 +19,12 @@ use std::collections::BTreeSet;
 
 use sync_core::change::{Change, TypedChange};
 use sync_core::engine::Engine;
-use sync_core::entity::Rules;
+use sync_core::entity::{Actor, Proposed, Rules};
 use sync_core::store::AnyStore;
 use sync_core::{Syncable, TenantId};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::db::Role;
 use crate::entities::{Account, AccountGrant};
 
 /// The jobs queued at most: account commits beyond it are dropped with a warning, as the
@@ -143,9 +144,23 @@ pub async fn groups(
         .collect())
 }
 
-/// After each commit of an account, its account rows are brought in step (queued, never
-/// holding up the writer).
+/// A member may not change accounts: moving one into a group of its own would give it
+/// that account's transactions. After each commit of an account, its account rows are
+/// brought in step (queued, never holding up the writer).
 impl Rules<Account> for Keeper {
+    fn authorize(
+        &self,
+        actor: &Actor,
+        _: &TenantId,
+        _: &Proposed<'_, Account>,
+    ) -> Result<(), String> {
+        if actor.role() == Some(Role::Member.as_str()) {
+            Err("a member does not change accounts: the owner or an editor does".to_owned())
+        } else {
+            Ok(())
+        }
+    }
+
     fn after_commit(&self, tenant: &TenantId, committed: &TypedChange<Account>) {
         let account_id = match committed {
             TypedChange::Upsert { entity, .. } => entity.id.clone(),

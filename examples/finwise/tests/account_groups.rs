@@ -236,6 +236,21 @@ async fn a_member_sees_only_its_account_groups(server: Server) {
         "{answer}"
     );
 
+    // Nor may she move an account into her group, which would give her its transactions.
+    let answer = write(
+        &mut mia_socket,
+        &tenant,
+        "Account",
+        "a2",
+        account("a2", "g1", LATER),
+    )
+    .await;
+    assert_eq!(
+        (answer["type"].as_str(), answer["reason"].as_str()),
+        (Some("sync_nack"), Some("forbidden")),
+        "{answer}"
+    );
+
     // The owner moves a2 into g1: its transactions arrive, as a snapshot of the new bucket.
     let answer = write(
         &mut owner_socket,

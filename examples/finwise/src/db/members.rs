@@ -24,7 +24,8 @@ pub enum Role {
     /// Reads and writes the tenant's data, except that of transactions and planned
     /// transactions, which it sees and writes only in the account groups the owner gives
     /// it (`PUT /tenants/{id}/members/{user_id}/account-groups`), through the streams
-    /// `transactions_by_account` and `planning_transactions_by_account`.
+    /// `transactions_by_account` and `planning_transactions_by_account`; it does not
+    /// change accounts, which would move them between groups.
     Member,
     /// Reads the tenant's data; every write is refused (`forbidden`).
     Viewer,
