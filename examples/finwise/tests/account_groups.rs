@@ -186,6 +186,41 @@ async fn a_member_sees_only_its_account_groups(server: Server) {
         assert_eq!(load.len(), 9, "{load:?}");
     }
 
+    // Nor do data status answers give away a row of them.
+    send(
+        &mut mia_socket,
+        json!({"type": "data_status_request", "tenant_id": tenant}),
+    )
+    .await;
+    let status = next_of(&mut mia_socket, "data_status_response").await;
+    assert_eq!(
+        status["entity_checksums"]["Transaction"],
+        json!([]),
+        "{status}"
+    );
+    assert!(
+        status["entity_checksums"].get("AccountGrant").is_none(),
+        "{status}"
+    );
+    send(
+        &mut owner_socket,
+        json!({"type": "data_status_request", "tenant_id": tenant}),
+    )
+    .await;
+    let status = next_of(&mut owner_socket, "data_status_response").await;
+    assert_eq!(
+        status["entity_checksums"]["Transaction"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2,
+        "{status}"
+    );
+    assert!(
+        status["entity_checksums"].get("AccountGrant").is_none(),
+        "{status}"
+    );
+
     // Subscribed to both accounts, Mia holds only a1's bucket.
     send(
         &mut mia_socket,

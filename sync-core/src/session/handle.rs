@@ -109,7 +109,11 @@ pub(super) enum Read {
     /// The subject's memberships changed: resolve the principal-keyed subscriptions again.
     Resolve(super::subscribe::Context),
     Welcome,
-    DataStatus(Option<Vec<String>>),
+    DataStatus {
+        entity_types: Option<Vec<String>>,
+        /// Entities this session takes through streams only: answered with no rows.
+        withheld: Vec<&'static str>,
+    },
 }
 
 /// What a finished step of the pipeline produced.
@@ -229,7 +233,10 @@ pub(super) fn handle<S: Store>(
             entity_types,
         } => match other_tenant(session, tenant_id.as_deref()) {
             Some(refusal) => reply(refusal),
-            None => Step::Read(Read::DataStatus(entity_types)),
+            None => Step::Read(Read::DataStatus {
+                entity_types,
+                withheld: withheld(state),
+            }),
         },
         ClientMessage::ConnectionStatusRequest => reply(ServerMessage::ConnectionStatusResponse(
             ConnectionStatusResponse {
@@ -334,8 +341,15 @@ pub(super) async fn read<S: Store>(
             ),
             Err(error) => (vec![storage_error(&error).into()], false),
         },
-        Read::DataStatus(entity_types) => (
-            vec![data_status(session, last_sync, entity_types).await.into()],
+        Read::DataStatus {
+            entity_types,
+            withheld,
+        } => (
+            vec![
+                data_status(session, last_sync, entity_types, &withheld)
+                    .await
+                    .into(),
+            ],
             false,
         ),
     };
@@ -520,9 +534,11 @@ async fn data_status<S: Store>(
     session: &Session<S>,
     last_sync: Option<Version>,
     entity_types: Option<Vec<String>>,
+    withheld: &[&'static str],
 ) -> ServerMessage {
     let store = session.engine.store();
     let registry = store.registry();
+    let stream_only = registry.stream_only_collections();
     let mut entity_checksums = BTreeMap::new();
     for handler in registry.iter() {
         let wanted = entity_types.as_ref().is_none_or(|types| {
@@ -530,7 +546,13 @@ async fn data_status<S: Store>(
                 .iter()
                 .any(|name| name.eq_ignore_ascii_case(handler.entity()))
         });
-        if !wanted {
+        // As in an initial load: no trace of an entity no role receives whole, and no rows
+        // (not even their ids and checksums) of one this session takes through streams.
+        if !wanted || stream_only.contains(&handler.collection()) {
+            continue;
+        }
+        if withheld.contains(&handler.entity()) {
+            entity_checksums.insert(handler.entity().to_owned(), Vec::new());
             continue;
         }
         // Only the requested entities' tables are read.

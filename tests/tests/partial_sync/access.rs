@@ -150,8 +150,18 @@ store_tests! {
         send(&mut stranger, json!({"type": "request_changes", "since": 0})).await;
         let page = recv(&mut stranger).await;
         assert!(page["changes"].as_array().unwrap().iter().all(|change| change["entity_type"] != "Note"), "{page}");
+        // Not even the ids and checksums of its rows.
+        send(&mut stranger, json!({"type": "data_status_request", "tenant_id": TENANT})).await;
+        let status = next(&mut stranger).await;
+        assert_eq!(status["entity_checksums"]["Note"], json!([]), "{status}");
+        assert_eq!(status["entity_checksums"]["Grant"].as_array().unwrap().len(), 5, "{status}");
         ack(&mut admin, "Note", "n9", "update", note("n-a", "A", "edited", 3)).await;
         silent(&mut stranger).await;
+        // A role the stream does not bind gets them.
+        let mut owner = server.connect_as("owner-1").await;
+        send(&mut owner, json!({"type": "data_status_request", "tenant_id": TENANT})).await;
+        let status = next(&mut owner).await;
+        assert_eq!(status["entity_checksums"]["Note"].as_array().unwrap().len(), 3, "{status}");
     }
 
     async fn a_role_the_stream_does_not_bind_gets_the_entity_whole(fixture: Fixture) {
