@@ -22,8 +22,9 @@ use sync_core::entity::{Actor, Proposed, Rules};
 #[sync(entity = "AccountGrant", table = "account_grants")]
 #[sync(stream(name = "account_grants_of_member", by = user_id, keys = principal, via = AccountGrant.user_id, member = user_id))]
 pub struct AccountGrant {
-    /// `{user_id}/{account_group_id}` for a group row, `{user_id}/{account_group_id}/{account_id}`
-    /// for an account row.
+    /// A UUID derived from the row's member, group and account ([`AccountGrant::group`],
+    /// [`AccountGrant::account`]): the same grant always has the same id, whatever the
+    /// lengths of the ids it names.
     #[sync(id)]
     pub id: String,
     /// The member: a user id.
@@ -45,7 +46,7 @@ impl AccountGrant {
     /// The row recording that `user_id` was given the group `group`.
     pub fn group(user_id: &str, group: &str) -> AccountGrant {
         AccountGrant {
-            id: format!("{user_id}/{group}"),
+            id: grant_id(&[user_id, group]),
             user_id: user_id.to_owned(),
             account_group_id: group.to_owned(),
             account_id: None,
@@ -56,12 +57,25 @@ impl AccountGrant {
     /// The row giving `user_id` the account `account` of the group `group`.
     pub fn account(user_id: &str, group: &str, account: &str) -> AccountGrant {
         AccountGrant {
-            id: format!("{user_id}/{group}/{account}"),
+            id: grant_id(&[user_id, group, account]),
             account_id: Some(account.to_owned()),
             ..AccountGrant::group(user_id, group)
         }
     }
 }
+
+/// The UUID (v5) of a grant naming `parts`, each length-prefixed so no two lists of ids
+/// share a name.
+fn grant_id(parts: &[&str]) -> String {
+    let name: String = parts
+        .iter()
+        .map(|part| format!("{}:{part};", part.len()))
+        .collect();
+    uuid::Uuid::new_v5(&GRANTS, name.as_bytes()).to_string()
+}
+
+/// The namespace of grant ids.
+const GRANTS: uuid::Uuid = uuid::Uuid::from_u128(0x6b1f_0c53_9a4e_4d1c_8f00_7e55_a11c_e0a1);
 
 /// Only the server writes grants: a client's write of one is NACKed `forbidden`, whatever
 /// its role (a member granting itself an account would escape its limit).
@@ -79,5 +93,24 @@ impl Rules<AccountGrant> for ServerWritesGrants {
         } else {
             Err("account grants are kept by the server; set a member's account groups with PUT /tenants/{id}/members/{user_id}/account-groups".to_owned())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_grant_has_one_short_id_and_no_two_grants_share_one() {
+        let row = AccountGrant::account("user", "group", "account");
+        assert_eq!(row.id, AccountGrant::account("user", "group", "account").id);
+        assert_eq!(row.id.len(), 36);
+        assert_ne!(row.id, AccountGrant::group("user", "group").id);
+        assert_ne!(
+            AccountGrant::group("a/b", "c").id,
+            AccountGrant::group("a", "b/c").id
+        );
+        let long = "x".repeat(255);
+        assert_eq!(AccountGrant::account(&long, &long, &long).id.len(), 36);
     }
 }
