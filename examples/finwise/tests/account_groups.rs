@@ -56,6 +56,22 @@ async fn write(socket: &mut Socket, tenant: &str, entity: &str, id: &str, data: 
     }
 }
 
+/// Writes one entity over `socket`, which must be ACKed.
+async fn acked(socket: &mut Socket, tenant: &str, entity: &str, id: &str, data: Value) {
+    let answer = write(socket, tenant, entity, id, data).await;
+    assert_eq!(answer["type"], "sync_ack", "{entity} {id}: {answer}");
+}
+
+/// Writes one entity over `socket`, which must be NACKed `forbidden`.
+async fn forbidden(socket: &mut Socket, tenant: &str, entity: &str, id: &str, data: Value) {
+    let answer = write(socket, tenant, entity, id, data).await;
+    assert_eq!(
+        (answer["type"].as_str(), answer["reason"].as_str()),
+        (Some("sync_nack"), Some("forbidden")),
+        "{entity} {id}: {answer}"
+    );
+}
+
 /// The next message of `socket` of type `kind`, skipping whole-tenant updates.
 async fn next_of(socket: &mut Socket, kind: &str) -> Value {
     tokio::time::timeout(Duration::from_secs(10), async {
@@ -152,8 +168,7 @@ async fn a_member_sees_only_its_account_groups(server: Server) {
         ("Transaction", "t1", transaction("t1", "a1", AT)),
         ("Transaction", "t2", transaction("t2", "a2", AT)),
     ] {
-        let answer = write(&mut owner_socket, &tenant, entity, id, data).await;
-        assert_eq!(answer["type"], "sync_ack", "{answer}");
+        acked(&mut owner_socket, &tenant, entity, id, data).await;
     }
 
     // Only the owner sets groups, only for the role `member`, only groups that exist.
@@ -241,7 +256,7 @@ async fn a_member_sees_only_its_account_groups(server: Server) {
     next_of(&mut mia_socket, "checkpoint").await;
 
     // She writes in a1, not in a2, and not a grant of her own.
-    let answer = write(
+    acked(
         &mut mia_socket,
         &tenant,
         "Transaction",
@@ -249,8 +264,7 @@ async fn a_member_sees_only_its_account_groups(server: Server) {
         transaction("t3", "a1", AT),
     )
     .await;
-    assert_eq!(answer["type"], "sync_ack", "{answer}");
-    let answer = write(
+    forbidden(
         &mut mia_socket,
         &tenant,
         "Transaction",
@@ -258,21 +272,11 @@ async fn a_member_sees_only_its_account_groups(server: Server) {
         transaction("t4", "a2", AT),
     )
     .await;
-    assert_eq!(
-        (answer["type"].as_str(), answer["reason"].as_str()),
-        (Some("sync_nack"), Some("forbidden")),
-        "{answer}"
-    );
     let grant = json!({"id": "mine", "userId": mia.uuid, "accountGroupId": "g2", "accountId": "a2", "updated_at": AT});
-    let answer = write(&mut mia_socket, &tenant, "AccountGrant", "mine", grant).await;
-    assert_eq!(
-        (answer["type"].as_str(), answer["reason"].as_str()),
-        (Some("sync_nack"), Some("forbidden")),
-        "{answer}"
-    );
+    forbidden(&mut mia_socket, &tenant, "AccountGrant", "mine", grant).await;
 
     // Nor may she move an account into her group, which would give her its transactions.
-    let answer = write(
+    forbidden(
         &mut mia_socket,
         &tenant,
         "Account",
@@ -280,14 +284,9 @@ async fn a_member_sees_only_its_account_groups(server: Server) {
         account("a2", "g1", LATER),
     )
     .await;
-    assert_eq!(
-        (answer["type"].as_str(), answer["reason"].as_str()),
-        (Some("sync_nack"), Some("forbidden")),
-        "{answer}"
-    );
 
     // The owner moves a2 into g1: its transactions arrive, as a snapshot of the new bucket.
-    let answer = write(
+    acked(
         &mut owner_socket,
         &tenant,
         "Account",
@@ -295,7 +294,6 @@ async fn a_member_sees_only_its_account_groups(server: Server) {
         account("a2", "g1", LATER),
     )
     .await;
-    assert_eq!(answer["type"], "sync_ack", "{answer}");
     let snapshot = next_of(&mut mia_socket, "bucket_snapshot").await;
     assert_eq!(
         (
@@ -352,7 +350,7 @@ async fn a_member_sees_only_its_account_groups(server: Server) {
 
     // A new account in g2 is hers at once: asked for, its bucket is held, and a
     // transaction booked on it follows live.
-    let answer = write(
+    acked(
         &mut owner_socket,
         &tenant,
         "Account",
@@ -360,7 +358,6 @@ async fn a_member_sees_only_its_account_groups(server: Server) {
         account("a3", "g2", LATER),
     )
     .await;
-    assert_eq!(answer["type"], "sync_ack", "{answer}");
     let subscribed = tokio::time::timeout(Duration::from_secs(10), async {
         loop {
             // The grant follows the account's commit: until it lands, a3 is not hers yet.
@@ -376,7 +373,7 @@ async fn a_member_sees_only_its_account_groups(server: Server) {
     .await
     .expect("a3 granted within 10 s");
     assert_eq!(subscribed["buckets"], json!(["a3"]), "{subscribed}");
-    let answer = write(
+    acked(
         &mut owner_socket,
         &tenant,
         "Transaction",
@@ -384,12 +381,11 @@ async fn a_member_sees_only_its_account_groups(server: Server) {
         transaction("t5", "a3", LATER),
     )
     .await;
-    assert_eq!(answer["type"], "sync_ack", "{answer}");
     let page = next_of(&mut mia_socket, "stream_page").await;
     assert_eq!(page["changes"][0]["data"]["id"], "t5", "{page}");
     next_of(&mut mia_socket, "checkpoint").await;
     // Nothing of a1 follows: a write there reaches the owner, not her.
-    let answer = write(
+    acked(
         &mut owner_socket,
         &tenant,
         "Transaction",
@@ -397,7 +393,6 @@ async fn a_member_sees_only_its_account_groups(server: Server) {
         transaction("t1", "a1", LATER),
     )
     .await;
-    assert_eq!(answer["type"], "sync_ack", "{answer}");
     silent(&mut mia_socket).await;
 }
 

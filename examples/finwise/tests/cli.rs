@@ -674,6 +674,41 @@ async fn replica_transactions(device: &Device, tenant: &str) -> Vec<String> {
     ids
 }
 
+/// Writes straight to the store: the account groups `groups`, the accounts `accounts`
+/// (id, name, group) and one transaction per `(id, account)` of `transactions`.
+async fn seed(
+    server: &Server,
+    tenant: &TenantId,
+    groups: &[&str],
+    accounts: &[(&str, &str, &str)],
+    transactions: &[(&str, &str)],
+) {
+    let mut changes = Vec::new();
+    for id in groups {
+        let group = AccountGroup {
+            id: (*id).to_owned(),
+            name: "All".to_owned(),
+            sort_order: 0,
+            logo_path: None,
+            updated_at: None,
+        };
+        changes.push(Change::upsert(&group).unwrap());
+    }
+    for (id, name, group) in accounts {
+        let account: Account = serde_json::from_value(serde_json::json!({
+            "id": id, "name": name, "accountType": "spar", "isActive": true,
+            "isOfflineBudget": false, "accountGroupId": group, "balance": 0, "offset": 0,
+        }))
+        .unwrap();
+        changes.push(Change::upsert(&account).unwrap());
+    }
+    for (id, account) in transactions {
+        changes
+            .push(Change::upsert(&transaction(id, account, "2026-03-01T08:00:00.000Z")).unwrap());
+    }
+    server.state.store.apply(tenant, &changes).await.unwrap();
+}
+
 #[tokio::test]
 async fn sync_with_accounts_keeps_only_their_transactions_and_follows_moves() {
     let server = start().await;
@@ -681,32 +716,18 @@ async fn sync_with_accounts_keeps_only_their_transactions_and_follows_moves() {
     device.sign_up(&server, "emil").await;
     let tenant = device.new_tenant(&server, "Household").await;
     let tenant_id = TenantId::new(tenant.as_str()).unwrap();
-    let group = AccountGroup {
-        id: "g1".to_owned(),
-        name: "All".to_owned(),
-        sort_order: 0,
-        logo_path: None,
-        updated_at: None,
-    };
-    let mut changes = vec![Change::upsert(&group).unwrap()];
-    for (id, name) in [("a1", "Giro"), ("a2", "Cash"), ("a3", "Card")] {
-        let account: Account = serde_json::from_value(serde_json::json!({
-            "id": id, "name": name, "accountType": "spar", "isActive": true,
-            "isOfflineBudget": false, "accountGroupId": "g1", "balance": 0, "offset": 0,
-        }))
-        .unwrap();
-        changes.push(Change::upsert(&account).unwrap());
-    }
-    for (id, account) in [("t1", "a1"), ("t2", "a2"), ("t3", "a3")] {
-        changes
-            .push(Change::upsert(&transaction(id, account, "2026-03-01T08:00:00.000Z")).unwrap());
-    }
-    server
-        .state
-        .store
-        .apply(&tenant_id, &changes)
-        .await
-        .unwrap();
+    seed(
+        &server,
+        &tenant_id,
+        &["g1"],
+        &[
+            ("a1", "Giro", "g1"),
+            ("a2", "Cash", "g1"),
+            ("a3", "Card", "g1"),
+        ],
+        &[("t1", "a1"), ("t2", "a2"), ("t3", "a3")],
+    )
+    .await;
 
     // A fresh device: the accounts are not in its replica yet, so they go by id.
     let out = device
@@ -760,35 +781,14 @@ async fn a_member_keeps_only_the_transactions_its_account_groups_allow() {
         .await
         .unwrap();
     assert_eq!(added.status(), reqwest::StatusCode::CREATED);
-    let mut changes = Vec::new();
-    for id in ["g1", "g2"] {
-        let group = AccountGroup {
-            id: id.to_owned(),
-            name: id.to_owned(),
-            sort_order: 0,
-            logo_path: None,
-            updated_at: None,
-        };
-        changes.push(Change::upsert(&group).unwrap());
-    }
-    for (id, group) in [("a1", "g1"), ("a2", "g2")] {
-        let account: Account = serde_json::from_value(serde_json::json!({
-            "id": id, "name": id, "accountType": "spar", "isActive": true,
-            "isOfflineBudget": false, "accountGroupId": group, "balance": 0, "offset": 0,
-        }))
-        .unwrap();
-        changes.push(Change::upsert(&account).unwrap());
-    }
-    for (id, account) in [("t1", "a1"), ("t2", "a2")] {
-        changes
-            .push(Change::upsert(&transaction(id, account, "2026-03-01T08:00:00.000Z")).unwrap());
-    }
-    server
-        .state
-        .store
-        .apply(&tenant_id, &changes)
-        .await
-        .unwrap();
+    seed(
+        &server,
+        &tenant_id,
+        &["g1", "g2"],
+        &[("a1", "a1", "g1"), ("a2", "a2", "g2")],
+        &[("t1", "a1"), ("t2", "a2")],
+    )
+    .await;
     let given = owner
         .client
         .put(server.url(&format!(
