@@ -171,6 +171,10 @@ async fn a_member_sees_only_its_account_groups(server: Server) {
         acked(&mut owner_socket, &tenant, entity, id, data).await;
     }
 
+    // Her tenant list names her role, which `finwise-cli` reads to subscribe her accounts.
+    let (_, listed) = read(mia.client.get(server.url("/tenants")).send().await.unwrap()).await;
+    assert_eq!(listed[0]["role"], "member", "{listed}");
+
     // Only the owner sets groups, only for the role `member`, only groups that exist.
     let (status, _) = put_groups(&server, &mia, &tenant, &mia.uuid, &["g1", "g2"]).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
@@ -188,7 +192,8 @@ async fn a_member_sees_only_its_account_groups(server: Server) {
     // always saw.
     let mut mia_socket = connect(&server, &mia, &tenant).await;
     let load = initial_ids(&mut mia_socket, &tenant).await;
-    assert_eq!(load["accounts"], ["a1", "a2"]);
+    assert!(load["accounts"].is_empty(), "{load:?}");
+    assert_eq!(load["account_groups"], ["g1", "g2"]);
     assert!(load["transactions"].is_empty(), "{load:?}");
     assert_eq!(load.len(), 9, "{load:?}");
     assert!(!load.contains_key("account_grants"));
@@ -197,9 +202,30 @@ async fn a_member_sees_only_its_account_groups(server: Server) {
         &mut connect(&server, &eddie, &tenant).await,
     ] {
         let load = initial_ids(socket, &tenant).await;
+        assert_eq!(load["accounts"], ["a1", "a2"]);
         assert_eq!(load["transactions"], ["t1", "t2"]);
         assert_eq!(load.len(), 9, "{load:?}");
     }
+
+    // Her accounts come through `accounts_by_group`, keyed by her groups (on a socket of
+    // their own here, to keep the transaction checks below apart).
+    let mut mia_accounts = connect(&server, &mia, &tenant).await;
+    send(
+        &mut mia_accounts,
+        json!({"type": "subscribe", "id": "accounts", "stream": "accounts_by_group", "parameters": []}),
+    )
+    .await;
+    let subscribed = next_of(&mut mia_accounts, "subscribed").await;
+    assert_eq!(subscribed["buckets"], json!(["g1"]), "{subscribed}");
+    let snapshot = next_of(&mut mia_accounts, "bucket_snapshot").await;
+    let rows: Vec<&str> = snapshot["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(rows, ["a1"], "{snapshot}");
+    drop(mia_accounts);
 
     // Nor do data status answers give away a row of them.
     send(

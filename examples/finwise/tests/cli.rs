@@ -664,7 +664,13 @@ async fn replica_transactions(device: &Device, tenant: &str) -> Vec<String> {
         .into_iter()
         .map(|transaction| transaction.id)
         .collect();
-    let subscribed = client.subscriptions().await.unwrap().len();
+    let subscribed = client
+        .subscriptions()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|held| held.stream.ends_with("_by_account"))
+        .count();
     client.close().await.unwrap();
     assert_eq!(
         subscribed, 2,
@@ -813,6 +819,10 @@ async fn a_member_keeps_only_the_transactions_its_account_groups_allow() {
         .await
         .ok();
     assert_eq!(replica_transactions(&device, &tenant).await, ["t1"]);
+    // And only the accounts of her group.
+    let out = device.run(&server.url, &["account", "list"]).await.ok();
+    assert_eq!(out.lines().count(), 2, "a header and a1: {out}");
+    assert!(row(&out, "a1").is_some(), "{out}");
     // The owner's device, asking for the same, gets both.
     let owner_device = Device::new();
     owner_device.log_in(&server, "olga").await;
@@ -828,6 +838,11 @@ async fn a_member_keeps_only_the_transactions_its_account_groups_allow() {
         replica_transactions(&owner_device, &tenant).await,
         ["t1", "t2"]
     );
+    let out = owner_device
+        .run(&server.url, &["account", "list"])
+        .await
+        .ok();
+    assert_eq!(out.lines().count(), 3, "a header, a1 and a2: {out}");
 }
 
 #[tokio::test]

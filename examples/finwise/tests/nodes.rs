@@ -225,7 +225,12 @@ async fn behave_as_one_server(bus: Bus) {
             .unwrap(),
     )
     .await;
-    assert_eq!((status, listed), (reqwest::StatusCode::OK, json!([tenant])));
+    let mut expected = tenant.clone();
+    expected["role"] = json!("owner");
+    assert_eq!(
+        (status, listed),
+        (reqwest::StatusCode::OK, json!([expected]))
+    );
 
     // A change written through node 1 reaches a session on node 2.
     let mut on_one = connect(&one, &anna, &id).await;

@@ -189,7 +189,9 @@ async fn dev_open_access_trusts_user_id_without_a_session() {
     let url = server.url(&format!("/tenants?user_id={}", anna.uuid));
     let (status, list) = read(bare().get(url).send().await.unwrap()).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(list, json!([tenant]));
+    let mut owned = tenant.clone();
+    owned["role"] = json!("owner");
+    assert_eq!(list, json!([owned]));
     // Without a user_id there is nobody to act for.
     let (status, _) = read(bare().get(server.url("/tenants")).send().await.unwrap()).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use common::{create_tenant, is_rfc3339, read, start, start_with, user};
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{Value, json};
 
 #[tokio::test]
 async fn create_answers_the_tenant_object_and_creates_its_database() {
@@ -126,7 +126,13 @@ async fn both_tenants_paths_list_only_the_users_tenants() {
         let url = server.url(&format!("{path}?user_id={}", anna.uuid));
         let (status, list) = read(anna.client.get(url).send().await.unwrap()).await;
         assert_eq!(status, StatusCode::OK, "{path}");
-        assert_eq!(list, json!([first, second]), "{path}");
+        // Each with the caller's role in it.
+        let owned = |tenant: &Value| {
+            let mut tenant = tenant.clone();
+            tenant["role"] = json!("owner");
+            tenant
+        };
+        assert_eq!(list, json!([owned(&first), owned(&second)]), "{path}");
         // Without user_id: the caller's.
         let (_, list) = read(anna.client.get(server.url(path)).send().await.unwrap()).await;
         assert_eq!(list.as_array().unwrap().len(), 2, "{path}");

@@ -6,14 +6,14 @@
 //! closes its sync sessions on every node (through the bus) before its data goes.
 
 use axum::extract::State;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use sync_core::TenantId;
 use sync_core::store::{AnyStore, Store};
 
 use super::caller::{Caller, check_owner};
 use super::error::ApiError;
 use super::extract::{Json, Path, Query};
-use crate::db::{Tenant, TenantConflict};
+use crate::db::{Role, Tenant, TenantConflict};
 use crate::state::AppState;
 
 /// Tenant ids that would name one of the server's own files in the data directory.
@@ -33,14 +33,38 @@ impl UserQuery {
     }
 }
 
-/// `GET /tenants?user_id=U`: the user's tenants, owned and shared with it, oldest first.
+/// A tenant as `GET /tenants` lists it: with the user's role in it.
+#[derive(Debug, Serialize)]
+pub(crate) struct ListedTenant {
+    #[serde(flatten)]
+    tenant: Tenant,
+    /// `owner`, `editor`, `member` or `viewer`: a client may adapt what it subscribes to
+    /// (`finwise-cli` subscribes a `member` to its account groups' accounts).
+    role: Role,
+}
+
+/// `GET /tenants?user_id=U`: the user's tenants, owned and shared with it, oldest first,
+/// each with the user's role.
 pub(crate) async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Query(query): Query<UserQuery>,
-) -> Result<axum::Json<Vec<Tenant>>, ApiError> {
+) -> Result<axum::Json<Vec<ListedTenant>>, ApiError> {
     let user_id = caller.acting_for(query.user_id.as_deref())?;
-    Ok(axum::Json(state.auth_db.tenants_of(&user_id).await?))
+    let mut listed = Vec::new();
+    for tenant in state.auth_db.tenants_of(&user_id).await? {
+        let role = if tenant.user_id == user_id {
+            Role::Owner
+        } else {
+            // A membership removed since the list was read: no longer listed.
+            match state.auth_db.role_in(&tenant.uuid, &user_id).await? {
+                Some(role) => role,
+                None => continue,
+            }
+        };
+        listed.push(ListedTenant { tenant, role });
+    }
+    Ok(axum::Json(listed))
 }
 
 /// The body of `POST /tenants`.

@@ -16,6 +16,9 @@ use super::profile::User;
 pub(crate) struct Tenant {
     pub(crate) uuid: String,
     pub(crate) name: String,
+    /// The user's role in it; absent from servers older than the role `member`.
+    #[serde(default)]
+    pub(crate) role: Option<String>,
 }
 
 /// The answer to a login.

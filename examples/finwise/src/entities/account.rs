@@ -6,10 +6,15 @@ use chrono::{DateTime, Utc};
 use serde::de::{self, Deserializer, Unexpected, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
-/// A FinWise bank account (`accounts`).
+use super::AccountGrant;
+
+/// A FinWise bank account (`accounts`). The owner, editors and viewers get every account;
+/// a `member` only those of its account groups, through the stream `accounts_by_group`
+/// (keyed by the groups its [`AccountGrant`](super::AccountGrant) rows give it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sync_core::Syncable)]
 #[serde(rename_all = "camelCase")]
 #[sync(entity = "Account", table = "accounts")]
+#[sync(stream(name = "accounts_by_group", by = account_group_id, keys = principal, via = AccountGrant.account_group_id, member = user_id, whole = ["owner", "editor", "viewer"]))]
 pub struct Account {
     /// The account's id.
     #[sync(id)]
@@ -30,7 +35,8 @@ pub struct Account {
     pub is_active: bool,
     /// Whether the account is left out of the budget.
     pub is_offline_budget: bool,
-    /// The group the account is listed under.
+    /// The group the account is listed under: the stream's partition.
+    #[sync(index)]
     pub account_group_id: String,
     /// Position within its group; 0 when absent.
     #[serde(default)]

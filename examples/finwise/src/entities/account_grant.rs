@@ -30,7 +30,8 @@ pub struct AccountGrant {
     /// The member: a user id.
     #[sync(index)]
     pub user_id: String,
-    /// The account group the owner gave.
+    /// The account group the owner gave: the membership of `accounts_by_group`.
+    #[sync(index)]
     pub account_group_id: String,
     /// The account, for an account row; `None` for a group row.
     #[serde(default)]

@@ -8,7 +8,8 @@ use super::AccountGrant;
 /// A FinWise transaction (`transactions`). A client may keep only some accounts'
 /// transactions by subscribing to the stream `transactions_by_account` with their ids
 /// (`finwise-cli sync --accounts A,B`); the FinWise frontend, which subscribes to nothing,
-/// gets them all as before.
+/// gets them all as before. A `member` gets only those of its account groups' accounts,
+/// and only through the stream ([`AccountGrant`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sync_core::Syncable)]
 #[serde(rename_all = "camelCase")]
 #[sync(entity = "Transaction", table = "transactions")]

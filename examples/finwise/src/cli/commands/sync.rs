@@ -14,7 +14,7 @@ use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use super::{Context, finish};
 use crate::cli::error::{Error, Result};
 use crate::cli::replica::{self, Synced, count};
-use crate::entities::{PlanningTransaction, Transaction};
+use crate::entities::{Account, PlanningTransaction, Transaction};
 
 /// `sync [--max-wait SECONDS] [--accounts A,B]`.
 pub(super) async fn run(
@@ -23,6 +23,9 @@ pub(super) async fn run(
     accounts: Option<Vec<String>>,
 ) -> Result<()> {
     let (client, tenant) = context.replica().await?;
+    if let Err(error) = follow_role(context, &client, &tenant).await {
+        return finish(client, Err(error)).await;
+    }
     let result = match accounts {
         Some(accounts) => match keep_accounts(&client, &accounts).await {
             Ok(()) => sync(context, &client, &tenant, max_wait).await,
@@ -31,6 +34,38 @@ pub(super) async fn run(
         None => sync(context, &client, &tenant, max_wait).await,
     };
     finish(client, result).await
+}
+
+/// The stream that gives a `member` the accounts of its account groups.
+const ACCOUNTS_OF_MEMBER: &str = "accounts_by_group";
+
+/// A `member` of the tenant receives only its account groups' accounts, and only through
+/// `accounts_by_group`: the replica subscribes to it once the server lists the user as a
+/// `member` (every other role receives the accounts whole). Offline, nothing changes.
+async fn follow_role(context: &Context, client: &Client, tenant: &TenantId) -> Result<()> {
+    let Ok(user) = context.profile.user() else {
+        return Ok(());
+    };
+    let tenants = match context.api()?.tenants(&user.uuid).await {
+        Ok(tenants) => tenants,
+        Err(Error::Unreachable { .. }) => return Ok(()),
+        Err(error) => return Err(error),
+    };
+    let member = tenants
+        .iter()
+        .any(|listed| listed.uuid == tenant.as_str() && listed.role.as_deref() == Some("member"));
+    let subscribed = client
+        .subscriptions()
+        .await?
+        .iter()
+        .any(|held| held.stream == ACCOUNTS_OF_MEMBER);
+    if member && !subscribed {
+        client
+            .subscribe::<Account>(ACCOUNTS_OF_MEMBER, Vec::<String>::new())
+            .await?;
+        eprintln!("a member of this tenant: keeping the accounts of its account groups");
+    }
+    Ok(())
 }
 
 /// The streams that partition by account, and their entities.
