@@ -32,7 +32,7 @@
 
 mod queue;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -238,6 +238,12 @@ impl Hub {
                 }
             }
         }
+        // One checkpoint per session and change, after all of the change's pages: a move
+        // between two buckets one session holds (leave, then put) must not be split by a
+        // checkpoint, or a cut between the two would leave the cursor past a put never
+        // applied.
+        let mut reached: HashSet<SessionId> = HashSet::new();
+        let mut checkpoint = None;
         for route in change.routes {
             let mut deliveries: Vec<(&str, BucketOp)> = Vec::with_capacity(2);
             if let Some(old) = route.left() {
@@ -255,7 +261,7 @@ impl Hub {
                 let Some(holders) = sessions.buckets.get(&(route.stream, key.to_owned())) else {
                     continue;
                 };
-                let (page, checkpoint) = stream_messages(change.effect, route.stream, key, op);
+                let page = stream_page(change.effect, route.stream, key, op);
                 for id in holders {
                     if op == BucketOp::Put && Some(*id) == origin {
                         continue;
@@ -264,11 +270,22 @@ impl Hub {
                         continue;
                     };
                     self.stream_deliveries.fetch_add(1, Ordering::Relaxed);
-                    if !self.push(tenant, subscriber, &page)
-                        || !self.push(tenant, subscriber, &checkpoint)
-                    {
+                    if self.push(tenant, subscriber, &page) {
+                        reached.insert(*id);
+                    } else {
                         lagged.push(*id);
                     }
+                }
+                checkpoint.get_or_insert_with(|| live_checkpoint(change.effect.seq));
+            }
+        }
+        if let Some(checkpoint) = checkpoint {
+            for id in &reached {
+                if let Some(subscriber) = sessions.subscribers.get(id)
+                    && !lagged.contains(id)
+                    && !self.push(tenant, subscriber, &checkpoint)
+                {
+                    lagged.push(*id);
                 }
             }
         }
@@ -530,7 +547,7 @@ impl Sessions {
 }
 
 /// The `stream_page` of one change in one bucket, and the `checkpoint` after it.
-fn stream_messages(effect: &Effect, stream: &str, key: &str, op: BucketOp) -> (Arc<str>, Arc<str>) {
+fn stream_page(effect: &Effect, stream: &str, key: &str, op: BucketOp) -> Arc<str> {
     let page = ServerMessage::StreamPage(StreamPage {
         subscription: None,
         changes: vec![StreamChange {
@@ -544,12 +561,17 @@ fn stream_messages(effect: &Effect, stream: &str, key: &str, op: BucketOp) -> (A
         }],
         has_more: false,
     });
+    Arc::from(page.to_text())
+}
+
+/// The live `checkpoint` that follows a change's pages.
+fn live_checkpoint(seq: u64) -> Arc<str> {
     let checkpoint = ServerMessage::Checkpoint(Checkpoint {
-        cursor: effect.seq,
+        cursor: seq,
         subscription: None,
         pages: None,
     });
-    (Arc::from(page.to_text()), Arc::from(checkpoint.to_text()))
+    Arc::from(checkpoint.to_text())
 }
 
 impl Drop for Subscription {
