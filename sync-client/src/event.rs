@@ -38,6 +38,7 @@ use sync_core::Syncable;
 use sync_core::version::Version;
 
 use crate::error::{Error, Result};
+use crate::subscription::SubscriptionId;
 
 /// Something that happened to the replica.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,6 +57,30 @@ pub enum Event {
     /// retried. A refused edit of a row still held fails as usual (see
     /// [`Client::failed`](crate::Client::failed)).
     Dropped(Dropped),
+    /// The replica applied a server checkpoint to the
+    /// [`subscriptions`](Checkpoint::subscriptions) it names: their rows are now exactly
+    /// the rows their buckets held on the server at [`cursor`](Checkpoint::cursor),
+    /// except rows with a local change in the outbox (pinned until the server answers it,
+    /// see [`crate::subscription`]). Follows the `Changed` events of the rows the
+    /// checkpoint removed. Not sent for a checkpoint the replica does not apply: a live
+    /// one after a lost page, or a catch-up's that came before its `subscribed` (the
+    /// subscriptions catch up again, and a later checkpoint names them), or a live one
+    /// behind every cursor. An app that shows a streamed entity can wait for it to know
+    /// its view is consistent at one point of the server's history.
+    Checkpoint(Checkpoint),
+}
+
+/// Subscriptions a server checkpoint was applied to (see [`Event::Checkpoint`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Checkpoint {
+    /// The server sequence number the subscriptions are now complete up to: the
+    /// [`Subscription::cursor`](crate::subscription::Subscription::cursor) each now has.
+    pub cursor: u64,
+    /// The subscriptions: the one a catch-up's checkpoint names, or every subscription
+    /// caught up on the connection whose cursor a live checkpoint moved forward or found
+    /// there already.
+    pub subscriptions: Vec<SubscriptionId>,
 }
 
 /// Local changes dropped because their row is out of the client's reach (see

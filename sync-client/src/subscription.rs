@@ -59,7 +59,10 @@
 //!   outbox stays until the server answers it; then it stays only if the state the server
 //!   settled is in a subscribed bucket.
 //! - Pages and snapshots are applied each in one local transaction; a subscription's
-//!   [`cursor`](Subscription::cursor) moves only at the server's checkpoints.
+//!   [`cursor`](Subscription::cursor) moves only at the server's checkpoints, and each
+//!   checkpoint applied is an [`Event::Checkpoint`](crate::event::Event::Checkpoint): the
+//!   subscriptions it names then hold exactly their buckets' rows at its cursor (rows with
+//!   local changes in the outbox aside).
 //! - When the server reloads a subscription (its definition changed, or its cursor is past
 //!   the server's history), the rows it held before and still holds after never leave
 //!   the replica in between; those it no longer holds leave at the end of the reload.

@@ -121,8 +121,8 @@ impl<T: Syncable> LiveQuery<T> {
             let touched = match self.events.recv().await {
                 Ok(Event::Changed(changed)) => self.touches(&changed),
                 Ok(Event::Reloaded) | Err(RecvError::Lagged(_)) => true,
-                // Its row's delete was an event of its own.
-                Ok(Event::Dropped(_)) => false,
+                // Its row's delete was an event of its own; a checkpoint changes no row.
+                Ok(Event::Dropped(_) | Event::Checkpoint(_)) => false,
                 Err(RecvError::Closed) => return Err(Error::Closed),
             };
             if !touched {

@@ -164,6 +164,68 @@ async fn a_subscription_loads_only_its_bucket_and_follows_it_live() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_applied_checkpoint_is_an_event_with_the_cursor_the_subscription_now_has() {
+    let dir = Dir::new();
+    let server = server(&dir).await;
+    let writer = client(&server.url(), &dir.db("writer")).await;
+    writer.put(&payment("p1", "A", 10)).await.unwrap();
+    writer.put(&payment("p2", "B", 20)).await.unwrap();
+    sync(&writer, SYNC).await;
+
+    let reader = client(&server.url(), &dir.db("reader")).await;
+    let mut events = reader.events();
+    let id = reader.subscribe::<Payment>(STREAM, ["A"]).await.unwrap();
+    sync(&reader, SYNC).await;
+    let cursor = |listed: &[sync_client::subscription::Subscription]| listed[0].cursor;
+    let caught_up = cursor(&reader.subscriptions().await.unwrap());
+    let drained = drain(&mut events);
+    let checkpoints: Vec<_> = drained
+        .iter()
+        .filter_map(|event| match event {
+            Event::Checkpoint(checkpoint) => Some(checkpoint.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(checkpoints.len(), 1, "the catch-up's own: {drained:?}");
+    assert_eq!(
+        (
+            Some(checkpoints[0].cursor),
+            &checkpoints[0].subscriptions[..]
+        ),
+        (caught_up, &[id.clone()][..])
+    );
+    assert!(
+        matches!(drained.last(), Some(Event::Checkpoint(_))),
+        "after the rows it completes: {drained:?}"
+    );
+
+    // Live: the checkpoint after p3 moves the cursor to p3's sequence number.
+    writer.put(&payment("p3", "A", 30)).await.unwrap();
+    sync(&writer, SYNC).await;
+    let live = loop {
+        match tokio::time::timeout(SYNC, events.recv())
+            .await
+            .unwrap()
+            .unwrap()
+        {
+            Event::Checkpoint(checkpoint) => break checkpoint,
+            Event::Changed(changed) => assert_eq!(changed.entity_id, "p3"),
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert_eq!(live.subscriptions, [id]);
+    assert!(
+        Some(live.cursor) > caught_up,
+        "{live:?} after {caught_up:?}"
+    );
+    assert_eq!(
+        cursor(&reader.subscriptions().await.unwrap()),
+        Some(live.cursor)
+    );
+    assert_eq!(ids(&reader).await, ["p1", "p3"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_entity_synced_whole_keeps_only_its_subscribed_buckets_once_subscribed() {
     let dir = Dir::new();
     let server = server(&dir).await;
@@ -594,6 +656,113 @@ async fn a_changed_definition_reloads_and_keeps_the_rows_present_before_and_afte
                 .as_str()
         )
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_catch_up_checkpoint_before_its_subscribed_is_not_applied_and_the_catch_up_runs_again() {
+    let dir = Dir::new();
+    let mut fake = FakeServer::start().await;
+    let reader = client(&fake.url(), &dir.db("reader")).await;
+    let mut events = reader.events();
+    let id = reader.subscribe::<Payment>(STREAM, ["A"]).await.unwrap();
+    let subscribe = fake.next().await;
+    assert_eq!(subscribe["type"], "subscribe", "{subscribe}");
+    // The checkpoint comes first (its `subscribed` and snapshot were lost or are late).
+    fake.send(json!({"type": "checkpoint", "cursor": 5, "subscription": id.as_str()}));
+    let again = fake.next().await;
+    assert_eq!(
+        (&again["type"], &again["id"]),
+        (&json!("subscribe"), &json!(id.as_str())),
+        "the subscription is asked again: {again}"
+    );
+    assert!(again.get("cursor").is_none(), "from no cursor: {again}");
+    assert_eq!(reader.subscriptions().await.unwrap()[0].cursor, None);
+    assert!(
+        !drain(&mut events)
+            .iter()
+            .any(|event| matches!(event, Event::Checkpoint(_))),
+        "nothing was applied"
+    );
+
+    // The catch-up asked again, whole and in order, is applied.
+    let row = json!({"id": "p1", "accountId": "A", "amount": 10, "draft": false, "updated_at": "2026-01-01T00:00:01.000Z"});
+    fake.send(json!({"type": "subscribed", "id": id.as_str(), "stream": STREAM, "definition": "d1", "buckets": ["A"], "cursor": 0}));
+    fake.send(json!({"type": "bucket_snapshot", "subscription": id.as_str(), "stream": STREAM, "bucket": "A", "entity_type": "Payment", "cursor": 6, "rows": [row]}));
+    fake.send(json!({"type": "checkpoint", "cursor": 6, "subscription": id.as_str()}));
+    let checkpoint = loop {
+        match tokio::time::timeout(SYNC, events.recv())
+            .await
+            .unwrap()
+            .unwrap()
+        {
+            Event::Checkpoint(checkpoint) => break checkpoint,
+            _ => continue,
+        }
+    };
+    assert_eq!(
+        (checkpoint.cursor, &checkpoint.subscriptions[..]),
+        (6, &[id.clone()][..])
+    );
+    assert_eq!(ids(&reader).await, ["p1"]);
+    assert_eq!(reader.subscriptions().await.unwrap()[0].cursor, Some(6));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_edit_behind_an_applied_one_keeps_the_row_its_bucket_holds() {
+    let dir = Dir::new();
+    let mut fake = FakeServer::start().await;
+    let reader = client(&fake.url(), &dir.db("reader")).await;
+    let id = reader.subscribe::<Payment>(STREAM, ["A"]).await.unwrap();
+    let subscribe = fake.next().await;
+    assert_eq!(subscribe["type"], "subscribe", "{subscribe}");
+    fake.send(json!({"type": "subscribed", "id": id.as_str(), "stream": STREAM, "definition": "d1", "buckets": ["A"], "cursor": 0}));
+    fake.send(json!({"type": "bucket_snapshot", "subscription": id.as_str(), "stream": STREAM, "bucket": "A", "entity_type": "Payment", "cursor": 5, "rows": []}));
+    fake.send(json!({"type": "checkpoint", "cursor": 5, "subscription": id.as_str()}));
+    eventually("the catch-up", SYNC, || async {
+        reader.subscriptions().await.unwrap()[0].cursor == Some(5)
+    })
+    .await;
+
+    // A row created in A; while its create is in flight, an edit moves it to B.
+    let mut events = reader.events();
+    reader.put(&payment("p1", "A", 10)).await.unwrap();
+    let create = fake.next().await;
+    assert_eq!(create["type"], "process_sync_batch", "{create}");
+    let created = create["entries"][0].clone();
+    reader.put(&payment("p1", "B", 11)).await.unwrap();
+    // The create is applied (the server sends a writer no page of its own put), then the
+    // move is refused.
+    fake.send(json!({"type": "sync_ack", "id": created["id"], "status": "processed", "entityId": "p1", "entityType": "Payment",
+                     "operationType": "create", "outcome": "applied", "updated_at": created["payload"]["updated_at"], "cursor": 6, "seq": 6}));
+    let update = fake.next().await;
+    assert_eq!(update["type"], "process_sync_batch", "{update}");
+    let moved = update["entries"][0]["id"].as_str().unwrap().to_owned();
+    fake.send(json!({"type": "sync_nack", "id": moved, "reason": "forbidden", "detail": "not your bucket"}));
+    eventually("the refusal", SYNC, || async {
+        reader.failed().await.unwrap().len() == 1
+    })
+    .await;
+
+    // The server's row is in A, which the replica holds: the refused edit fails as usual,
+    // the row stays, and discarding the edit brings back the server's row.
+    assert!(
+        !drain(&mut events)
+            .iter()
+            .any(|event| matches!(event, Event::Dropped(_))),
+        "the row is within reach"
+    );
+    assert_eq!(
+        reader
+            .get::<Payment>("p1")
+            .await
+            .unwrap()
+            .unwrap()
+            .account_id,
+        "B"
+    );
+    reader.discard_failed().await.unwrap();
+    let kept = reader.get::<Payment>("p1").await.unwrap().unwrap();
+    assert_eq!((kept.account_id.as_str(), kept.amount), ("A", 10));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -233,6 +233,18 @@ pub(crate) async fn settle(
             for state in [state.as_ref(), record.base.as_ref()].into_iter().flatten() {
                 if state.seq > 0 {
                     outbox::rebase(&mut tx, handler.entity(), &entry.entity_id, state).await?;
+                    // The server holds this state: the buckets that contain it hold the
+                    // row (no page brings a writer its own put), so a refusal of the
+                    // edit that waits finds the row within reach.
+                    streams::hold_state(
+                        &mut tx,
+                        handler,
+                        &entry.entity_id,
+                        state.deleted,
+                        &state.data,
+                        state.seq,
+                    )
+                    .await?;
                 }
             }
             continue;

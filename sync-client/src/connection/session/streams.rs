@@ -118,6 +118,18 @@ impl Session<'_> {
         Ok(())
     }
 
+    /// Sends the subscribe of subscription `id` again, from its cursor, if it is active.
+    async fn resubscribe_one(&mut self, id: &str) -> Result<()> {
+        let shared = self.shared;
+        let mut conn = shared.replica.lock().await?;
+        let Some(subscription) = holds::get(&mut conn, id).await?.filter(Stored::active) else {
+            return Ok(());
+        };
+        let buckets = holds::held_buckets(&mut conn, id).await?;
+        self.send_subscribe(&subscription, subscription.cursor, buckets);
+        Ok(())
+    }
+
     /// Sends one `subscribe`, from `cursor` (`None`: load it whole).
     fn send_subscribe(&mut self, subscription: &Stored, cursor: Option<u64>, buckets: Vec<String>) {
         self.link.send(wire::subscribe(
@@ -244,6 +256,19 @@ impl Session<'_> {
             && !self.streams.progress.contains_key(id)
         {
             return Ok(());
+        }
+        if let Some(id) = &checkpoint.subscription
+            && self
+                .streams
+                .progress
+                .get(id)
+                .is_some_and(|progress| !progress.caught_up && progress.definition.is_none())
+        {
+            // A catch-up's checkpoint before its `subscribed`: a frame of the catch-up was
+            // lost or came out of order, so the checkpoint cannot close it. The cursor
+            // stays, and the subscription catches up again.
+            tracing::debug!(%id, "a catch-up checkpoint came before its subscribed; catching up again");
+            return self.resubscribe_one(id).await;
         }
         if checkpoint.subscription.is_none()
             && let Some(sent) = checkpoint.pages

@@ -12,9 +12,10 @@ use sync_core::store::sqlite::Tables;
 use super::holds::{self, Stored};
 use super::{evict_unheld, handler};
 use crate::error::Result;
-use crate::event::{Changed, Event};
+use crate::event::{self, Changed, Event};
 use crate::replica::apply::{Lookup, Remote, apply_remote};
 use crate::replica::id_in;
+use crate::subscription::SubscriptionId;
 
 /// What a session knows of one subscription it sent.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -259,7 +260,8 @@ pub(crate) async fn removed(
 }
 
 /// A `checkpoint`: the named subscription's cursor (and a reload's sweep), or without a
-/// name every caught-up subscription's cursor.
+/// name every caught-up subscription's cursor. The events end with an
+/// [`Event::Checkpoint`] naming the subscriptions now at its cursor, when there are any.
 pub(crate) async fn checkpoint(
     conn: &mut SqliteConnection,
     tables: &Tables,
@@ -273,9 +275,9 @@ pub(crate) async fn checkpoint(
             .filter(|(_, progress)| progress.caught_up)
             .map(|(id, _)| id.as_str())
             .collect();
-        holds::advance(&mut tx, &ids, checkpoint.cursor).await?;
+        let moved = holds::advance(&mut tx, &ids, checkpoint.cursor).await?;
         tx.commit().await?;
-        return Ok(Vec::new());
+        return Ok(reached(checkpoint.cursor, moved).into_iter().collect());
     };
     let Some(stored) = holds::get(&mut tx, id).await?.filter(Stored::active) else {
         return Ok(Vec::new());
@@ -300,9 +302,20 @@ pub(crate) async fn checkpoint(
         }
     }
     holds::prune(&mut tx, id, checkpoint.cursor).await?;
-    let events = evict_unheld(&mut tx, tables, released).await?;
+    let mut events = evict_unheld(&mut tx, tables, released).await?.into_events();
     tx.commit().await?;
-    Ok(events.into_events())
+    events.extend(reached(checkpoint.cursor, vec![id.clone()]));
+    Ok(events)
+}
+
+/// The [`Event::Checkpoint`] of subscriptions at `cursor`; none when there are none.
+fn reached(cursor: u64, moved: Vec<String>) -> Option<Event> {
+    (!moved.is_empty()).then(|| {
+        Event::Checkpoint(event::Checkpoint {
+            cursor,
+            subscriptions: moved.into_iter().map(SubscriptionId::from).collect(),
+        })
+    })
 }
 
 /// Ends a subscription: its holds go now (`ttl_ms` 0) or when the TTL passes. `None` for

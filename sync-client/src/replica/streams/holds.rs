@@ -213,20 +213,29 @@ pub(crate) async fn set_buckets(
     Ok(())
 }
 
-/// Moves the cursor of every listed subscription forward to `cursor`.
-pub(crate) async fn advance(conn: &mut SqliteConnection, ids: &[&str], cursor: u64) -> Result<()> {
+/// Moves the cursor of every listed subscription forward to `cursor`; returns those at
+/// `cursor` now (moved, or there already). A cursor past it stays.
+pub(crate) async fn advance(
+    conn: &mut SqliteConnection,
+    ids: &[&str],
+    cursor: u64,
+) -> Result<Vec<String>> {
+    let mut moved = Vec::new();
     for id in ids {
-        sqlx::query(
+        let done = sqlx::query(
             "UPDATE \"_sync_subscriptions\" SET \"cursor\" = ? \
-             WHERE \"id\" = ? AND \"cursor\" IS NOT NULL AND \"cursor\" < ?",
+             WHERE \"id\" = ? AND \"cursor\" IS NOT NULL AND \"cursor\" <= ?",
         )
         .bind(seq_i64(cursor))
         .bind(id)
         .bind(seq_i64(cursor))
         .execute(&mut *conn)
         .await?;
+        if done.rows_affected() > 0 {
+            moved.push((*id).to_owned());
+        }
     }
-    Ok(())
+    Ok(moved)
 }
 
 /// Records why the server refused a subscription (or clears it).

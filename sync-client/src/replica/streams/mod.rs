@@ -10,8 +10,10 @@
 //! A row no hold keeps leaves the replica, unless it has an outbox entry: it is pinned
 //! until the entry is answered, and then its holds are computed again from the state the
 //! server settled (the server does not send a writer its own puts), and it leaves if none
-//! holds it. An edit of a row out of reach that the server refused as `forbidden` does
-//! not pin it: the edit is dropped with the row, and reported ([`Dropped`]).
+//! holds it. An ACK of an entry while a newer edit of the row still waits records the holds
+//! of the state the server stored, so a refusal of the newer edit finds the row in reach.
+//! An edit of a row out of reach that the server refused as `forbidden` does not pin it:
+//! the edit is dropped with the row, and reported ([`Dropped`]).
 //!
 //! A reload of one subscription (its catch-up starts at 0) is a mark-and-sweep: its holds
 //! are unmarked at `subscribed`, every change and snapshot row of the reload marks the
@@ -125,7 +127,6 @@ pub(crate) async fn settled(
     rows: impl IntoIterator<Item = (String, String)>,
 ) -> Result<Evicted> {
     let streamed = holds::streamed(conn).await?;
-    let subscriptions = holds::list(conn).await?;
     let mut candidates = Vec::new();
     for (entity, entity_id) in rows {
         if !streamed.contains(&entity) || outbox::has_entries(conn, &entity, &entity_id).await? {
@@ -134,50 +135,77 @@ pub(crate) async fn settled(
         let Some(handler) = handler(tables, &entity) else {
             continue;
         };
-        if let Some(state) = tables.get(conn, handler.entity(), &entity_id).await?
-            && state.seq > 0
-        {
-            for (index, spec) in handler.streams().iter().enumerate() {
-                let bucket = if state.deleted {
-                    None
-                } else {
-                    handler.bucket(index, &state.data)
-                };
-                let known = holds::of_row(conn, handler.entity(), &entity_id).await?;
-                for subscription in subscriptions.iter().filter(|subscription| {
-                    subscription.active() && subscription.stream == spec.name
-                }) {
-                    let mut buckets: BTreeSet<&str> = known
-                        .iter()
-                        .filter(|hold| hold.subscription == subscription.id && hold.held)
-                        .map(|hold| hold.bucket.as_str())
-                        .collect();
-                    if let Some(bucket) = bucket.as_deref()
-                        && subscription.holds(bucket)
-                    {
-                        buckets.insert(bucket);
-                    }
-                    for held in buckets {
-                        holds::put(
-                            conn,
-                            holds::Put {
-                                subscription: &subscription.id,
-                                stream: spec.name,
-                                bucket: held,
-                                entity: handler.entity(),
-                                entity_id: &entity_id,
-                                seq: state.seq,
-                                held: Some(held) == bucket.as_deref(),
-                            },
-                        )
-                        .await?;
-                    }
-                }
-            }
+        if let Some(state) = tables.get(conn, handler.entity(), &entity_id).await? {
+            hold_state(
+                conn,
+                handler,
+                &entity_id,
+                state.deleted,
+                &state.data,
+                state.seq,
+            )
+            .await?;
         }
         candidates.push((entity, entity_id));
     }
     evict_unheld(conn, tables, candidates).await
+}
+
+/// A row's holds from a state the server holds at `seq`: its own change's, settled while a
+/// newer local edit still waits, or the replica's once nothing waits. The buckets of the
+/// active subscriptions that contain the state hold it; those that held it before and do
+/// not contain it now hold it no more.
+pub(crate) async fn hold_state(
+    conn: &mut SqliteConnection,
+    handler: &dyn sync_core::entity::Handler,
+    entity_id: &str,
+    deleted: bool,
+    data: &serde_json::Value,
+    seq: u64,
+) -> Result<()> {
+    if seq == 0 || !holds::streamed(conn).await?.contains(handler.entity()) {
+        return Ok(());
+    }
+    let subscriptions = holds::list(conn).await?;
+    for (index, spec) in handler.streams().iter().enumerate() {
+        let bucket = if deleted {
+            None
+        } else {
+            handler.bucket(index, data)
+        };
+        let known = holds::of_row(conn, handler.entity(), entity_id).await?;
+        for subscription in subscriptions
+            .iter()
+            .filter(|subscription| subscription.active() && subscription.stream == spec.name)
+        {
+            let mut buckets: BTreeSet<&str> = known
+                .iter()
+                .filter(|hold| hold.subscription == subscription.id && hold.held)
+                .map(|hold| hold.bucket.as_str())
+                .collect();
+            if let Some(bucket) = bucket.as_deref()
+                && subscription.holds(bucket)
+            {
+                buckets.insert(bucket);
+            }
+            for held in buckets {
+                holds::put(
+                    conn,
+                    holds::Put {
+                        subscription: &subscription.id,
+                        stream: spec.name,
+                        bucket: held,
+                        entity: handler.entity(),
+                        entity_id,
+                        seq,
+                        held: Some(held) == bucket.as_deref(),
+                    },
+                )
+                .await?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Whether `entity_id` is of a streamed entity and no bucket holds it: a refused edit of

@@ -96,12 +96,23 @@ impl Replica {
     }
 }
 
-/// An event as `+id` (an upsert), `-id` (a delete) or `!id` (dropped edits).
+/// An event as `+id` (an upsert), `-id` (a delete), `!id` (dropped edits) or
+/// `@cursor:id,id` (a checkpoint and the subscriptions it moved).
 fn label(event: &Event) -> String {
     match event {
         Event::Changed(changed) if changed.deleted => format!("-{}", changed.entity_id),
         Event::Changed(changed) => format!("+{}", changed.entity_id),
         Event::Dropped(dropped) => format!("!{}", dropped.entity_id),
+        Event::Checkpoint(checkpoint) => format!(
+            "@{}:{}",
+            checkpoint.cursor,
+            checkpoint
+                .subscriptions
+                .iter()
+                .map(|id| id.as_str())
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
         other => format!("{other:?}"),
     }
 }
@@ -287,7 +298,10 @@ async fn a_reload_sweeps_only_what_it_did_not_hold_again() {
     )
     .await
     .unwrap();
-    assert_eq!(events.iter().map(label).collect::<Vec<_>>(), ["-c2"]);
+    assert_eq!(
+        events.iter().map(label).collect::<Vec<_>>(),
+        ["-c2", "@9:s"]
+    );
     assert_eq!(replica.ids().await, ["c1", "c3"]);
     let stored = holds::get(&mut replica.lock().await.unwrap(), "s")
         .await
@@ -401,4 +415,68 @@ async fn an_edit_refused_as_forbidden_is_dropped_when_its_row_leaves_every_bucke
         .await
         .unwrap();
     assert!(outbox.is_empty());
+}
+
+#[tokio::test]
+async fn an_applied_checkpoint_names_its_subscriptions_and_their_cursor() {
+    let replica = replica().await;
+    replica.subscribe_to("cards", &["A"]).await;
+    replica.subscribe_to("late", &["B"]).await;
+    let checkpoint = |cursor, subscription: Option<&str>| Checkpoint {
+        cursor,
+        subscription: subscription.map(str::to_owned),
+        pages: Some(0),
+    };
+    let apply = async |checkpoint: Checkpoint, progress: &BTreeMap<String, Progress>| {
+        let events = apply::checkpoint(
+            &mut replica.lock().await.unwrap(),
+            replica.tables(),
+            &checkpoint,
+            progress,
+        )
+        .await
+        .unwrap();
+        events.iter().map(label).collect::<Vec<_>>()
+    };
+    let caught_up = Progress {
+        caught_up: true,
+        ..Progress::default()
+    };
+    let mut progress = BTreeMap::from([
+        ("cards".to_owned(), caught_up.clone()),
+        ("late".to_owned(), Progress::default()),
+    ]);
+
+    // A catch-up's checkpoint moves the subscription it names, and says so.
+    assert_eq!(
+        apply(checkpoint(4, Some("cards")), &progress).await,
+        ["@4:cards"]
+    );
+    // A live one moves every subscription caught up on the connection: not `late`, whose
+    // catch-up is still running.
+    assert_eq!(apply(checkpoint(6, None), &progress).await, ["@6:cards"]);
+    assert_eq!(
+        apply(checkpoint(5, Some("late")), &progress).await,
+        ["@5:late"]
+    );
+    progress.insert("late".to_owned(), caught_up);
+    // A live checkpoint names the subscriptions it moves and those already at its cursor
+    // (consistent there again, after a change of two buckets); one behind every cursor
+    // says nothing.
+    assert_eq!(
+        apply(checkpoint(6, None), &progress).await,
+        ["@6:cards,late"]
+    );
+    assert!(apply(checkpoint(3, None), &progress).await.is_empty());
+    assert_eq!(
+        apply(checkpoint(8, None), &progress).await,
+        ["@8:cards,late"]
+    );
+    let cursors: Vec<Option<u64>> = holds::list(&mut replica.lock().await.unwrap())
+        .await
+        .unwrap()
+        .iter()
+        .map(|stored| stored.cursor)
+        .collect();
+    assert_eq!(cursors, [Some(8), Some(8)]);
 }
