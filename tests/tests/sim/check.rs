@@ -49,6 +49,7 @@ pub(crate) async fn invariants(world: &World) -> Vec<String> {
     broken
         .extend(replicas_equal_the_server::<Contact>(world, &CONTACT_IDS, &failed_entities).await);
     broken.extend(streamed_replicas_hold_their_buckets(world, &failed_entities).await);
+    broken.extend(the_history_is_the_servers(world).await);
 
     // No ACKed change is lost, no deleted entity comes back from an older change, no change
     // is applied twice.
@@ -216,6 +217,57 @@ async fn replicas_equal_the_server<T: Syncable>(
     broken
 }
 
-fn show(state: Option<&Json>) -> String {
+pub(crate) fn show(state: Option<&Json>) -> String {
     state.map_or_else(|| "absent".to_owned(), Json::to_string)
+}
+
+/// The checkpoint oracle's model against the server: every sequence number up to the
+/// server's cursor was recorded, and the latest images are the server's rows.
+async fn the_history_is_the_servers(world: &World) -> Vec<String> {
+    let store = world
+        .store
+        .as_ref()
+        .expect("the server runs after converging");
+    let cursor = store.inner.cursor(&world.tenant).await.unwrap();
+    let mut broken = Vec::new();
+    let (gaps, last) = {
+        let history = world.history.lock();
+        (history.gaps(cursor), history.last())
+    };
+    if !gaps.is_empty() || last != cursor {
+        broken.push(format!(
+            "the model of the server's history misses sequence numbers {gaps:?} (it ends at {last}, the server at {cursor})"
+        ));
+    }
+    broken.extend(history_matches::<Payment>(world, cursor).await);
+    broken.extend(history_matches::<Note>(world, cursor).await);
+    broken.extend(history_matches::<Grant>(world, cursor).await);
+    broken
+}
+
+async fn history_matches<T: Syncable + PartialEq + std::fmt::Debug>(
+    world: &World,
+    cursor: u64,
+) -> Vec<String> {
+    let store = world
+        .store
+        .as_ref()
+        .expect("the server runs after converging");
+    let server: Vec<T> = sync_core::StoreExt::list(&store.inner, &world.tenant)
+        .await
+        .unwrap();
+    let model: Vec<T> = world
+        .history
+        .lock()
+        .live_at::<T>(T::ENTITY, cursor)
+        .into_values()
+        .collect();
+    if server == model {
+        Vec::new()
+    } else {
+        vec![format!(
+            "the model of the server's history holds {} {model:?}, the server {server:?}",
+            T::ENTITY
+        )]
+    }
 }

@@ -56,6 +56,48 @@ pub(crate) struct Observed {
     pub(crate) lost_ack_races: u64,
     /// Every ACK lost.
     pub(crate) lost_acks: u64,
+    /// Per connection, the partial-sync frames sent (`subscribed`, pages, snapshots,
+    /// removals and checkpoints, of catch-ups and live), in the order of sending, with
+    /// whether each was delivered; and the order in which they were delivered (a
+    /// duplicate counts again).
+    stream_frames: BTreeMap<u64, StreamFrames>,
+    /// Per connection and subscription, where its last catch-up checkpoint stands in the
+    /// frames sent and in the deliveries.
+    last_catch_up: BTreeMap<(u64, String), (u64, usize)>,
+    sent_frames: u64,
+    /// The catch-up checkpoints delivered since the checkpoint oracle last looked: the
+    /// client, the subscription, the cursor, and whether the partial-sync frames of its
+    /// connection since the previous one came whole and in order (`false`: one was lost,
+    /// overtook another, or came again late).
+    pub(crate) catch_up_checkpoints: Vec<(usize, String, u64, bool)>,
+    /// Per client and entity id, the highest server cursor of an ACK delivered to it: the
+    /// replica holds the state the server settled for its own change, which may be newer
+    /// than a checkpoint that follows.
+    pub(crate) settled: BTreeMap<(usize, String), u64>,
+}
+
+/// The partial-sync frames of one connection: those sent (serial, text, delivered), and
+/// the serials in the order of delivery.
+type StreamFrames = (Vec<(u64, String, bool)>, Vec<u64>);
+
+/// Whether a frame is of partial sync, and if it is a catch-up's checkpoint, the
+/// subscription it names and its cursor.
+fn stream_frame_of(text: &str) -> Option<Option<(String, u64)>> {
+    let kind = [
+        "subscribed",
+        "stream_page",
+        "bucket_snapshot",
+        "bucket_removed",
+        "checkpoint",
+    ]
+    .into_iter()
+    .find(|kind| text.starts_with(&format!(r#"{{"type":"{kind}""#)))?;
+    if kind != "checkpoint" || !text.contains(r#""subscription""#) {
+        return Some(None);
+    }
+    let json: Json = serde_json::from_str(text).ok()?;
+    let subscription = json.get("subscription")?.as_str()?.to_owned();
+    Some(Some((subscription, json["cursor"].as_u64().unwrap_or(0))))
 }
 
 /// The network.
@@ -185,6 +227,18 @@ impl Net {
         }
         if dir == Dir::Down {
             self.observe_sent(conn, &frame);
+            if let Frame::Text(text) = &frame
+                && stream_frame_of(text).is_some()
+            {
+                self.observed.sent_frames += 1;
+                let serial = self.observed.sent_frames;
+                self.observed
+                    .stream_frames
+                    .entry(conn)
+                    .or_default()
+                    .0
+                    .push((serial, text.clone(), false));
+            }
         }
         self.queues.entry((conn, dir)).or_default().push(frame);
     }
@@ -228,6 +282,18 @@ impl Net {
             return;
         };
         let (to_client, to_server) = (conn.to_client.clone(), conn.to_server.clone());
+        if let (Dir::Down, Frame::Text(text)) = (stream.1, &frame) {
+            let client = conn.client;
+            self.observe_catch_up(stream.0, client, text);
+            if let Some(ack) = ack(&frame) {
+                let settled = self
+                    .observed
+                    .settled
+                    .entry((client, ack.entity))
+                    .or_default();
+                *settled = (*settled).max(ack.cursor);
+            }
+        }
         match (stream.1, frame) {
             (Dir::Up, Frame::Text(text)) => {
                 let _ = to_server.unbounded_send(Inbound::Text(text));
@@ -274,6 +340,8 @@ impl Net {
             eprintln!("cut conn {conn}");
         }
         let client = self.conns.remove(&conn).map(|conn| conn.client);
+        self.observed.stream_frames.remove(&conn);
+        self.observed.last_catch_up.retain(|(of, _), _| *of != conn);
         for dir in [Dir::Up, Dir::Down] {
             for frame in self.queues.remove(&(conn, dir)).unwrap_or_default() {
                 self.observe_lost(dir, &frame, client);
@@ -320,6 +388,55 @@ impl Net {
                 ack.operation == "delete",
             ));
         }
+    }
+
+    /// A partial-sync frame delivered; at a catch-up's checkpoint, whether the frames
+    /// delivered since the subscription's previous one are exactly those sent in between,
+    /// each once, in the order of sending.
+    fn observe_catch_up(&mut self, conn: u64, client: usize, text: &str) {
+        let Some(checkpoint) = stream_frame_of(text) else {
+            return;
+        };
+        let (sent, deliveries) = self.observed.stream_frames.entry(conn).or_default();
+        let serial = match sent
+            .iter()
+            .position(|(_, frame, delivered)| !delivered && frame == text)
+        {
+            Some(at) => {
+                sent[at].2 = true;
+                sent[at].0
+            }
+            // A duplicate after its original.
+            None => match sent.iter().rev().find(|(_, frame, _)| frame == text) {
+                Some((serial, _, _)) => *serial,
+                None => return,
+            },
+        };
+        deliveries.push(serial);
+        let Some((subscription, cursor)) = checkpoint else {
+            return;
+        };
+        let at = deliveries.len() - 1;
+        let key = (conn, subscription);
+        let (after, from) = self
+            .observed
+            .last_catch_up
+            .get(&key)
+            .map_or((0, 0), |(serial, at)| (*serial, at + 1));
+        let between: Vec<u64> = sent
+            .iter()
+            .map(|(sent, _, _)| *sent)
+            .filter(|sent| *sent > after && *sent < serial)
+            .collect();
+        // A checkpoint sent before the subscription's previous one (a duplicate) is out of
+        // order too.
+        let whole = serial > after && deliveries[from..at] == between[..];
+        self.observed
+            .last_catch_up
+            .insert(key.clone(), (serial, at));
+        self.observed
+            .catch_up_checkpoints
+            .push((client, key.1, cursor, whole));
     }
 
     fn observe_lost(&mut self, dir: Dir, frame: &Frame, client: Option<usize>) {
@@ -405,6 +522,8 @@ struct Ack {
     outcome: String,
     version: String,
     operation: String,
+    /// The server's cursor when it answered.
+    cursor: u64,
 }
 
 fn ack(frame: &Frame) -> Option<Ack> {
@@ -427,5 +546,6 @@ fn ack(frame: &Frame) -> Option<Ack> {
         outcome: field("outcome"),
         version: field("updated_at"),
         operation: field("operationType").to_ascii_lowercase(),
+        cursor: json.get("cursor").and_then(Json::as_u64).unwrap_or(0),
     })
 }

@@ -1,5 +1,9 @@
 //! The server's store, counted: the simulation waits until no store call is in flight
-//! (SQLite runs on sqlx's worker threads, outside tokio's clock) before its next step.
+//! (SQLite runs on sqlx's worker threads, outside tokio's clock) before its next step. It
+//! also records every change the store commits into the simulation's [`History`], the
+//! checkpoint oracle's model of the server.
+//!
+//! [`History`]: crate::history::History
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,11 +16,14 @@ use sync_core::store::{BucketFeed, ChangePage, MoveRecord, Purge, Snapshot, Snap
 use sync_core::version::Version;
 use sync_core::{Registry, Result, TenantId};
 
-/// A [`SqliteStore`] that counts its calls in flight.
+use crate::history;
+
+/// A [`SqliteStore`] that counts its calls in flight and records what it commits.
 #[derive(Clone)]
 pub(crate) struct Counting {
     pub(crate) inner: SqliteStore,
     pub(crate) in_flight: Arc<AtomicUsize>,
+    pub(crate) history: history::Shared,
 }
 
 /// One call in flight, from the call until its future is done or dropped.
@@ -52,10 +59,18 @@ impl Store for Counting {
         changes: &[Change],
         refusals: &[Option<Rejection>],
     ) -> impl Future<Output = Result<BatchOutcome>> + Send {
-        counted(
-            self.call(),
-            self.inner.apply_screened(tenant, changes, refusals),
-        )
+        let history = self.history.clone();
+        let call = self.call();
+        let applied = self.inner.apply_screened(tenant, changes, refusals);
+        async move {
+            let outcome = applied.await;
+            // Recorded before the call counts as done: the next step sees it.
+            if let Ok(outcome) = &outcome {
+                history.lock().record(outcome);
+            }
+            drop(call);
+            outcome
+        }
     }
 
     fn changes_since(

@@ -1,6 +1,7 @@
 //! One simulated run: the real server (store, engine, hub, sessions) and N real clients,
 //! each on its own files, driven step by step from one seed.
 
+use std::cell::RefCell;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -15,6 +16,8 @@ use sync_core::version::Version;
 use sync_core::{Registry, TenantId};
 use tokio::sync::watch;
 
+use crate::checkpoints::{self, Watch};
+use crate::history;
 use crate::net::{self, Server};
 use crate::store::Counting;
 
@@ -107,6 +110,7 @@ pub(crate) struct Report {
     pub(crate) lost_ack_races: u64,
     pub(crate) server_restarts: u64,
     pub(crate) client_restarts: u64,
+    pub(crate) checkpoints: checkpoints::Figures,
 }
 
 pub(crate) struct World {
@@ -116,6 +120,11 @@ pub(crate) struct World {
     pub(crate) net: net::Shared,
     store_calls: Arc<AtomicUsize>,
     pub(crate) store: Option<Counting>,
+    /// Every change the server committed, across its restarts: the checkpoint oracle's
+    /// model.
+    pub(crate) history: history::Shared,
+    /// The checkpoint oracle, which runs at every quiescence.
+    pub(crate) watch: RefCell<Watch>,
     pub(crate) tenant: TenantId,
     slots: Vec<Slot>,
     edits: u64,
@@ -151,6 +160,8 @@ impl World {
             net: net::Shared::default(),
             store_calls: Arc::new(AtomicUsize::new(0)),
             store: None,
+            history: history::Shared::default(),
+            watch: RefCell::new(Watch::new()),
             tenant: TenantId::new("sim").unwrap(),
             slots,
             edits: 0,
@@ -165,7 +176,8 @@ impl World {
     }
 
     /// Waits until nothing can happen without a step: no store call or replica statement
-    /// in flight (they run on sqlx's threads) and no task with work left.
+    /// in flight (they run on sqlx's threads) and no task with work left; then checks the
+    /// replicas that have just applied a checkpoint.
     pub(crate) async fn quiesce(&self) {
         let mut calm = 0;
         let mut waits = 0u32;
@@ -191,6 +203,7 @@ impl World {
             }
             last = sent;
         }
+        self.observe().await;
     }
 
     async fn server_up(&mut self) {
@@ -202,6 +215,7 @@ impl World {
         let store = Counting {
             inner,
             in_flight: self.store_calls.clone(),
+            history: self.history.clone(),
         };
         let engine = Engine::new(store.clone(), Hub::new(256), engine::Config::default());
         let (shutdown, _) = watch::channel(false);
@@ -258,6 +272,7 @@ impl World {
             .build()
             .await
             .unwrap();
+        self.watch.get_mut().start(index, &client);
         // Subscriptions are stored in the replica: made at the first start, resumed after.
         if slot.starts == 1 {
             if !payment_keys(index).is_empty() {
@@ -301,7 +316,7 @@ impl World {
         self.report.client_restarts += 1;
     }
 
-    fn client(&self, index: usize) -> Option<&Client> {
+    pub(crate) fn client(&self, index: usize) -> Option<&Client> {
         self.slots[index].client.as_ref()
     }
 
@@ -685,6 +700,7 @@ impl World {
         report.delivered = net.delivered;
         report.lost_acks = net.observed.lost_acks;
         report.lost_ack_races = net.observed.lost_ack_races;
+        report.checkpoints = self.watch.borrow().figures;
         report
     }
 }
