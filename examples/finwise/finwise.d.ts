@@ -239,7 +239,8 @@ export interface PlanningTransaction {
  * A FinWise transaction (`transactions`). A client may keep only some accounts'
  * transactions by subscribing to the stream `transactions_by_account` with their ids
  * (`finwise-cli sync --accounts A,B`); the FinWise frontend, which subscribes to nothing,
- * gets them all as before.
+ * gets them all as before. A `member` gets only those of its account groups' accounts,
+ * and only through the stream ([`AccountGrant`]).
  */
 export interface Transaction {
   /** The transaction's id. */
