@@ -689,16 +689,11 @@ async fn a_catch_up_checkpoint_before_its_subscribed_is_not_applied_and_the_catc
     fake.send(json!({"type": "subscribed", "id": id.as_str(), "stream": STREAM, "definition": "d1", "buckets": ["A"], "cursor": 0}));
     fake.send(json!({"type": "bucket_snapshot", "subscription": id.as_str(), "stream": STREAM, "bucket": "A", "entity_type": "Payment", "cursor": 6, "rows": [row]}));
     fake.send(json!({"type": "checkpoint", "cursor": 6, "subscription": id.as_str()}));
-    let checkpoint = loop {
-        match tokio::time::timeout(SYNC, events.recv())
-            .await
-            .unwrap()
-            .unwrap()
-        {
-            Event::Checkpoint(checkpoint) => break checkpoint,
-            _ => continue,
-        }
-    };
+    let checkpoint = next_event(&mut events, |event| match event {
+        Event::Checkpoint(checkpoint) => Some(checkpoint),
+        _ => None,
+    })
+    .await;
     assert_eq!(
         (checkpoint.cursor, &checkpoint.subscriptions[..]),
         (6, &[id.clone()][..])
@@ -799,16 +794,11 @@ async fn a_forbidden_edit_of_a_row_no_longer_held_is_dropped_and_reported() {
     fake.send(json!({"type": "bucket_removed", "subscription": id.as_str(), "stream": STREAM, "bucket": "A", "reason": "revoked"}));
     fake.send(json!({"type": "sync_nack", "id": entry, "reason": "forbidden", "detail": "not yours any more"}));
 
-    let dropped = loop {
-        match tokio::time::timeout(SYNC, events.recv())
-            .await
-            .unwrap()
-            .unwrap()
-        {
-            Event::Dropped(dropped) => break dropped,
-            _ => continue,
-        }
-    };
+    let dropped = next_event(&mut events, |event| match event {
+        Event::Dropped(dropped) => Some(dropped),
+        _ => None,
+    })
+    .await;
     assert_eq!(
         (dropped.entity_type, dropped.entity_id.as_str()),
         ("Payment", "p1")
@@ -946,16 +936,11 @@ async fn an_edit_made_offline_of_a_row_whose_bucket_was_revoked_is_dropped_and_r
 
     let mut events = user.events();
     proxy.refuse(false);
-    let dropped = loop {
-        match tokio::time::timeout(SYNC, events.recv())
-            .await
-            .unwrap()
-            .unwrap()
-        {
-            Event::Dropped(dropped) => break dropped,
-            _ => continue,
-        }
-    };
+    let dropped = next_event(&mut events, |event| match event {
+        Event::Dropped(dropped) => Some(dropped),
+        _ => None,
+    })
+    .await;
     assert_eq!(
         (dropped.entity_type, dropped.entity_id.as_str()),
         ("Note", "n-b")
@@ -1022,4 +1007,20 @@ async fn a_bucket_granted_while_offline_arrives_whole_on_resume() {
         listed[0].buckets.as_deref(),
         Some(&["A".to_owned(), "B".to_owned()][..])
     );
+}
+
+/// The first event `pick` takes, within [`SYNC`]; the events before it are skipped.
+async fn next_event<T>(
+    events: &mut tokio::sync::broadcast::Receiver<Event>,
+    pick: impl Fn(Event) -> Option<T>,
+) -> T {
+    loop {
+        let event = tokio::time::timeout(SYNC, events.recv())
+            .await
+            .expect("an event in time")
+            .expect("the client is running");
+        if let Some(picked) = pick(event) {
+            return picked;
+        }
+    }
 }

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::ws::{connect, entry, process, recv, send, silent};
-use common::{PgSchema, Server, User, create_tenant, read, start, start_with, user};
+use common::{PgSchema, Server, User, add_member, create_tenant, read, start, start_with, user};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sync_testkit::ws::Socket;
@@ -107,20 +107,6 @@ async fn put_groups(
     .await
 }
 
-async fn add_member(server: &Server, owner: &User, tenant: &str, email: &str, role: &str) {
-    let (status, body) = read(
-        owner
-            .client
-            .post(server.url(&format!("/tenants/{tenant}/members")))
-            .json(&json!({"email": email, "role": role}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-}
-
 /// An initial load: the ids of each collection in it.
 async fn initial_ids(socket: &mut Socket, tenant: &str) -> BTreeMap<String, Vec<String>> {
     send(
@@ -154,8 +140,18 @@ async fn a_member_sees_only_its_account_groups(server: Server) {
         .as_str()
         .unwrap()
         .to_owned();
-    add_member(&server, &owner, &tenant, "mia@example.com", "member").await;
-    add_member(&server, &owner, &tenant, "eddie@example.com", "editor").await;
+    assert_eq!(
+        add_member(&server, &owner, &tenant, "mia@example.com", "member")
+            .await
+            .0,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        add_member(&server, &owner, &tenant, "eddie@example.com", "editor")
+            .await
+            .0,
+        StatusCode::CREATED
+    );
 
     // The owner's data, as its frontend writes it: two groups, an account and a
     // transaction in each.

@@ -779,14 +779,9 @@ async fn a_member_keeps_only_the_transactions_its_account_groups_allow() {
         .to_owned();
     let tenant_id = TenantId::new(tenant.as_str()).unwrap();
     let mia = common::user(&server, "mia").await;
-    let added = owner
-        .client
-        .post(server.url(&format!("/tenants/{tenant}/members")))
-        .json(&serde_json::json!({"email": "mia@example.com", "role": "member"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(added.status(), reqwest::StatusCode::CREATED);
+    let (added, _) =
+        common::add_member(&server, &owner, &tenant, "mia@example.com", "member").await;
+    assert_eq!(added, reqwest::StatusCode::CREATED);
     seed(
         &server,
         &tenant_id,

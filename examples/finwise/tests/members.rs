@@ -8,7 +8,7 @@ mod common;
 use common::ws::{
     account, account_update, close_code, connect, entry, process, recv, refusal, send, silent,
 };
-use common::{Server, User, create_tenant, read, start, user};
+use common::{Server, User, add_member, create_tenant, read, start, user};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sync_core::TenantId;
@@ -23,25 +23,6 @@ async fn tenant_of(server: &Server, owner: &User) -> String {
         .as_str()
         .unwrap()
         .to_owned()
-}
-
-async fn add(
-    server: &Server,
-    caller: &User,
-    tenant: &str,
-    email: &str,
-    role: &str,
-) -> (StatusCode, Value) {
-    read(
-        caller
-            .client
-            .post(server.url(&format!("/tenants/{tenant}/members")))
-            .json(&json!({"email": email, "role": role}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await
 }
 
 async fn members(server: &Server, caller: &User, tenant: &str) -> (StatusCode, Value) {
@@ -129,13 +110,13 @@ async fn the_owner_adds_lists_changes_and_removes_members() {
     let tenant = tenant_of(&server, &anna).await;
     assert!(tenant_ids(&server, &bob).await.is_empty());
 
-    let (status, added) = add(&server, &anna, &tenant, "BOB@example.com", "editor").await;
+    let (status, added) = add_member(&server, &anna, &tenant, "BOB@example.com", "editor").await;
     assert_eq!(status, StatusCode::CREATED, "{added}");
     assert_eq!(
         added,
         json!({"user_id": bob.uuid, "name": "bob", "email": "bob@example.com", "role": "editor"})
     );
-    let (status, _) = add(&server, &anna, &tenant, "carl@example.com", "viewer").await;
+    let (status, _) = add_member(&server, &anna, &tenant, "carl@example.com", "viewer").await;
     assert_eq!(status, StatusCode::CREATED);
 
     let (status, list) = members(&server, &anna, &tenant).await;
@@ -189,7 +170,7 @@ async fn only_the_owner_manages_members_and_bad_requests_get_clear_errors() {
     let eve = user(&server, "eve").await;
     let tenant = tenant_of(&server, &anna).await;
     assert_eq!(
-        add(&server, &anna, &tenant, "bob@example.com", "editor")
+        add_member(&server, &anna, &tenant, "bob@example.com", "editor")
             .await
             .0,
         StatusCode::CREATED
@@ -198,7 +179,7 @@ async fn only_the_owner_manages_members_and_bad_requests_get_clear_errors() {
     // An editor and a stranger: 403 on every member endpoint, and nothing changes.
     for intruder in [&bob, &eve] {
         assert_eq!(
-            add(&server, intruder, &tenant, "eve@example.com", "editor")
+            add_member(&server, intruder, &tenant, "eve@example.com", "editor")
                 .await
                 .0,
             StatusCode::FORBIDDEN
@@ -239,7 +220,7 @@ async fn only_the_owner_manages_members_and_bad_requests_get_clear_errors() {
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
 
     for role in ["owner", "admin", ""] {
-        let (status, body) = add(&server, &anna, &tenant, "eve@example.com", role).await;
+        let (status, body) = add_member(&server, &anna, &tenant, "eve@example.com", role).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{role}: {body}");
         assert!(
             body["detail"].as_str().unwrap().contains("editor"),
@@ -253,19 +234,19 @@ async fn only_the_owner_manages_members_and_bad_requests_get_clear_errors() {
         StatusCode::UNPROCESSABLE_ENTITY
     );
     assert_eq!(
-        add(&server, &anna, &tenant, "nobody@example.com", "editor")
+        add_member(&server, &anna, &tenant, "nobody@example.com", "editor")
             .await
             .0,
         StatusCode::NOT_FOUND
     );
     assert_eq!(
-        add(&server, &anna, &tenant, "anna@example.com", "viewer")
+        add_member(&server, &anna, &tenant, "anna@example.com", "viewer")
             .await
             .0,
         StatusCode::BAD_REQUEST
     );
     assert_eq!(
-        add(&server, &anna, &tenant, "bob@example.com", "viewer")
+        add_member(&server, &anna, &tenant, "bob@example.com", "viewer")
             .await
             .0,
         StatusCode::BAD_REQUEST
@@ -313,7 +294,7 @@ async fn a_viewer_receives_everything_and_every_write_of_theirs_is_nacked_forbid
     let vera = user(&server, "vera").await;
     let tenant = tenant_of(&server, &anna).await;
     assert_eq!(
-        add(&server, &anna, &tenant, "vera@example.com", "viewer")
+        add_member(&server, &anna, &tenant, "vera@example.com", "viewer")
             .await
             .0,
         StatusCode::CREATED
@@ -462,7 +443,7 @@ async fn a_removed_member_is_disconnected_and_refused_and_a_new_role_applies_on_
     let tenant = tenant_of(&server, &anna).await;
     for email in ["bob@example.com", "carl@example.com"] {
         assert_eq!(
-            add(&server, &anna, &tenant, email, "editor").await.0,
+            add_member(&server, &anna, &tenant, email, "editor").await.0,
             StatusCode::CREATED
         );
     }

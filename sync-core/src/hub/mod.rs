@@ -546,7 +546,7 @@ impl Sessions {
     }
 }
 
-/// The `stream_page` of one change in one bucket, and the `checkpoint` after it.
+/// The `stream_page` of one change in one bucket, shared by every session holding it.
 fn stream_page(effect: &Effect, stream: &str, key: &str, op: BucketOp) -> Arc<str> {
     let page = ServerMessage::StreamPage(StreamPage {
         subscription: None,

@@ -184,6 +184,27 @@ pub(crate) async fn create_tenant(server: &impl Endpoint, user: &User, name: &st
     body
 }
 
+/// `caller` shares `tenant` with the user of `email` in `role` (`POST /tenants/{id}/members`);
+/// the answer.
+pub(crate) async fn add_member(
+    server: &impl Endpoint,
+    caller: &User,
+    tenant: &str,
+    email: &str,
+    role: &str,
+) -> (StatusCode, Value) {
+    read(
+        caller
+            .client
+            .post(server.url(&format!("/tenants/{tenant}/members")))
+            .json(&json!({"email": email, "role": role}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
 /// Whether `text` is an RFC 3339 time.
 pub(crate) fn is_rfc3339(value: &Value) -> bool {
     value
