@@ -295,8 +295,9 @@ pub(crate) async fn checkpoint(
         released = holds::sweep(&mut tx, id).await?;
         // Rows of the entity that no bucket ever held (synced whole before it was
         // streamed) go too.
+        let known = holds::known(&mut tx, &stored.entity).await?;
         for state in tables.list(&mut tx, &stored.entity).await? {
-            if !holds::known(&mut tx, state.entity_type, &state.entity_id).await? {
+            if !known.contains(&state.entity_id) {
                 released.push((state.entity_type.to_owned(), state.entity_id));
             }
         }

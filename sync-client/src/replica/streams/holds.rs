@@ -475,18 +475,13 @@ pub(crate) async fn held_count(
     .await?)
 }
 
-/// Whether any hold (or recorded leave) names the row.
-pub(crate) async fn known(
-    conn: &mut SqliteConnection,
-    entity: &str,
-    entity_id: &str,
-) -> Result<bool> {
-    let any: Option<i64> = sqlx::query_scalar(
-        "SELECT 1 FROM \"_sync_holds\" WHERE \"entity\" = ? AND \"entity_id\" = ? LIMIT 1",
+/// The ids of `entity`'s rows that any hold (or recorded leave) names.
+pub(crate) async fn known(conn: &mut SqliteConnection, entity: &str) -> Result<BTreeSet<String>> {
+    let ids: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT \"entity_id\" FROM \"_sync_holds\" WHERE \"entity\" = ?",
     )
     .bind(entity)
-    .bind(entity_id)
-    .fetch_optional(&mut *conn)
+    .fetch_all(&mut *conn)
     .await?;
-    Ok(any.is_some())
+    Ok(ids.into_iter().collect())
 }
