@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
-use serde_json::json;
+use serde_json::{Value, json};
 use sync_client::event::{Event, Source};
 use sync_client::status::Connection;
 use sync_client::subscription::State;
@@ -700,6 +700,144 @@ async fn a_catch_up_checkpoint_before_its_subscribed_is_not_applied_and_the_catc
     );
     assert_eq!(ids(&reader).await, ["p1"]);
     assert_eq!(reader.subscriptions().await.unwrap()[0].cursor, Some(6));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_catch_up_missing_a_frame_or_overtaken_by_a_live_page_is_not_applied_and_runs_again() {
+    let dir = Dir::new();
+    let mut fake = FakeServer::start().await;
+    let reader = client(&fake.url(), &dir.db("reader")).await;
+    let mut events = reader.events();
+    let id = reader.subscribe::<Payment>(STREAM, ["A"]).await.unwrap();
+    assert_eq!(fake.next().await["type"], "subscribe");
+    let row = json!({"id": "p1", "accountId": "A", "amount": 10, "draft": false, "updated_at": "2026-01-01T00:00:01.000Z"});
+    let subscribed = json!({"type": "subscribed", "id": id.as_str(), "stream": STREAM, "definition": "d1", "buckets": ["A"], "cursor": 0});
+    let snapshot = json!({"type": "bucket_snapshot", "subscription": id.as_str(), "stream": STREAM, "bucket": "A", "entity_type": "Payment", "cursor": 6, "rows": [row.clone()]});
+    // The checkpoint counts one frame of its catch-up: the snapshot.
+    let checkpoint =
+        json!({"type": "checkpoint", "cursor": 6, "subscription": id.as_str(), "pages": 1});
+    let asked_again = |again: Value| {
+        assert_eq!(
+            (&again["type"], &again["id"]),
+            (&json!("subscribe"), &json!(id.as_str())),
+            "the subscription is asked again: {again}"
+        );
+        assert!(again.get("cursor").is_none(), "from no cursor: {again}");
+    };
+
+    // The snapshot was lost.
+    fake.send(subscribed.clone());
+    fake.send(checkpoint.clone());
+    asked_again(fake.next().await);
+
+    // A live page newer than the checkpoint came before it: the frames came out of order
+    // (the server sends a bucket's live pages after its catch-up's checkpoint).
+    fake.send(subscribed.clone());
+    fake.send(snapshot);
+    fake.send(json!({"type": "stream_page", "changes": [{"op": "put", "stream": STREAM, "bucket": "A", "entity_type": "Payment", "entity_id": "p2", "seq": 7,
+                     "data": {"id": "p2", "accountId": "A", "amount": 20, "draft": false, "updated_at": "2026-01-01T00:00:02.000Z"}}], "has_more": false}));
+    fake.send(checkpoint.clone());
+    asked_again(fake.next().await);
+    assert_eq!(reader.subscriptions().await.unwrap()[0].cursor, None);
+    assert!(
+        !drain(&mut events)
+            .iter()
+            .any(|event| matches!(event, Event::Checkpoint(_))),
+        "no checkpoint was applied"
+    );
+
+    // Whole and in order, it is applied.
+    let p2 = json!({"id": "p2", "accountId": "A", "amount": 20, "draft": false, "updated_at": "2026-01-01T00:00:02.000Z"});
+    fake.send(subscribed);
+    fake.send(json!({"type": "bucket_snapshot", "subscription": id.as_str(), "stream": STREAM, "bucket": "A", "entity_type": "Payment", "cursor": 7, "rows": [row, p2]}));
+    fake.send(json!({"type": "checkpoint", "cursor": 7, "subscription": id.as_str(), "pages": 1}));
+    let applied = next_event(&mut events, |event| match event {
+        Event::Checkpoint(checkpoint) => Some(checkpoint),
+        _ => None,
+    })
+    .await;
+    assert_eq!(
+        (applied.cursor, &applied.subscriptions[..]),
+        (7, &[id.clone()][..])
+    );
+    assert_eq!(ids(&reader).await, ["p1", "p2"]);
+    assert_eq!(reader.subscriptions().await.unwrap()[0].cursor, Some(7));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_re_resolution_missing_a_frame_catches_up_again_even_past_a_lost_checkpoint() {
+    let dir = Dir::new();
+    let mut fake = FakeServer::start().await;
+    let reader = client(&fake.url(), &dir.db("reader")).await;
+    let mut events = reader.events();
+    let id = reader
+        .subscribe::<Payment>(STREAM, ["A", "B"])
+        .await
+        .unwrap();
+    assert_eq!(fake.next().await["type"], "subscribe");
+    fake.send(json!({"type": "subscribed", "id": id.as_str(), "stream": STREAM, "definition": "d1", "buckets": ["A"], "cursor": 0}));
+    fake.send(json!({"type": "bucket_snapshot", "subscription": id.as_str(), "stream": STREAM, "bucket": "A", "entity_type": "Payment", "cursor": 4, "rows": []}));
+    fake.send(json!({"type": "checkpoint", "cursor": 4, "subscription": id.as_str(), "pages": 1}));
+    let caught_up = next_event(&mut events, |event| match event {
+        Event::Checkpoint(checkpoint) => Some(checkpoint.cursor),
+        _ => None,
+    })
+    .await;
+    assert_eq!(caught_up, 4);
+
+    // Two re-resolutions (grants of B, then of another key): the first's snapshot and
+    // checkpoint were lost, the second's snapshot too. Its checkpoint counts three frames
+    // since `subscribed`; the client has one.
+    fake.send(json!({"type": "checkpoint", "cursor": 6, "subscription": id.as_str(), "pages": 3}));
+    let again = fake.next().await;
+    assert_eq!(
+        (&again["type"], &again["id"], &again["cursor"]),
+        (&json!("subscribe"), &json!(id.as_str()), &json!(4)),
+        "the subscription catches up again from its cursor: {again}"
+    );
+    assert_eq!(reader.subscriptions().await.unwrap()[0].cursor, Some(4));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_catch_up_checkpoint_that_comes_twice_is_applied_once() {
+    let dir = Dir::new();
+    let mut fake = FakeServer::start().await;
+    let reader = client(&fake.url(), &dir.db("reader")).await;
+    let mut events = reader.events();
+    let id = reader.subscribe::<Payment>(STREAM, ["A"]).await.unwrap();
+    assert_eq!(fake.next().await["type"], "subscribe");
+    let caught_up =
+        json!({"type": "checkpoint", "cursor": 5, "subscription": id.as_str(), "pages": 1});
+    fake.send(json!({"type": "subscribed", "id": id.as_str(), "stream": STREAM, "definition": "d1", "buckets": ["A"], "cursor": 0}));
+    fake.send(json!({"type": "bucket_snapshot", "subscription": id.as_str(), "stream": STREAM, "bucket": "A", "entity_type": "Payment", "cursor": 5, "rows": []}));
+    fake.send(caught_up.clone());
+    let live =
+        |cursor: u64, pages: u64| json!({"type": "checkpoint", "cursor": cursor, "pages": pages});
+    fake.send(json!({"type": "stream_page", "changes": [{"op": "put", "stream": STREAM, "bucket": "A", "entity_type": "Payment", "entity_id": "p1", "seq": 8,
+                     "data": {"id": "p1", "accountId": "A", "amount": 10, "draft": false, "updated_at": "2026-01-01T00:00:01.000Z"}}], "has_more": false}));
+    fake.send(live(8, 1));
+    // The catch-up's checkpoint again, late: it is neither applied (the cursor would go
+    // back to 5) nor a reason to catch up again.
+    fake.send(caught_up);
+    fake.send(live(9, 1));
+    let mut applied = Vec::new();
+    while applied.last() != Some(&9) {
+        applied.push(
+            next_event(&mut events, |event| match event {
+                Event::Checkpoint(checkpoint) => Some(checkpoint.cursor),
+                _ => None,
+            })
+            .await,
+        );
+    }
+    assert_eq!(applied, [5, 8, 9]);
+    assert_eq!(reader.subscriptions().await.unwrap()[0].cursor, Some(9));
+    reader.put(&payment("p2", "A", 20)).await.unwrap();
+    let next = fake.next().await;
+    assert_eq!(
+        next["type"], "process_sync_batch",
+        "no subscribe again: {next}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -182,8 +182,10 @@ pub struct Checkpoint {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subscription: Option<String>,
     /// On a live checkpoint: how many live `stream_page`s this connection has carried so
-    /// far. A client that received fewer lost one: it must not move its cursors, and
-    /// catches its subscriptions up again instead.
+    /// far. On a checkpoint naming a subscription: how many frames of that subscription
+    /// (`bucket_removed`, `bucket_snapshot`, `stream_page`) the connection has carried since
+    /// its `subscribed`, re-resolutions included. A client that received another count lost
+    /// one: it must not move its cursors, and catches the subscriptions up again instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pages: Option<u64>,
 }

@@ -34,6 +34,10 @@ pub(super) struct Held {
     pub(super) keys: Vec<String>,
     /// The keys the client asked for (for keys intersected with the principal's).
     parameters: Vec<String>,
+    /// The frames of the subscription (`bucket_removed`, `bucket_snapshot`, `stream_page`)
+    /// sent since its `subscribed`: each checkpoint naming it carries the count, so a
+    /// client missing one, even with a checkpoint between, can tell.
+    frames: u64,
 }
 
 /// A subscribe accepted, waiting for its catch-up read.
@@ -281,6 +285,7 @@ pub(super) fn accept(
                 keys.clone()
             },
             parameters: keys.clone(),
+            frames: 0,
         },
     );
     drop(held);
@@ -419,7 +424,7 @@ pub(super) async fn resolve_again<S: Store>(
         let Some((handler, index)) = store.registry().stream(spec.name) else {
             continue;
         };
-        let (lost, gained) = {
+        let (lost, gained, frames) = {
             let mut held = lock(&context.subscriptions);
             let Some(entry) = held.by_id.get(&id) else {
                 continue;
@@ -457,15 +462,19 @@ pub(super) async fn resolve_again<S: Store>(
                 spec: spec.clone(),
                 keys: lost.clone(),
                 parameters: Vec::new(),
+                frames: 0,
             };
+            let mut frames = 0;
             if let Some(entry) = held.by_id.get_mut(&id) {
                 entry.keys = wanted.clone();
+                entry.frames += (lost.len() + gained.len()) as u64;
+                frames = entry.frames;
             }
             release_unheld(&held, &context.holder, &previous, &[]);
             context
                 .holder
                 .hold(handler.entity(), handler.streams()[index].name, &gained);
-            (lost, gained)
+            (lost, gained, frames)
         };
         for bucket in lost {
             replies.push(
@@ -512,7 +521,7 @@ pub(super) async fn resolve_again<S: Store>(
             ServerMessage::Checkpoint(Checkpoint {
                 cursor: checkpoint,
                 subscription: Some(id),
-                pages: None,
+                pages: Some(frames),
             })
             .into(),
         );
@@ -689,13 +698,20 @@ pub(super) async fn catch_up<S: Store>(
         })
         .into(),
     );
+    // The checkpoint counts the frames between `subscribed` and itself, so that a client
+    // missing one of them catches up again instead of moving its cursor; re-resolutions
+    // count on from there.
+    let frames = (removed.len() + pages.len()) as u64;
+    if let Some(entry) = lock(&plan.context.subscriptions).by_id.get_mut(&plan.id) {
+        entry.frames = frames;
+    }
     replies.append(&mut removed);
     replies.append(&mut pages);
     replies.push(
         ServerMessage::Checkpoint(Checkpoint {
             cursor: checkpoint,
             subscription: Some(plan.id),
-            pages: None,
+            pages: Some(frames),
         })
         .into(),
     );

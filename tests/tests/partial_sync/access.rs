@@ -221,14 +221,18 @@ store_tests! {
         let server = serve(&fixture).await;
         let mut admin = household(&server).await;
         let mut user = server.connect().await;
-        let (subscribed, _, _) = subscribe(&mut user, notes_request(&["A", "B", "C"])).await;
+        let (subscribed, loaded, _) = subscribe(&mut user, notes_request(&["A", "B", "C"])).await;
         assert_eq!(subscribed["buckets"], json!(["A", "B"]));
 
         ack(&mut admin, "Grant", "r1", "delete", grant("u1-B", "user-1", "B", 5)).await;
         let removed = next(&mut user).await;
         assert_eq!(removed["type"], "bucket_removed", "{removed}");
         assert_eq!((&removed["bucket"], &removed["reason"]), (&json!("B"), &json!("revoked")));
-        assert_eq!(next(&mut user).await["type"], "checkpoint");
+        let checkpoint = next(&mut user).await;
+        // A re-resolution's checkpoint names the subscription and counts its frames since
+        // `subscribed`: the catch-up's, then this one.
+        let frames = loaded.len() as u64 + 1;
+        assert_eq!((&checkpoint["subscription"], &checkpoint["pages"]), (&subscribed["id"], &json!(frames)), "{checkpoint}");
         // Nothing of B after the revocation; A still flows.
         ack(&mut admin, "Note", "n10", "update", note("n-b", "B", "secret", 6)).await;
         ack(&mut admin, "Note", "n11", "update", note("n-a", "A", "shared", 7)).await;
@@ -245,7 +249,8 @@ store_tests! {
         assert_eq!(snapshot["type"], "bucket_snapshot", "{snapshot}");
         assert_eq!(snapshot["bucket"], "C");
         assert_eq!(snapshot["rows"][0]["id"], "n-c");
-        assert_eq!(next(&mut user).await["type"], "checkpoint");
+        let checkpoint = next(&mut user).await;
+        assert_eq!((&checkpoint["subscription"], &checkpoint["pages"]), (&subscribed["id"], &json!(frames + 1)), "{checkpoint}");
     }
 
     async fn a_revocation_while_offline_is_told_on_resume(fixture: Fixture) {

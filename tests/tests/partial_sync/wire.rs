@@ -133,6 +133,12 @@ pub(crate) async fn subscribe(socket: &mut Socket, request: Value) -> (Value, Ve
         let message = recv(socket).await;
         if message["type"] == "checkpoint" {
             assert_eq!(message["subscription"], subscribed["id"]);
+            // It counts the catch-up's frames, so a client missing one can tell.
+            assert_eq!(
+                message["pages"].as_u64(),
+                Some(between.len() as u64),
+                "{message}"
+            );
             return (subscribed, between, message["cursor"].as_u64().unwrap());
         }
         between.push(message);
