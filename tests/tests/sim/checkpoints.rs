@@ -30,13 +30,14 @@
 //!   rows are kept warm by a TTL.
 //!
 //! One known limit of the protocol is counted apart rather than failing the seed (reported
-//! in docs/reliability.md; `SIM_STRICT_CHECKPOINTS=1` fails on it too): a catch-up (or a
-//! re-resolution after a grant) carries no count of its frames, so a client cannot tell
-//! that one was lost, or overtaken by the catch-up's checkpoint, on the simulated network
-//! (a WebSocket neither loses nor reorders frames within a connection). The network
-//! records whether the partial-sync frames of a connection since its previous catch-up
-//! checkpoint came whole and in order; when they did not, the subscription is *tainted*:
-//! its violations are counted, not reported, until a catch-up of it arrives whole.
+//! in docs/reliability.md; `SIM_STRICT_CHECKPOINTS=1` fails on it too). The simulated
+//! network loses, duplicates and reorders frames within a connection, which a WebSocket
+//! never does. A checkpoint naming a subscription counts its frames, and the client
+//! catches up again when the count or the order is wrong; but a count cannot see a frame
+//! lost and another duplicated in the same stretch. The network records whether the
+//! partial-sync frames of a connection since its previous catch-up checkpoint came whole,
+//! once each and in order; when they did not, the subscription is *tainted*: its
+//! violations are counted, not reported, until a catch-up of it arrives whole.
 //!
 //! [`History`]: crate::history::History
 

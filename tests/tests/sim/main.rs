@@ -21,8 +21,9 @@
 //! `SIM_SEEDS=n` runs seeds 1 to n (default 200; `SIM_FIRST_SEED=f` starts at f instead),
 //! `SIM_SEED=s` replays one, `SIM_STEPS=k` sets
 //! the steps per seed (default 150), `SIM_CLIENTS=c` the clients (default 3),
-//! `SIM_STRICT_CHECKPOINTS=1` fails a seed on the checkpoint violations of the two faults
-//! the checkpoint oracle otherwise counts apart (see `checkpoints.rs`). A failing seed
+//! `SIM_STRICT_CHECKPOINTS=1` fails a seed on the checkpoint violations the checkpoint
+//! oracle otherwise counts apart: those after frames lost, duplicated or reordered within
+//! a connection (see `checkpoints.rs`). A failing seed
 //! prints the command that replays it.
 
 #![allow(
