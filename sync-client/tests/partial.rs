@@ -9,10 +9,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
-use serde_json::{Value, json};
+use serde_json::json;
 use sync_client::event::{Event, Source};
 use sync_client::status::Connection;
-use sync_client::subscription::State;
+use sync_client::subscription::{State, SubscriptionId};
 use sync_client::transport::{self, BoxError, Connector, Frame, Transport};
 use sync_client::{Builder, Client};
 use sync_core::store::sqlite::Synchronous;
@@ -669,31 +669,16 @@ async fn a_catch_up_checkpoint_before_its_subscribed_is_not_applied_and_the_catc
     assert_eq!(subscribe["type"], "subscribe", "{subscribe}");
     // The checkpoint comes first (its `subscribed` and snapshot were lost or are late).
     fake.send(json!({"type": "checkpoint", "cursor": 5, "subscription": id.as_str()}));
-    let again = fake.next().await;
-    assert_eq!(
-        (&again["type"], &again["id"]),
-        (&json!("subscribe"), &json!(id.as_str())),
-        "the subscription is asked again: {again}"
-    );
-    assert!(again.get("cursor").is_none(), "from no cursor: {again}");
+    asked_again_whole(&mut fake, &id).await;
     assert_eq!(reader.subscriptions().await.unwrap()[0].cursor, None);
-    assert!(
-        !drain(&mut events)
-            .iter()
-            .any(|event| matches!(event, Event::Checkpoint(_))),
-        "nothing was applied"
-    );
+    assert!(!applied_any_checkpoint(&mut events), "nothing was applied");
 
     // The catch-up asked again, whole and in order, is applied.
     let row = json!({"id": "p1", "accountId": "A", "amount": 10, "draft": false, "updated_at": "2026-01-01T00:00:01.000Z"});
     fake.send(json!({"type": "subscribed", "id": id.as_str(), "stream": STREAM, "definition": "d1", "buckets": ["A"], "cursor": 0}));
     fake.send(json!({"type": "bucket_snapshot", "subscription": id.as_str(), "stream": STREAM, "bucket": "A", "entity_type": "Payment", "cursor": 6, "rows": [row]}));
     fake.send(json!({"type": "checkpoint", "cursor": 6, "subscription": id.as_str()}));
-    let checkpoint = next_event(&mut events, |event| match event {
-        Event::Checkpoint(checkpoint) => Some(checkpoint),
-        _ => None,
-    })
-    .await;
+    let checkpoint = next_checkpoint(&mut events).await;
     assert_eq!(
         (checkpoint.cursor, &checkpoint.subscriptions[..]),
         (6, &[id.clone()][..])
@@ -716,19 +701,11 @@ async fn a_catch_up_missing_a_frame_or_overtaken_by_a_live_page_is_not_applied_a
     // The checkpoint counts one frame of its catch-up: the snapshot.
     let checkpoint =
         json!({"type": "checkpoint", "cursor": 6, "subscription": id.as_str(), "pages": 1});
-    let asked_again = |again: Value| {
-        assert_eq!(
-            (&again["type"], &again["id"]),
-            (&json!("subscribe"), &json!(id.as_str())),
-            "the subscription is asked again: {again}"
-        );
-        assert!(again.get("cursor").is_none(), "from no cursor: {again}");
-    };
 
     // The snapshot was lost.
     fake.send(subscribed.clone());
     fake.send(checkpoint.clone());
-    asked_again(fake.next().await);
+    asked_again_whole(&mut fake, &id).await;
 
     // A live page newer than the checkpoint came before it: the frames came out of order
     // (the server sends a bucket's live pages after its catch-up's checkpoint).
@@ -737,12 +714,10 @@ async fn a_catch_up_missing_a_frame_or_overtaken_by_a_live_page_is_not_applied_a
     fake.send(json!({"type": "stream_page", "changes": [{"op": "put", "stream": STREAM, "bucket": "A", "entity_type": "Payment", "entity_id": "p2", "seq": 7,
                      "data": {"id": "p2", "accountId": "A", "amount": 20, "draft": false, "updated_at": "2026-01-01T00:00:02.000Z"}}], "has_more": false}));
     fake.send(checkpoint.clone());
-    asked_again(fake.next().await);
+    asked_again_whole(&mut fake, &id).await;
     assert_eq!(reader.subscriptions().await.unwrap()[0].cursor, None);
     assert!(
-        !drain(&mut events)
-            .iter()
-            .any(|event| matches!(event, Event::Checkpoint(_))),
+        !applied_any_checkpoint(&mut events),
         "no checkpoint was applied"
     );
 
@@ -751,11 +726,7 @@ async fn a_catch_up_missing_a_frame_or_overtaken_by_a_live_page_is_not_applied_a
     fake.send(subscribed);
     fake.send(json!({"type": "bucket_snapshot", "subscription": id.as_str(), "stream": STREAM, "bucket": "A", "entity_type": "Payment", "cursor": 7, "rows": [row, p2]}));
     fake.send(json!({"type": "checkpoint", "cursor": 7, "subscription": id.as_str(), "pages": 1}));
-    let applied = next_event(&mut events, |event| match event {
-        Event::Checkpoint(checkpoint) => Some(checkpoint),
-        _ => None,
-    })
-    .await;
+    let applied = next_checkpoint(&mut events).await;
     assert_eq!(
         (applied.cursor, &applied.subscriptions[..]),
         (7, &[id.clone()][..])
@@ -778,12 +749,7 @@ async fn a_re_resolution_missing_a_frame_catches_up_again_even_past_a_lost_check
     fake.send(json!({"type": "subscribed", "id": id.as_str(), "stream": STREAM, "definition": "d1", "buckets": ["A"], "cursor": 0}));
     fake.send(json!({"type": "bucket_snapshot", "subscription": id.as_str(), "stream": STREAM, "bucket": "A", "entity_type": "Payment", "cursor": 4, "rows": []}));
     fake.send(json!({"type": "checkpoint", "cursor": 4, "subscription": id.as_str(), "pages": 1}));
-    let caught_up = next_event(&mut events, |event| match event {
-        Event::Checkpoint(checkpoint) => Some(checkpoint.cursor),
-        _ => None,
-    })
-    .await;
-    assert_eq!(caught_up, 4);
+    assert_eq!(next_checkpoint(&mut events).await.cursor, 4);
 
     // Two re-resolutions (grants of B, then of another key): the first's snapshot and
     // checkpoint were lost, the second's snapshot too. Its checkpoint counts three frames
@@ -822,13 +788,7 @@ async fn a_catch_up_checkpoint_that_comes_twice_is_applied_once() {
     fake.send(live(9, 1));
     let mut applied = Vec::new();
     while applied.last() != Some(&9) {
-        applied.push(
-            next_event(&mut events, |event| match event {
-                Event::Checkpoint(checkpoint) => Some(checkpoint.cursor),
-                _ => None,
-            })
-            .await,
-        );
+        applied.push(next_checkpoint(&mut events).await.cursor);
     }
     assert_eq!(applied, [5, 8, 9]);
     assert_eq!(reader.subscriptions().await.unwrap()[0].cursor, Some(9));
@@ -1161,4 +1121,34 @@ async fn next_event<T>(
             return picked;
         }
     }
+}
+
+/// Waits for the client to send the subscribe of `id` again, from no cursor: its catch-up
+/// is loaded whole again.
+async fn asked_again_whole(fake: &mut FakeServer, id: &SubscriptionId) {
+    let again = fake.next().await;
+    assert_eq!(
+        (&again["type"], &again["id"]),
+        (&json!("subscribe"), &json!(id.as_str())),
+        "the subscription is asked again: {again}"
+    );
+    assert!(again.get("cursor").is_none(), "from no cursor: {again}");
+}
+
+/// The next checkpoint the client applies, within [`SYNC`].
+async fn next_checkpoint(
+    events: &mut tokio::sync::broadcast::Receiver<Event>,
+) -> sync_client::event::Checkpoint {
+    next_event(events, |event| match event {
+        Event::Checkpoint(checkpoint) => Some(checkpoint),
+        _ => None,
+    })
+    .await
+}
+
+/// Whether the events received so far include an applied checkpoint.
+fn applied_any_checkpoint(events: &mut tokio::sync::broadcast::Receiver<Event>) -> bool {
+    drain(events)
+        .iter()
+        .any(|event| matches!(event, Event::Checkpoint(_)))
 }
