@@ -689,31 +689,29 @@ async fn a_catch_up_checkpoint_before_its_subscribed_is_not_applied_and_the_catc
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_catch_up_missing_a_frame_or_overtaken_by_a_live_page_is_not_applied_and_runs_again() {
-    let dir = Dir::new();
-    let mut fake = FakeServer::start().await;
-    let reader = client(&fake.url(), &dir.db("reader")).await;
-    let mut events = reader.events();
-    let id = reader.subscribe::<Payment>(STREAM, ["A"]).await.unwrap();
-    assert_eq!(fake.next().await["type"], "subscribe");
-    let row = json!({"id": "p1", "accountId": "A", "amount": 10, "draft": false, "updated_at": "2026-01-01T00:00:01.000Z"});
-    let subscribed = json!({"type": "subscribed", "id": id.as_str(), "stream": STREAM, "definition": "d1", "buckets": ["A"], "cursor": 0});
-    let snapshot = json!({"type": "bucket_snapshot", "subscription": id.as_str(), "stream": STREAM, "bucket": "A", "entity_type": "Payment", "cursor": 6, "rows": [row.clone()]});
+    let Scripted {
+        mut fake,
+        reader,
+        mut events,
+        id,
+        ..
+    } = scripted(&["A"]).await;
+    let p1 = payment_json("p1", "A", 10, 1);
+    let p2 = payment_json("p2", "A", 20, 2);
     // The checkpoint counts one frame of its catch-up: the snapshot.
-    let checkpoint =
-        json!({"type": "checkpoint", "cursor": 6, "subscription": id.as_str(), "pages": 1});
+    let checkpoint = named_checkpoint(&id, 6, 1);
 
     // The snapshot was lost.
-    fake.send(subscribed.clone());
+    fake.send(subscribed(&id, &["A"]));
     fake.send(checkpoint.clone());
     asked_again_whole(&mut fake, &id).await;
 
     // A live page newer than the checkpoint came before it: the frames came out of order
     // (the server sends a bucket's live pages after its catch-up's checkpoint).
-    fake.send(subscribed.clone());
-    fake.send(snapshot);
-    fake.send(json!({"type": "stream_page", "changes": [{"op": "put", "stream": STREAM, "bucket": "A", "entity_type": "Payment", "entity_id": "p2", "seq": 7,
-                     "data": {"id": "p2", "accountId": "A", "amount": 20, "draft": false, "updated_at": "2026-01-01T00:00:02.000Z"}}], "has_more": false}));
-    fake.send(checkpoint.clone());
+    fake.send(subscribed(&id, &["A"]));
+    fake.send(snapshot(&id, "A", 6, json!([p1])));
+    fake.send(live_put(&p2, 7));
+    fake.send(checkpoint);
     asked_again_whole(&mut fake, &id).await;
     assert_eq!(reader.subscriptions().await.unwrap()[0].cursor, None);
     assert!(
@@ -722,10 +720,9 @@ async fn a_catch_up_missing_a_frame_or_overtaken_by_a_live_page_is_not_applied_a
     );
 
     // Whole and in order, it is applied.
-    let p2 = json!({"id": "p2", "accountId": "A", "amount": 20, "draft": false, "updated_at": "2026-01-01T00:00:02.000Z"});
-    fake.send(subscribed);
-    fake.send(json!({"type": "bucket_snapshot", "subscription": id.as_str(), "stream": STREAM, "bucket": "A", "entity_type": "Payment", "cursor": 7, "rows": [row, p2]}));
-    fake.send(json!({"type": "checkpoint", "cursor": 7, "subscription": id.as_str(), "pages": 1}));
+    fake.send(subscribed(&id, &["A"]));
+    fake.send(snapshot(&id, "A", 7, json!([p1, p2])));
+    fake.send(named_checkpoint(&id, 7, 1));
     let applied = next_checkpoint(&mut events).await;
     assert_eq!(
         (applied.cursor, &applied.subscriptions[..]),
@@ -737,24 +734,22 @@ async fn a_catch_up_missing_a_frame_or_overtaken_by_a_live_page_is_not_applied_a
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_re_resolution_missing_a_frame_catches_up_again_even_past_a_lost_checkpoint() {
-    let dir = Dir::new();
-    let mut fake = FakeServer::start().await;
-    let reader = client(&fake.url(), &dir.db("reader")).await;
-    let mut events = reader.events();
-    let id = reader
-        .subscribe::<Payment>(STREAM, ["A", "B"])
-        .await
-        .unwrap();
-    assert_eq!(fake.next().await["type"], "subscribe");
-    fake.send(json!({"type": "subscribed", "id": id.as_str(), "stream": STREAM, "definition": "d1", "buckets": ["A"], "cursor": 0}));
-    fake.send(json!({"type": "bucket_snapshot", "subscription": id.as_str(), "stream": STREAM, "bucket": "A", "entity_type": "Payment", "cursor": 4, "rows": []}));
-    fake.send(json!({"type": "checkpoint", "cursor": 4, "subscription": id.as_str(), "pages": 1}));
+    let Scripted {
+        mut fake,
+        reader,
+        mut events,
+        id,
+        ..
+    } = scripted(&["A", "B"]).await;
+    fake.send(subscribed(&id, &["A"]));
+    fake.send(snapshot(&id, "A", 4, json!([])));
+    fake.send(named_checkpoint(&id, 4, 1));
     assert_eq!(next_checkpoint(&mut events).await.cursor, 4);
 
     // Two re-resolutions (grants of B, then of another key): the first's snapshot and
     // checkpoint were lost, the second's snapshot too. Its checkpoint counts three frames
     // since `subscribed`; the client has one.
-    fake.send(json!({"type": "checkpoint", "cursor": 6, "subscription": id.as_str(), "pages": 3}));
+    fake.send(named_checkpoint(&id, 6, 3));
     let again = fake.next().await;
     assert_eq!(
         (&again["type"], &again["id"], &again["cursor"]),
@@ -766,26 +761,23 @@ async fn a_re_resolution_missing_a_frame_catches_up_again_even_past_a_lost_check
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_catch_up_checkpoint_that_comes_twice_is_applied_once() {
-    let dir = Dir::new();
-    let mut fake = FakeServer::start().await;
-    let reader = client(&fake.url(), &dir.db("reader")).await;
-    let mut events = reader.events();
-    let id = reader.subscribe::<Payment>(STREAM, ["A"]).await.unwrap();
-    assert_eq!(fake.next().await["type"], "subscribe");
-    let caught_up =
-        json!({"type": "checkpoint", "cursor": 5, "subscription": id.as_str(), "pages": 1});
-    fake.send(json!({"type": "subscribed", "id": id.as_str(), "stream": STREAM, "definition": "d1", "buckets": ["A"], "cursor": 0}));
-    fake.send(json!({"type": "bucket_snapshot", "subscription": id.as_str(), "stream": STREAM, "bucket": "A", "entity_type": "Payment", "cursor": 5, "rows": []}));
-    fake.send(caught_up.clone());
-    let live =
-        |cursor: u64, pages: u64| json!({"type": "checkpoint", "cursor": cursor, "pages": pages});
-    fake.send(json!({"type": "stream_page", "changes": [{"op": "put", "stream": STREAM, "bucket": "A", "entity_type": "Payment", "entity_id": "p1", "seq": 8,
-                     "data": {"id": "p1", "accountId": "A", "amount": 10, "draft": false, "updated_at": "2026-01-01T00:00:01.000Z"}}], "has_more": false}));
-    fake.send(live(8, 1));
+    let Scripted {
+        mut fake,
+        reader,
+        mut events,
+        id,
+        ..
+    } = scripted(&["A"]).await;
+    let live = |cursor: u64| json!({"type": "checkpoint", "cursor": cursor, "pages": 1});
+    fake.send(subscribed(&id, &["A"]));
+    fake.send(snapshot(&id, "A", 5, json!([])));
+    fake.send(named_checkpoint(&id, 5, 1));
+    fake.send(live_put(&payment_json("p1", "A", 10, 1), 8));
+    fake.send(live(8));
     // The catch-up's checkpoint again, late: it is neither applied (the cursor would go
     // back to 5) nor a reason to catch up again.
-    fake.send(caught_up);
-    fake.send(live(9, 1));
+    fake.send(named_checkpoint(&id, 5, 1));
+    fake.send(live(9));
     let mut applied = Vec::new();
     while applied.last() != Some(&9) {
         applied.push(next_checkpoint(&mut events).await.cursor);
@@ -1151,4 +1143,66 @@ fn applied_any_checkpoint(events: &mut tokio::sync::broadcast::Receiver<Event>) 
     drain(events)
         .iter()
         .any(|event| matches!(event, Event::Checkpoint(_)))
+}
+
+/// A client of a scripted server, subscribed to `keys` of [`STREAM`]: the server has the
+/// subscribe and has answered nothing yet.
+struct Scripted {
+    _dir: Dir,
+    fake: FakeServer,
+    reader: Client,
+    events: tokio::sync::broadcast::Receiver<Event>,
+    id: SubscriptionId,
+}
+
+async fn scripted(keys: &[&str]) -> Scripted {
+    let dir = Dir::new();
+    let mut fake = FakeServer::start().await;
+    let reader = client(&fake.url(), &dir.db("reader")).await;
+    let events = reader.events();
+    let id = reader
+        .subscribe::<Payment>(STREAM, keys.iter().copied())
+        .await
+        .unwrap();
+    assert_eq!(fake.next().await["type"], "subscribe");
+    Scripted {
+        _dir: dir,
+        fake,
+        reader,
+        events,
+        id,
+    }
+}
+
+/// A payment's JSON, updated at second `second`.
+fn payment_json(id: &str, account: &str, amount: i64, second: u32) -> serde_json::Value {
+    json!({"id": id, "accountId": account, "amount": amount, "draft": false,
+           "updated_at": format!("2026-01-01T00:00:{second:02}.000Z")})
+}
+
+/// The `subscribed` of `id`, a reload (cursor 0) of `buckets`.
+fn subscribed(id: &SubscriptionId, buckets: &[&str]) -> serde_json::Value {
+    json!({"type": "subscribed", "id": id.as_str(), "stream": STREAM, "definition": "d1", "buckets": buckets, "cursor": 0})
+}
+
+/// A `bucket_snapshot` of `id`'s `bucket` at `cursor`.
+fn snapshot(
+    id: &SubscriptionId,
+    bucket: &str,
+    cursor: u64,
+    rows: serde_json::Value,
+) -> serde_json::Value {
+    json!({"type": "bucket_snapshot", "subscription": id.as_str(), "stream": STREAM, "bucket": bucket,
+           "entity_type": "Payment", "cursor": cursor, "rows": rows})
+}
+
+/// A checkpoint naming `id`, counting `pages` frames since its `subscribed`.
+fn named_checkpoint(id: &SubscriptionId, cursor: u64, pages: u64) -> serde_json::Value {
+    json!({"type": "checkpoint", "cursor": cursor, "subscription": id.as_str(), "pages": pages})
+}
+
+/// A live page putting `row` into its account's bucket at `seq`.
+fn live_put(row: &serde_json::Value, seq: u64) -> serde_json::Value {
+    json!({"type": "stream_page", "changes": [{"op": "put", "stream": STREAM, "bucket": row["accountId"],
+           "entity_type": "Payment", "entity_id": row["id"], "seq": seq, "data": row}], "has_more": false})
 }

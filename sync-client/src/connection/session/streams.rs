@@ -4,7 +4,7 @@
 //! replica (`replica::streams`). The outbox waits for every catch-up, so an edit is
 //! answered against the buckets the replica holds now.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use sync_core::protocol::{
     BucketRemoved, BucketSnapshot, Checkpoint, StreamPage, Subscribed, SubscriptionError,
@@ -30,10 +30,11 @@ pub(super) struct Streams {
     /// Per subscription, its frames received since its `subscribed`, against the count
     /// each checkpoint naming it tells: another count means one was lost.
     frames: BTreeMap<String, Frames>,
-    /// Per (stream, bucket), the newest sequence number of a live page received on this
-    /// connection. A catch-up's checkpoint is never older than a live page of its buckets
-    /// that came before it, unless the frames came out of order.
-    live_seqs: BTreeMap<(String, String), u64>,
+    /// The newest sequence number of a live page received on this connection. A
+    /// checkpoint naming a subscription is read after every live page sent before it was
+    /// committed, so it is never older than one that came before it, unless the frames
+    /// came out of order.
+    newest_live: u64,
 }
 
 /// The frames of one subscription received since its `subscribed`.
@@ -42,8 +43,6 @@ struct Frames {
     count: u64,
     /// `count` at the last checkpoint naming the subscription.
     at_checkpoint: Option<u64>,
-    /// The (stream, bucket)s the frames since that checkpoint bring.
-    buckets: BTreeSet<(String, String)>,
 }
 
 impl Streams {
@@ -61,27 +60,11 @@ impl Streams {
         self.heard = Some(tokio::time::Instant::now());
     }
 
-    fn count_frame<'a>(
-        &mut self,
-        subscription: &str,
-        buckets: impl IntoIterator<Item = (&'a str, &'a str)>,
-    ) {
-        let frames = self.frames.entry(subscription.to_owned()).or_default();
-        frames.count += 1;
-        frames.buckets.extend(
-            buckets
-                .into_iter()
-                .map(|(stream, bucket)| (stream.to_owned(), bucket.to_owned())),
-        );
-    }
-
-    /// Whether a live page of one of `frames`' buckets, newer than `cursor`, came before
-    /// the checkpoint at `cursor` that closes them.
-    fn overtaken(&self, frames: &Frames, cursor: u64) -> bool {
-        frames
-            .buckets
-            .iter()
-            .any(|key| self.live_seqs.get(key).is_some_and(|seq| *seq > cursor))
+    fn count_frame(&mut self, subscription: &str) {
+        self.frames
+            .entry(subscription.to_owned())
+            .or_default()
+            .count += 1;
     }
 }
 
@@ -191,18 +174,9 @@ impl Session<'_> {
             return Ok(());
         }
         self.streams.heard_now();
-        let buckets = message
-            .buckets
-            .iter()
-            .map(|bucket| (message.stream.clone(), bucket.clone()))
-            .collect();
-        self.streams.frames.insert(
-            message.id.clone(),
-            Frames {
-                buckets,
-                ..Frames::default()
-            },
-        );
+        self.streams
+            .frames
+            .insert(message.id.clone(), Frames::default());
         let progress = apply::subscribed(&mut *self.shared.replica.lock().await?, &message).await?;
         match progress {
             Some(progress) => {
@@ -259,21 +233,11 @@ impl Session<'_> {
     pub(super) async fn on_stream_page(&mut self, page: StreamPage) -> Result<()> {
         if let Some(id) = &page.subscription {
             self.streams.heard_now();
-            let buckets = page
-                .changes
-                .iter()
-                .map(|change| (change.stream.as_str(), change.bucket.as_str()));
-            self.streams.count_frame(id, buckets);
+            self.streams.count_frame(id);
         } else {
             self.streams.live_pages += 1;
-            for change in &page.changes {
-                let seq = self
-                    .streams
-                    .live_seqs
-                    .entry((change.stream.clone(), change.bucket.clone()))
-                    .or_default();
-                *seq = (*seq).max(change.seq);
-            }
+            let newest = page.changes.iter().map(|change| change.seq).max();
+            self.streams.newest_live = self.streams.newest_live.max(newest.unwrap_or(0));
         }
         let shared = self.shared;
         let events = apply::page(
@@ -288,10 +252,7 @@ impl Session<'_> {
 
     pub(super) async fn on_bucket_snapshot(&mut self, snapshot: BucketSnapshot) -> Result<()> {
         self.streams.heard_now();
-        self.streams.count_frame(
-            &snapshot.subscription,
-            [(snapshot.stream.as_str(), snapshot.bucket.as_str())],
-        );
+        self.streams.count_frame(&snapshot.subscription);
         let shared = self.shared;
         let events = apply::snapshot(
             &mut *shared.replica.lock().await?,
@@ -304,7 +265,7 @@ impl Session<'_> {
     }
 
     pub(super) async fn on_bucket_removed(&mut self, removed: BucketRemoved) -> Result<()> {
-        self.streams.count_frame(&removed.subscription, []);
+        self.streams.count_frame(&removed.subscription);
         let shared = self.shared;
         let events = apply::removed(
             &mut *shared.replica.lock().await?,
@@ -336,27 +297,19 @@ impl Session<'_> {
                 .progress
                 .get(id)
                 .is_some_and(|progress| progress.caught_up);
-            let received = self.streams.frames.remove(id).unwrap_or_default();
-            if caught_up && received.at_checkpoint == Some(sent) && sent == received.count {
+            let frames = self.streams.frames.entry(id.clone()).or_default();
+            let received = frames.count;
+            if caught_up && frames.at_checkpoint == Some(sent) && sent == received {
                 // No frame of the subscription since its last checkpoint, which had the
                 // same count: this one was sent twice, and was handled already.
-                self.streams.frames.insert(id.clone(), received);
                 return Ok(());
             }
-            let overtaken = self.streams.overtaken(&received, checkpoint.cursor);
-            self.streams.frames.insert(
-                id.clone(),
-                Frames {
-                    count: received.count,
-                    at_checkpoint: Some(received.count),
-                    buckets: BTreeSet::new(),
-                },
-            );
-            if received.count != sent || overtaken {
+            frames.at_checkpoint = Some(received);
+            let overtaken = self.streams.newest_live > checkpoint.cursor;
+            if received != sent || overtaken {
                 // A frame of this catch-up (or re-resolution) was lost, or a newer live page
-                // of its buckets came before it: the cursor stays, and the subscription
-                // catches up again.
-                tracing::debug!(%id, sent, received = received.count, overtaken, "a catch-up came incomplete or out of order; catching up again");
+                // came before it: the cursor stays, and the subscription catches up again.
+                tracing::debug!(%id, sent, received, overtaken, "a catch-up came incomplete or out of order; catching up again");
                 return self.resubscribe_one(id).await;
             }
         }
